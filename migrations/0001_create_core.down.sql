@@ -1,0 +1,10 @@
+drop table if exists leader;
+drop table if exists run_logs;
+drop table if exists run_events;
+drop table if exists attempts;
+drop table if exists runs;
+drop table if exists workers;
+drop table if exists jobs;
+drop table if exists namespaces;
+drop table if exists blob_chunks;
+drop table if exists blobs;

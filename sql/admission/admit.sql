@@ -1,0 +1,15 @@
+-- Admits queued runs, with their `admitted` event. A run no longer queued (cancelled meanwhile) is
+-- skipped. $1 run ids bigint[], $2 now (nullable).
+-- Row locks: the run rows (update). Called after leader/check_epoch.sql in the same transaction.
+with admitted as (
+    update runs
+    set state = 'admitted', admitted_at = coalesce($2::timestamptz, now()), head_since = null, block = null
+    where id = any($1::bigint[]) and state = 'queued'
+    returning id, admitted_at, enqueued_at
+)
+insert into run_events (run_id, at, kind, actor, message, details)
+select id, admitted_at, 'admitted', 'scheduler',
+       'admitted after ' || round(extract(epoch from admitted_at - enqueued_at)::numeric, 3) || ' s in the queue',
+       jsonb_build_object('wait_seconds', extract(epoch from admitted_at - enqueued_at))
+from admitted
+returning run_id

@@ -1,0 +1,48 @@
+-- Claims admitted runs for one worker: the oldest admissions of its services that fit, together, in
+-- its free capacity. Starts an attempt per run with a new fencing token (attempts.id) and writes the
+-- `started` event, all in one statement.
+-- $1 worker_id, $2 services text[], $3 free cpu, $4 free memory, $5 free pods, $6 free storage,
+-- $7 most runs to claim, $8 now (nullable).
+-- Row locks: FOR UPDATE SKIP LOCKED on the candidates, so concurrent workers never wait on each other.
+with candidates as materialized (
+    -- MATERIALIZED: the locking scan runs exactly once, with its LIMIT, before anything joins it.
+    select id, cpu, memory, pods, storage, admitted_at
+    from runs
+    where state = 'admitted'
+      and service = any($2::text[])
+      and cpu <= $3 and memory <= $4 and pods <= $5 and storage <= $6
+    order by admitted_at, id
+    limit $7
+    for update skip locked
+), fitting as (
+    -- Running totals in claim order: keep the prefix that fits as a whole. Rows locked but not kept
+    -- are released at commit and stay admitted for the next worker.
+    select id from (
+        select id,
+               sum(cpu) over w as cpu, sum(memory) over w as memory,
+               sum(pods) over w as pods, sum(storage) over w as storage
+        from candidates
+        window w as (order by admitted_at, id)
+    ) totals
+    where cpu <= $3 and memory <= $4 and pods <= $5 and storage <= $6
+), claimed as (
+    update runs r
+    set state = 'running', worker_id = $1, started_at = coalesce($8::timestamptz, now()),
+        attempt = r.attempt + 1, attempt_id = nextval(pg_get_serial_sequence('attempts', 'id'))
+    from fitting f
+    where r.id = f.id
+    returning r.id, r.job_id, r.attempt, r.attempt_id, r.started_at, r.cpu, r.memory, r.pods, r.storage
+), attempt as (
+    insert into attempts (id, run_id, worker_id, number, started_at)
+    select attempt_id, id, $1, attempt, started_at from claimed
+), event as (
+    insert into run_events (run_id, at, kind, actor, message, details)
+    select id, started_at, 'started', 'worker', 'attempt ' || attempt || ' started on worker ' || $1,
+           jsonb_build_object('attempt', attempt, 'attempt_id', attempt_id, 'worker_id', $1)
+    from claimed
+)
+select c.id, c.attempt, c.attempt_id, c.cpu, c.memory, c.pods, c.storage,
+       j.input_blob_id, j.command, j.env, j.timeout_seconds
+from claimed c
+join jobs j on j.id = c.job_id
+order by c.id

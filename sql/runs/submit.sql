@@ -1,0 +1,26 @@
+-- Inserts a job and its first run, with the `submitted` event (and `admitted` for the legacy flow),
+-- in one statement.
+-- $1 name, $2 service, $3 namespace, $4 user_id, $5 priority, $6 flow,
+-- $7 cpu, $8 memory, $9 pods, $10 storage, $11 input_blob_id, $12 command (jsonb, null for run.sh),
+-- $13 env (jsonb), $14 timeout_seconds, $15 max_attempts, $16 initial state ('queued' | 'admitted'),
+-- $17 now (nullable: the database clock).
+-- No row locks.
+with job as (
+    insert into jobs (name, service, namespace, user_id, priority, flow, cpu, memory, pods, storage,
+                      input_blob_id, command, env, timeout_seconds, max_attempts, created_at)
+    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, coalesce($17::timestamptz, now()))
+    returning *
+), run as (
+    insert into runs (job_id, user_id, service, namespace, priority, flow, cpu, memory, pods, storage,
+                      state, enqueued_at, admitted_at, max_attempts)
+    select id, user_id, service, namespace, priority, flow, cpu, memory, pods, storage,
+           $16, created_at, case when $16 = 'admitted' then created_at end, max_attempts
+    from job
+    returning id, state, enqueued_at
+), event as (
+    insert into run_events (run_id, at, kind, actor, message)
+    select id, enqueued_at, 'submitted', 'api', 'submitted by user ' || $4 || ' to service ' || $2 from run
+    union all
+    select id, enqueued_at, 'admitted', 'api', 'legacy flow: admitted on insert' from run where state = 'admitted'
+)
+select id from run

@@ -1,0 +1,3 @@
+-- The database clock: every replica's decisions use it, so drift between machines cannot matter.
+-- No row locks.
+select now()

@@ -1,0 +1,2 @@
+-- Liveness check of a connection. No row locks.
+select 1

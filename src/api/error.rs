@@ -1,0 +1,99 @@
+//! The API's one error type and its one JSON shape: `{ "error": code, "message": text }`.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use crate::store;
+
+/// Errors an API handler can return; each maps to one status code.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request is malformed or names something that does not exist in configuration.
+    #[error("{message}")]
+    BadRequest {
+        /// Machine-readable code.
+        code: &'static str,
+        /// In words, naming the field.
+        message: String,
+    },
+    /// The body is larger than the upload limit.
+    #[error("the upload is larger than the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
+    },
+    /// No such run, job or resource.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The request conflicts with the current state.
+    #[error("{message}")]
+    Conflict {
+        /// Machine-readable code.
+        code: &'static str,
+        /// In words.
+        message: String,
+    },
+    /// The database is unreachable.
+    #[error("the database is unreachable")]
+    Unavailable,
+    /// Anything else: logged, answered with a generic message.
+    #[error(transparent)]
+    Internal(#[from] store::Error),
+}
+
+/// Result alias of the API layer.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// The JSON body of every error response.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// Machine-readable code, e.g. `missing_field`.
+    pub error: String,
+    /// In words.
+    pub message: String,
+}
+
+impl Error {
+    /// A 400 with `code` and `message`.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Error::BadRequest { code, message: message.into() }
+    }
+
+    fn status_and_code(&self) -> (StatusCode, &'static str) {
+        match self {
+            Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
+            Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
+            Error::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            Error::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
+            Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<sqlx::Error> for Error {
+    fn from(e: sqlx::Error) -> Self {
+        Error::Internal(store::Error::Db(e))
+    }
+}
+
+impl IntoResponse for Error {
+    fn into_response(self) -> Response {
+        let unreachable = matches!(
+            &self,
+            Error::Internal(store::Error::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed))
+        );
+        let this = if unreachable { Error::Unavailable } else { self };
+        let (status, code) = this.status_and_code();
+        let message = match &this {
+            Error::Internal(e) => {
+                tracing::error!(error = %e, "internal error");
+                "internal error; see the server log".to_string()
+            }
+            e => e.to_string(),
+        };
+        (status, Json(ErrorBody { error: code.to_string(), message })).into_response()
+    }
+}

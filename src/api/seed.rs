@@ -1,0 +1,313 @@
+//! The seed system's routes, kept compatible: `POST /upload`, `GET|HEAD /download/{id}`, `GET /health`, `GET /`.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::multipart::{Multipart, MultipartError};
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::{AppState, Error, Result};
+use crate::config::{Config, NAMESPACE_DEFAULT};
+use crate::executor::archive;
+use crate::resources::Resources;
+use crate::store::RunId;
+use crate::store::runs::{RunState, SubmitParams};
+
+/// The multipart form of `POST /upload` (for the OpenAPI document).
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// One or more files; one must be `run.sh`. Repeat the field for each file.
+    #[schema(value_type = Vec<String>, format = Binary)]
+    file: Vec<Vec<u8>>,
+    /// Submitting user: an integer.
+    user_id: i64,
+    /// A configured service.
+    service: String,
+    /// `high` or `normal` (default `normal`).
+    priority: Option<String>,
+    /// Namespace (default `default`).
+    namespace: Option<String>,
+    /// `priority` (admission, default) or `legacy` (skips admission).
+    flow: Option<String>,
+    /// Requested millicores (default: the service's).
+    cpu: Option<i64>,
+    /// Requested MiB of memory (default: the service's).
+    memory: Option<i64>,
+    /// Requested pods (default: the service's, 1).
+    pods: Option<i64>,
+    /// Requested MiB of storage (default: the service's).
+    storage: Option<i64>,
+}
+
+/// The answer to an accepted upload.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct UploadResponse {
+    /// Run id: use it with `/download/{id}`.
+    pub id: RunId,
+    /// Submitting user.
+    pub user_id: i64,
+    /// Service.
+    pub service: String,
+    /// Always `Queued`.
+    pub status: String,
+    /// In words.
+    pub message: String,
+}
+
+/// A run's status in the seed's words.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StatusBody {
+    /// Run id.
+    pub id: RunId,
+    /// One of Queued, Running, Completed, Failed, Cancelled, Cleaned.
+    pub status: String,
+    /// In words (e.g. the failure or cancellation reason).
+    pub message: String,
+}
+
+/// The seed's status name of a berth run state.
+pub fn seed_status(state: RunState) -> &'static str {
+    match state {
+        RunState::Waiting | RunState::Queued | RunState::Admitted => "Queued",
+        RunState::Running => "Running",
+        RunState::Succeeded => "Completed",
+        RunState::Failed | RunState::TimedOut | RunState::Aborted => "Failed",
+        RunState::Cancelled => "Cancelled",
+        RunState::Cleaned => "Cleaned",
+    }
+}
+
+/// Ping.
+#[utoipa::path(get, path = "/", responses((status = 200, description = "berth is up")))]
+pub async fn root() -> &'static str {
+    "berth is running; see /swagger-ui/\n"
+}
+
+/// Health: checks the database.
+#[utoipa::path(get, path = "/health", responses(
+    (status = 200, description = "healthy"),
+    (status = 503, description = "the database is unreachable", body = super::error::ErrorBody)))]
+pub async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Value>> {
+    state.store.ping().await.map_err(|_| Error::Unavailable)?;
+    Ok(Json(serde_json::json!({ "status": "healthy" })))
+}
+
+/// Submit a job: files (one named `run.sh`), `user_id` and `service`.
+#[utoipa::path(post, path = "/upload", request_body(content = UploadForm, content_type = "multipart/form-data"), responses(
+    (status = 201, description = "queued", body = UploadResponse),
+    (status = 400, description = "invalid request", body = super::error::ErrorBody),
+    (status = 413, description = "larger than the upload limit", body = super::error::ErrorBody)))]
+pub async fn upload(State(state): State<AppState>, multipart: Multipart) -> Result<Response> {
+    let form = read_form(multipart, state.config.api.max_upload_bytes).await?;
+    let upload = validate(form, &state.config)?;
+    let files = upload.files;
+    let input_zip = tokio::task::spawn_blocking(move || archive::zip_files(&files))
+        .await
+        .map_err(|e| Error::bad_request("bad_file", e.to_string()))?
+        .map_err(|e| Error::bad_request("bad_file", e.to_string()))?;
+    let id = state
+        .store
+        .run_submit(SubmitParams {
+            name: format!("{}-{}", upload.service, upload.user_id),
+            service: upload.service.clone(),
+            namespace: upload.namespace,
+            namespace_quota: namespace_quota(&state.config),
+            user_id: upload.user_id.to_string(),
+            priority: upload.priority,
+            flow: upload.flow,
+            request: upload.request,
+            input_zip,
+            command: None,
+            env: serde_json::json!({}),
+            timeout_seconds: upload.timeout_seconds,
+            max_attempts: 1,
+            now: None,
+        })
+        .await?;
+    crate::metrics::run_submitted();
+    let body = UploadResponse {
+        id,
+        user_id: upload.user_id,
+        service: upload.service,
+        status: "Queued".into(),
+        message: "Job successfully uploaded".into(),
+    };
+    Ok((StatusCode::CREATED, Json(body)).into_response())
+}
+
+/// Status while the run is not completed (JSON), the result zip once it is.
+#[utoipa::path(get, path = "/download/{id}", params(("id" = i64, Path, description = "run id")), responses(
+    (status = 200, description = "the result zip (application/zip) when completed, else a JSON status", body = StatusBody),
+    (status = 404, description = "unknown id", body = super::error::ErrorBody)))]
+pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+    let id = parse_id(&id)?;
+    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    let run_state = run.run_state();
+    if run_state == RunState::Succeeded
+        && let Some(blob) = run.result_blob_id
+    {
+        let zip = state.store.blob_read(blob).await?;
+        return Ok(zip_response(id, zip));
+    }
+    let body = StatusBody { id, status: seed_status(run_state).into(), message: run.message };
+    Ok(Json(body).into_response())
+}
+
+/// Status as a code: 200 completed, 202 queued or running, 204 failed, cancelled or cleaned, 404 unknown.
+#[utoipa::path(head, path = "/download/{id}", params(("id" = i64, Path, description = "run id")), responses(
+    (status = 200, description = "completed"), (status = 202, description = "queued or running"),
+    (status = 204, description = "failed, cancelled or cleaned"), (status = 404, description = "unknown id")))]
+pub async fn download_head(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
+    let id = parse_id(&id)?;
+    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    Ok(match run.run_state() {
+        RunState::Succeeded => StatusCode::OK,
+        s if s.is_terminal() => StatusCode::NO_CONTENT,
+        _ => StatusCode::ACCEPTED,
+    })
+}
+
+/// A zip body with a file name.
+pub fn zip_response(id: RunId, zip: Vec<u8>) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "application/zip".to_string()),
+            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"berth-run-{id}.zip\"")),
+        ],
+        Body::from(zip),
+    )
+        .into_response()
+}
+
+/// Parses a run id from a path segment, with a 404 for anything that cannot be one.
+pub fn parse_id(raw: &str) -> Result<RunId> {
+    raw.parse::<i64>().ok().filter(|id| *id > 0).map(RunId).ok_or_else(|| Error::NotFound(format!("run {raw}")))
+}
+
+/// The quota a namespace gets on first use.
+pub fn namespace_quota(config: &Config) -> Resources {
+    let q = config.namespaces.default_quota;
+    Resources { cpu: q.cpu, memory: q.memory, pods: q.pods, storage: q.storage }
+}
+
+/// The raw multipart form.
+#[derive(Default)]
+struct Form {
+    files: Vec<(String, Vec<u8>)>,
+    fields: Vec<(String, String)>,
+}
+
+/// A validated upload.
+struct Upload {
+    files: Vec<(String, Vec<u8>)>,
+    user_id: i64,
+    service: String,
+    namespace: String,
+    priority: String,
+    flow: String,
+    request: Resources,
+    timeout_seconds: Option<i32>,
+}
+
+async fn read_form(mut multipart: Multipart, limit: u64) -> Result<Form> {
+    let mut form = Form::default();
+    let multipart_error = |e: MultipartError| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Error::TooLarge { limit }
+        } else {
+            Error::bad_request("bad_multipart", format!("the multipart body cannot be read: {}", e.body_text()))
+        }
+    };
+    while let Some(field) = multipart.next_field().await.map_err(multipart_error)? {
+        let name = field.name().unwrap_or_default().to_string();
+        if name == "file" {
+            let file_name = field.file_name().unwrap_or_default().to_string();
+            let data = field.bytes().await.map_err(multipart_error)?;
+            form.files.push((file_name, data.to_vec()));
+        } else {
+            let value = field.text().await.map_err(multipart_error)?;
+            form.fields.push((name, value));
+        }
+    }
+    Ok(form)
+}
+
+fn validate(form: Form, config: &Config) -> Result<Upload> {
+    let field = |name: &str| form.fields.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.trim().to_string());
+    let user_id = field("user_id")
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Error::bad_request("missing_field", "user_id is required"))?;
+    let user_id: i64 = user_id
+        .parse()
+        .map_err(|_| Error::bad_request("invalid_field", format!("user_id must be an integer, got {user_id:?}")))?;
+    let service = field("service")
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| Error::bad_request("missing_field", "service is required"))?;
+    let Some(defaults) = config.services.get(&service) else {
+        let known: Vec<&str> = config.services.keys().map(String::as_str).collect();
+        return Err(Error::bad_request(
+            "unknown_service",
+            format!("service {service:?} is not configured; configured services: {}", known.join(", ")),
+        ));
+    };
+    let priority = field("priority").filter(|v| !v.is_empty()).unwrap_or_else(|| "normal".into()).to_lowercase();
+    if priority != "high" && priority != "normal" {
+        return Err(Error::bad_request("invalid_field", format!("priority must be high or normal, got {priority:?}")));
+    }
+    let namespace = field("namespace").filter(|v| !v.is_empty()).unwrap_or_else(|| NAMESPACE_DEFAULT.into());
+    if namespace.len() > 63 || !namespace.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+    {
+        return Err(Error::bad_request(
+            "invalid_field",
+            "namespace must be 1 to 63 letters, digits, dashes, underscores or dots",
+        ));
+    }
+    let flow = field("flow").filter(|v| !v.is_empty()).unwrap_or_else(|| "priority".into()).to_lowercase();
+    if flow != "priority" && flow != "legacy" {
+        return Err(Error::bad_request("invalid_field", format!("flow must be priority or legacy, got {flow:?}")));
+    }
+    let flow = if config.orchestrator.enabled { flow } else { "legacy".into() };
+    let amount = |name: &str, default: i64| -> Result<i64> {
+        match field(name).filter(|v| !v.is_empty()) {
+            None => Ok(default),
+            Some(v) => v.parse::<i64>().ok().filter(|n| *n >= 0).ok_or_else(|| {
+                Error::bad_request("invalid_field", format!("{name} must be a non-negative integer, got {v:?}"))
+            }),
+        }
+    };
+    let request = Resources {
+        cpu: amount("cpu", defaults.cpu)?,
+        memory: amount("memory", defaults.memory)?,
+        pods: amount("pods", defaults.pods)?,
+        storage: amount("storage", defaults.storage)?,
+    };
+    if form.files.is_empty() {
+        return Err(Error::bad_request("missing_file", "at least one file is required, and one must be run.sh"));
+    }
+    for (name, _) in &form.files {
+        if archive::safe_relative_path(name).is_none() {
+            return Err(Error::bad_request(
+                "invalid_file_name",
+                format!(
+                    "file name {name:?} is not allowed: it must be a relative path that stays inside the job folder"
+                ),
+            ));
+        }
+    }
+    if !form.files.iter().any(|(name, _)| name == "run.sh") {
+        return Err(Error::bad_request("missing_run_sh", "one of the files must be named run.sh"));
+    }
+    Ok(Upload {
+        files: form.files,
+        user_id,
+        service,
+        namespace,
+        priority,
+        flow,
+        request,
+        timeout_seconds: defaults.timeout_seconds.and_then(|t| i32::try_from(t).ok()),
+    })
+}

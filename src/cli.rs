@@ -1,0 +1,237 @@
+//! The command line: parse, load configuration, start logging and metrics, dispatch.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use crate::config::Config;
+use crate::dev::postgres::{EmbeddedPostgres, Options};
+use crate::dev::{self, Services};
+use crate::store::Store;
+
+/// berth: a job orchestrator on PostgreSQL.
+#[derive(Debug, Parser)]
+#[command(name = "berth", version, about)]
+pub struct Cli {
+    /// TOML configuration file (between the defaults and the environment).
+    #[arg(long, global = true, env = "BERTH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// What to run.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Worker capacity flags.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CapacityArgs {
+    /// Worker capacity in millicores (default: the machine's cores).
+    #[arg(long = "worker-cpu", alias = "cpu")]
+    pub cpu: Option<i64>,
+    /// Worker capacity in MiB (default: the machine's memory).
+    #[arg(long = "worker-memory", alias = "memory")]
+    pub memory: Option<i64>,
+    /// Worker capacity in concurrent runs.
+    #[arg(long = "worker-pods", alias = "pods")]
+    pub pods: Option<i64>,
+    /// Worker capacity in MiB of scratch storage.
+    #[arg(long = "worker-storage", alias = "storage")]
+    pub storage: Option<i64>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// API, scheduler and one worker in one process; starts a private Postgres when DATABASE_URL is unset.
+    Dev {
+        /// API port (default 5000, or PORT).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Metrics port (default 8000; 0 disables).
+        #[arg(long)]
+        metrics_port: Option<u16>,
+        /// Where the private Postgres keeps its data.
+        #[arg(long, default_value = ".berth")]
+        data_dir: PathBuf,
+        /// Worker capacity.
+        #[command(flatten)]
+        capacity: CapacityArgs,
+    },
+    /// The HTTP API (stateless; run many).
+    Api {
+        /// API port (default 5000, or PORT).
+        #[arg(long)]
+        port: Option<u16>,
+        /// Metrics port (default 8000; 0 disables).
+        #[arg(long)]
+        metrics_port: Option<u16>,
+    },
+    /// A worker: claims admitted runs and executes them.
+    Worker {
+        /// Metrics port (default 8000; 0 disables).
+        #[arg(long)]
+        metrics_port: Option<u16>,
+        /// Services to run (comma-separated; default: every configured service).
+        #[arg(long, value_delimiter = ',')]
+        services: Vec<String>,
+        /// Capacity.
+        #[command(flatten)]
+        capacity: CapacityArgs,
+    },
+    /// A scheduler: one leads (admission); the others stand by.
+    Scheduler {
+        /// Metrics port (default 8000; 0 disables).
+        #[arg(long)]
+        metrics_port: Option<u16>,
+    },
+    /// Applies the embedded migrations.
+    Migrate {
+        /// Reverts every migration instead.
+        #[arg(long, conflicts_with = "check")]
+        undo: bool,
+        /// Only checks that the schema is up to date.
+        #[arg(long)]
+        check: bool,
+    },
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    crate::telemetry::init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("berth: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(dispatch(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("berth: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref(), std::env::vars()).context("cannot load the configuration")?;
+    match cli.command {
+        Command::Dev { port, metrics_port, data_dir, capacity } => {
+            override_port(&mut config, port, metrics_port);
+            apply_capacity(&mut config, &capacity);
+            run_dev(config, data_dir).await
+        }
+        Command::Api { port, metrics_port } => {
+            override_port(&mut config, port, metrics_port);
+            run_one(config, Services { api: true, scheduler: false, worker: false }).await
+        }
+        Command::Worker { metrics_port, services, capacity } => {
+            override_port(&mut config, None, metrics_port);
+            apply_capacity(&mut config, &capacity);
+            if !services.is_empty() {
+                config.worker.services = services;
+            }
+            run_one(config, Services { api: false, scheduler: false, worker: true }).await
+        }
+        Command::Scheduler { metrics_port } => {
+            override_port(&mut config, None, metrics_port);
+            run_one(config, Services { api: false, scheduler: true, worker: false }).await
+        }
+        Command::Migrate { undo, check } => {
+            let url = database_url(&config)?;
+            let store = Store::connect(&url, 2).await.context("cannot connect to the database")?;
+            if check {
+                store.migrate_check().await?;
+                println!("the schema is up to date");
+            } else if undo {
+                store.migrate_undo_all().await?;
+                println!("every migration reverted");
+            } else {
+                store.migrate_run().await?;
+                println!("migrations applied");
+            }
+            Ok(())
+        }
+    }
+}
+
+async fn run_dev(mut config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
+    let cancel = crate::shutdown::on_signal();
+    let pg = match &config.database_url {
+        Some(_) => None,
+        None => {
+            std::fs::create_dir_all(&data_dir).with_context(|| format!("cannot create {}", data_dir.display()))?;
+            let pg =
+                EmbeddedPostgres::start(Options { data_dir: data_dir.clone(), port: None, extra_settings: vec![] })
+                    .await?;
+            tracing::info!(url = %pg.url("postgres"), data = %data_dir.display(), "private Postgres started");
+            config.database_url = Some(pg.url("postgres"));
+            Some(pg)
+        }
+    };
+    let result = async {
+        let url = database_url(&config)?;
+        let store = dev::connect_and_migrate(&url).await.context("cannot prepare the database")?;
+        crate::metrics::install(config.metrics.port).map_err(anyhow::Error::msg)?;
+        let listener =
+            dev::bind(config.api.port).await.with_context(|| format!("cannot listen on port {}", config.api.port))?;
+        tracing::info!(
+            port = config.api.port,
+            metrics = config.metrics.port,
+            "berth dev is up: try curl http://localhost:{}/health",
+            config.api.port
+        );
+        dev::run_services(store, Arc::new(config), Services::ALL, Some(listener), cancel).await?;
+        anyhow::Ok(())
+    }
+    .await;
+    if let Some(pg) = pg {
+        pg.stop().await.context("cannot stop the private Postgres")?;
+        tracing::info!("private Postgres stopped");
+    }
+    result
+}
+
+async fn run_one(config: Config, services: Services) -> anyhow::Result<()> {
+    let url = database_url(&config)?;
+    let store =
+        Store::connect(&url, crate::store::POOL_SIZE_DEFAULT).await.context("cannot connect to the database")?;
+    store.migrate_check().await?;
+    crate::metrics::install(config.metrics.port).map_err(anyhow::Error::msg)?;
+    let listener = if services.api {
+        Some(dev::bind(config.api.port).await.with_context(|| format!("cannot listen on port {}", config.api.port))?)
+    } else {
+        None
+    };
+    let cancel = crate::shutdown::on_signal();
+    dev::run_services(store, Arc::new(config), services, listener, cancel).await?;
+    Ok(())
+}
+
+fn database_url(config: &Config) -> anyhow::Result<String> {
+    match &config.database_url {
+        Some(url) => Ok(url.clone()),
+        None => bail!("DATABASE_URL is not set (berth dev starts a private Postgres; the other commands need one)"),
+    }
+}
+
+fn override_port(config: &mut Config, port: Option<u16>, metrics_port: Option<u16>) {
+    if let Some(p) = port {
+        config.api.port = p;
+    }
+    if let Some(p) = metrics_port {
+        config.metrics.port = p;
+    }
+}
+
+fn apply_capacity(config: &mut Config, c: &CapacityArgs) {
+    let w = &mut config.worker;
+    w.cpu = c.cpu.unwrap_or(w.cpu);
+    w.memory = c.memory.unwrap_or(w.memory);
+    w.pods = c.pods.unwrap_or(w.pods);
+    w.storage = c.storage.unwrap_or(w.storage);
+}

@@ -1,0 +1,510 @@
+//! Typed configuration, layered: defaults, then an optional TOML file, then the environment.
+//!
+//! Every key can be set from the environment as `BERTH_` plus the key in upper case with dots and
+//! dashes as underscores (`queue.head-timeout-seconds` → `BERTH_QUEUE_HEAD_TIMEOUT_SECONDS`). The seed
+//! system's names keep working: `PORT`, `MAX_AGE`, `DATABASE_URL` and `SERVICE_<NAME>_RUNS_PER_USER`
+//! (which also defines the service).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// The default API port (the seed's).
+pub const API_PORT_DEFAULT: u16 = 5000;
+/// The default metrics port.
+pub const METRICS_PORT_DEFAULT: u16 = 8000;
+/// The default upload limit: 400 MB, as in the seed.
+pub const MAX_UPLOAD_BYTES_DEFAULT: u64 = 400 * 1024 * 1024;
+/// The default per-user, per-service concurrency cap.
+pub const RUNS_PER_USER_DEFAULT: u32 = 5;
+/// The namespace every run belongs to unless it names another.
+pub const NAMESPACE_DEFAULT: &str = "default";
+/// The service configured when none is (so the seed's quick start works as it is).
+pub const SERVICE_DEFAULT: &str = "example";
+
+/// Seconds without a heartbeat before a worker counts as dead.
+pub const LEASE_TIMEOUT_SECONDS_DEFAULT: u64 = 30;
+
+/// Errors of loading or validating configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The file or a value could not be read or parsed.
+    #[error(transparent)]
+    Load(#[from] config::ConfigError),
+    /// A value is out of its allowed range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+/// Result alias of this module.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// All of berth's configuration. Each process reads only its own sections.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct Config {
+    /// Postgres connection string; unset means `berth dev` starts a private Postgres.
+    pub database_url: Option<String>,
+    /// HTTP API settings.
+    pub api: ApiConfig,
+    /// Prometheus exporter settings.
+    pub metrics: MetricsConfig,
+    /// Admission queue settings.
+    pub queue: QueueConfig,
+    /// Admission batch settings.
+    pub settings: Settings,
+    /// Retention of finished runs.
+    pub job_run_cleanup: CleanupConfig,
+    /// Admission switch: off treats every run as legacy flow.
+    pub orchestrator: OrchestratorConfig,
+    /// Services by name.
+    pub services: BTreeMap<String, ServiceConfig>,
+    /// Namespace quotas applied when a namespace is first used.
+    pub namespaces: NamespacesConfig,
+    /// Worker settings.
+    pub worker: WorkerConfig,
+    /// Scheduler leader settings.
+    pub scheduler: SchedulerConfig,
+    /// Seconds without a heartbeat after which a worker counts as dead and loses its runs.
+    pub lease_timeout_seconds: u64,
+}
+
+/// HTTP API settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct ApiConfig {
+    /// Listen port (seed env `PORT`).
+    pub port: u16,
+    /// Largest accepted upload body, in bytes.
+    pub max_upload_bytes: u64,
+}
+
+/// Prometheus exporter settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct MetricsConfig {
+    /// Port of this process's `/metrics`; 0 disables the exporter.
+    pub port: u16,
+}
+
+/// Admission queue settings (DESIGN §4).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct QueueConfig {
+    /// The high-priority queue.
+    pub high: HighQueueConfig,
+    /// Seconds a run may block the head of its queue before it is retried or cancelled.
+    pub head_timeout_seconds: u64,
+    /// Head-timeout retries before cancelling; 0 cancels at the first timeout.
+    pub head_retry_count: u32,
+    /// Cool-down after a head-timeout retry, in seconds.
+    pub head_retry_backoff_seconds: u64,
+}
+
+/// The high-priority queue.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct HighQueueConfig {
+    /// Percentage of admissions given to high priority while both queues have work.
+    pub scheduling_share_percentage: u8,
+}
+
+/// Admission batch settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct Settings {
+    /// Most admissions per cycle.
+    pub batch_size: usize,
+}
+
+/// Retention of finished runs.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct CleanupConfig {
+    /// Whether old runs are cleaned.
+    pub enabled: bool,
+    /// Seconds a finished run keeps its files (seed env `MAX_AGE`).
+    pub retention_period: u64,
+}
+
+/// Admission switch.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct OrchestratorConfig {
+    /// When false, every run is admitted on insert (legacy flow).
+    pub enabled: bool,
+}
+
+/// A service: a kind of work routed to workers that declare it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct ServiceConfig {
+    /// Concurrent runs per user of this service (seed env `SERVICE_<NAME>_RUNS_PER_USER`).
+    pub runs_per_user: u32,
+    /// Default cpu request, millicores.
+    pub cpu: i64,
+    /// Default memory request, MiB.
+    pub memory: i64,
+    /// Default pods request.
+    pub pods: i64,
+    /// Default storage request, MiB.
+    pub storage: i64,
+    /// Default maximum execution time in seconds; unset means none.
+    pub timeout_seconds: Option<u32>,
+}
+
+/// A namespace quota in the four dimensions.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct QuotaConfig {
+    /// Millicores.
+    pub cpu: i64,
+    /// MiB.
+    pub memory: i64,
+    /// Pods.
+    pub pods: i64,
+    /// MiB.
+    pub storage: i64,
+}
+
+/// Namespace defaults.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct NamespacesConfig {
+    /// Quota given to a namespace when it is first used.
+    pub default_quota: QuotaConfig,
+}
+
+/// Worker settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct WorkerConfig {
+    /// Name shown in `GET /api/v1/workers`; empty means the host name and pid.
+    pub name: String,
+    /// Services this worker runs; empty means every configured service.
+    pub services: Vec<String>,
+    /// Capacity: millicores; 0 means the machine's cores.
+    pub cpu: i64,
+    /// Capacity: MiB; 0 means the machine's memory.
+    pub memory: i64,
+    /// Capacity: concurrent runs.
+    pub pods: i64,
+    /// Capacity: MiB of scratch storage.
+    pub storage: i64,
+    /// Seconds between heartbeats.
+    pub heartbeat_seconds: u64,
+    /// Milliseconds between claims when no notification arrives (polling fallback).
+    pub poll_ms: u64,
+    /// Folder for run directories and result zips; empty means the system temp folder.
+    pub scratch_dir: PathBuf,
+    /// Executor backend: `process` (run.sh with bash) or `noop` (benchmarks).
+    pub executor: String,
+}
+
+/// Scheduler leader settings.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct SchedulerConfig {
+    /// Milliseconds between admission cycles when no notification arrives.
+    pub tick_ms: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut services = BTreeMap::new();
+        services.insert(SERVICE_DEFAULT.to_string(), ServiceConfig::default());
+        Self {
+            database_url: None,
+            api: ApiConfig::default(),
+            metrics: MetricsConfig::default(),
+            queue: QueueConfig::default(),
+            settings: Settings::default(),
+            job_run_cleanup: CleanupConfig::default(),
+            orchestrator: OrchestratorConfig::default(),
+            services,
+            namespaces: NamespacesConfig::default(),
+            worker: WorkerConfig::default(),
+            scheduler: SchedulerConfig::default(),
+            lease_timeout_seconds: LEASE_TIMEOUT_SECONDS_DEFAULT,
+        }
+    }
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self { port: API_PORT_DEFAULT, max_upload_bytes: MAX_UPLOAD_BYTES_DEFAULT }
+    }
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { port: METRICS_PORT_DEFAULT }
+    }
+}
+
+impl Default for QueueConfig {
+    fn default() -> Self {
+        Self {
+            high: HighQueueConfig::default(),
+            head_timeout_seconds: 3600,
+            head_retry_count: 0,
+            head_retry_backoff_seconds: 60,
+        }
+    }
+}
+
+impl Default for HighQueueConfig {
+    fn default() -> Self {
+        Self { scheduling_share_percentage: 90 }
+    }
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self { batch_size: 20 }
+    }
+}
+
+impl Default for CleanupConfig {
+    fn default() -> Self {
+        Self { enabled: true, retention_period: 2_592_000 }
+    }
+}
+
+impl Default for OrchestratorConfig {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self { runs_per_user: RUNS_PER_USER_DEFAULT, cpu: 0, memory: 0, pods: 1, storage: 0, timeout_seconds: None }
+    }
+}
+
+impl Default for QuotaConfig {
+    /// Effectively unlimited: a namespace is limited only when someone sets its quota.
+    fn default() -> Self {
+        Self {
+            cpu: i64::from(i32::MAX),
+            memory: i64::from(i32::MAX),
+            pods: i64::from(i32::MAX),
+            storage: i64::from(i32::MAX),
+        }
+    }
+}
+
+impl Default for NamespacesConfig {
+    fn default() -> Self {
+        Self { default_quota: QuotaConfig::default() }
+    }
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            name: String::new(),
+            services: Vec::new(),
+            cpu: 0,
+            memory: 0,
+            pods: 8,
+            storage: 100 * 1024,
+            heartbeat_seconds: 5,
+            poll_ms: 1000,
+            scratch_dir: PathBuf::new(),
+            executor: "process".to_string(),
+        }
+    }
+}
+
+impl Default for SchedulerConfig {
+    fn default() -> Self {
+        Self { tick_ms: 1000 }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` if given, then the variables in `env` (pass `std::env::vars()`).
+    pub fn load(file: Option<&Path>, env: impl IntoIterator<Item = (String, String)>) -> Result<Self> {
+        let defaults = config::Config::try_from(&Config::default())?;
+        let mut builder = config::Config::builder().add_source(defaults);
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path).required(true));
+        }
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        for (key, value) in env_overrides(&env) {
+            builder = builder.set_override(key, value)?;
+        }
+        let config: Config = builder.build()?.try_deserialize()?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks ranges once at startup, so services can trust their section.
+    pub fn validate(&self) -> Result<()> {
+        let invalid = |m: &str| Err(Error::Invalid(m.to_string()));
+        if self.queue.high.scheduling_share_percentage > 100 {
+            return invalid("queue.high.scheduling-share-percentage must be between 0 and 100");
+        }
+        if self.settings.batch_size == 0 {
+            return invalid("settings.batch-size must be at least 1");
+        }
+        if self.services.is_empty() {
+            return invalid("at least one service must be configured");
+        }
+        if self.worker.pods < 1 {
+            return invalid("worker.pods must be at least 1");
+        }
+        if self.scheduler.tick_ms == 0 || self.worker.poll_ms == 0 || self.worker.heartbeat_seconds == 0 {
+            return invalid("scheduler.tick-ms, worker.poll-ms and worker.heartbeat-seconds must be positive");
+        }
+        if self.lease_timeout_seconds <= self.worker.heartbeat_seconds {
+            return invalid("lease-timeout-seconds must be longer than worker.heartbeat-seconds");
+        }
+        if !matches!(self.worker.executor.as_str(), "process" | "noop") {
+            return invalid("worker.executor must be `process` or `noop`");
+        }
+        Ok(())
+    }
+
+    /// The per-user cap of `service`, if the service is configured.
+    pub fn runs_per_user(&self, service: &str) -> Option<u32> {
+        self.services.get(service).map(|s| s.runs_per_user)
+    }
+}
+
+/// The configuration keys set by `env`, with their string values.
+fn env_overrides(env: &[(String, String)]) -> Vec<(String, String)> {
+    let mut keys = Vec::new();
+    if let Ok(value) = serde_json::to_value(Config::default()) {
+        leaf_keys(&value, String::new(), &mut keys);
+    }
+    let mut out = Vec::new();
+    for (name, value) in env {
+        if let Some(key) = seed_key(name) {
+            out.push((key, value.clone()));
+        }
+    }
+    for key in keys {
+        let name = env_name(&key);
+        if let Some((_, value)) = env.iter().find(|(n, _)| *n == name) {
+            out.push((key, value.clone()));
+        }
+    }
+    out
+}
+
+/// The environment variable name of a configuration key.
+pub fn env_name(key: &str) -> String {
+    format!("BERTH_{}", key.to_uppercase().replace(['.', '-'], "_"))
+}
+
+/// Maps the seed system's environment names onto configuration keys.
+fn seed_key(name: &str) -> Option<String> {
+    match name {
+        "PORT" => Some("api.port".into()),
+        "MAX_AGE" => Some("job-run-cleanup.retention-period".into()),
+        "DATABASE_URL" => Some("database-url".into()),
+        _ => {
+            let service = name.strip_prefix("SERVICE_")?.strip_suffix("_RUNS_PER_USER")?;
+            if service.is_empty() {
+                return None;
+            }
+            Some(format!("services.{}.runs-per-user", service.to_lowercase()))
+        }
+    }
+}
+
+fn leaf_keys(value: &serde_json::Value, prefix: String, out: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (k, v) in map {
+                // Map-valued sections are keyed by user data (service names); their keys are not fixed.
+                if prefix.is_empty() && k == "services" {
+                    continue;
+                }
+                let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
+                leaf_keys(v, key, out);
+            }
+        }
+        _ => out.push(prefix),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn defaults_match_the_design() {
+        let c = Config::load(None, env(&[])).unwrap();
+        assert_eq!(c.queue.high.scheduling_share_percentage, 90);
+        assert_eq!(c.queue.head_timeout_seconds, 3600);
+        assert_eq!(c.queue.head_retry_count, 0);
+        assert_eq!(c.settings.batch_size, 20);
+        assert!(c.job_run_cleanup.enabled);
+        assert_eq!(c.job_run_cleanup.retention_period, 2_592_000);
+        assert_eq!(c.api.port, 5000);
+        assert_eq!(c.metrics.port, 8000);
+        assert_eq!(c.runs_per_user("example"), Some(5));
+    }
+
+    #[test]
+    fn berth_env_names_override_any_key() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("BERTH_QUEUE_HEAD_TIMEOUT_SECONDS", "2"),
+                ("BERTH_QUEUE_HIGH_SCHEDULING_SHARE_PERCENTAGE", "75"),
+                ("BERTH_SETTINGS_BATCH_SIZE", "7"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.queue.head_timeout_seconds, 2);
+        assert_eq!(c.queue.high.scheduling_share_percentage, 75);
+        assert_eq!(c.settings.batch_size, 7);
+    }
+
+    #[test]
+    fn seed_env_names_keep_working() {
+        let c = Config::load(
+            None,
+            env(&[
+                ("PORT", "9999"),
+                ("SERVICE_HADDOCK_RUNS_PER_USER", "3"),
+                ("SERVICE_EXAMPLE_RUNS_PER_USER", "10"),
+                ("MAX_AGE", "60"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.api.port, 9999);
+        assert_eq!(c.runs_per_user("haddock"), Some(3));
+        assert_eq!(c.runs_per_user("example"), Some(10));
+        assert_eq!(c.job_run_cleanup.retention_period, 60);
+        assert_eq!(c.services["haddock"].pods, 1, "a service defined by env gets the other defaults");
+    }
+
+    #[test]
+    fn out_of_range_values_are_startup_errors() {
+        assert!(Config::load(None, env(&[("BERTH_QUEUE_HIGH_SCHEDULING_SHARE_PERCENTAGE", "101")])).is_err());
+        assert!(Config::load(None, env(&[("BERTH_SETTINGS_BATCH_SIZE", "0")])).is_err());
+        assert!(Config::load(None, env(&[("PORT", "not-a-port")])).is_err());
+    }
+
+    #[test]
+    fn a_file_sits_between_defaults_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.toml");
+        std::fs::write(&path, "[settings]\nbatch-size = 50\n[services.gpu]\nruns-per-user = 2\n").unwrap();
+        let c = Config::load(Some(&path), env(&[("BERTH_SETTINGS_BATCH_SIZE", "60")])).unwrap();
+        assert_eq!(c.settings.batch_size, 60);
+        assert_eq!(c.runs_per_user("gpu"), Some(2));
+        assert_eq!(c.runs_per_user("example"), Some(5));
+    }
+}

@@ -1,0 +1,335 @@
+//! Zip helpers shared by the executors and the API: safe unpacking, packing a folder, building uploads.
+//!
+//! Everything here is synchronous; async callers run it inside `spawn_blocking`.
+
+use std::collections::HashSet;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufWriter, Cursor, Read, Seek, Write};
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Component, Path, PathBuf};
+
+use zip::write::SimpleFileOptions;
+use zip::{CompressionMethod, ZipArchive, ZipWriter};
+
+use super::{Error, Result};
+
+/// Size of the copy buffer used when reading or writing entries.
+const COPY_BUF: usize = 64 * 1024;
+
+/// Checks an archive member name and returns it as a relative path that stays inside its folder.
+///
+/// Accepts `/`-separated names; empty and `.` components are dropped (so `dir/` and `./a` are
+/// fine). Returns `None` for an empty name, an absolute name, any `..` component, a backslash,
+/// a NUL byte, or a name with no component left.
+pub fn safe_relative_path(name: &str) -> Option<PathBuf> {
+    if name.is_empty() || name.starts_with('/') || name.contains(['\\', '\0']) {
+        return None;
+    }
+    let mut path = PathBuf::new();
+    for part in name.split('/') {
+        match part {
+            "" | "." => {}
+            ".." => return None,
+            _ => path.push(part),
+        }
+    }
+    // Defence in depth: the result must consist of plain names only.
+    let plain = path.components().all(|c| matches!(c, Component::Normal(_)));
+    (plain && path.components().next().is_some()).then_some(path)
+}
+
+/// The `/`-joined form of a path made by [`safe_relative_path`].
+fn slash_name(path: &Path) -> String {
+    let parts: Vec<_> = path.components().map(|c| c.as_os_str().to_string_lossy()).collect();
+    parts.join("/")
+}
+
+/// Builds an in-memory zip (deflate, mode 0644) from `(relative path, content)` pairs.
+///
+/// Names are checked with [`safe_relative_path`]; a bad name, a duplicate, or a name that is
+/// both a file and the folder of another file is refused with [`Error::Fatal`] naming it.
+pub fn zip_files(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
+    let mut names = HashSet::new();
+    let mut folders = HashSet::new();
+    let mut checked = Vec::with_capacity(files.len());
+    for (name, data) in files {
+        let path = safe_relative_path(name).ok_or_else(|| Error::Fatal(format!("invalid file name {name:?}")))?;
+        let clean = slash_name(&path);
+        if !names.insert(clean.clone()) {
+            return Err(Error::Fatal(format!("duplicate file name {name:?}")));
+        }
+        let mut parent = path.parent();
+        while let Some(dir) = parent.filter(|d| !d.as_os_str().is_empty()) {
+            folders.insert(slash_name(dir));
+            parent = dir.parent();
+        }
+        checked.push((clean, data));
+    }
+    if let Some(clash) = names.iter().find(|n| folders.contains(*n)) {
+        return Err(Error::Fatal(format!("file name {clash:?} is also used as a folder")));
+    }
+    let build_err = |e: zip::result::ZipError| Error::Retryable(format!("cannot build zip: {e}"));
+    let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+    for (name, data) in checked {
+        let options = SimpleFileOptions::default()
+            .compression_method(CompressionMethod::Deflated)
+            .unix_permissions(0o644)
+            .large_file(data.len() as u64 >= u64::from(u32::MAX));
+        writer.start_file(name, options).map_err(build_err)?;
+        writer.write_all(data).map_err(|e| Error::Retryable(format!("cannot build zip: {e}")))?;
+    }
+    Ok(writer.finish().map_err(build_err)?.into_inner())
+}
+
+/// Unpacks `zip_bytes` into the existing folder `dest` and returns the relative paths created
+/// (`/`-separated; folders end with `/`).
+///
+/// Every entry is checked before anything is written: an entry whose path would leave `dest`
+/// (absolute, `..`, backslash, NUL) or a symlink entry fails with [`Error::Fatal`], as does an
+/// unreadable archive. Stored unix permission bits are kept (owner read/write always added);
+/// failures to write to `dest` are [`Error::Retryable`].
+pub fn unpack(zip_bytes: &[u8], dest: &Path) -> Result<Vec<String>> {
+    let bad_zip = |e: zip::result::ZipError| Error::Fatal(format!("invalid input zip: {e}"));
+    let mut archive = ZipArchive::new(Cursor::new(zip_bytes)).map_err(bad_zip)?;
+    let mut plan = Vec::with_capacity(archive.len());
+    for index in 0..archive.len() {
+        let entry = archive.by_index(index).map_err(bad_zip)?;
+        let name = entry.name().map_err(bad_zip)?.into_owned();
+        if entry.is_symlink() {
+            return Err(Error::Fatal(format!("input zip has a symlink entry {name:?}")));
+        }
+        let path = entry
+            .enclosed_name()
+            .and_then(|_| safe_relative_path(&name))
+            .ok_or_else(|| Error::Fatal(format!("input zip entry {name:?} escapes the folder")))?;
+        plan.push((index, path, entry.is_dir(), entry.unix_mode()));
+    }
+    let mut written = Vec::with_capacity(plan.len());
+    let mut buf = vec![0u8; COPY_BUF];
+    for (index, rel, is_dir, mode) in plan {
+        let target = dest.join(&rel);
+        let shown = slash_name(&rel);
+        let write_err = |e: io::Error| match e.kind() {
+            io::ErrorKind::AlreadyExists | io::ErrorKind::NotADirectory | io::ErrorKind::IsADirectory => {
+                Error::Fatal(format!("input zip entry {shown:?} conflicts with another: {e}"))
+            }
+            _ => Error::Retryable(format!("cannot write {}: {e}", target.display())),
+        };
+        if is_dir {
+            fs::create_dir_all(&target).map_err(write_err)?;
+            written.push(format!("{shown}/"));
+            continue;
+        }
+        if let Some(parent) = target.parent() {
+            fs::create_dir_all(parent).map_err(write_err)?;
+        }
+        let perms = mode.map_or(0o644, |m| (m & 0o777) | 0o600);
+        let mut out = OpenOptions::new().write(true).create_new(true).mode(perms).open(&target).map_err(write_err)?;
+        let mut entry = archive.by_index(index).map_err(bad_zip)?;
+        loop {
+            let n =
+                entry.read(&mut buf).map_err(|e| Error::Fatal(format!("input zip entry {shown:?} is corrupt: {e}")))?;
+            if n == 0 {
+                break;
+            }
+            out.write_all(buf.get(..n).unwrap_or_default()).map_err(write_err)?;
+        }
+        // The umask may have removed bits from `perms`; set them exactly.
+        out.set_permissions(fs::Permissions::from_mode(perms)).map_err(write_err)?;
+        written.push(shown);
+    }
+    Ok(written)
+}
+
+/// Zips the folder `dir` into the new file `out` (mode 0600, must not exist) and returns its size.
+///
+/// Paths are stored relative to `dir`, deflated, with their unix permissions; empty folders are
+/// kept. Symlinks, sockets, FIFOs, devices, names that are not UTF-8 and `out` itself are
+/// skipped, so nothing outside `dir` is ever read. A file the job made unreadable is
+/// [`Error::Fatal`]; other I/O failures are [`Error::Retryable`]. On error `out` is removed.
+pub fn pack(dir: &Path, out: &Path) -> Result<u64> {
+    let file = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(out)
+        .map_err(|e| Error::Retryable(format!("cannot create {}: {e}", out.display())))?;
+    let result = write_tree(dir, out, file);
+    if result.is_err() {
+        let _ = fs::remove_file(out);
+    }
+    result
+}
+
+/// Writes the zip of `dir` into `file` (which is `out`) and returns the bytes written.
+fn write_tree(dir: &Path, out: &Path, file: File) -> Result<u64> {
+    let zip_err = |e: zip::result::ZipError| Error::Retryable(format!("cannot write {}: {e}", out.display()));
+    let mut writer = ZipWriter::new(BufWriter::new(file));
+    let mut stack = vec![dir.to_path_buf()];
+    let mut buf = vec![0u8; COPY_BUF];
+    while let Some(folder) = stack.pop() {
+        let mut children = fs::read_dir(&folder)
+            .and_then(|it| it.map(|e| e.map(|e| e.path())).collect::<io::Result<Vec<_>>>())
+            .map_err(|e| read_err(&folder, e))?;
+        children.sort();
+        // Pushed in reverse so that the stack yields folders in name order.
+        for path in children.into_iter().rev() {
+            if path == out {
+                continue;
+            }
+            let meta = fs::symlink_metadata(&path).map_err(|e| read_err(&path, e))?;
+            let Some(name) = path.strip_prefix(dir).ok().and_then(Path::to_str) else {
+                tracing::warn!(path = %path.display(), "skipping a file whose name is not UTF-8");
+                continue;
+            };
+            let options = SimpleFileOptions::default()
+                .compression_method(CompressionMethod::Deflated)
+                .unix_permissions(meta.permissions().mode() & 0o777)
+                .large_file(meta.len() >= u64::from(u32::MAX));
+            if meta.is_dir() {
+                writer.add_directory(name, options).map_err(zip_err)?;
+                stack.push(path);
+            } else if meta.is_file() {
+                let mut src = File::open(&path).map_err(|e| read_err(&path, e))?;
+                writer.start_file(name, options).map_err(zip_err)?;
+                loop {
+                    let n = src.read(&mut buf).map_err(|e| read_err(&path, e))?;
+                    if n == 0 {
+                        break;
+                    }
+                    writer
+                        .write_all(buf.get(..n).unwrap_or_default())
+                        .map_err(|e| Error::Retryable(format!("cannot write {}: {e}", out.display())))?;
+                }
+            } else {
+                tracing::debug!(path = %path.display(), "not packing a symlink or special file");
+            }
+        }
+    }
+    let mut inner = writer.finish().map_err(zip_err)?;
+    let written = inner
+        .stream_position()
+        .and_then(|pos| inner.flush().map(|()| pos))
+        .map_err(|e| Error::Retryable(format!("cannot write {}: {e}", out.display())))?;
+    Ok(written)
+}
+
+/// Classifies a failure to read something inside the folder being packed.
+fn read_err(path: &Path, e: io::Error) -> Error {
+    if e.kind() == io::ErrorKind::PermissionDenied {
+        Error::Fatal(format!("cannot read {} from the run folder: {e}", path.display()))
+    } else {
+        Error::Retryable(format!("cannot read {}: {e}", path.display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn safe_relative_path_table() {
+        let ok = [("a.txt", "a.txt"), ("dir/b.txt", "dir/b.txt"), ("dir/", "dir"), ("./a//b", "a/b")];
+        for (name, want) in ok {
+            assert_eq!(safe_relative_path(name), Some(PathBuf::from(want)), "{name:?}");
+        }
+        let refused = ["", "/etc/passwd", "../x", "a/../../x", "a/../b", "a\\b", "a\0b", ".", "./", "/"];
+        for name in refused {
+            assert_eq!(safe_relative_path(name), None, "{name:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn zip_files_then_unpack_round_trips() {
+        let files = vec![
+            ("a.txt".to_string(), b"alpha".to_vec()),
+            ("dir/sub/b.bin".to_string(), vec![0u8, 1, 2, 255]),
+            ("empty".to_string(), Vec::new()),
+        ];
+        let bytes = zip_files(&files).expect("zip");
+        let dest = tempfile::tempdir().expect("tempdir");
+        let mut written = unpack(&bytes, dest.path()).expect("unpack");
+        written.sort();
+        assert_eq!(written, vec!["a.txt", "dir/sub/b.bin", "empty"]);
+        for (name, data) in &files {
+            assert_eq!(&fs::read(dest.path().join(name)).expect("read"), data, "{name}");
+        }
+    }
+
+    #[test]
+    fn zip_files_refuses_bad_names_naming_them() {
+        for name in ["", "/abs", "../up", "a/../../x", "a\\b", "a\0b"] {
+            match zip_files(&[(name.to_string(), b"x".to_vec())]) {
+                Err(Error::Fatal(msg)) => assert!(msg.contains(&format!("{name:?}")), "{msg}"),
+                other => panic!("{name:?}: expected Fatal, got {other:?}"),
+            }
+        }
+        let dup = [("a".to_string(), vec![]), ("./a".to_string(), vec![])];
+        assert!(matches!(zip_files(&dup), Err(Error::Fatal(_))));
+        let clash = [("a".to_string(), vec![]), ("a/b".to_string(), vec![])];
+        assert!(matches!(zip_files(&clash), Err(Error::Fatal(_))));
+    }
+
+    fn raw_zip(build: impl FnOnce(&mut ZipWriter<Cursor<Vec<u8>>>)) -> Vec<u8> {
+        let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+        build(&mut writer);
+        writer.finish().expect("finish").into_inner()
+    }
+
+    #[test]
+    fn unpack_refuses_escaping_and_symlink_entries_before_writing() {
+        let opts = SimpleFileOptions::default();
+        for evil in ["../evil", "/abs/evil", "a/../../evil"] {
+            let bytes = raw_zip(|w| {
+                w.start_file("first.txt", opts).expect("start");
+                w.start_file(evil, opts).expect("start");
+                w.write_all(b"x").expect("write");
+            });
+            let root = tempfile::tempdir().expect("tempdir");
+            let dest = root.path().join("dest");
+            fs::create_dir(&dest).expect("mkdir");
+            assert!(matches!(unpack(&bytes, &dest), Err(Error::Fatal(_))), "{evil}");
+            assert!(!root.path().join("evil").exists());
+            assert!(!dest.join("first.txt").exists(), "nothing written before the check");
+        }
+        let link = raw_zip(|w| w.add_symlink("link", "/etc/passwd", opts).expect("symlink"));
+        let dest = tempfile::tempdir().expect("tempdir");
+        assert!(matches!(unpack(&link, dest.path()), Err(Error::Fatal(_))));
+        assert!(matches!(unpack(b"not a zip", dest.path()), Err(Error::Fatal(_))));
+    }
+
+    #[test]
+    fn unpack_keeps_executable_bit() {
+        let bytes = raw_zip(|w| {
+            let exec = SimpleFileOptions::default().unix_permissions(0o755);
+            w.start_file("tool.sh", exec).expect("start");
+            w.add_directory("empty", SimpleFileOptions::default()).expect("dir");
+        });
+        let dest = tempfile::tempdir().expect("tempdir");
+        let written = unpack(&bytes, dest.path()).expect("unpack");
+        assert_eq!(written, vec!["tool.sh", "empty/"]);
+        let mode = fs::metadata(dest.path().join("tool.sh")).expect("meta").permissions().mode();
+        assert_eq!(mode & 0o777, 0o755);
+        assert!(dest.path().join("empty").is_dir());
+    }
+
+    #[test]
+    fn pack_stores_relative_paths_empty_dirs_and_skips_symlinks() {
+        let src = tempfile::tempdir().expect("tempdir");
+        fs::create_dir_all(src.path().join("d/empty")).expect("mkdir");
+        fs::write(src.path().join("d/f.txt"), b"content").expect("write");
+        std::os::unix::fs::symlink("/etc/hostname", src.path().join("leak")).expect("symlink");
+        let out_dir = tempfile::tempdir().expect("tempdir");
+        let out = out_dir.path().join("r.zip");
+        let size = pack(src.path(), &out).expect("pack");
+        assert_eq!(size, fs::metadata(&out).expect("meta").len());
+        let mut archive = ZipArchive::new(File::open(&out).expect("open")).expect("zip");
+        let mut names: Vec<String> = archive.file_names().map(|n| n.expect("name").into_owned()).collect();
+        names.sort();
+        assert_eq!(names, vec!["d/", "d/empty/", "d/f.txt"]);
+        let mut text = String::new();
+        archive.by_name("d/f.txt").expect("entry").read_to_string(&mut text).expect("read");
+        assert_eq!(text, "content");
+        assert!(matches!(pack(src.path(), &out), Err(Error::Retryable(_))), "out must be new");
+    }
+}

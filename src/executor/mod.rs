@@ -1,0 +1,181 @@
+//! Executor layer: runs one job's files in an isolated folder and reports its outcome, logs and outputs.
+//!
+//! A backend implements [`Execute`]; [`Executor`] dispatches to the configured backend. Adding a
+//! backend means adding a file with a type implementing [`Execute`] and one arm to each `match`.
+
+pub mod archive;
+pub mod noop;
+pub mod process;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Which output stream of the job a [`LogChunk`] was read from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum LogStream {
+    /// The job's standard output.
+    Stdout,
+    /// The job's standard error.
+    Stderr,
+}
+
+impl LogStream {
+    /// The stream's lowercase name: `"stdout"` or `"stderr"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogStream::Stdout => "stdout",
+            LogStream::Stderr => "stderr",
+        }
+    }
+}
+
+/// A piece of output as it was read from the job (at most 64 KiB, not split on lines).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogChunk {
+    /// The stream the bytes came from.
+    pub stream: LogStream,
+    /// The raw bytes, in the order they were written.
+    pub data: Vec<u8>,
+}
+
+/// Everything a backend needs to run one job.
+#[derive(Clone)]
+pub struct ExecRequest {
+    /// The run's id; exported to the job as `BERTH_RUN_ID`.
+    pub run_id: i64,
+    /// The uploaded files as a zip archive, unpacked into the run folder before the job starts.
+    pub input_zip: Vec<u8>,
+    /// `None`: run `bash run.sh` in the folder; `Some(argv)`: run argv (argv\[0\] looked up in PATH).
+    pub command: Option<Vec<String>>,
+    /// Environment variables added on top of the inherited environment.
+    pub env: Vec<(String, String)>,
+    /// Wall-clock limit counted from the job's start; when it elapses the job is killed and
+    /// reported [`Outcome::TimedOut`].
+    pub timeout: Option<Duration>,
+    /// Address-space limit (RLIMIT_AS) applied to the job, in MiB.
+    pub memory_limit_mib: Option<u64>,
+    /// Parent folder; the backend creates a fresh private folder inside it for each run.
+    pub scratch: PathBuf,
+}
+
+impl std::fmt::Debug for ExecRequest {
+    /// Shows the archive's size and the variable names only: inputs can be large or secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let env_names: Vec<&str> = self.env.iter().map(|(k, _)| k.as_str()).collect();
+        f.debug_struct("ExecRequest")
+            .field("run_id", &self.run_id)
+            .field("input_zip_bytes", &self.input_zip.len())
+            .field("command", &self.command)
+            .field("env_names", &env_names)
+            .field("timeout", &self.timeout)
+            .field("memory_limit_mib", &self.memory_limit_mib)
+            .field("scratch", &self.scratch)
+            .finish()
+    }
+}
+
+/// How a run ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// The job exited with status 0.
+    Succeeded,
+    /// The job exited with a non-zero status or was killed by a signal it did not get from us.
+    Failed,
+    /// The job outlived its timeout and was killed.
+    TimedOut,
+    /// The cancellation token fired and the job was killed.
+    Cancelled,
+}
+
+/// What a finished run produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ExecResult {
+    /// How the run ended.
+    pub outcome: Outcome,
+    /// The job's exit status; `None` when it was ended by a signal.
+    pub exit_code: Option<i32>,
+    /// A zip of the run folder after the run. The caller owns this file and must delete it.
+    pub result_zip: PathBuf,
+}
+
+/// Why a run could not be carried out; the variant says what should happen next.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// An infrastructure fault (disk, spawn, I/O): the job may succeed if tried again elsewhere.
+    #[error("retryable: {0}")]
+    Retryable(String),
+    /// The job itself is bad (invalid input archive, no `run.sh`, ...): retrying will not help.
+    #[error("fatal: {0}")]
+    Fatal(String),
+}
+
+/// Result type of the executor layer.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A backend able to run jobs.
+pub trait Execute {
+    /// Runs one job to completion, streaming its output into `logs` and stopping when `cancel`
+    /// fires.
+    ///
+    /// A dropped log receiver never fails the run: the logs are discarded. A receiver that is
+    /// kept but not read applies back-pressure: the job blocks on its full output pipe.
+    fn run(
+        &self,
+        req: ExecRequest,
+        logs: mpsc::Sender<LogChunk>,
+        cancel: CancellationToken,
+    ) -> impl std::future::Future<Output = Result<ExecResult>> + Send;
+}
+
+/// The configured backend (enum dispatch over every [`Execute`] implementation).
+#[derive(Clone, Debug)]
+pub enum Executor {
+    /// Runs jobs as local child processes.
+    Process(process::ProcessExecutor),
+    /// Runs nothing and reports success; used by benchmarks.
+    Noop(noop::NoopExecutor),
+}
+
+impl Executor {
+    /// The backend named in configuration (`worker.executor`): `noop`, or `process` for anything else
+    /// (configuration validation has already refused unknown names).
+    pub fn from_name(name: &str) -> Self {
+        match name {
+            "noop" => Executor::Noop(noop::NoopExecutor),
+            _ => Executor::Process(process::ProcessExecutor::default()),
+        }
+    }
+
+    /// Runs one job on the configured backend; see [`Execute::run`].
+    pub async fn run(
+        &self,
+        req: ExecRequest,
+        logs: mpsc::Sender<LogChunk>,
+        cancel: CancellationToken,
+    ) -> Result<ExecResult> {
+        match self {
+            Executor::Process(backend) => backend.run(req, logs, cancel).await,
+            Executor::Noop(backend) => backend.run(req, logs, cancel).await,
+        }
+    }
+}
+
+impl From<process::ProcessExecutor> for Executor {
+    fn from(backend: process::ProcessExecutor) -> Self {
+        Executor::Process(backend)
+    }
+}
+
+impl From<noop::NoopExecutor> for Executor {
+    fn from(backend: noop::NoopExecutor) -> Self {
+        Executor::Noop(backend)
+    }
+}
+
+/// A fresh name `run-<id>-<random hex>` for a run's folder or result file.
+pub(crate) fn unique_run_name(run_id: i64) -> String {
+    format!("run-{run_id}-{:016x}", rand::random::<u64>())
+}

@@ -1,0 +1,390 @@
+//! Process backend: runs a job as a local child process group inside a private scratch folder.
+
+use std::fs::Permissions;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Stdio};
+use std::time::Duration;
+
+use nix::errno::Errno;
+use nix::sys::resource::{Resource, setrlimit};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::process::Command;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use super::{Error, ExecRequest, ExecResult, Execute, LogChunk, LogStream, Outcome, Result, archive, unique_run_name};
+
+/// Default time between SIGTERM and SIGKILL when a run is timed out or cancelled.
+pub const KILL_GRACE_DEFAULT: Duration = Duration::from_secs(2);
+/// Largest [`LogChunk`] sent, in bytes.
+const CHUNK_MAX: usize = 64 * 1024;
+/// How long the output readers may take to finish once the process group is gone.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
+/// How many random run folder names are tried before giving up.
+const NAME_ATTEMPTS: usize = 8;
+
+/// Runs jobs as child processes of this one, each in its own process group and folder.
+#[derive(Clone, Debug)]
+pub struct ProcessExecutor {
+    grace: Duration,
+}
+
+impl Default for ProcessExecutor {
+    fn default() -> Self {
+        Self::with_grace(KILL_GRACE_DEFAULT)
+    }
+}
+
+impl ProcessExecutor {
+    /// An executor that waits [`KILL_GRACE_DEFAULT`] between SIGTERM and SIGKILL.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// An executor that waits `grace` between SIGTERM and SIGKILL.
+    pub fn with_grace(grace: Duration) -> Self {
+        Self { grace }
+    }
+
+    /// Unpacks, runs and packs one job inside `run_dir`.
+    async fn run_in(
+        &self,
+        run_dir: &RunDir,
+        mut req: ExecRequest,
+        logs: mpsc::Sender<LogChunk>,
+        cancel: CancellationToken,
+    ) -> Result<ExecResult> {
+        let input = std::mem::take(&mut req.input_zip);
+        let dest = run_dir.path.clone();
+        blocking(move || archive::unpack(&input, &dest)).await?;
+        let (outcome, exit_code) = self.supervise(&run_dir.path, &req, logs, &cancel).await?;
+        let (dir, out) = (run_dir.path.clone(), run_dir.zip.clone());
+        blocking(move || archive::pack(&dir, &out)).await?;
+        Ok(ExecResult { outcome, exit_code, result_zip: run_dir.zip.clone() })
+    }
+
+    /// Spawns the job, streams its output and waits for it to exit, time out or be cancelled.
+    async fn supervise(
+        &self,
+        dir: &Path,
+        req: &ExecRequest,
+        logs: mpsc::Sender<LogChunk>,
+        cancel: &CancellationToken,
+    ) -> Result<(Outcome, Option<i32>)> {
+        let mut cmd = build_command(dir, req).await?;
+        if cancel.is_cancelled() {
+            return Ok((Outcome::Cancelled, None));
+        }
+        let mut child = cmd.spawn().map_err(|e| spawn_error(req, e))?;
+        let pid = child
+            .id()
+            .and_then(|id| i32::try_from(id).ok())
+            .ok_or_else(|| Error::Retryable("spawned job has no process id".into()))?;
+        let group = ProcessGroup(Pid::from_raw(pid));
+        tracing::debug!(run_id = req.run_id, pid, "job started");
+        let readers = [
+            spawn_reader(child.stdout.take(), LogStream::Stdout, logs.clone()),
+            spawn_reader(child.stderr.take(), LogStream::Stderr, logs),
+        ];
+        let timeout = async {
+            match req.timeout {
+                Some(limit) => tokio::time::sleep(limit).await,
+                None => std::future::pending().await,
+            }
+        };
+        let stopped = tokio::select! {
+            status = child.wait() => Ended::Exited(status),
+            () = timeout => Ended::Stop(Outcome::TimedOut),
+            () = cancel.cancelled() => Ended::Stop(Outcome::Cancelled),
+        };
+        let (outcome, status) = match stopped {
+            Ended::Exited(status) => {
+                let status = status.map_err(wait_error)?;
+                let outcome = match status.success() {
+                    true => Outcome::Succeeded,
+                    false => Outcome::Failed,
+                };
+                (outcome, status)
+            }
+            Ended::Stop(outcome) => {
+                tracing::debug!(run_id = req.run_id, ?outcome, "stopping job");
+                group.signal(Signal::SIGTERM);
+                let status = match tokio::time::timeout(self.grace, child.wait()).await {
+                    Ok(status) => status,
+                    Err(_) => {
+                        group.signal(Signal::SIGKILL);
+                        child.wait().await
+                    }
+                };
+                (outcome, status.map_err(wait_error)?)
+            }
+        };
+        // Dropping the guard SIGKILLs whatever the job left running in its group, which also
+        // closes the pipes those processes held open.
+        drop(group);
+        drain(readers).await;
+        Ok((outcome, status.code()))
+    }
+}
+
+impl Execute for ProcessExecutor {
+    async fn run(
+        &self,
+        req: ExecRequest,
+        logs: mpsc::Sender<LogChunk>,
+        cancel: CancellationToken,
+    ) -> Result<ExecResult> {
+        let run_dir = create_run_dir(&req.scratch, req.run_id).await?;
+        let result = self.run_in(&run_dir, req, logs, cancel).await;
+        run_dir.remove().await;
+        result
+    }
+}
+
+/// Why the wait for the job ended.
+enum Ended {
+    /// The job's leader exited by itself.
+    Exited(io::Result<ExitStatus>),
+    /// The job must be stopped; the outcome to report.
+    Stop(Outcome),
+}
+
+/// Builds the command for the job: `bash run.sh` or the given argv, configured for isolation.
+async fn build_command(dir: &Path, req: &ExecRequest) -> Result<Command> {
+    for (key, value) in &req.env {
+        if key.is_empty() || key.contains(['=', '\0']) || value.contains('\0') {
+            return Err(Error::Fatal(format!("invalid environment variable {key:?}")));
+        }
+    }
+    let mut cmd = match &req.command {
+        None => {
+            match tokio::fs::symlink_metadata(dir.join("run.sh")).await {
+                Ok(meta) if meta.is_file() => {}
+                Ok(_) => return Err(Error::Fatal("run.sh is not a regular file".into())),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(Error::Fatal("input has no run.sh and no command was given".into()));
+                }
+                Err(e) => return Err(Error::Retryable(format!("cannot inspect run.sh: {e}"))),
+            }
+            let mut cmd = Command::new("bash");
+            cmd.arg("run.sh");
+            cmd
+        }
+        Some(argv) => {
+            let Some((program, args)) = argv.split_first().filter(|(p, _)| !p.is_empty()) else {
+                return Err(Error::Fatal("command is empty".into()));
+            };
+            if argv.iter().any(|arg| arg.contains('\0')) {
+                return Err(Error::Fatal("command contains a NUL byte".into()));
+            }
+            let mut cmd = Command::new(program);
+            cmd.args(args);
+            cmd
+        }
+    };
+    cmd.current_dir(dir)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .envs(req.env.iter().map(|(k, v)| (k, v)))
+        .env("BERTH_RUN_ID", req.run_id.to_string());
+    if let Some(mib) = req.memory_limit_mib {
+        let bytes = mib.saturating_mul(1024 * 1024);
+        // SAFETY: the hook runs between fork and exec; it only calls setrlimit(2), which is
+        // async-signal-safe, and neither allocates nor takes locks.
+        unsafe {
+            cmd.pre_exec(move || setrlimit(Resource::RLIMIT_AS, bytes, bytes).map_err(io::Error::from));
+        }
+    }
+    Ok(cmd)
+}
+
+/// Classifies a failure to start the job.
+fn spawn_error(req: &ExecRequest, e: io::Error) -> Error {
+    let program = req.command.as_ref().and_then(|argv| argv.first());
+    match (program, e.kind()) {
+        (Some(program), io::ErrorKind::NotFound | io::ErrorKind::PermissionDenied) => {
+            Error::Fatal(format!("cannot run command {program:?}: {e}"))
+        }
+        (_, io::ErrorKind::OutOfMemory) if req.memory_limit_mib.is_some() => {
+            Error::Fatal(format!("job cannot start within its memory limit: {e}"))
+        }
+        (Some(program), _) => Error::Retryable(format!("cannot spawn {program:?}: {e}")),
+        (None, _) => Error::Retryable(format!("cannot spawn bash: {e}")),
+    }
+}
+
+/// Classifies a failure to wait for the job.
+fn wait_error(e: io::Error) -> Error {
+    Error::Retryable(format!("cannot wait for the job: {e}"))
+}
+
+/// Reads one output pipe in chunks of up to [`CHUNK_MAX`] bytes and forwards them to `logs`.
+///
+/// Once the receiver is gone the pipe is still read to its end (and the bytes discarded) so the
+/// job never blocks on a full pipe.
+fn spawn_reader<R>(pipe: Option<R>, stream: LogStream, logs: mpsc::Sender<LogChunk>) -> Option<JoinHandle<()>>
+where
+    R: AsyncRead + Unpin + Send + 'static,
+{
+    let mut pipe = pipe?;
+    Some(tokio::spawn(async move {
+        let mut buf = vec![0u8; CHUNK_MAX];
+        let mut forwarding = true;
+        loop {
+            match pipe.read(&mut buf).await {
+                Ok(0) => break,
+                Ok(n) => {
+                    let chunk = LogChunk { stream, data: buf.get(..n).unwrap_or_default().to_vec() };
+                    if forwarding && logs.send(chunk).await.is_err() {
+                        tracing::debug!(stream = stream.as_str(), "log receiver gone");
+                        forwarding = false;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(stream = stream.as_str(), error = %e, "cannot read job output");
+                    break;
+                }
+            }
+        }
+    }))
+}
+
+/// Waits for the output readers, at most [`DRAIN_TIMEOUT`] in all, and aborts the late ones.
+async fn drain(readers: [Option<JoinHandle<()>>; 2]) {
+    let deadline = tokio::time::Instant::now() + DRAIN_TIMEOUT;
+    for reader in readers.into_iter().flatten() {
+        let abort = reader.abort_handle();
+        if tokio::time::timeout_at(deadline, reader).await.is_err() {
+            tracing::warn!("job output still open after the run; discarding the rest");
+            abort.abort();
+        }
+    }
+}
+
+/// The job's process group; dropping it sends SIGKILL to every process still in it.
+struct ProcessGroup(Pid);
+
+impl ProcessGroup {
+    /// Sends `signal` to the group; a group that no longer exists is not an error.
+    fn signal(&self, signal: Signal) {
+        match killpg(self.0, signal) {
+            Ok(()) | Err(Errno::ESRCH) => {}
+            Err(e) => tracing::warn!(pgid = self.0.as_raw(), %signal, error = %e, "killpg failed"),
+        }
+    }
+}
+
+impl Drop for ProcessGroup {
+    fn drop(&mut self) {
+        self.signal(Signal::SIGKILL);
+    }
+}
+
+/// A run's private folder and the path of its result zip beside it.
+///
+/// The folder is removed by [`RunDir::remove`], or in the background if the run is dropped.
+struct RunDir {
+    path: PathBuf,
+    zip: PathBuf,
+    armed: bool,
+}
+
+impl RunDir {
+    /// Removes the folder and waits for it to be gone; failures are logged.
+    async fn remove(mut self) {
+        self.armed = false;
+        let path = self.path.clone();
+        if let Err(e) = tokio::task::spawn_blocking(move || remove_tree_logged(&path)).await {
+            tracing::warn!(error = %e, "run folder removal task failed");
+        }
+    }
+}
+
+impl Drop for RunDir {
+    fn drop(&mut self) {
+        if !self.armed {
+            return;
+        }
+        let path = std::mem::take(&mut self.path);
+        match tokio::runtime::Handle::try_current() {
+            Ok(handle) => {
+                handle.spawn_blocking(move || remove_tree_logged(&path));
+            }
+            Err(_) => remove_tree_logged(&path),
+        }
+    }
+}
+
+/// Creates `scratch` if needed and a fresh `run-<id>-<random>` folder with mode 0700 inside it.
+async fn create_run_dir(scratch: &Path, run_id: i64) -> Result<RunDir> {
+    let create_err = |what: &str, path: &Path, e: io::Error| {
+        Error::Retryable(format!("cannot create {what} {}: {e}", path.display()))
+    };
+    tokio::fs::create_dir_all(scratch).await.map_err(|e| create_err("scratch folder", scratch, e))?;
+    for _ in 0..NAME_ATTEMPTS {
+        let name = unique_run_name(run_id);
+        let path = scratch.join(&name);
+        match tokio::fs::DirBuilder::new().mode(0o700).create(&path).await {
+            Ok(()) => {
+                let run_dir = RunDir { zip: scratch.join(format!("{name}.zip")), path, armed: true };
+                // The umask may have cleared bits of 0700; set the mode exactly.
+                tokio::fs::set_permissions(&run_dir.path, Permissions::from_mode(0o700))
+                    .await
+                    .map_err(|e| create_err("run folder", &run_dir.path, e))?;
+                return Ok(run_dir);
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(create_err("run folder", &path, e)),
+        }
+    }
+    Err(Error::Retryable(format!("cannot find an unused run folder name in {}", scratch.display())))
+}
+
+/// Removes a folder tree, first making its folders writable if the job locked them; logs failures.
+fn remove_tree_logged(path: &Path) {
+    let result = match std::fs::remove_dir_all(path) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
+            unlock_folders(path);
+            std::fs::remove_dir_all(path)
+        }
+        other => other,
+    };
+    match result {
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(path = %path.display(), error = %e, "cannot remove run folder"),
+    }
+}
+
+/// Gives the owner full access to every folder under `path` (symlinks are not followed).
+fn unlock_folders(path: &Path) {
+    let mut stack = vec![path.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let _ = std::fs::set_permissions(&dir, Permissions::from_mode(0o700));
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(entry.path());
+            }
+        }
+    }
+}
+
+/// Runs synchronous work on the blocking pool.
+async fn blocking<T, F>(work: F) -> Result<T>
+where
+    F: FnOnce() -> Result<T> + Send + 'static,
+    T: Send + 'static,
+{
+    tokio::task::spawn_blocking(work).await.map_err(|e| Error::Retryable(format!("blocking task failed: {e}")))?
+}

@@ -1,0 +1,30 @@
+//! berth: a job orchestrator whose only coordination point is PostgreSQL.
+//!
+//! # Layout
+//!
+//! - [`api`]: the HTTP API (axum), stateless; any number of replicas.
+//! - [`scheduler`]: leader election and the leader's loops (admission); one leads, others wait.
+//! - [`worker`]: registers capacity, claims admitted runs, executes them, stores results.
+//! - [`executor`]: how a run executes (a process running `run.sh`, or no-op for benchmarks).
+//! - [`store`]: the only module that talks to Postgres; every statement lives in `sql/`.
+//! - [`dev`]: `berth dev`, everything in one process on a private Postgres it starts itself.
+//! - [`config`], [`clock`], [`shutdown`], [`telemetry`], [`metrics`]: process plumbing.
+//!
+//! The processes never talk to each other: claims use `FOR UPDATE SKIP LOCKED`, the leader holds an
+//! advisory lock and fences its writes with an epoch, and LISTEN/NOTIFY wakes loops early (each
+//! also polls, so a lost notification only costs latency).
+#![warn(missing_docs)]
+
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod dev;
+pub mod executor;
+pub mod metrics;
+pub mod resources;
+pub mod scheduler;
+pub mod shutdown;
+pub mod store;
+pub mod telemetry;
+pub mod worker;

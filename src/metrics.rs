@@ -1,0 +1,117 @@
+//! Every metric name and description, and the Prometheus exporter. Labels come from small fixed
+//! sets (method, route template, status, priority, outcome, configured names); never a run id.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::PrometheusBuilder;
+
+/// HTTP requests served, by method, route template and status.
+pub const HTTP_REQUESTS: &str = "berth_http_requests_total";
+/// HTTP request latency in seconds, by method and route template.
+pub const HTTP_DURATION: &str = "berth_http_request_duration_seconds";
+/// Runs accepted by the API.
+pub const RUNS_SUBMITTED: &str = "berth_runs_submitted_total";
+/// Runs claimed by this worker.
+pub const RUNS_CLAIMED: &str = "berth_runs_claimed_total";
+/// Attempts finished by this worker, by outcome.
+pub const RUNS_FINISHED: &str = "berth_runs_finished_total";
+/// Attempts executing on this worker.
+pub const WORKER_RUNNING: &str = "berth_worker_running_runs";
+/// Runs admitted by the leader, by priority.
+pub const RUNS_ADMITTED: &str = "berth_runs_admitted_total";
+/// Admissions refused at commit because the snapshot was stale.
+pub const STALE_QUOTA_RETRIES: &str = "berth_stale_quota_retries_total";
+/// Duration of one admission cycle in seconds.
+pub const ADMISSION_CYCLE: &str = "berth_admission_cycle_duration_seconds";
+/// Seconds from enqueue to admission, by priority.
+pub const ADMISSION_WAIT: &str = "berth_admission_wait_seconds";
+/// 1 while this process leads the scheduler.
+pub const LEADER: &str = "berth_scheduler_leader";
+/// The fencing epoch of the current leadership term held by this process.
+pub const LEADER_EPOCH: &str = "berth_scheduler_leader_epoch";
+/// Head-of-queue timeouts, by action (retry, cancel).
+pub const HEAD_TIMEOUTS: &str = "berth_head_timeouts_total";
+
+/// Registers every description; call once per process.
+pub fn describe() {
+    describe_counter!(HTTP_REQUESTS, "HTTP requests served, by method, route template and status.");
+    describe_histogram!(HTTP_DURATION, metrics::Unit::Seconds, "HTTP request latency.");
+    describe_counter!(RUNS_SUBMITTED, "Runs accepted by the API.");
+    describe_counter!(RUNS_CLAIMED, "Runs claimed by this worker.");
+    describe_counter!(RUNS_FINISHED, "Attempts finished by this worker, by outcome.");
+    describe_gauge!(WORKER_RUNNING, "Attempts executing on this worker.");
+    describe_counter!(RUNS_ADMITTED, "Runs admitted by the scheduler leader, by priority.");
+    describe_counter!(STALE_QUOTA_RETRIES, "Admissions refused at commit because the snapshot was stale.");
+    describe_histogram!(ADMISSION_CYCLE, metrics::Unit::Seconds, "Duration of one admission cycle.");
+    describe_histogram!(ADMISSION_WAIT, metrics::Unit::Seconds, "Time from enqueue to admission, by priority.");
+    describe_gauge!(LEADER, "1 while this process leads the scheduler.");
+    describe_gauge!(LEADER_EPOCH, "Fencing epoch of the leadership term this process holds.");
+    describe_counter!(HEAD_TIMEOUTS, "Head-of-queue timeouts, by action.");
+}
+
+/// Starts the exporter on `port` (all interfaces), serving `/metrics`. Port 0 disables it.
+pub fn install(port: u16) -> Result<(), String> {
+    if port == 0 {
+        return Ok(());
+    }
+    let addr = SocketAddr::from(([0, 0, 0, 0], port));
+    PrometheusBuilder::new()
+        .with_http_listener(addr)
+        .set_buckets(&[
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0, 3600.0,
+        ])
+        .map_err(|e| e.to_string())?
+        .install()
+        .map_err(|e| format!("cannot serve metrics on port {port}: {e}"))?;
+    describe();
+    Ok(())
+}
+
+/// Records one HTTP request.
+pub fn http_request(method: &str, route: &str, status: u16, took: Duration) {
+    counter!(HTTP_REQUESTS, "method" => method.to_string(), "route" => route.to_string(), "status" => status.to_string())
+        .increment(1);
+    histogram!(HTTP_DURATION, "method" => method.to_string(), "route" => route.to_string()).record(took.as_secs_f64());
+}
+
+/// Records an accepted submission.
+pub fn run_submitted() {
+    counter!(RUNS_SUBMITTED).increment(1);
+}
+
+/// Records claims and the number of attempts now executing.
+pub fn runs_claimed(n: usize, running: usize) {
+    counter!(RUNS_CLAIMED).increment(n as u64);
+    gauge!(WORKER_RUNNING).set(running as f64);
+}
+
+/// Records a finished attempt.
+pub fn run_finished(outcome: &'static str, running: usize) {
+    counter!(RUNS_FINISHED, "outcome" => outcome).increment(1);
+    gauge!(WORKER_RUNNING).set(running as f64);
+}
+
+/// Records one admission cycle.
+pub fn admission_cycle(took: Duration, admitted: &[(&'static str, f64)], stale: usize) {
+    histogram!(ADMISSION_CYCLE).record(took.as_secs_f64());
+    for (priority, wait) in admitted {
+        counter!(RUNS_ADMITTED, "priority" => *priority).increment(1);
+        histogram!(ADMISSION_WAIT, "priority" => *priority).record(*wait);
+    }
+    if stale > 0 {
+        counter!(STALE_QUOTA_RETRIES).increment(stale as u64);
+    }
+}
+
+/// Records a head timeout.
+pub fn head_timeout(action: &'static str) {
+    counter!(HEAD_TIMEOUTS, "action" => action).increment(1);
+}
+
+/// Records leadership gained (with its epoch) or lost.
+pub fn leadership(epoch: Option<i64>) {
+    gauge!(LEADER).set(if epoch.is_some() { 1.0 } else { 0.0 });
+    gauge!(LEADER_EPOCH).set(epoch.unwrap_or(0) as f64);
+}

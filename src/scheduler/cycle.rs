@@ -1,0 +1,184 @@
+//! One admission cycle: load a snapshot, decide (a pure function), commit under the fencing epoch with
+//! every admission re-checked against the locked ledger. A stale snapshot never overcommits: the run
+//! stays queued at its place with a `stale_quota_retry` event and the next cycle follows at once.
+
+use std::collections::{HashMap, HashSet};
+use std::time::Instant;
+
+use super::SchedulerSettings;
+use super::admission::{self, HeadAction, NamespaceUse, Priority, QueuedRun, Snapshot, WorkerFree, Wrr};
+use crate::clock::Clock;
+use crate::resources::Resources;
+use crate::store::admission::SnapshotRows;
+use crate::store::{Result, RunId, Store};
+
+/// What a cycle did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct CycleOutcome {
+    /// Runs admitted.
+    pub admitted: Vec<RunId>,
+    /// Runs whose admission the re-check refused.
+    pub stale: Vec<RunId>,
+    /// The batch limit stopped the walk while runs could still fit.
+    pub more: bool,
+}
+
+impl CycleOutcome {
+    /// Whether the next cycle should start at once.
+    pub fn again(&self) -> bool {
+        self.more || !self.stale.is_empty()
+    }
+}
+
+/// Runs one cycle as the leader of `epoch`.
+pub async fn run(
+    store: &Store,
+    epoch: i64,
+    wrr: &mut Wrr,
+    settings: &SchedulerSettings,
+    clock: &Clock,
+) -> Result<CycleOutcome> {
+    let started = Instant::now();
+    let rows = store.admission_snapshot(settings.scan_limit, settings.lease_seconds).await?;
+    let snapshot = to_snapshot(&rows, clock, wrr.clone());
+    let decisions = admission::decide(&snapshot, &settings.policy);
+    let now = clock.sql_now();
+
+    let queued: HashMap<RunId, &QueuedRun> = snapshot.queued.iter().map(|r| (r.id, r)).collect();
+    let mut tx = store.leader_tx(epoch).await?;
+
+    // Re-check every admission against the ledger as it is now, under row locks.
+    let mut names: Vec<String> = decisions
+        .admitted
+        .iter()
+        .filter_map(|a| queued.get(&a.run).map(|r| r.namespace.clone()))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    names.sort();
+    let mut ledger: HashMap<String, (Resources, Resources)> = HashMap::new();
+    if !names.is_empty() {
+        for ns in tx.lock_namespaces(&names).await? {
+            ledger.insert(ns.name, (ns.limit, ns.used));
+        }
+    }
+    let mut users = if decisions.admitted.is_empty() { HashMap::new() } else { tx.user_running().await? };
+    let mut ok = Vec::new();
+    let mut stale = Vec::new();
+    for a in &decisions.admitted {
+        let Some(run) = queued.get(&a.run) else { continue };
+        let cap =
+            settings.policy.runs_per_user.get(&run.service).copied().unwrap_or(settings.policy.default_runs_per_user);
+        let key = (run.user.clone(), run.service.clone());
+        let count = users.get(&key).copied().unwrap_or(0);
+        let quota_ok = match ledger.get(&run.namespace) {
+            Some((limit, used)) => used.saturating_add(&run.request).fits_in(limit),
+            None => true,
+        };
+        if quota_ok && count < i64::from(cap) {
+            if let Some((_, used)) = ledger.get_mut(&run.namespace) {
+                *used = used.saturating_add(&run.request);
+            }
+            users.insert(key, count + 1);
+            ok.push(a.run);
+        } else {
+            let why = if quota_ok { "the user's cap" } else { "the namespace quota" };
+            stale.push((
+                a.run,
+                format!("admission refused at commit: {why} changed since the snapshot; kept at its place"),
+            ));
+        }
+    }
+    let admitted = tx.admit(&ok, now).await?;
+    if !stale.is_empty() {
+        tx.stale_retry(&stale, now).await?;
+    }
+
+    let heads: HashMap<RunId, Option<chrono::DateTime<chrono::Utc>>> = decisions.head_updates.iter().cloned().collect();
+    let records: Vec<_> = decisions
+        .records
+        .iter()
+        .map(|r| {
+            let head = heads.get(&r.run).copied().unwrap_or_else(|| queued.get(&r.run).and_then(|q| q.head_since));
+            (r.run, serde_json::to_value(r).unwrap_or_default(), head)
+        })
+        .collect();
+    if !records.is_empty() {
+        tx.record_blocks(&records).await?;
+    }
+    for t in &decisions.timeouts {
+        match &t.action {
+            HeadAction::Retry { not_before, retries } => {
+                let message = format!("head timeout: retry {retries}, cooling down until {not_before}");
+                tx.head_retry(t.run, *not_before, i32::try_from(*retries).unwrap_or(i32::MAX), &message, now).await?;
+                crate::metrics::head_timeout("retry");
+            }
+            HeadAction::Cancel { reason } => {
+                tx.cancel(t.run, reason, "head_timeout", now).await?;
+                crate::metrics::head_timeout("cancel");
+            }
+        }
+    }
+    tx.commit((decisions.wrr.high, decisions.wrr.normal)).await?;
+    *wrr = decisions.wrr.clone();
+
+    let at = snapshot.now;
+    let waits: Vec<(&'static str, f64)> = admitted
+        .iter()
+        .filter_map(|id| queued.get(id))
+        .map(|r| {
+            let p = if r.priority == Priority::High { "high" } else { "normal" };
+            (p, (at - r.enqueued_at).num_milliseconds().max(0) as f64 / 1000.0)
+        })
+        .collect();
+    crate::metrics::admission_cycle(started.elapsed(), &waits, stale.len());
+    Ok(CycleOutcome { admitted, stale: stale.into_iter().map(|(id, _)| id).collect(), more: decisions.more })
+}
+
+/// Builds the pure function's input from the rows: only live workers, and each worker's free
+/// capacity reduced by the admitted runs no worker has claimed yet (fitted first-fit).
+pub fn to_snapshot(rows: &SnapshotRows, clock: &Clock, wrr: Wrr) -> Snapshot {
+    let mut workers: Vec<WorkerFree> = rows
+        .workers
+        .iter()
+        .filter(|w| w.live)
+        .map(|w| WorkerFree { id: w.id, services: w.services.clone(), free: w.free() })
+        .collect();
+    for (service, request) in &rows.unclaimed {
+        if let Some(w) = workers.iter_mut().find(|w| w.services.contains(service) && request.fits_in(&w.free)) {
+            w.free = w.free.saturating_sub(request);
+        }
+    }
+    Snapshot {
+        // The database clock, unless a test injected one.
+        now: clock.sql_now().unwrap_or(rows.now),
+        queued: rows
+            .queued
+            .iter()
+            .map(|q| QueuedRun {
+                id: q.id,
+                user: q.user_id.clone(),
+                service: q.service.clone(),
+                namespace: q.namespace.clone(),
+                priority: if q.priority == "high" { Priority::High } else { Priority::Normal },
+                request: q.request,
+                enqueued_at: q.enqueued_at,
+                head_since: q.head_since,
+                head_retries: u32::try_from(q.head_retries).unwrap_or(0),
+                not_before: q.not_before,
+            })
+            .collect(),
+        namespaces: rows
+            .namespaces
+            .iter()
+            .map(|n| (n.name.clone(), NamespaceUse { limit: n.limit, used: n.used }))
+            .collect(),
+        running_per_user: rows
+            .user_running
+            .iter()
+            .map(|(k, v)| (k.clone(), u32::try_from(*v).unwrap_or(u32::MAX)))
+            .collect(),
+        workers,
+        wrr,
+    }
+}

@@ -1,0 +1,125 @@
+//! Postgres access: the only module that runs SQL, every statement loaded from `sql/`.
+//!
+//! Functions are named table first, then verb (`run_claim_batch`, `worker_register`). Statements are
+//! runtime-checked (`sqlx::query` over `include_str!`), and every one of them is exercised by a test.
+
+pub mod admission;
+pub mod blobs;
+pub mod leader;
+pub mod migrate;
+pub mod namespaces;
+pub mod notify;
+pub mod runs;
+pub mod workers;
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use sqlx::PgPool;
+use sqlx::postgres::PgPoolOptions;
+
+/// Errors of the store layer.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The database refused or failed a statement, or is unreachable.
+    #[error(transparent)]
+    Db(#[from] sqlx::Error),
+    /// Applying or reverting migrations failed.
+    #[error(transparent)]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The schema is older than this binary.
+    #[error("the database schema is at version {found} but this berth needs {expected}: run `berth migrate` first")]
+    SchemaBehind {
+        /// Latest applied migration.
+        found: i64,
+        /// Latest embedded migration.
+        expected: i64,
+    },
+    /// A leader write was refused because another scheduler took over.
+    #[error("leadership lost: epoch {mine} is no longer current")]
+    Deposed {
+        /// The epoch this process held.
+        mine: i64,
+    },
+}
+
+/// Result alias of the store layer.
+pub type Result<T> = std::result::Result<T, Error>;
+
+macro_rules! id_type {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, sqlx::Type, utoipa::ToSchema)]
+        #[sqlx(transparent)]
+        #[serde(transparent)]
+        pub struct $name(pub i64);
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                self.0.fmt(f)
+            }
+        }
+    };
+}
+
+id_type!(
+    /// Identifies a run (the seed's job id in `/download/{id}`).
+    RunId
+);
+id_type!(
+    /// Identifies a job definition.
+    JobId
+);
+id_type!(
+    /// Identifies a worker registration (one per worker process start).
+    WorkerId
+);
+id_type!(
+    /// Identifies an attempt; it is also the attempt's fencing token.
+    AttemptId
+);
+id_type!(
+    /// Identifies a stored blob (uploaded inputs, result zips).
+    BlobId
+);
+
+pub use crate::resources::Resources;
+
+/// Handle on the database: a pool shared by every service of the process.
+#[derive(Clone, Debug)]
+pub struct Store {
+    pool: PgPool,
+    url: String,
+}
+
+/// Connections per process unless told otherwise.
+pub const POOL_SIZE_DEFAULT: u32 = 16;
+
+impl Store {
+    /// Connects a pool to `url`. Fails fast when the database is unreachable.
+    pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(10))
+            .connect(url)
+            .await?;
+        Ok(Self { pool, url: url.to_string() })
+    }
+
+    /// The pool, for callers in this module tree.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// The connection string (the leader and listeners open dedicated connections with it).
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Checks that the database answers.
+    pub async fn ping(&self) -> Result<()> {
+        sqlx::query(include_str!("../../sql/schema/ping.sql")).execute(&self.pool).await?;
+        Ok(())
+    }
+}

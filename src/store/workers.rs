@@ -1,0 +1,99 @@
+//! Workers: registration with capacity and services, batched heartbeats, clean stop, listing.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::FromRow;
+
+use super::{Resources, Result, Store, WorkerId};
+
+/// A worker as `GET /api/v1/workers` shows it.
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+pub struct WorkerRow {
+    /// Registration id.
+    pub id: WorkerId,
+    /// Host name and pid, or the configured name.
+    pub name: String,
+    /// Services it runs.
+    pub services: Vec<String>,
+    /// Capacity: millicores.
+    pub cpu: i64,
+    /// Capacity: MiB.
+    pub memory: i64,
+    /// Capacity: pods.
+    pub pods: i64,
+    /// Capacity: MiB.
+    pub storage: i64,
+    /// When it registered.
+    pub started_at: DateTime<Utc>,
+    /// Last heartbeat.
+    pub heartbeat_at: DateTime<Utc>,
+    /// When it stopped cleanly.
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// Heartbeat within the lease and not stopped.
+    pub live: bool,
+    /// Used: millicores.
+    pub used_cpu: i64,
+    /// Used: MiB.
+    pub used_memory: i64,
+    /// Used: pods.
+    pub used_pods: i64,
+    /// Used: MiB.
+    pub used_storage: i64,
+}
+
+impl WorkerRow {
+    /// Capacity minus use.
+    pub fn free(&self) -> Resources {
+        Resources {
+            cpu: self.cpu - self.used_cpu,
+            memory: self.memory - self.used_memory,
+            pods: self.pods - self.used_pods,
+            storage: self.storage - self.used_storage,
+        }
+    }
+}
+
+impl Store {
+    /// Registers a worker process; each start gets a new id.
+    pub async fn worker_register(&self, name: &str, services: &[String], capacity: Resources) -> Result<WorkerId> {
+        Ok(sqlx::query_scalar(include_str!("../../sql/workers/register.sql"))
+            .bind(name)
+            .bind(services)
+            .bind(capacity.cpu)
+            .bind(capacity.memory)
+            .bind(capacity.pods)
+            .bind(capacity.storage)
+            .bind(None::<DateTime<Utc>>)
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// One heartbeat for the worker and all its runs; false if it was marked stopped.
+    pub async fn worker_heartbeat(&self, id: WorkerId) -> Result<bool> {
+        let row: Option<WorkerId> = sqlx::query_scalar(include_str!("../../sql/workers/heartbeat.sql"))
+            .bind(id)
+            .bind(None::<DateTime<Utc>>)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.is_some())
+    }
+
+    /// Marks the worker stopped (clean exit).
+    pub async fn worker_stop(&self, id: WorkerId) -> Result<()> {
+        sqlx::query(include_str!("../../sql/workers/stop.sql"))
+            .bind(id)
+            .bind(None::<DateTime<Utc>>)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    /// Every worker, with use and liveness under a lease of `lease_seconds`.
+    pub async fn worker_list(&self, lease_seconds: f64) -> Result<Vec<WorkerRow>> {
+        Ok(sqlx::query_as(include_str!("../../sql/workers/list.sql"))
+            .bind(lease_seconds)
+            .bind(None::<DateTime<Utc>>)
+            .fetch_all(self.pool())
+            .await?)
+    }
+}

@@ -1,0 +1,182 @@
+//! One attempt: fetch the inputs, execute, stream the logs under the fencing token, store the result.
+
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::executor::{ExecRequest, Executor, LogChunk, Outcome};
+use crate::store::runs::{ClaimedRun, FinishParams, RunState};
+use crate::store::{AttemptId, RunId, Store};
+
+/// Flush buffered log chunks at least this often.
+pub const LOG_FLUSH_INTERVAL: Duration = Duration::from_millis(200);
+/// Flush as soon as this many bytes are buffered.
+pub const LOG_FLUSH_BYTES: usize = 256 * 1024;
+
+/// How an attempt ended, for the worker loop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Finished and recorded with this outcome label.
+    Finished(&'static str),
+    /// Handed back to the queue (drain).
+    HandedBack,
+    /// The fencing token was no longer current: nothing was recorded.
+    Fenced,
+    /// The database refused or failed; the leader's lease rescue will take the run back.
+    StoreError,
+}
+
+/// Everything an attempt needs.
+pub struct Attempt {
+    /// The claimed run.
+    pub run: ClaimedRun,
+    /// The database.
+    pub store: Store,
+    /// The backend.
+    pub executor: std::sync::Arc<Executor>,
+    /// Parent folder of run folders.
+    pub scratch: std::path::PathBuf,
+    /// Fired to stop the execution (drain timeout or lost fencing token).
+    pub stop: CancellationToken,
+    /// Set before `stop` fires when the run should be handed back rather than recorded as cancelled.
+    pub hand_back: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Attempt {
+    /// Executes the attempt to its end; never panics, never returns an error (it is recorded).
+    pub async fn execute(self) -> Ended {
+        let id = self.run.id;
+        let token = self.run.attempt_id;
+        let input = match self.run.input_blob_id {
+            Some(blob) => match self.store.blob_read(blob).await {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    tracing::error!(run = %id, error = %e, "cannot read the run's inputs");
+                    return Ended::StoreError;
+                }
+            },
+            None => Vec::new(),
+        };
+        let request = ExecRequest {
+            run_id: id.0,
+            input_zip: input,
+            command: self.run.command.clone(),
+            env: self.run.env.clone(),
+            timeout: self.run.timeout_seconds.and_then(|s| u64::try_from(s).ok()).map(Duration::from_secs),
+            memory_limit_mib: u64::try_from(self.run.request.memory).ok().filter(|m| *m > 0),
+            scratch: self.scratch.clone(),
+        };
+        let (log_tx, log_rx) = mpsc::channel(64);
+        let pump = tokio::spawn(pump_logs(self.store.clone(), id, token, log_rx, self.stop.clone()));
+        let result = self.executor.run(request, log_tx, self.stop.clone()).await;
+        // The sender is gone with the executor: the pump flushes what is left and ends.
+        let _ = pump.await;
+
+        let handing_back = self.hand_back.load(std::sync::atomic::Ordering::SeqCst);
+        let (state, exit_code, zip_path, message) = match result {
+            Ok(r) if handing_back && r.outcome == Outcome::Cancelled => {
+                let _ = tokio::fs::remove_file(&r.result_zip).await;
+                return match self.store.run_release(id, token, "worker shut down: handed back to the queue").await {
+                    Ok(true) => Ended::HandedBack,
+                    Ok(false) => Ended::Fenced,
+                    Err(_) => Ended::StoreError,
+                };
+            }
+            Ok(r) => {
+                let (state, message) = match r.outcome {
+                    Outcome::Succeeded => (RunState::Succeeded, "run.sh exited with 0".to_string()),
+                    Outcome::Failed => (
+                        RunState::Failed,
+                        match r.exit_code {
+                            Some(code) => format!("exited with code {code}"),
+                            None => "killed by a signal".to_string(),
+                        },
+                    ),
+                    Outcome::TimedOut => (RunState::TimedOut, "killed at its maximum execution time".to_string()),
+                    Outcome::Cancelled => (RunState::Cancelled, "cancelled while running".to_string()),
+                };
+                (state, r.exit_code, Some(r.result_zip), message)
+            }
+            Err(e) => (RunState::Failed, None, None, e.to_string()),
+        };
+        let zip = match &zip_path {
+            Some(path) => tokio::fs::read(path).await.ok(),
+            None => None,
+        };
+        if let Some(path) = &zip_path {
+            let _ = tokio::fs::remove_file(path).await;
+        }
+        let finish = FinishParams { run: id, attempt_id: token, state, exit_code, result_zip: zip, message, now: None };
+        match self.store.run_finish(finish).await {
+            Ok(true) => Ended::Finished(state.as_str()),
+            Ok(false) => {
+                tracing::warn!(run = %id, attempt = %token, "attempt is no longer current; result discarded");
+                Ended::Fenced
+            }
+            Err(e) => {
+                tracing::error!(run = %id, error = %e, "cannot record the run's end");
+                Ended::StoreError
+            }
+        }
+    }
+}
+
+/// Batches log chunks into few inserts: flushes every [`LOG_FLUSH_INTERVAL`], at
+/// [`LOG_FLUSH_BYTES`], and when the executor closes the channel. Stops the execution if the
+/// fencing token is refused.
+async fn pump_logs(
+    store: Store,
+    run: RunId,
+    token: AttemptId,
+    mut rx: mpsc::Receiver<LogChunk>,
+    stop: CancellationToken,
+) {
+    let mut buffer = LogBuffer { store, run, token, stop, chunks: Vec::new(), bytes: 0 };
+    let mut tick = tokio::time::interval(LOG_FLUSH_INTERVAL);
+    loop {
+        tokio::select! {
+            chunk = rx.recv() => match chunk {
+                Some(c) => {
+                    buffer.bytes += c.data.len();
+                    buffer.chunks.push((c.stream.as_str().to_string(), c.data));
+                    if buffer.bytes >= LOG_FLUSH_BYTES {
+                        buffer.flush().await;
+                    }
+                }
+                None => {
+                    buffer.flush().await;
+                    return;
+                }
+            },
+            _ = tick.tick() => buffer.flush().await,
+        }
+    }
+}
+
+struct LogBuffer {
+    store: Store,
+    run: RunId,
+    token: AttemptId,
+    stop: CancellationToken,
+    chunks: Vec<(String, Vec<u8>)>,
+    bytes: usize,
+}
+
+impl LogBuffer {
+    async fn flush(&mut self) {
+        if self.chunks.is_empty() {
+            return;
+        }
+        match self.store.run_log_append(self.run, self.token, &self.chunks).await {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(run = %self.run, "log write refused: attempt no longer current; stopping it");
+                self.stop.cancel();
+            }
+            Err(e) => tracing::warn!(run = %self.run, error = %e, "cannot store log chunk"),
+        }
+        self.chunks.clear();
+        self.bytes = 0;
+    }
+}

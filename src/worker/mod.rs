@@ -1,0 +1,231 @@
+//! `berth worker`: registers its capacity, claims admitted runs that fit, executes them, stores results.
+//!
+//! Woken by NOTIFY on `berth_admitted` (coalesced: one wake-up claims a whole batch), with a polling
+//! fallback. On shutdown it stops claiming, lets attempts finish within the drain timeout, then hands
+//! the rest back to the queue.
+
+pub mod attempt;
+pub mod capacity;
+pub mod heartbeat;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sqlx::postgres::PgListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::executor::Executor;
+use crate::resources::Resources;
+use crate::store::runs::ClaimParams;
+use crate::store::{RunId, Store, WorkerId, notify};
+use attempt::{Attempt, Ended};
+
+/// Seconds a draining worker waits for running attempts before handing them back.
+pub const DRAIN_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
+
+/// A worker's own settings, derived from [`Config`].
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// Shown in the API.
+    pub name: String,
+    /// Services it claims.
+    pub services: Vec<String>,
+    /// What it can hold at once.
+    pub capacity: Resources,
+    /// Between heartbeats.
+    pub heartbeat: Duration,
+    /// Between claims when no notification arrives.
+    pub poll: Duration,
+    /// Parent folder of run folders.
+    pub scratch: PathBuf,
+    /// How long a drain waits before handing runs back.
+    pub drain_timeout: Duration,
+}
+
+impl WorkerSettings {
+    /// The worker section of `config`, with machine defaults filled in.
+    pub fn from_config(config: &Config) -> Self {
+        let w = &config.worker;
+        let services =
+            if w.services.is_empty() { config.services.keys().cloned().collect() } else { w.services.clone() };
+        let name = if w.name.is_empty() { format!("{}-{}", hostname(), std::process::id()) } else { w.name.clone() };
+        let scratch = if w.scratch_dir.as_os_str().is_empty() {
+            std::env::temp_dir().join("berth-worker")
+        } else {
+            w.scratch_dir.clone()
+        };
+        Self {
+            name,
+            services,
+            capacity: capacity::from_config(w),
+            heartbeat: Duration::from_secs(w.heartbeat_seconds),
+            poll: Duration::from_millis(w.poll_ms),
+            scratch,
+            drain_timeout: DRAIN_TIMEOUT_DEFAULT,
+        }
+    }
+}
+
+struct InFlight {
+    request: Resources,
+    stop: CancellationToken,
+    hand_back: Arc<AtomicBool>,
+}
+
+/// Runs a worker until `cancel`, then drains. Returns its registration id.
+pub async fn run(
+    store: Store,
+    settings: WorkerSettings,
+    executor: Executor,
+    cancel: CancellationToken,
+) -> crate::store::Result<WorkerId> {
+    let id = store.worker_register(&settings.name, &settings.services, settings.capacity).await?;
+    tracing::info!(worker = %id, name = %settings.name, services = ?settings.services, capacity = ?settings.capacity, "worker registered");
+    let executor = Arc::new(executor);
+    // The heartbeat outlives `cancel`: a draining worker still holds its runs.
+    let beat_stop = CancellationToken::new();
+    let beat = tokio::spawn(heartbeat::run(store.clone(), id, settings.heartbeat, beat_stop.clone()));
+    let mut listener = listen(&store).await;
+    let mut in_flight: HashMap<RunId, InFlight> = HashMap::new();
+    let mut tasks: JoinSet<(RunId, Ended)> = JoinSet::new();
+
+    while !cancel.is_cancelled() {
+        claim_until_full(&store, id, &settings, &executor, &mut in_flight, &mut tasks).await;
+        tokio::select! {
+            _ = cancel.cancelled() => break,
+            Some(done) = tasks.join_next() => finished(done, &mut in_flight),
+            woke = wait_notification(&mut listener) => {
+                if !woke {
+                    listener = None;
+                }
+            }
+            _ = tokio::time::sleep(settings.poll) => {
+                if listener.is_none() {
+                    listener = listen(&store).await;
+                }
+            }
+        }
+    }
+    drain(&settings, &mut in_flight, &mut tasks).await;
+    beat_stop.cancel();
+    let _ = beat.await;
+    if let Err(e) = store.worker_stop(id).await {
+        tracing::warn!(worker = %id, error = %e, "cannot mark the worker stopped");
+    }
+    tracing::info!(worker = %id, "worker stopped");
+    Ok(id)
+}
+
+async fn claim_until_full(
+    store: &Store,
+    id: WorkerId,
+    settings: &WorkerSettings,
+    executor: &Arc<Executor>,
+    in_flight: &mut HashMap<RunId, InFlight>,
+    tasks: &mut JoinSet<(RunId, Ended)>,
+) {
+    loop {
+        let used = in_flight.values().fold(Resources::default(), |acc, f| acc.saturating_add(&f.request));
+        let free = settings.capacity.saturating_sub(&used);
+        if free.pods <= 0 {
+            return;
+        }
+        let params = ClaimParams { worker: id, services: settings.services.clone(), free, limit: free.pods, now: None };
+        let claimed = match store.run_claim_batch(&params).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(error = %e, "claim failed; retrying at the next wake-up");
+                return;
+            }
+        };
+        if claimed.is_empty() {
+            return;
+        }
+        for run in claimed {
+            let stop = CancellationToken::new();
+            let hand_back = Arc::new(AtomicBool::new(false));
+            in_flight
+                .insert(run.id, InFlight { request: run.request, stop: stop.clone(), hand_back: hand_back.clone() });
+            let run_id = run.id;
+            let attempt = Attempt {
+                run,
+                store: store.clone(),
+                executor: executor.clone(),
+                scratch: settings.scratch.clone(),
+                stop,
+                hand_back,
+            };
+            tasks.spawn(async move { (run_id, attempt.execute().await) });
+        }
+        crate::metrics::runs_claimed(in_flight.len(), in_flight.len());
+    }
+}
+
+fn finished(done: Result<(RunId, Ended), tokio::task::JoinError>, in_flight: &mut HashMap<RunId, InFlight>) {
+    match done {
+        Ok((run, ended)) => {
+            in_flight.remove(&run);
+            let label = match ended {
+                Ended::Finished(state) => state,
+                Ended::HandedBack => "handed_back",
+                Ended::Fenced => "fenced",
+                Ended::StoreError => "store_error",
+            };
+            crate::metrics::run_finished(label, in_flight.len());
+        }
+        Err(e) => tracing::error!(error = %e, "an attempt task panicked"),
+    }
+}
+
+async fn drain(
+    settings: &WorkerSettings,
+    in_flight: &mut HashMap<RunId, InFlight>,
+    tasks: &mut JoinSet<(RunId, Ended)>,
+) {
+    if tasks.is_empty() {
+        return;
+    }
+    tracing::info!(running = tasks.len(), timeout = ?settings.drain_timeout, "draining: waiting for running attempts");
+    let deadline = tokio::time::Instant::now() + settings.drain_timeout;
+    while !tasks.is_empty() {
+        tokio::select! {
+            Some(done) = tasks.join_next() => finished(done, in_flight),
+            _ = tokio::time::sleep_until(deadline) => break,
+        }
+    }
+    if !in_flight.is_empty() {
+        tracing::info!(running = in_flight.len(), "drain timeout: handing the remaining runs back to the queue");
+        for f in in_flight.values() {
+            f.hand_back.store(true, Ordering::SeqCst);
+            f.stop.cancel();
+        }
+        while let Some(done) = tasks.join_next().await {
+            finished(done, in_flight);
+        }
+    }
+}
+
+async fn listen(store: &Store) -> Option<PgListener> {
+    let mut listener = PgListener::connect(store.url()).await.ok()?;
+    listener.listen(notify::ADMITTED).await.ok()?;
+    Some(listener)
+}
+
+/// Waits for a notification; false when the listener failed (the caller falls back to polling).
+async fn wait_notification(listener: &mut Option<PgListener>) -> bool {
+    match listener {
+        Some(l) => l.recv().await.is_ok(),
+        None => std::future::pending().await,
+    }
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "worker".into())
+}

@@ -1,0 +1,266 @@
+//! Test harness: a private Postgres per test process (unless `DATABASE_URL` is set), a fresh
+//! migrated database per test, the real services on a real socket, and `wait_for`.
+#![allow(dead_code)]
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use berth::config::Config;
+use berth::dev::postgres::{EmbeddedPostgres, Options};
+use berth::dev::{self, Services};
+use berth::store::Store;
+use sqlx::{Connection, PgConnection};
+use tokio::sync::{Mutex, OnceCell};
+use tokio_util::sync::CancellationToken;
+
+/// The server every test of this process shares: (admin url builder, template name).
+struct Cluster {
+    /// `postgres://.../` without the database name.
+    base: String,
+    template: String,
+    _pg: Option<EmbeddedPostgres>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+static CLUSTER: OnceCell<Cluster> = OnceCell::const_new();
+static CREATE: Mutex<()> = Mutex::const_new(());
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+fn split_url(url: &str) -> (String, String) {
+    match url.rfind('/') {
+        Some(i) if url[..i].contains("://") && i > url.find("://").unwrap_or(0) + 2 => {
+            (url[..=i].to_string(), url[i + 1..].split('?').next().unwrap_or("").to_string())
+        }
+        _ => (format!("{url}/"), "postgres".into()),
+    }
+}
+
+async fn cluster() -> &'static Cluster {
+    CLUSTER
+        .get_or_init(|| async {
+            let (base, pg, dir) = match std::env::var("DATABASE_URL") {
+                Ok(url) => (split_url(&url).0, None, None),
+                Err(_) => {
+                    let dir = tempfile::tempdir().expect("temp dir");
+                    let settings = [("fsync", "off"), ("synchronous_commit", "off"), ("full_page_writes", "off")];
+                    let pg = EmbeddedPostgres::start(Options {
+                        data_dir: dir.path().to_path_buf(),
+                        port: None,
+                        extra_settings: settings.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                    })
+                    .await
+                    .expect("start a private Postgres for the tests");
+                    (split_url(&pg.url("postgres")).0, Some(pg), Some(dir))
+                }
+            };
+            let template = format!("berth_template_{}", std::process::id());
+            let mut admin = PgConnection::connect(&format!("{base}postgres")).await.expect("admin connection");
+            sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {template}")))
+                .execute(&mut admin)
+                .await
+                .expect("drop template");
+            sqlx::query(sqlx::AssertSqlSafe(format!("create database {template}")))
+                .execute(&mut admin)
+                .await
+                .expect("create template");
+            let store = Store::connect(&format!("{base}{template}"), 2).await.expect("connect template");
+            store.migrate_run().await.expect("migrate template");
+            store.pool().close().await;
+            Cluster { base, template, _pg: pg, _dir: dir }
+        })
+        .await
+}
+
+/// A fresh, migrated database for one test: its URL.
+pub async fn fresh_database_url() -> String {
+    let c = cluster().await;
+    let name = format!("berth_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+    let _guard = CREATE.lock().await;
+    let mut admin = PgConnection::connect(&format!("{}postgres", c.base)).await.expect("admin connection");
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name} template {}", c.template)))
+        .execute(&mut admin)
+        .await
+        .expect("create test database");
+    format!("{}{name}", c.base)
+}
+
+/// An empty database with no migrations applied.
+pub async fn empty_database_url() -> String {
+    let c = cluster().await;
+    let name = format!("berth_empty_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
+    let mut admin = PgConnection::connect(&format!("{}postgres", c.base)).await.expect("admin connection");
+    sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("create empty database");
+    format!("{}{name}", c.base)
+}
+
+/// A store on a fresh database.
+pub async fn fresh_store() -> Store {
+    Store::connect(&fresh_database_url().await, 5).await.expect("connect")
+}
+
+/// Configuration tuned for tests: fast ticks and polls, no metrics exporter, a private scratch folder.
+pub fn test_config() -> Config {
+    let mut c = Config::load(None, Vec::<(String, String)>::new()).expect("default config");
+    c.metrics.port = 0;
+    c.scheduler.tick_ms = 100;
+    c.worker.poll_ms = 100;
+    c.worker.heartbeat_seconds = 1;
+    c.lease_timeout_seconds = 10;
+    c.worker.pods = 8;
+    c
+}
+
+/// The real services on a real socket, on a fresh database.
+pub struct TestApp {
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// Direct database access for assertions.
+    pub store: Store,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    cancel: CancellationToken,
+    handle: Option<tokio::task::JoinHandle<()>>,
+    _scratch: tempfile::TempDir,
+}
+
+impl TestApp {
+    /// Starts `services` with `config` on a fresh database.
+    pub async fn spawn(mut config: Config, services: Services) -> TestApp {
+        let url = fresh_database_url().await;
+        let scratch = tempfile::tempdir().expect("scratch");
+        config.worker.scratch_dir = scratch.path().to_path_buf();
+        config.database_url = Some(url.clone());
+        let store = Store::connect(&url, 10).await.expect("connect");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let cancel = CancellationToken::new();
+        let (s, c, k) = (store.clone(), Arc::new(config), cancel.clone());
+        let handle = tokio::spawn(async move {
+            dev::run_services(s, c, services, Some(listener), k).await.expect("services");
+        });
+        TestApp { base, store, http: reqwest::Client::new(), cancel, handle: Some(handle), _scratch: scratch }
+    }
+
+    /// Everything, as `berth dev` runs it.
+    pub async fn spawn_all(config: Config) -> TestApp {
+        Self::spawn(config, Services::ALL).await
+    }
+
+    /// Stops the services and waits for them to drain.
+    pub async fn stop(mut self) {
+        self.cancel.cancel();
+        if let Some(h) = self.handle.take() {
+            let _ = h.await;
+        }
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    /// Uploads files with form fields; returns the response.
+    pub async fn upload(&self, files: &[(&str, &[u8])], fields: &[(&str, &str)]) -> reqwest::Response {
+        let mut form = reqwest::multipart::Form::new();
+        for (name, data) in files {
+            form = form.part("file", reqwest::multipart::Part::bytes(data.to_vec()).file_name(name.to_string()));
+        }
+        for (k, v) in fields {
+            form = form.text(k.to_string(), v.to_string());
+        }
+        self.http.post(self.url("/upload")).multipart(form).send().await.expect("upload request")
+    }
+
+    /// Uploads a `run.sh` for user 1 on service `example`; returns the run id.
+    pub async fn submit_script(&self, script: &str, user: &str) -> i64 {
+        let res = self.upload(&[("run.sh", script.as_bytes())], &[("user_id", user), ("service", "example")]).await;
+        assert_eq!(res.status(), 201, "upload refused: {}", res.text().await.unwrap_or_default());
+        let body: serde_json::Value = res.json().await.expect("json");
+        body["id"].as_i64().expect("id")
+    }
+
+    /// GET `path` as JSON.
+    pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
+        let res = self.http.get(self.url(path)).send().await.expect("request");
+        let status = res.status().as_u16();
+        (status, res.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// The state of run `id` from the API.
+    pub async fn state(&self, id: i64) -> String {
+        let (_, run) = self.get_json(&format!("/api/v1/runs/{id}")).await;
+        run["state"].as_str().unwrap_or("").to_string()
+    }
+
+    /// Waits until run `id` is in a terminal state; returns it.
+    pub async fn wait_terminal(&self, id: i64) -> String {
+        wait_for(&format!("run {id} to finish"), Duration::from_secs(60), || async move {
+            let s = self.state(id).await;
+            matches!(s.as_str(), "succeeded" | "failed" | "timed_out" | "cancelled" | "aborted").then_some(s)
+        })
+        .await
+    }
+
+    /// Row counts of the tables a rejected request must not touch: (jobs, runs, blobs, events).
+    pub async fn counts(&self) -> (i64, i64, i64, i64) {
+        let one = |sql: &'static str| async move {
+            sqlx::query_scalar::<_, i64>(sql).fetch_one(self.store.pool()).await.expect("count")
+        };
+        (
+            one("select count(*) from jobs").await,
+            one("select count(*) from runs").await,
+            one("select count(*) from blobs").await,
+            one("select count(*) from run_events").await,
+        )
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, or panics after `timeout` naming `what`.
+pub async fn wait_for<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + timeout;
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        if tokio::time::Instant::now() > deadline {
+            panic!("timed out after {timeout:?} waiting for {what}");
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A unique path under the system temp folder, for scripts that wait on a file a test creates.
+pub fn gate_path(tag: &str) -> PathBuf {
+    std::env::temp_dir().join(format!(
+        "berth-gate-{}-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst),
+        tag
+    ))
+}
+
+/// The names in a zip archive.
+pub fn zip_names(bytes: &[u8]) -> Vec<String> {
+    let archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("a valid zip");
+    archive.file_names().filter_map(|n| n.ok().map(|n| n.to_string())).collect()
+}
+
+/// One file of a zip archive.
+pub fn zip_read(bytes: &[u8], name: &str) -> String {
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes.to_vec())).expect("a valid zip");
+    let mut f = archive.by_name(name).expect("file in zip");
+    let mut s = String::new();
+    f.read_to_string(&mut s).expect("utf-8");
+    s
+}
