@@ -169,7 +169,7 @@ pub struct QuotaConfig {
 }
 
 /// Namespace defaults.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct NamespacesConfig {
     /// Quota given to a namespace when it is first used.
@@ -293,12 +293,6 @@ impl Default for QuotaConfig {
             pods: i64::from(i32::MAX),
             storage: i64::from(i32::MAX),
         }
-    }
-}
-
-impl Default for NamespacesConfig {
-    fn default() -> Self {
-        Self { default_quota: QuotaConfig::default() }
     }
 }
 

@@ -7,6 +7,9 @@ use std::time::Duration;
 use berth::dev::Services;
 use common::{TestApp, test_config, wait_for, zip_names, zip_read};
 
+/// (what, files, fields, expected error code)
+type BadCase<'a> = (&'a str, Vec<(&'a str, &'a [u8])>, Vec<(&'a str, &'a str)>, &'a str);
+
 #[tokio::test]
 async fn a_run_sh_job_runs_and_its_zip_holds_inputs_and_outputs() {
     let app = TestApp::spawn_all(test_config()).await;
@@ -78,7 +81,7 @@ async fn a_failing_run_sh_fails_and_keeps_its_partial_output() {
 async fn every_bad_upload_is_a_400_with_a_json_body_and_leaves_nothing_behind() {
     let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
     let run_sh: &[u8] = b"echo hi\n";
-    let cases: Vec<(&str, Vec<(&str, &[u8])>, Vec<(&str, &str)>, &str)> = vec![
+    let cases: Vec<BadCase> = vec![
         ("no user_id", vec![("run.sh", run_sh)], vec![("service", "example")], "missing_field"),
         ("empty user_id", vec![("run.sh", run_sh)], vec![("user_id", ""), ("service", "example")], "missing_field"),
         (

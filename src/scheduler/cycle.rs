@@ -40,7 +40,7 @@ pub async fn run(
 ) -> Result<CycleOutcome> {
     let started = Instant::now();
     let rows = store.admission_snapshot(settings.scan_limit, settings.lease_seconds).await?;
-    let snapshot = to_snapshot(&rows, clock, wrr.clone());
+    let snapshot = to_snapshot(&rows, clock, *wrr);
     let decisions = admission::decide(&snapshot, &settings.policy);
     let now = clock.sql_now();
 
@@ -120,7 +120,7 @@ pub async fn run(
         }
     }
     tx.commit((decisions.wrr.high, decisions.wrr.normal)).await?;
-    *wrr = decisions.wrr.clone();
+    *wrr = decisions.wrr;
 
     let at = snapshot.now;
     let waits: Vec<(&'static str, f64)> = admitted
