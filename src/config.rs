@@ -68,6 +68,9 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     /// Seconds without a heartbeat after which a worker counts as dead and loses its runs.
     pub lease_timeout_seconds: u64,
+    /// Attempts a run may lose to dead workers before it fails (they are retried regardless of
+    /// the job's own attempts: a dead worker is the infrastructure's fault).
+    pub max_lost_attempts: u32,
 }
 
 /// HTTP API settings.
@@ -152,6 +155,12 @@ pub struct ServiceConfig {
     pub storage: i64,
     /// Default maximum execution time in seconds; unset means none.
     pub timeout_seconds: Option<u32>,
+    /// Attempts a run of this service gets (failures and timeouts are retried until used up).
+    pub max_attempts: u32,
+    /// First retry back-off in seconds; doubles per attempt, with jitter.
+    pub retry_backoff_seconds: f64,
+    /// Longest retry back-off in seconds.
+    pub retry_backoff_max_seconds: f64,
 }
 
 /// A namespace quota in the four dimensions.
@@ -200,6 +209,8 @@ pub struct WorkerConfig {
     pub scratch_dir: PathBuf,
     /// Executor backend: `process` (run.sh with bash) or `noop` (benchmarks).
     pub executor: String,
+    /// Seconds a stopping worker lets running attempts finish before handing them back.
+    pub drain_timeout_seconds: f64,
 }
 
 /// Scheduler leader settings.
@@ -208,6 +219,8 @@ pub struct WorkerConfig {
 pub struct SchedulerConfig {
     /// Milliseconds between admission cycles when no notification arrives.
     pub tick_ms: u64,
+    /// Seconds an admitted run may wait for a worker before it goes back to the queue.
+    pub startup_timeout_seconds: u64,
 }
 
 impl Default for Config {
@@ -227,6 +240,7 @@ impl Default for Config {
             worker: WorkerConfig::default(),
             scheduler: SchedulerConfig::default(),
             lease_timeout_seconds: LEASE_TIMEOUT_SECONDS_DEFAULT,
+            max_lost_attempts: 3,
         }
     }
 }
@@ -280,7 +294,17 @@ impl Default for OrchestratorConfig {
 
 impl Default for ServiceConfig {
     fn default() -> Self {
-        Self { runs_per_user: RUNS_PER_USER_DEFAULT, cpu: 0, memory: 0, pods: 1, storage: 0, timeout_seconds: None }
+        Self {
+            runs_per_user: RUNS_PER_USER_DEFAULT,
+            cpu: 0,
+            memory: 0,
+            pods: 1,
+            storage: 0,
+            timeout_seconds: None,
+            max_attempts: 1,
+            retry_backoff_seconds: 5.0,
+            retry_backoff_max_seconds: 300.0,
+        }
     }
 }
 
@@ -309,13 +333,14 @@ impl Default for WorkerConfig {
             poll_ms: 1000,
             scratch_dir: PathBuf::new(),
             executor: "process".to_string(),
+            drain_timeout_seconds: 30.0,
         }
     }
 }
 
 impl Default for SchedulerConfig {
     fn default() -> Self {
-        Self { tick_ms: 1000 }
+        Self { tick_ms: 1000, startup_timeout_seconds: 60 }
     }
 }
 
@@ -353,6 +378,12 @@ impl Config {
         }
         if self.scheduler.tick_ms == 0 || self.worker.poll_ms == 0 || self.worker.heartbeat_seconds == 0 {
             return invalid("scheduler.tick-ms, worker.poll-ms and worker.heartbeat-seconds must be positive");
+        }
+        if self.services.values().any(|s| s.max_attempts == 0) {
+            return invalid("services.<name>.max-attempts must be at least 1");
+        }
+        if self.max_lost_attempts == 0 {
+            return invalid("max-lost-attempts must be at least 1");
         }
         if self.lease_timeout_seconds <= self.worker.heartbeat_seconds {
             return invalid("lease-timeout-seconds must be longer than worker.heartbeat-seconds");

@@ -31,6 +31,8 @@ pub const ADMISSION_WAIT: &str = "berth_admission_wait_seconds";
 pub const LEADER: &str = "berth_scheduler_leader";
 /// The fencing epoch of the current leadership term held by this process.
 pub const LEADER_EPOCH: &str = "berth_scheduler_leader_epoch";
+/// Runs moved by the leader's timers, by kind (lost, unclaimed, woken).
+pub const RUNS_RESCUED: &str = "berth_runs_rescued_total";
 /// Head-of-queue timeouts, by action (retry, cancel).
 pub const HEAD_TIMEOUTS: &str = "berth_head_timeouts_total";
 
@@ -49,6 +51,10 @@ pub fn describe() {
     describe_gauge!(LEADER, "1 while this process leads the scheduler.");
     describe_gauge!(LEADER_EPOCH, "Fencing epoch of the leadership term this process holds.");
     describe_counter!(HEAD_TIMEOUTS, "Head-of-queue timeouts, by action.");
+    describe_counter!(
+        RUNS_RESCUED,
+        "Runs moved by the leader's timers: lost (dead worker), unclaimed (startup timeout), woken (back-off over)."
+    );
 }
 
 /// Starts the exporter on `port` (all interfaces), serving `/metrics`. Port 0 disables it.
@@ -114,4 +120,11 @@ pub fn head_timeout(action: &'static str) {
 pub fn leadership(epoch: Option<i64>) {
     gauge!(LEADER).set(if epoch.is_some() { 1.0 } else { 0.0 });
     gauge!(LEADER_EPOCH).set(epoch.unwrap_or(0) as f64);
+}
+
+/// Records runs moved by the leader's timers.
+pub fn rescued(lost: usize, unclaimed: usize, woken: usize) {
+    counter!(RUNS_RESCUED, "kind" => "lost").increment(lost as u64);
+    counter!(RUNS_RESCUED, "kind" => "unclaimed").increment(unclaimed as u64);
+    counter!(RUNS_RESCUED, "kind" => "woken").increment(woken as u64);
 }

@@ -10,7 +10,7 @@ async fn only_one_scheduler_leads_and_a_deposed_leader_cannot_write() {
     let first = store.leader_try_elect("a").await.unwrap().expect("the first candidate wins");
     assert!(store.leader_try_elect("b").await.unwrap().is_none(), "the lock is held");
     let old_epoch = first.epoch();
-    store.leader_tx(old_epoch).await.expect("the leader may write").commit((0, 0)).await.unwrap();
+    store.leader_tx(old_epoch).await.expect("the leader may write").commit().await.unwrap();
 
     // The leader's connection dies (as a half-open connection eventually does): the lock goes with it.
     let holder: i32 = sqlx::query_scalar(
@@ -32,7 +32,7 @@ async fn only_one_scheduler_leads_and_a_deposed_leader_cannot_write() {
         Err(e) => panic!("expected Deposed, got {e}"),
         Ok(_) => panic!("a deposed leader opened a write transaction"),
     }
-    store.leader_tx(second.epoch()).await.expect("the new leader writes").commit((0, 0)).await.unwrap();
+    store.leader_tx(second.epoch()).await.expect("the new leader writes").commit().await.unwrap();
     drop(first);
     second.release().await;
     assert!(store.leader_try_elect("c").await.unwrap().is_some(), "release frees the lock at once");

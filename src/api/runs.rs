@@ -66,14 +66,17 @@ pub async fn get_result(State(state): State<AppState>, Path(id): Path<String>) -
     Ok(zip_response(id, state.store.blob_read(blob).await?))
 }
 
-/// Cancels a run that has not started yet. A terminal run answers 409 with its state.
+/// Cancels a run: at once when it has not started, by killing its process group when it runs
+/// (the run then ends `cancelled`). A terminal run answers 409 with its state.
 #[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", params(("id" = i64, Path)), responses(
     (status = 200, body = RunView), (status = 404, body = super::error::ErrorBody),
     (status = 409, body = super::error::ErrorBody)))]
 pub async fn cancel_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunView>> {
     let id = parse_id(&id)?;
     let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
-    if !state.store.run_cancel_unstarted(id, "cancelled through the API", "api").await? {
+    let cancelled = state.store.run_cancel_unstarted(id, "cancelled through the API", "api").await?
+        || state.store.run_request_cancel(id, "api").await?;
+    if !cancelled {
         return Err(Error::Conflict {
             code: "not_cancellable",
             message: format!("run {id} is {} and cannot be cancelled", run.state),

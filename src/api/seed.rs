@@ -123,7 +123,7 @@ pub async fn upload(State(state): State<AppState>, multipart: Multipart) -> Resu
             command: None,
             env: serde_json::json!({}),
             timeout_seconds: upload.timeout_seconds,
-            max_attempts: 1,
+            max_attempts: upload.max_attempts,
             now: None,
         })
         .await?;
@@ -210,6 +210,7 @@ struct Upload {
     flow: String,
     request: Resources,
     timeout_seconds: Option<i32>,
+    max_attempts: i32,
 }
 
 async fn read_form(mut multipart: Multipart, limit: u64) -> Result<Form> {
@@ -309,5 +310,6 @@ fn validate(form: Form, config: &Config) -> Result<Upload> {
         flow,
         request,
         timeout_seconds: defaults.timeout_seconds.and_then(|t| i32::try_from(t).ok()),
+        max_attempts: i32::try_from(defaults.max_attempts).unwrap_or(i32::MAX),
     })
 }

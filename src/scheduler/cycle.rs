@@ -119,7 +119,8 @@ pub async fn run(
             }
         }
     }
-    tx.commit((decisions.wrr.high, decisions.wrr.normal)).await?;
+    tx.save_wrr((decisions.wrr.high, decisions.wrr.normal)).await?;
+    tx.commit().await?;
     *wrr = decisions.wrr;
 
     let at = snapshot.now;

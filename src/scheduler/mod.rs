@@ -7,6 +7,7 @@
 
 pub mod admission;
 pub mod cycle;
+pub mod rescuer;
 
 use std::time::Duration;
 
@@ -34,6 +35,10 @@ pub struct SchedulerSettings {
     pub lease_seconds: f64,
     /// Most queued runs per priority one cycle looks at.
     pub scan_limit: i64,
+    /// Lost attempts after which a run fails.
+    pub max_lost_attempts: i32,
+    /// Seconds an admitted run may wait for a claim.
+    pub startup_timeout_seconds: f64,
 }
 
 impl SchedulerSettings {
@@ -58,6 +63,8 @@ impl SchedulerSettings {
             },
             lease_seconds: config.lease_timeout_seconds as f64,
             scan_limit: SCAN_LIMIT_DEFAULT,
+            max_lost_attempts: i32::try_from(config.max_lost_attempts).unwrap_or(i32::MAX),
+            startup_timeout_seconds: config.scheduler.startup_timeout_seconds as f64,
         }
     }
 }
@@ -93,7 +100,19 @@ async fn lead(
     let (high, normal) = session.wrr();
     let mut wrr = Wrr { high, normal };
     let mut listener = listen(store).await;
+    let mut last_rescue: Option<tokio::time::Instant> = None;
     loop {
+        if last_rescue.is_none_or(|at| at.elapsed() >= settings.tick) {
+            last_rescue = Some(tokio::time::Instant::now());
+            match rescuer::run(store, epoch, settings, clock).await {
+                Ok(_) => {}
+                Err(Error::Deposed { .. }) => {
+                    tracing::warn!(epoch, "deposed: another scheduler took over");
+                    return;
+                }
+                Err(e) => tracing::warn!(error = %e, "leader timers failed"),
+            }
+        }
         let again = match cycle::run(store, epoch, &mut wrr, settings, clock).await {
             Ok(outcome) => outcome.again(),
             Err(Error::Deposed { .. }) => {

@@ -117,7 +117,7 @@ impl Store {
 
 /// A leader write transaction, opened after the epoch check. Nothing is visible until `commit`.
 pub struct LeaderTx {
-    tx: Transaction<'static, Postgres>,
+    pub(super) tx: Transaction<'static, Postgres>,
     epoch: i64,
 }
 
@@ -207,14 +207,19 @@ impl LeaderTx {
         Ok(())
     }
 
-    /// Saves the WRR credits, then commits everything.
-    pub async fn commit(mut self, wrr: (i64, i64)) -> Result<()> {
+    /// Saves the WRR credits (high, normal) of this term.
+    pub async fn save_wrr(&mut self, wrr: (i64, i64)) -> Result<()> {
         sqlx::query(include_str!("../../sql/leader/save_wrr.sql"))
             .bind(wrr.0)
             .bind(wrr.1)
             .bind(self.epoch)
             .execute(&mut *self.tx)
             .await?;
+        Ok(())
+    }
+
+    /// Commits everything.
+    pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
         Ok(())
     }

@@ -12,6 +12,9 @@ pub const ADMITTED: &str = "berth_admitted";
 /// A run finished or released resources: the leader should run an admission cycle.
 pub const FINISHED: &str = "berth_finished";
 
+/// A running run's cancellation was requested: workers check their runs at once.
+pub const CANCEL: &str = "berth_cancel";
+
 /// Sends a payload-less notification on `channel`, delivered when the transaction commits.
 pub async fn notify(conn: &mut PgConnection, channel: &str) -> Result<()> {
     sqlx::query(include_str!("../../sql/schema/notify.sql")).bind(channel).execute(conn).await?;

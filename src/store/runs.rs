@@ -226,6 +226,12 @@ pub struct ClaimedRun {
     pub env: Vec<(String, String)>,
     /// Maximum execution time in seconds.
     pub timeout_seconds: Option<i32>,
+    /// Service (its retry policy applies).
+    pub service: String,
+    /// Attempts the job allows.
+    pub max_attempts: i32,
+    /// Attempts lost to dead workers so far (they do not count against `max_attempts`).
+    pub lost_attempts: i32,
 }
 
 /// What a worker asks for when it claims.
@@ -258,6 +264,8 @@ pub struct FinishParams {
     pub result_zip: Option<Vec<u8>>,
     /// In words.
     pub message: String,
+    /// Retry: the run waits this many seconds, then goes back to the queue at its place.
+    pub retry_after_seconds: Option<f64>,
     /// Injected clock; `None` uses the database clock.
     pub now: Option<DateTime<Utc>>,
 }
@@ -367,6 +375,7 @@ impl Store {
             .bind(blob)
             .bind(&p.message)
             .bind(p.now)
+            .bind(p.retry_after_seconds)
             .fetch_optional(&mut *tx)
             .await?;
         if done.is_none() {
@@ -392,6 +401,22 @@ impl Store {
         if done.is_some() {
             notify(&mut tx, notify::QUEUED).await?;
             notify(&mut tx, notify::ADMITTED).await?;
+        }
+        tx.commit().await?;
+        Ok(done.is_some())
+    }
+
+    /// Asks the worker running `id` to stop it; false when the run is not running (or already asked).
+    pub async fn run_request_cancel(&self, id: RunId, actor: &str) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done: Option<RunId> = sqlx::query_scalar(include_str!("../../sql/runs/request_cancel.sql"))
+            .bind(id)
+            .bind(actor)
+            .bind(None::<DateTime<Utc>>)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if done.is_some() {
+            notify(&mut tx, notify::CANCEL).await?;
         }
         tx.commit().await?;
         Ok(done.is_some())
@@ -442,5 +467,8 @@ fn claimed_from_row(r: sqlx::postgres::PgRow) -> Result<ClaimedRun> {
         command,
         env,
         timeout_seconds: r.try_get("timeout_seconds")?,
+        service: r.try_get("service")?,
+        max_attempts: r.try_get("max_attempts")?,
+        lost_attempts: r.try_get("lost_attempts")?,
     })
 }

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::{Resources, Result, Store, WorkerId};
+use super::{Resources, Result, RunId, Store, WorkerId};
 
 /// A worker as `GET /api/v1/workers` shows it.
 #[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
@@ -68,14 +68,18 @@ impl Store {
             .await?)
     }
 
-    /// One heartbeat for the worker and all its runs; false if it was marked stopped.
-    pub async fn worker_heartbeat(&self, id: WorkerId) -> Result<bool> {
-        let row: Option<WorkerId> = sqlx::query_scalar(include_str!("../../sql/workers/heartbeat.sql"))
+    /// One heartbeat for the worker and all its runs. Returns the worker's running runs whose
+    /// cancellation was requested, or `None` if the worker was marked stopped.
+    pub async fn worker_heartbeat(&self, id: WorkerId) -> Result<Option<Vec<RunId>>> {
+        let rows: Vec<(WorkerId, Option<RunId>)> = sqlx::query_as(include_str!("../../sql/workers/heartbeat.sql"))
             .bind(id)
             .bind(None::<DateTime<Utc>>)
-            .fetch_optional(self.pool())
+            .fetch_all(self.pool())
             .await?;
-        Ok(row.is_some())
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(rows.into_iter().filter_map(|(_, run)| run).collect()))
     }
 
     /// Marks the worker stopped (clean exit).

@@ -41,6 +41,8 @@ pub struct Attempt {
     pub stop: CancellationToken,
     /// Set before `stop` fires when the run should be handed back rather than recorded as cancelled.
     pub hand_back: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// The service's retry policy (`None`: no retry).
+    pub policy: Option<crate::config::ServiceConfig>,
 }
 
 impl Attempt {
@@ -98,7 +100,14 @@ impl Attempt {
                 };
                 (state, r.exit_code, Some(r.result_zip), message)
             }
-            Err(e) => (RunState::Failed, None, None, e.to_string()),
+            Err(e) => (RunState::Failed, None, None, format!("executor error: {e}")),
+        };
+        let own_attempts = self.run.attempt - self.run.lost_attempts;
+        let retry_after_seconds = match (state, &self.policy) {
+            (RunState::Failed | RunState::TimedOut, Some(policy)) => {
+                super::retry::retry_delay_seconds(own_attempts, policy, rand::random::<f64>())
+            }
+            _ => None,
         };
         let zip = match &zip_path {
             Some(path) => tokio::fs::read(path).await.ok(),
@@ -107,7 +116,16 @@ impl Attempt {
         if let Some(path) = &zip_path {
             let _ = tokio::fs::remove_file(path).await;
         }
-        let finish = FinishParams { run: id, attempt_id: token, state, exit_code, result_zip: zip, message, now: None };
+        let finish = FinishParams {
+            run: id,
+            attempt_id: token,
+            state,
+            exit_code,
+            result_zip: zip,
+            message,
+            retry_after_seconds,
+            now: None,
+        };
         match self.store.run_finish(finish).await {
             Ok(true) => Ended::Finished(state.as_str()),
             Ok(false) => {

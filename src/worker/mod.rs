@@ -7,6 +7,7 @@
 pub mod attempt;
 pub mod capacity;
 pub mod heartbeat;
+pub mod retry;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,9 +26,6 @@ use crate::store::runs::ClaimParams;
 use crate::store::{RunId, Store, WorkerId, notify};
 use attempt::{Attempt, Ended};
 
-/// Seconds a draining worker waits for running attempts before handing them back.
-pub const DRAIN_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
-
 /// A worker's own settings, derived from [`Config`].
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
@@ -45,6 +43,8 @@ pub struct WorkerSettings {
     pub scratch: PathBuf,
     /// How long a drain waits before handing runs back.
     pub drain_timeout: Duration,
+    /// Service policies (retries).
+    pub service_policies: std::collections::BTreeMap<String, crate::config::ServiceConfig>,
 }
 
 impl WorkerSettings {
@@ -66,7 +66,8 @@ impl WorkerSettings {
             heartbeat: Duration::from_secs(w.heartbeat_seconds),
             poll: Duration::from_millis(w.poll_ms),
             scratch,
-            drain_timeout: DRAIN_TIMEOUT_DEFAULT,
+            drain_timeout: Duration::from_secs_f64(w.drain_timeout_seconds.max(0.0)),
+            service_policies: config.services.clone(),
         }
     }
 }
@@ -89,7 +90,9 @@ pub async fn run(
     let executor = Arc::new(executor);
     // The heartbeat outlives `cancel`: a draining worker still holds its runs.
     let beat_stop = CancellationToken::new();
-    let beat = tokio::spawn(heartbeat::run(store.clone(), id, settings.heartbeat, beat_stop.clone()));
+    let (cancel_tx, mut cancel_rx) = tokio::sync::mpsc::unbounded_channel();
+    let beat =
+        tokio::spawn(heartbeat::run(store.clone(), id, settings.heartbeat, cancel_tx.clone(), beat_stop.clone()));
     let mut listener = listen(&store).await;
     let mut in_flight: HashMap<RunId, InFlight> = HashMap::new();
     let mut tasks: JoinSet<(RunId, Ended)> = JoinSet::new();
@@ -99,9 +102,19 @@ pub async fn run(
         tokio::select! {
             _ = cancel.cancelled() => break,
             Some(done) = tasks.join_next() => finished(done, &mut in_flight),
+            Some(runs) = cancel_rx.recv() => {
+                for run in runs {
+                    if let Some(f) = in_flight.get(&run) {
+                        tracing::info!(run = %run, "cancellation requested: stopping the attempt");
+                        f.stop.cancel();
+                    }
+                }
+            }
             woke = wait_notification(&mut listener) => {
-                if !woke {
-                    listener = None;
+                match woke.as_deref() {
+                    None => listener = None,
+                    Some(notify::CANCEL) => heartbeat::beat(&store, id, &cancel_tx).await,
+                    Some(_) => {}
                 }
             }
             _ = tokio::time::sleep(settings.poll) => {
@@ -152,6 +165,7 @@ async fn claim_until_full(
             in_flight
                 .insert(run.id, InFlight { request: run.request, stop: stop.clone(), hand_back: hand_back.clone() });
             let run_id = run.id;
+            let run_service = run.service.clone();
             let attempt = Attempt {
                 run,
                 store: store.clone(),
@@ -159,6 +173,7 @@ async fn claim_until_full(
                 scratch: settings.scratch.clone(),
                 stop,
                 hand_back,
+                policy: settings.service_policies.get(&run_service).cloned(),
             };
             tasks.spawn(async move { (run_id, attempt.execute().await) });
         }
@@ -212,14 +227,15 @@ async fn drain(
 
 async fn listen(store: &Store) -> Option<PgListener> {
     let mut listener = PgListener::connect(store.url()).await.ok()?;
-    listener.listen(notify::ADMITTED).await.ok()?;
+    listener.listen_all([notify::ADMITTED, notify::CANCEL]).await.ok()?;
     Some(listener)
 }
 
-/// Waits for a notification; false when the listener failed (the caller falls back to polling).
-async fn wait_notification(listener: &mut Option<PgListener>) -> bool {
+/// Waits for a notification and returns its channel; `None` when the listener failed (the caller
+/// falls back to polling and reconnects).
+async fn wait_notification(listener: &mut Option<PgListener>) -> Option<String> {
     match listener {
-        Some(l) => l.recv().await.is_ok(),
+        Some(l) => l.recv().await.ok().map(|n| n.channel().to_string()),
         None => std::future::pending().await,
     }
 }

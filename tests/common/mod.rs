@@ -120,6 +120,8 @@ pub fn test_config() -> Config {
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`.
     pub base: String,
+    /// The database the services use.
+    pub database_url: String,
     /// Direct database access for assertions.
     pub store: Store,
     /// HTTP client.
@@ -131,8 +133,12 @@ pub struct TestApp {
 
 impl TestApp {
     /// Starts `services` with `config` on a fresh database.
-    pub async fn spawn(mut config: Config, services: Services) -> TestApp {
-        let url = fresh_database_url().await;
+    pub async fn spawn(config: Config, services: Services) -> TestApp {
+        Self::spawn_on(fresh_database_url().await, config, services).await
+    }
+
+    /// Starts `services` with `config` on an existing database (a restart).
+    pub async fn spawn_on(url: String, mut config: Config, services: Services) -> TestApp {
         let scratch = tempfile::tempdir().expect("scratch");
         config.worker.scratch_dir = scratch.path().to_path_buf();
         config.database_url = Some(url.clone());
@@ -144,7 +150,15 @@ impl TestApp {
         let handle = tokio::spawn(async move {
             dev::run_services(s, c, services, Some(listener), k).await.expect("services");
         });
-        TestApp { base, store, http: reqwest::Client::new(), cancel, handle: Some(handle), _scratch: scratch }
+        TestApp {
+            base,
+            database_url: url,
+            store,
+            http: reqwest::Client::new(),
+            cancel,
+            handle: Some(handle),
+            _scratch: scratch,
+        }
     }
 
     /// Everything, as `berth dev` runs it.

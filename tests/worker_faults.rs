@@ -1,0 +1,192 @@
+//! Nothing lost: retries, cancellation of a running run, dead-worker rescue with fencing, the
+//! startup timeout and the drain hand-back, on real Postgres with real processes.
+
+mod common;
+
+use std::time::Duration;
+
+use berth::dev::Services;
+use berth::resources::Resources;
+use berth::store::runs::{ClaimParams, FinishParams, RunState};
+use berth::store::{AttemptId, RunId};
+use common::{TestApp, gate_path, test_config, wait_for};
+
+async fn event_kinds(app: &TestApp, id: i64) -> Vec<String> {
+    let (_, run) = app.get_json(&format!("/api/v1/runs/{id}")).await;
+    run["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap().to_string()).collect()
+}
+
+#[tokio::test]
+async fn a_failed_attempt_is_retried_after_its_back_off_until_it_succeeds() {
+    let mut config = test_config();
+    let svc = config.services.get_mut("example").unwrap();
+    svc.max_attempts = 3;
+    svc.retry_backoff_seconds = 0.2;
+    let app = TestApp::spawn_all(config).await;
+    let counter = gate_path("attempts");
+    // Fails on its first attempt, succeeds on the second.
+    let script = format!(
+        "n=$(cat {c} 2>/dev/null || echo 0)\necho $((n+1)) > {c}\n[ \"$n\" -ge 1 ] || exit 7\necho ok > out.txt\n",
+        c = counter.display()
+    );
+    let id = app.submit_script(&script, "1").await;
+    assert_eq!(app.wait_terminal(id).await, "succeeded");
+    let outcomes: Vec<(String, Option<i32>)> =
+        sqlx::query_as("select outcome, exit_code from attempts where run_id = $1 order by id")
+            .bind(id)
+            .fetch_all(app.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(outcomes, [("failed".to_string(), Some(7)), ("succeeded".to_string(), Some(0))]);
+    let kinds = event_kinds(&app, id).await;
+    assert_eq!(kinds, ["submitted", "admitted", "started", "failed", "requeued", "admitted", "started", "succeeded"]);
+    let _ = std::fs::remove_file(counter);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn attempts_are_used_up_then_the_run_fails() {
+    let mut config = test_config();
+    let svc = config.services.get_mut("example").unwrap();
+    svc.max_attempts = 2;
+    svc.retry_backoff_seconds = 0.1;
+    let app = TestApp::spawn_all(config).await;
+    let id = app.submit_script("exit 4\n", "1").await;
+    assert_eq!(app.wait_terminal(id).await, "failed");
+    let n: i64 = sqlx::query_scalar("select count(*) from attempts where run_id = $1")
+        .bind(id)
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn cancelling_a_running_run_kills_it_and_it_ends_cancelled() {
+    let app = TestApp::spawn_all(test_config()).await;
+    let gate = gate_path("never");
+    let pid_file = gate_path("pid");
+    let script = format!("echo $$ > {}\nwhile [ ! -f {} ]; do sleep 0.02; done\n", pid_file.display(), gate.display());
+    let id = app.submit_script(&script, "1").await;
+    wait_for("the run to start", Duration::from_secs(30), || async {
+        (app.state(id).await == "running").then_some(())
+    })
+    .await;
+    let res = app.http.post(app.url(&format!("/api/v1/runs/{id}/cancel"))).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(app.wait_terminal(id).await, "cancelled");
+    let pid: i32 = wait_for("the script's pid", Duration::from_secs(5), || async {
+        std::fs::read_to_string(&pid_file).ok().and_then(|s| s.trim().parse().ok())
+    })
+    .await;
+    wait_for("the script's process to be gone", Duration::from_secs(10), || async {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        (status.is_empty() || status.contains("State:\tZ")).then_some(())
+    })
+    .await;
+    assert!(event_kinds(&app, id).await.contains(&"cancel_requested".to_string()));
+    let _ = std::fs::remove_file(pid_file);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_dead_workers_run_is_requeued_and_its_late_writes_change_nothing() {
+    let mut config = test_config();
+    config.lease_timeout_seconds = 2;
+    config.worker.heartbeat_seconds = 1;
+    // API and scheduler only: the "worker" below claims once and then dies (never heartbeats).
+    let app = TestApp::spawn(config.clone(), Services { api: true, scheduler: true, worker: false }).await;
+    let capacity = Resources { cpu: 4000, memory: 4096, pods: 4, storage: 1024 };
+    let ghost = app.store.worker_register("ghost", &["example".to_string()], capacity).await.unwrap();
+    let id = app.submit_script("echo ok > out.txt\n", "1").await;
+    let params = ClaimParams { worker: ghost, services: vec!["example".into()], free: capacity, limit: 4, now: None };
+    let claimed = wait_for("the ghost to claim the run", Duration::from_secs(30), || async {
+        app.store.run_claim_batch(&params).await.ok().filter(|c| !c.is_empty())
+    })
+    .await;
+    let old: AttemptId = claimed[0].attempt_id;
+    assert_eq!(app.state(id).await, "running");
+
+    // The lease lapses; the leader ends the attempt as lost and requeues the run.
+    wait_for("the run to be rescued", Duration::from_secs(30), || async {
+        (app.state(id).await != "running").then_some(())
+    })
+    .await;
+    let outcome: String = sqlx::query_scalar("select outcome from attempts where id = $1")
+        .bind(old)
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(outcome, "lost");
+
+    // The ghost comes back: its log write and its finish are refused.
+    assert!(!app.store.run_log_append(RunId(id), old, &[("stdout".into(), b"late".to_vec())]).await.unwrap());
+    let late = FinishParams {
+        run: RunId(id),
+        attempt_id: old,
+        state: RunState::Succeeded,
+        exit_code: Some(0),
+        result_zip: Some(b"not a zip".to_vec()),
+        message: "late".into(),
+        retry_after_seconds: None,
+        now: None,
+    };
+    assert!(!app.store.run_finish(late).await.unwrap(), "a fenced-out attempt cannot finish the run");
+    let url = app.database_url.clone();
+    app.stop().await;
+
+    // A real worker picks the run up and completes it; the lost attempt did not use up the job's one attempt.
+    let app2 = TestApp::spawn_on(url, config, Services::ALL).await;
+    assert_eq!(app2.wait_terminal(id).await, "succeeded");
+    let kinds = event_kinds(&app2, id).await;
+    assert!(kinds.contains(&"requeued".to_string()), "{kinds:?}");
+    let logs: i64 = sqlx::query_scalar("select count(*) from run_logs where attempt_id = $1")
+        .bind(old)
+        .fetch_one(app2.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(logs, 0, "nothing of the lost attempt was written after it was fenced out");
+    app2.stop().await;
+}
+
+#[tokio::test]
+async fn an_admitted_run_nobody_claims_goes_back_to_the_queue() {
+    let mut config = test_config();
+    config.scheduler.startup_timeout_seconds = 1;
+    let app = TestApp::spawn(config, Services { api: true, scheduler: true, worker: false }).await;
+    let capacity = Resources { cpu: 4000, memory: 4096, pods: 4, storage: 1024 };
+    // A live worker that never claims: admission counts on it, then the startup timeout takes the run back.
+    let idle = app.store.worker_register("idle", &["example".to_string()], capacity).await.unwrap();
+    let id = app.submit_script("echo hi\n", "1").await;
+    wait_for("a requeue after the startup timeout", Duration::from_secs(30), || async {
+        let _ = app.store.worker_heartbeat(idle).await;
+        event_kinds(&app, id).await.contains(&"requeued".to_string()).then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_draining_worker_hands_unfinished_runs_back_to_the_queue() {
+    let mut config = test_config();
+    config.worker.drain_timeout_seconds = 0.3;
+    let app = TestApp::spawn_all(config).await;
+    let gate = gate_path("drain");
+    let id = app.submit_script(&format!("while [ ! -f {} ]; do sleep 0.02; done\n", gate.display()), "1").await;
+    wait_for("the run to start", Duration::from_secs(30), || async {
+        (app.state(id).await == "running").then_some(())
+    })
+    .await;
+    let store = app.store.clone();
+    app.stop().await;
+    let state: String =
+        sqlx::query_scalar("select state from runs where id = $1").bind(id).fetch_one(store.pool()).await.unwrap();
+    assert_eq!(state, "queued", "handed back at once, not after a lease timeout");
+    let outcome: String = sqlx::query_scalar("select outcome from attempts where run_id = $1")
+        .bind(id)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(outcome, "handed_back");
+}
