@@ -7,6 +7,9 @@ use std::time::Duration;
 use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
+use crate::resources::{Dimension, Resources};
+use crate::scheduler::admission::{Decisions, Priority, Snapshot};
+
 /// HTTP requests served, by method, route template and status.
 pub const HTTP_REQUESTS: &str = "berth_http_requests_total";
 /// HTTP request latency in seconds, by method and route template.
@@ -31,6 +34,21 @@ pub const ADMISSION_WAIT: &str = "berth_admission_wait_seconds";
 pub const LEADER: &str = "berth_scheduler_leader";
 /// The fencing epoch of the current leadership term held by this process.
 pub const LEADER_EPOCH: &str = "berth_scheduler_leader_epoch";
+/// Queued runs by namespace and priority (leader only).
+pub const QUEUE_DEPTH: &str = "berth_queue_depth";
+/// Namespace quota by namespace and dimension (leader only).
+pub const QUOTA_LIMIT: &str = "berth_quota_limit";
+/// Namespace quota used by admitted and running runs, by namespace and dimension (leader only).
+pub const QUOTA_USED: &str = "berth_quota_used";
+/// Free capacity of live workers, summed, by dimension (leader only).
+pub const WORKER_FREE: &str = "berth_worker_free";
+/// Live workers (leader only).
+pub const WORKERS_LIVE: &str = "berth_workers_live";
+/// Longest time a blocking head has blocked its queue, by namespace and priority (leader only).
+pub const HEAD_BLOCKED: &str = "berth_head_blocked_seconds";
+/// The blocking heads' shortfall by namespace, priority and dimension (leader only).
+pub const HEAD_SHORTFALL: &str = "berth_head_shortfall";
+
 /// Runs moved by the leader's timers, by kind (lost, unclaimed, woken).
 pub const RUNS_RESCUED: &str = "berth_runs_rescued_total";
 /// Head-of-queue timeouts, by action (retry, cancel).
@@ -127,4 +145,46 @@ pub fn rescued(lost: usize, unclaimed: usize, woken: usize) {
     counter!(RUNS_RESCUED, "kind" => "lost").increment(lost as u64);
     counter!(RUNS_RESCUED, "kind" => "unclaimed").increment(unclaimed as u64);
     counter!(RUNS_RESCUED, "kind" => "woken").increment(woken as u64);
+}
+
+/// Records the leader's queue-wide gauges from a cycle's snapshot and decisions. Labels are
+/// namespaces (configured or created by quota), priorities and dimensions: small, bounded sets.
+pub fn queue_snapshot(snapshot: &Snapshot, decisions: &Decisions) {
+    for (ns, quota) in &snapshot.namespaces {
+        for priority in [Priority::High, Priority::Normal] {
+            let depth = snapshot.queued.iter().filter(|r| &r.namespace == ns && r.priority == priority).count();
+            let labels = [("namespace", ns.clone()), ("priority", priority.to_string())];
+            gauge!(QUEUE_DEPTH, &labels).set(depth as f64);
+            let blocked = snapshot
+                .queued
+                .iter()
+                .filter(|r| &r.namespace == ns && r.priority == priority)
+                .filter_map(|r| r.head_since)
+                .map(|since| (snapshot.now - since).num_milliseconds().max(0) as f64 / 1000.0)
+                .fold(0.0, f64::max);
+            gauge!(HEAD_BLOCKED, &labels).set(blocked);
+            for d in Dimension::ALL {
+                let short: i64 = decisions
+                    .records
+                    .iter()
+                    .filter(|rec| snapshot.queued.iter().any(|q| q.id == rec.run && &q.namespace == ns && q.priority == priority))
+                    .flat_map(|rec| rec.scopes.iter())
+                    .filter(|s| s.dimension == Some(d))
+                    .map(|s| s.shortfall)
+                    .max()
+                    .unwrap_or(0);
+                gauge!(HEAD_SHORTFALL, "namespace" => ns.clone(), "priority" => priority.to_string(), "dimension" => d.to_string())
+                    .set(short as f64);
+            }
+        }
+        for d in Dimension::ALL {
+            gauge!(QUOTA_LIMIT, "namespace" => ns.clone(), "dimension" => d.to_string()).set(quota.limit.get(d) as f64);
+            gauge!(QUOTA_USED, "namespace" => ns.clone(), "dimension" => d.to_string()).set(quota.used.get(d) as f64);
+        }
+    }
+    let free = snapshot.workers.iter().fold(Resources::default(), |acc, w| acc.saturating_add(&w.free));
+    for d in Dimension::ALL {
+        gauge!(WORKER_FREE, "dimension" => d.to_string()).set(free.get(d) as f64);
+    }
+    gauge!(WORKERS_LIVE).set(snapshot.workers.len() as f64);
 }

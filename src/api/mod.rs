@@ -1,6 +1,9 @@
 //! The HTTP API: seed-compatible routes (`/upload`, `/download/{id}`, `/health`) and `/api/v1`.
 
+pub mod admin;
 pub mod error;
+pub mod namespaces;
+pub mod queue;
 pub mod runs;
 pub mod seed;
 pub mod workers;
@@ -63,7 +66,14 @@ pub fn app(state: AppState) -> Router {
         .route("/api/v1/runs/{id}/logs", get(runs::get_logs))
         .route("/api/v1/runs/{id}/result", get(runs::get_result))
         .route("/api/v1/runs/{id}/cancel", post(runs::cancel_run))
+        .route("/api/v1/runs/{id}/why", get(queue::why))
+        .route("/api/v1/queue", get(queue::get_queue))
+        .route("/api/v1/namespaces", get(namespaces::list_namespaces))
+        .route("/api/v1/namespaces/{name}", get(namespaces::get_namespace).put(namespaces::put_namespace))
         .route("/api/v1/workers", get(workers::list_workers))
+        .route("/api/v1/admin/migrate-to-legacy", post(admin::migrate_to_legacy))
+        // The seed product's path for the same switch.
+        .route("/api/v1/domains/{domain}/spark/jobs/migrate-from-prefect", post(admin::migrate_to_legacy))
         .merge(SwaggerUi::new("/swagger-ui").url("/api-docs/openapi.json", ApiDoc::openapi()))
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(track_http))

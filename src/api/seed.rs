@@ -103,6 +103,7 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Va
 pub async fn upload(State(state): State<AppState>, multipart: Multipart) -> Result<Response> {
     let form = read_form(multipart, state.config.api.max_upload_bytes).await?;
     let upload = validate(form, &state.config)?;
+    check_fits_quota(&state, &upload.namespace, &upload.request).await?;
     let files = upload.files;
     let input_zip = tokio::task::spawn_blocking(move || archive::zip_files(&files))
         .await
@@ -180,6 +181,37 @@ pub fn zip_response(id: RunId, zip: Vec<u8>) -> Response {
         Body::from(zip),
     )
         .into_response()
+}
+
+/// Refuses namespace names that are not 1 to 63 letters, digits, dashes, underscores or dots.
+pub fn check_namespace_name(name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.');
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::bad_request("invalid_field", "namespace must be 1 to 63 letters, digits, dashes, underscores or dots"))
+    }
+}
+
+/// Refuses a request that can never fit its namespace's quota, naming the dimensions.
+async fn check_fits_quota(state: &AppState, namespace: &str, request: &Resources) -> Result<()> {
+    let limit = match state.store.namespace_views(Some(&[namespace.to_string()])).await?.into_iter().next() {
+        Some(ns) => ns.limit,
+        None => namespace_quota(&state.config),
+    };
+    let over: Vec<String> = Resources::shortfalls(request, &limit)
+        .into_iter()
+        .map(|(d, requested, available, _)| format!("{d} requested {requested}{u}, quota {available}{u}", u = d.unit()))
+        .collect();
+    if over.is_empty() {
+        return Ok(());
+    }
+    Err(Error::bad_request(
+        "exceeds_quota",
+        format!("the request can never fit the quota of namespace {namespace}: {}", over.join(", ")),
+    ))
 }
 
 /// Parses a run id from a path segment, with a 404 for anything that cannot be one.

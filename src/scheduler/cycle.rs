@@ -30,6 +30,16 @@ impl CycleOutcome {
     }
 }
 
+/// A cycle's decisions with the snapshot they were made from, not yet committed.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The pure function's input.
+    pub snapshot: Snapshot,
+    /// Its output.
+    pub decisions: admission::Decisions,
+    started: Instant,
+}
+
 /// Runs one cycle as the leader of `epoch`.
 pub async fn run(
     store: &Store,
@@ -38,10 +48,31 @@ pub async fn run(
     settings: &SchedulerSettings,
     clock: &Clock,
 ) -> Result<CycleOutcome> {
+    let plan = plan(store, *wrr, settings, clock).await?;
+    let outcome = commit(store, epoch, &plan, settings, clock).await?;
+    *wrr = plan.decisions.wrr;
+    Ok(outcome)
+}
+
+/// Loads one consistent snapshot and decides (no writes).
+pub async fn plan(store: &Store, wrr: Wrr, settings: &SchedulerSettings, clock: &Clock) -> Result<Plan> {
     let started = Instant::now();
     let rows = store.admission_snapshot(settings.scan_limit, settings.lease_seconds).await?;
-    let snapshot = to_snapshot(&rows, clock, *wrr);
+    let snapshot = to_snapshot(&rows, clock, wrr);
     let decisions = admission::decide(&snapshot, &settings.policy);
+    crate::metrics::queue_snapshot(&snapshot, &decisions);
+    Ok(Plan { snapshot, decisions, started })
+}
+
+/// Commits a plan under the fencing epoch, re-checking every admission against the locked ledger.
+pub async fn commit(
+    store: &Store,
+    epoch: i64,
+    plan: &Plan,
+    settings: &SchedulerSettings,
+    clock: &Clock,
+) -> Result<CycleOutcome> {
+    let (snapshot, decisions, started) = (&plan.snapshot, &plan.decisions, plan.started);
     let now = clock.sql_now();
 
     let queued: HashMap<RunId, &QueuedRun> = snapshot.queued.iter().map(|r| (r.id, r)).collect();
@@ -121,7 +152,6 @@ pub async fn run(
     }
     tx.save_wrr((decisions.wrr.high, decisions.wrr.normal)).await?;
     tx.commit().await?;
-    *wrr = decisions.wrr;
 
     let at = snapshot.now;
     let waits: Vec<(&'static str, f64)> = admitted

@@ -225,7 +225,7 @@ impl LeaderTx {
     }
 }
 
-async fn namespace_use(conn: &mut PgConnection, names: Option<&[String]>) -> Result<Vec<NamespaceRow>> {
+pub(super) async fn namespace_use(conn: &mut PgConnection, names: Option<&[String]>) -> Result<Vec<NamespaceRow>> {
     sqlx::query(include_str!("../../sql/admission/namespace_use.sql"))
         .bind(names)
         .fetch_all(conn)

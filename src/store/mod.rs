@@ -9,6 +9,7 @@ pub mod leader;
 pub mod migrate;
 pub mod namespaces;
 pub mod notify;
+pub mod queue;
 pub mod rescue;
 pub mod runs;
 pub mod workers;

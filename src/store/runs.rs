@@ -169,6 +169,10 @@ pub struct RunRow {
     /// Why the run still waits, as of the last admission cycle.
     #[schema(value_type = Option<Object>)]
     pub block: Option<serde_json::Value>,
+    /// End of a retry back-off or head-timeout cool-down.
+    pub not_before: Option<DateTime<Utc>>,
+    /// Attempts lost to dead workers.
+    pub lost_attempts: i32,
 }
 
 impl RunRow {

@@ -1,0 +1,24 @@
+//! `/api/v1/admin`: the switch of every job to the legacy flow (the seed's migrate endpoint).
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+
+use super::{AppState, Result};
+
+/// What the migration moved.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct MigrateView {
+    /// Jobs moved to the legacy flow.
+    pub jobs: i64,
+    /// Queued or waiting runs moved (queued ones admitted at once).
+    pub runs: i64,
+}
+
+/// Moves every job to the legacy flow at once, so admission can be switched off safely.
+#[utoipa::path(post, path = "/api/v1/admin/migrate-to-legacy", responses((status = 200, body = MigrateView)))]
+pub async fn migrate_to_legacy(State(state): State<AppState>) -> Result<Json<MigrateView>> {
+    let (jobs, runs) = state.store.jobs_migrate_to_legacy("api").await?;
+    tracing::info!(jobs, runs, "every job moved to the legacy flow");
+    Ok(Json(MigrateView { jobs, runs }))
+}

@@ -1,0 +1,111 @@
+//! Operator views: namespaces with quota, use and queued demand; the queue in admission order; the
+//! admin switch of every job to the legacy flow.
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use sqlx::{FromRow, Row};
+
+use super::admission::NamespaceRow;
+use super::notify::{self, notify};
+use super::{Resources, Result, RunId, Store};
+
+/// A namespace as `GET /api/v1/namespaces/{name}` shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NamespaceView {
+    /// Name.
+    pub name: String,
+    /// Quota.
+    pub limit: Resources,
+    /// Requests of its admitted and running runs.
+    pub used: Resources,
+    /// Requests of its queued runs.
+    pub queued: Resources,
+    /// Number of queued runs.
+    pub queued_runs: i64,
+}
+
+/// A queued run in the queue view.
+#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+pub struct QueuedView {
+    /// Run id.
+    pub id: RunId,
+    /// Submitting user.
+    pub user_id: String,
+    /// Service.
+    pub service: String,
+    /// Namespace.
+    pub namespace: String,
+    /// `high` or `normal`.
+    pub priority: String,
+    /// Queue position key.
+    pub enqueued_at: DateTime<Utc>,
+    /// Since when it blocks the head of a scope.
+    pub head_since: Option<DateTime<Utc>>,
+    /// End of its cool-down after a head-timeout retry.
+    pub not_before: Option<DateTime<Utc>>,
+    /// The last admission cycle's record of why it waits.
+    #[schema(value_type = Option<Object>)]
+    pub block: Option<serde_json::Value>,
+}
+
+impl Store {
+    /// Namespaces (all, or those named) with quota, use and queued demand.
+    pub async fn namespace_views(&self, names: Option<&[String]>) -> Result<Vec<NamespaceView>> {
+        let mut conn = self.pool().acquire().await?;
+        let rows: Vec<NamespaceRow> = super::admission::namespace_use(&mut conn, names).await?;
+        let demand = sqlx::query(include_str!("../../sql/namespaces/queued_demand.sql")).bind(names).fetch_all(&mut *conn).await?;
+        let mut out = Vec::new();
+        for ns in rows {
+            let d = demand.iter().find(|r| r.try_get::<String, _>("name").ok().as_deref() == Some(ns.name.as_str()));
+            let (queued, queued_runs) = match d {
+                Some(r) => (
+                    Resources {
+                        cpu: r.try_get("cpu")?,
+                        memory: r.try_get("memory")?,
+                        pods: r.try_get("pods")?,
+                        storage: r.try_get("storage")?,
+                    },
+                    r.try_get("runs")?,
+                ),
+                None => (Resources::default(), 0),
+            };
+            out.push(NamespaceView { name: ns.name, limit: ns.limit, used: ns.used, queued, queued_runs });
+        }
+        Ok(out)
+    }
+
+    /// Sets a namespace's quota (creating it) and wakes the leader.
+    pub async fn namespace_set_quota(&self, name: &str, quota: Resources) -> Result<()> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query(include_str!("../../sql/namespaces/upsert.sql"))
+            .bind(name)
+            .bind(quota.cpu)
+            .bind(quota.memory)
+            .bind(quota.pods)
+            .bind(quota.storage)
+            .execute(&mut *tx)
+            .await?;
+        notify(&mut tx, notify::FINISHED).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Queued runs in admission order, optionally of one namespace and/or priority.
+    pub async fn queue_list(&self, namespace: Option<&str>, priority: Option<&str>, limit: i64) -> Result<Vec<QueuedView>> {
+        Ok(sqlx::query_as(include_str!("../../sql/runs/queue.sql"))
+            .bind(namespace)
+            .bind(priority)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?)
+    }
+
+    /// Moves every job to the legacy flow; returns (jobs, runs) moved.
+    pub async fn jobs_migrate_to_legacy(&self, actor: &str) -> Result<(i64, i64)> {
+        let mut tx = self.pool().begin().await?;
+        let row = sqlx::query(include_str!("../../sql/jobs/migrate_to_legacy.sql")).bind(actor).fetch_one(&mut *tx).await?;
+        notify(&mut tx, notify::ADMITTED).await?;
+        tx.commit().await?;
+        Ok((row.try_get("jobs")?, row.try_get("runs")?))
+    }
+}
