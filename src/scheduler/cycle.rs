@@ -40,6 +40,10 @@ pub async fn run(
 ) -> Result<CycleOutcome> {
     let started = Instant::now();
     let rows = store.admission_snapshot(settings.scan_limit, settings.lease_seconds).await?;
+    if rows.queued.is_empty() {
+        // Nothing queued: no decision, no fenced write, no commit to wait for.
+        return Ok(CycleOutcome::default());
+    }
     let snapshot = to_snapshot(&rows, clock, *wrr);
     let decisions = admission::decide(&snapshot, &settings.policy);
     let now = clock.sql_now();

@@ -41,6 +41,8 @@ pub struct Attempt {
     pub stop: CancellationToken,
     /// Set before `stop` fires when the run should be handed back rather than recorded as cancelled.
     pub hand_back: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Records the end, batched with other attempts' ends.
+    pub completer: super::complete::Completer,
 }
 
 impl Attempt {
@@ -108,16 +110,13 @@ impl Attempt {
             let _ = tokio::fs::remove_file(path).await;
         }
         let finish = FinishParams { run: id, attempt_id: token, state, exit_code, result_zip: zip, message, now: None };
-        match self.store.run_finish(finish).await {
-            Ok(true) => Ended::Finished(state.as_str()),
-            Ok(false) => {
+        match self.completer.finish(finish).await {
+            Some(true) => Ended::Finished(state.as_str()),
+            Some(false) => {
                 tracing::warn!(run = %id, attempt = %token, "attempt is no longer current; result discarded");
                 Ended::Fenced
             }
-            Err(e) => {
-                tracing::error!(run = %id, error = %e, "cannot record the run's end");
-                Ended::StoreError
-            }
+            None => Ended::StoreError,
         }
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod attempt;
 pub mod capacity;
+pub mod complete;
 pub mod heartbeat;
 
 use std::collections::HashMap;
@@ -24,6 +25,7 @@ use crate::resources::Resources;
 use crate::store::runs::ClaimParams;
 use crate::store::{RunId, Store, WorkerId, notify};
 use attempt::{Attempt, Ended};
+use complete::Completer;
 
 /// Seconds a draining worker waits for running attempts before handing them back.
 pub const DRAIN_TIMEOUT_DEFAULT: Duration = Duration::from_secs(30);
@@ -90,15 +92,23 @@ pub async fn run(
     // The heartbeat outlives `cancel`: a draining worker still holds its runs.
     let beat_stop = CancellationToken::new();
     let beat = tokio::spawn(heartbeat::run(store.clone(), id, settings.heartbeat, beat_stop.clone()));
+    let (completer, completing) = Completer::start(store.clone());
     let mut listener = listen(&store).await;
     let mut in_flight: HashMap<RunId, InFlight> = HashMap::new();
     let mut tasks: JoinSet<(RunId, Ended)> = JoinSet::new();
 
     while !cancel.is_cancelled() {
-        claim_until_full(&store, id, &settings, &executor, &mut in_flight, &mut tasks).await;
+        claim_until_full(&store, id, &settings, &executor, &completer, &mut in_flight, &mut tasks).await;
         tokio::select! {
             _ = cancel.cancelled() => break,
-            Some(done) = tasks.join_next() => finished(done, &mut in_flight),
+            Some(done) = tasks.join_next() => {
+                finished(done, &mut in_flight);
+                // Batched completions end many attempts at once: take every ended one before
+                // claiming, so the next claim fills all the free slots in one statement.
+                while let Some(done) = tasks.try_join_next() {
+                    finished(done, &mut in_flight);
+                }
+            }
             woke = wait_notification(&mut listener) => {
                 if !woke {
                     listener = None;
@@ -112,6 +122,8 @@ pub async fn run(
         }
     }
     drain(&settings, &mut in_flight, &mut tasks).await;
+    drop(completer);
+    let _ = completing.await;
     beat_stop.cancel();
     let _ = beat.await;
     if let Err(e) = store.worker_stop(id).await {
@@ -126,6 +138,7 @@ async fn claim_until_full(
     id: WorkerId,
     settings: &WorkerSettings,
     executor: &Arc<Executor>,
+    completer: &Completer,
     in_flight: &mut HashMap<RunId, InFlight>,
     tasks: &mut JoinSet<(RunId, Ended)>,
 ) {
@@ -159,6 +172,7 @@ async fn claim_until_full(
                 scratch: settings.scratch.clone(),
                 stop,
                 hand_back,
+                completer: completer.clone(),
             };
             tasks.spawn(async move { (run_id, attempt.execute().await) });
         }
