@@ -48,6 +48,9 @@ pub async fn probe(
     let mut starts: Vec<f64> = probes.iter().filter_map(|t| t.start_ms).collect();
     let lost = probes.iter().filter(|t| t.state != "succeeded").count() as u64;
     let n = bench.opts.probes as u64;
-    Ok(Measurement { lost: Some(lost + n.saturating_sub(probes.len() as u64)), ..Measurement::new(scenario, flow, what, n) }
-        .with_latencies(&mut starts))
+    Ok(Measurement {
+        lost: Some(lost + n.saturating_sub(probes.len() as u64)),
+        ..Measurement::new(scenario, flow, what, n)
+    }
+    .with_latencies(&mut starts))
 }

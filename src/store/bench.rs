@@ -54,13 +54,20 @@ impl Store {
 
     /// Runs from `from` on not finished yet.
     pub async fn bench_pending_from(&self, from: RunId) -> Result<i64> {
-        Ok(sqlx::query_scalar(include_str!("../../sql/bench/pending_from.sql")).bind(from).fetch_one(self.pool()).await?)
+        Ok(sqlx::query_scalar(include_str!("../../sql/bench/pending_from.sql"))
+            .bind(from)
+            .fetch_one(self.pool())
+            .await?)
     }
 
     /// The database clock now, the last finish and the successes among runs from `from` on.
     pub async fn bench_window(&self, from: RunId) -> Result<BenchWindow> {
         let r = sqlx::query(include_str!("../../sql/bench/window.sql")).bind(from).fetch_one(self.pool()).await?;
-        Ok(BenchWindow { now: r.try_get("now")?, last_finish: r.try_get("last_finish")?, succeeded: r.try_get("succeeded")? })
+        Ok(BenchWindow {
+            now: r.try_get("now")?,
+            last_finish: r.try_get("last_finish")?,
+            succeeded: r.try_get("succeeded")?,
+        })
     }
 
     /// Timings of every run from `from` on, in id order.
