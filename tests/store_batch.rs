@@ -51,7 +51,13 @@ async fn bulk_enqueue_then_batched_finish_fences_each_run() {
     let capacity = Resources { cpu: 1000, memory: 1000, pods: 10, storage: 1000 };
     let worker = store.worker_register("w", &["example".to_string()], capacity).await.unwrap();
     let claimed = store
-        .run_claim_batch(&ClaimParams { worker, services: vec!["example".into()], free: capacity, limit: 10, now: None })
+        .run_claim_batch(&ClaimParams {
+            worker,
+            services: vec!["example".into()],
+            free: capacity,
+            limit: 10,
+            now: None,
+        })
         .await
         .unwrap();
     assert_eq!(claimed.len(), 3);
