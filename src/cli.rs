@@ -86,6 +86,8 @@ pub enum Command {
         #[arg(long)]
         metrics_port: Option<u16>,
     },
+    /// Measures throughput, latency, queue depth and end-to-end speed on a private Postgres.
+    Bench(crate::bench::cli::BenchArgs),
     /// Applies the embedded migrations.
     Migrate {
         /// Reverts every migration instead.
@@ -141,6 +143,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             override_port(&mut config, None, metrics_port);
             run_one(config, Services { api: false, scheduler: true, worker: false }).await
         }
+        Command::Bench(args) => Ok(crate::bench::run(args.options(), config).await?),
         Command::Migrate { undo, check } => {
             let url = database_url(&config)?;
             let store = Store::connect(&url, 2).await.context("cannot connect to the database")?;

@@ -167,7 +167,9 @@ pub fn queue_snapshot(snapshot: &Snapshot, decisions: &Decisions) {
                 let short: i64 = decisions
                     .records
                     .iter()
-                    .filter(|rec| snapshot.queued.iter().any(|q| q.id == rec.run && &q.namespace == ns && q.priority == priority))
+                    .filter(|rec| {
+                        snapshot.queued.iter().any(|q| q.id == rec.run && &q.namespace == ns && q.priority == priority)
+                    })
                     .flat_map(|rec| rec.scopes.iter())
                     .filter(|s| s.dimension == Some(d))
                     .map(|s| s.shortfall)

@@ -45,7 +45,13 @@ pub async fn put_namespace(
     body: std::result::Result<Json<QuotaBody>, axum::extract::rejection::JsonRejection>,
 ) -> Result<Json<NamespaceView>> {
     let Json(q) = body.map_err(|e| {
-        Error::bad_request("invalid_body", format!("expected {{\"cpu\", \"memory\", \"pods\", \"storage\"}} as non-negative integers: {}", e.body_text()))
+        Error::bad_request(
+            "invalid_body",
+            format!(
+                "expected {{\"cpu\", \"memory\", \"pods\", \"storage\"}} as non-negative integers: {}",
+                e.body_text()
+            ),
+        )
     })?;
     super::seed::check_namespace_name(&name)?;
     for (dimension, v) in [("cpu", q.cpu), ("memory", q.memory), ("pods", q.pods), ("storage", q.storage)] {

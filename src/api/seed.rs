@@ -191,7 +191,10 @@ pub fn check_namespace_name(name: &str) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::bad_request("invalid_field", "namespace must be 1 to 63 letters, digits, dashes, underscores or dots"))
+        Err(Error::bad_request(
+            "invalid_field",
+            "namespace must be 1 to 63 letters, digits, dashes, underscores or dots",
+        ))
     }
 }
 

@@ -48,20 +48,26 @@ pub async fn run(
     settings: &SchedulerSettings,
     clock: &Clock,
 ) -> Result<CycleOutcome> {
-    let plan = plan(store, *wrr, settings, clock).await?;
+    let Some(plan) = plan(store, *wrr, settings, clock).await? else {
+        return Ok(CycleOutcome::default());
+    };
     let outcome = commit(store, epoch, &plan, settings, clock).await?;
     *wrr = plan.decisions.wrr;
     Ok(outcome)
 }
 
-/// Loads one consistent snapshot and decides (no writes).
-pub async fn plan(store: &Store, wrr: Wrr, settings: &SchedulerSettings, clock: &Clock) -> Result<Plan> {
+/// Loads one consistent snapshot and decides (no writes); `None` when nothing is queued.
+pub async fn plan(store: &Store, wrr: Wrr, settings: &SchedulerSettings, clock: &Clock) -> Result<Option<Plan>> {
     let started = Instant::now();
     let rows = store.admission_snapshot(settings.scan_limit, settings.lease_seconds).await?;
+    if rows.queued.is_empty() {
+        // Nothing queued: no decision, no fenced write, no commit to wait for.
+        return Ok(None);
+    }
     let snapshot = to_snapshot(&rows, clock, wrr);
     let decisions = admission::decide(&snapshot, &settings.policy);
     crate::metrics::queue_snapshot(&snapshot, &decisions);
-    Ok(Plan { snapshot, decisions, started })
+    Ok(Some(Plan { snapshot, decisions, started }))
 }
 
 /// Commits a plan under the fencing epoch, re-checking every admission against the locked ledger.

@@ -90,6 +90,13 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
+        if queued.is_empty() {
+            // Nothing to admit: skip the ledger reads, whose cost grows with the admitted and
+            // running runs (a legacy-flow burn-down would pay them on every finish).
+            tx.commit().await?;
+            let (namespaces, workers, unclaimed) = (Vec::new(), Vec::new(), Vec::new());
+            return Ok(SnapshotRows { queued, namespaces, user_running: HashMap::new(), workers, unclaimed, now });
+        }
         let namespaces = namespace_use(&mut tx, None).await?;
         let user_running = user_running(&mut tx).await?;
         let workers = sqlx::query_as(include_str!("../../sql/workers/list.sql"))

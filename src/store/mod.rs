@@ -4,6 +4,8 @@
 //! runtime-checked (`sqlx::query` over `include_str!`), and every one of them is exercised by a test.
 
 pub mod admission;
+pub mod batch;
+pub mod bench;
 pub mod blobs;
 pub mod leader;
 pub mod migrate;

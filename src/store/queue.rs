@@ -53,7 +53,10 @@ impl Store {
     pub async fn namespace_views(&self, names: Option<&[String]>) -> Result<Vec<NamespaceView>> {
         let mut conn = self.pool().acquire().await?;
         let rows: Vec<NamespaceRow> = super::admission::namespace_use(&mut conn, names).await?;
-        let demand = sqlx::query(include_str!("../../sql/namespaces/queued_demand.sql")).bind(names).fetch_all(&mut *conn).await?;
+        let demand = sqlx::query(include_str!("../../sql/namespaces/queued_demand.sql"))
+            .bind(names)
+            .fetch_all(&mut *conn)
+            .await?;
         let mut out = Vec::new();
         for ns in rows {
             let d = demand.iter().find(|r| r.try_get::<String, _>("name").ok().as_deref() == Some(ns.name.as_str()));
@@ -91,7 +94,12 @@ impl Store {
     }
 
     /// Queued runs in admission order, optionally of one namespace and/or priority.
-    pub async fn queue_list(&self, namespace: Option<&str>, priority: Option<&str>, limit: i64) -> Result<Vec<QueuedView>> {
+    pub async fn queue_list(
+        &self,
+        namespace: Option<&str>,
+        priority: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<QueuedView>> {
         Ok(sqlx::query_as(include_str!("../../sql/runs/queue.sql"))
             .bind(namespace)
             .bind(priority)
@@ -103,7 +111,8 @@ impl Store {
     /// Moves every job to the legacy flow; returns (jobs, runs) moved.
     pub async fn jobs_migrate_to_legacy(&self, actor: &str) -> Result<(i64, i64)> {
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query(include_str!("../../sql/jobs/migrate_to_legacy.sql")).bind(actor).fetch_one(&mut *tx).await?;
+        let row =
+            sqlx::query(include_str!("../../sql/jobs/migrate_to_legacy.sql")).bind(actor).fetch_one(&mut *tx).await?;
         notify(&mut tx, notify::ADMITTED).await?;
         tx.commit().await?;
         Ok((row.try_get("jobs")?, row.try_get("runs")?))

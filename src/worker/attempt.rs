@@ -43,6 +43,8 @@ pub struct Attempt {
     pub hand_back: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// The service's retry policy (`None`: no retry).
     pub policy: Option<crate::config::ServiceConfig>,
+    /// Records the end, batched with other attempts' ends.
+    pub completer: super::complete::Completer,
 }
 
 impl Attempt {
@@ -126,16 +128,13 @@ impl Attempt {
             retry_after_seconds,
             now: None,
         };
-        match self.store.run_finish(finish).await {
-            Ok(true) => Ended::Finished(state.as_str()),
-            Ok(false) => {
+        match self.completer.finish(finish).await {
+            Some(true) => Ended::Finished(state.as_str()),
+            Some(false) => {
                 tracing::warn!(run = %id, attempt = %token, "attempt is no longer current; result discarded");
                 Ended::Fenced
             }
-            Err(e) => {
-                tracing::error!(run = %id, error = %e, "cannot record the run's end");
-                Ended::StoreError
-            }
+            None => Ended::StoreError,
         }
     }
 }

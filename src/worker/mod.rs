@@ -6,6 +6,7 @@
 
 pub mod attempt;
 pub mod capacity;
+pub mod complete;
 pub mod heartbeat;
 pub mod retry;
 
@@ -25,6 +26,7 @@ use crate::resources::Resources;
 use crate::store::runs::ClaimParams;
 use crate::store::{RunId, Store, WorkerId, notify};
 use attempt::{Attempt, Ended};
+use complete::Completer;
 
 /// A worker's own settings, derived from [`Config`].
 #[derive(Debug, Clone)]
@@ -93,15 +95,23 @@ pub async fn run(
     let (cancel_tx, mut cancel_rx) = tokio::sync::mpsc::unbounded_channel();
     let beat =
         tokio::spawn(heartbeat::run(store.clone(), id, settings.heartbeat, cancel_tx.clone(), beat_stop.clone()));
+    let (completer, completing) = Completer::start(store.clone());
     let mut listener = listen(&store).await;
     let mut in_flight: HashMap<RunId, InFlight> = HashMap::new();
     let mut tasks: JoinSet<(RunId, Ended)> = JoinSet::new();
 
     while !cancel.is_cancelled() {
-        claim_until_full(&store, id, &settings, &executor, &mut in_flight, &mut tasks).await;
+        claim_until_full(&store, id, &settings, &executor, &completer, &mut in_flight, &mut tasks).await;
         tokio::select! {
             _ = cancel.cancelled() => break,
-            Some(done) = tasks.join_next() => finished(done, &mut in_flight),
+            Some(done) = tasks.join_next() => {
+                finished(done, &mut in_flight);
+                // Batched completions end many attempts at once: take every ended one before
+                // claiming, so the next claim fills all the free slots in one statement.
+                while let Some(done) = tasks.try_join_next() {
+                    finished(done, &mut in_flight);
+                }
+            }
             Some(runs) = cancel_rx.recv() => {
                 for run in runs {
                     if let Some(f) = in_flight.get(&run) {
@@ -125,6 +135,8 @@ pub async fn run(
         }
     }
     drain(&settings, &mut in_flight, &mut tasks).await;
+    drop(completer);
+    let _ = completing.await;
     beat_stop.cancel();
     let _ = beat.await;
     if let Err(e) = store.worker_stop(id).await {
@@ -139,6 +151,7 @@ async fn claim_until_full(
     id: WorkerId,
     settings: &WorkerSettings,
     executor: &Arc<Executor>,
+    completer: &Completer,
     in_flight: &mut HashMap<RunId, InFlight>,
     tasks: &mut JoinSet<(RunId, Ended)>,
 ) {
@@ -174,6 +187,7 @@ async fn claim_until_full(
                 stop,
                 hand_back,
                 policy: settings.service_policies.get(&run_service).cloned(),
+                completer: completer.clone(),
             };
             tasks.spawn(async move { (run_id, attempt.execute().await) });
         }

@@ -1,0 +1,5 @@
+-- Empties every table a benchmark writes, so each measurement starts from the same state.
+-- Destructive: `berth bench` only runs it on its own private database or an empty one.
+-- No parameters. Takes ACCESS EXCLUSIVE locks on the tables.
+truncate run_logs, run_events, attempts, runs, jobs, blob_chunks, blobs, workers, namespaces
+restart identity

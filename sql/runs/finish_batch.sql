@@ -1,0 +1,42 @@
+-- Ends many attempts at once (the worker's batched completion): per element, the same as
+-- runs/finish.sql: outcome, result blob, attempt row and event, all in one statement. An element
+-- whose $2 is no longer its run's fencing token, or whose run is no longer running, changes nothing
+-- (its blob is not written either) and is absent from the result.
+-- $1 run_ids bigint[], $2 attempt_ids bigint[], $3 states text[], $4 exit_codes int[],
+-- $5 result zips bytea[] (null: none; each at most one blob chunk), $6 messages text[],
+-- $7 now (nullable).
+-- Row locks: the run rows (update).
+with input as materialized (
+    -- Blob ids are drawn up front so the run update can point at them; fenced rows leave a gap.
+    select f.run_id, f.attempt_id, f.state, f.exit_code, f.zip, f.message,
+           case when f.zip is not null then nextval(pg_get_serial_sequence('blobs', 'id')) end as blob_id
+    from unnest($1::bigint[], $2::bigint[], $3::text[], $4::int[], $5::bytea[], $6::text[])
+         as f (run_id, attempt_id, state, exit_code, zip, message)
+), run as (
+    update runs r
+    set state = f.state, finished_at = coalesce($7::timestamptz, now()), exit_code = f.exit_code,
+        result_blob_id = f.blob_id, message = f.message, cancel_requested = false
+    from input f
+    where r.id = f.run_id and r.attempt_id = f.attempt_id and r.state = 'running'
+    returning r.id, r.attempt_id, r.finished_at, r.state, r.exit_code, r.result_blob_id, r.message
+), attempt as (
+    update attempts a
+    set finished_at = run.finished_at, outcome = run.state, exit_code = run.exit_code
+    from run
+    where a.id = run.attempt_id
+), blob as (
+    -- The foreign key from runs is checked at the end of the statement, after this insert.
+    insert into blobs (id, size)
+    select run.result_blob_id, length(f.zip) from run join input f on f.run_id = run.id
+    where run.result_blob_id is not null
+), chunk as (
+    insert into blob_chunks (blob_id, seq, data)
+    select run.result_blob_id, 0, f.zip from run join input f on f.run_id = run.id
+    where run.result_blob_id is not null and length(f.zip) > 0
+), event as (
+    insert into run_events (run_id, at, kind, actor, message, details)
+    select id, finished_at, state, 'worker', message,
+           jsonb_build_object('exit_code', exit_code, 'attempt_id', attempt_id)
+    from run
+)
+select id from run

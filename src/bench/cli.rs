@@ -1,0 +1,66 @@
+//! The flags of `berth bench`.
+
+use std::time::Duration;
+
+use super::{BenchOptions, SEED_DEFAULT, Scenario};
+
+/// `berth bench` flags.
+#[derive(Debug, Clone, clap::Args)]
+pub struct BenchArgs {
+    /// Which scenario to run.
+    #[arg(long, value_enum, default_value = "all")]
+    pub scenario: Scenario,
+    /// Runs of the throughput burn-down.
+    #[arg(long, default_value_t = 20_000)]
+    pub runs: usize,
+    /// Repetitions; the figures are their medians.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
+    /// One JSON object per measurement, one per line.
+    #[arg(long)]
+    pub json: bool,
+    /// Seed of every random choice.
+    #[arg(long, default_value_t = SEED_DEFAULT)]
+    pub seed: u64,
+    /// Worker loops in the throughput scenario.
+    #[arg(long, default_value_t = 2)]
+    pub workers: usize,
+    /// Capacity in runs of each worker (claims take up to this many at once).
+    #[arg(long, default_value_t = 100)]
+    pub pods: i64,
+    /// Runs submitted one at a time by the latency and depth scenarios.
+    #[arg(long, default_value_t = 300)]
+    pub probes: usize,
+    /// Milliseconds between two probes.
+    #[arg(long, default_value_t = 20)]
+    pub interval_ms: u64,
+    /// Queue depths of the depth scenario.
+    #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000")]
+    pub depths: Vec<u64>,
+    /// Jobs of the end-to-end scenario.
+    #[arg(long, default_value_t = 1000)]
+    pub e2e_runs: usize,
+    /// Admissions per cycle (`settings.batch-size`); default: the configured value.
+    #[arg(long)]
+    pub batch_size: Option<usize>,
+}
+
+impl BenchArgs {
+    /// The options these flags describe.
+    pub fn options(&self) -> BenchOptions {
+        BenchOptions {
+            scenario: self.scenario,
+            runs: self.runs,
+            repeat: self.repeat.max(1),
+            json: self.json,
+            seed: self.seed,
+            workers: self.workers.max(1),
+            pods: self.pods.max(1),
+            probes: self.probes.max(1),
+            interval: Duration::from_millis(self.interval_ms.max(1)),
+            depths: self.depths.clone(),
+            e2e_runs: self.e2e_runs.max(1),
+            batch_size: self.batch_size,
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! Depth: the latency scenario and the cost of one claim with 1,000 / 100,000 / 1,000,000 runs
+//! already queued. The backlog waits in a namespace with no quota (a queue waiting for capacity),
+//! so it stays queued while probes in the default namespace pass it.
+
+use std::time::Instant;
+
+use super::report::Measurement;
+use super::{Bench, Result, SERVICE};
+use crate::resources::Resources;
+use crate::store::runs::ClaimParams;
+
+/// Runs per bulk statement when filling the backlog.
+pub const FILL_BATCH: usize = 10_000;
+/// Claims timed per depth.
+pub const CLAIMS: usize = 200;
+
+/// Measures every configured depth.
+pub async fn run(bench: &Bench) -> Result<Vec<Measurement>> {
+    let mut out = Vec::new();
+    for &depth in &bench.opts.depths {
+        bench.progress(&format!("depth {depth}: filling the backlog"));
+        bench.store.bench_reset().await?;
+        fill(bench, depth).await?;
+        for flow in ["legacy", "priority"] {
+            bench.progress(&format!("depth {depth}, flow {flow}: {} probes", bench.opts.probes));
+            let m = super::latency::probe(bench, flow, "depth", "enqueue_to_start", "default").await?;
+            out.push(Measurement { depth: Some(depth), ..m });
+        }
+        out.push(Measurement { depth: Some(depth), ..claim_cost(bench).await? });
+    }
+    Ok(out)
+}
+
+async fn fill(bench: &Bench, depth: u64) -> Result<()> {
+    let users = super::users(bench.opts.seed, 1000, usize::try_from(depth).unwrap_or(usize::MAX));
+    for chunk in users.chunks(FILL_BATCH) {
+        let mut p = bench.batch("priority", "backlog", chunk.to_vec());
+        p.namespace_quota = Resources::default();
+        bench.store.run_submit_batch(&p).await?;
+    }
+    Ok(())
+}
+
+/// Times [`CLAIMS`] claims by a worker of its own, each with one legacy run waiting to be claimed.
+async fn claim_cost(bench: &Bench) -> Result<Measurement> {
+    let capacity = Resources { cpu: 1_000_000, memory: 1_000_000, pods: 1_000_000, storage: 1_000_000 };
+    let worker = bench.store.worker_register("bench-claimer", &[SERVICE.to_string()], capacity).await?;
+    let params = ClaimParams { worker, services: vec![SERVICE.into()], free: capacity, limit: 10, now: None };
+    let mut samples = Vec::with_capacity(CLAIMS);
+    let mut lost = 0;
+    let users = super::users(bench.opts.seed, 50, CLAIMS);
+    for user in users {
+        let template = bench.batch("legacy", "default", Vec::new());
+        bench.store.run_submit(super::throughput::single(&template, user)).await?;
+        let started = Instant::now();
+        let claimed = bench.store.run_claim_batch(&params).await?;
+        samples.push(super::ms(started.elapsed()));
+        if claimed.len() != 1 {
+            lost += 1;
+        }
+    }
+    Ok(Measurement { lost: Some(lost), ..Measurement::new("depth", "legacy", "claim", CLAIMS as u64) }
+        .with_latencies(&mut samples))
+}

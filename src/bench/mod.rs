@@ -1,0 +1,299 @@
+//! `berth bench`: measures berth the same way every time, on a private Postgres it starts itself
+//! (fsync on, as deployed) unless `DATABASE_URL` is set, with the real scheduler, worker and API
+//! loops running in-process. One file per scenario; [`report`] prints the figures.
+
+pub mod cli;
+pub mod depth;
+pub mod e2e;
+pub mod latency;
+pub mod report;
+pub mod throughput;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::config::{Config, ServiceConfig};
+use crate::dev::postgres::{EmbeddedPostgres, Options};
+use crate::executor::Executor;
+use crate::resources::Resources;
+use crate::scheduler::{self, SchedulerSettings};
+use crate::store::Store;
+use crate::store::batch::SubmitBatchParams;
+use crate::worker::{self, WorkerSettings};
+use report::{Machine, Measurement};
+
+/// The service every benchmark run belongs to.
+pub const SERVICE: &str = "bench";
+/// Seed of every random choice (users, payload order), so runs are comparable.
+pub const SEED_DEFAULT: u64 = 5;
+/// Runs per bulk-enqueue statement.
+pub const ENQUEUE_BATCH: usize = 1000;
+/// Longest a single measurement may take before it is reported as lost runs.
+pub const MEASUREMENT_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Which scenario to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Scenario {
+    /// Every scenario in turn.
+    All,
+    /// Burn-down of N no-op runs, legacy and priority flow.
+    Throughput,
+    /// Enqueue-to-start on idle workers.
+    Latency,
+    /// Latency and claim cost with a deep queue.
+    Depth,
+    /// `run.sh` jobs through HTTP upload to download.
+    E2e,
+}
+
+/// What to measure and how often.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// The scenario.
+    pub scenario: Scenario,
+    /// Runs of the throughput burn-down.
+    pub runs: usize,
+    /// Repetitions; the figures are their medians.
+    pub repeat: usize,
+    /// One JSON object per line instead of a table.
+    pub json: bool,
+    /// Seed of the random choices.
+    pub seed: u64,
+    /// Worker loops for the throughput scenario.
+    pub workers: usize,
+    /// Capacity in runs of each worker.
+    pub pods: i64,
+    /// Runs probed one at a time by the latency and depth scenarios.
+    pub probes: usize,
+    /// Interval between probes.
+    pub interval: Duration,
+    /// Queue depths of the depth scenario.
+    pub depths: Vec<u64>,
+    /// Jobs of the end-to-end scenario.
+    pub e2e_runs: usize,
+    /// Admissions per cycle (`settings.batch-size`); `None` keeps the configured value.
+    pub batch_size: Option<usize>,
+}
+
+/// Errors of a benchmark.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database failed.
+    #[error(transparent)]
+    Store(#[from] crate::store::Error),
+    /// The private Postgres failed.
+    #[error(transparent)]
+    Postgres(#[from] crate::dev::postgres::Error),
+    /// A file or socket failed.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// The HTTP client failed.
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    /// The bench refuses to run.
+    #[error("{0}")]
+    Refused(String),
+}
+
+/// Result alias of the bench.
+pub type Result<T> = std::result::Result<T, Error>;
+
+/// A benchmark database: the store, the configuration every scenario starts from.
+pub struct Bench {
+    /// The database.
+    pub store: Store,
+    /// Base configuration (one service, no metrics exporter).
+    pub config: Config,
+    /// The options.
+    pub opts: BenchOptions,
+}
+
+/// Runs the chosen scenarios and prints the figures; `config` supplies `DATABASE_URL` if any.
+pub async fn run(opts: BenchOptions, config: Config) -> Result<()> {
+    let scratch = tempfile::Builder::new().prefix("berth-bench-").tempdir()?;
+    let pg = match &config.database_url {
+        Some(_) => None,
+        None => Some(
+            EmbeddedPostgres::start(Options {
+                data_dir: scratch.path().join("data"),
+                port: None,
+                extra_settings: vec![],
+            })
+            .await?,
+        ),
+    };
+    let url = pg.as_ref().map(|p| p.url("postgres")).or_else(|| config.database_url.clone()).unwrap_or_default();
+    let result = async {
+        let store = crate::dev::connect_and_migrate(&url).await?;
+        if pg.is_none() && store.bench_any_runs().await? {
+            return Err(Error::Refused(
+                "DATABASE_URL names a database that holds runs; berth bench empties its tables, so give it an empty one"
+                    .into(),
+            ));
+        }
+        let machine = Machine::detect(store.bench_settings().await?, pg.is_some());
+        machine.print(opts.json);
+        let bench = Bench { store, config: bench_config(config, &opts, scratch.path().join("scratch")), opts };
+        let figures = bench.all().await?;
+        report::print(&figures, bench.opts.json);
+        bench.store.bench_reset().await?;
+        Ok(())
+    }
+    .await;
+    if let Some(pg) = pg {
+        pg.stop().await?;
+    }
+    result
+}
+
+fn bench_config(mut config: Config, opts: &BenchOptions, scratch: PathBuf) -> Config {
+    config.metrics.port = 0;
+    config.services.clear();
+    config.services.insert(SERVICE.into(), ServiceConfig { runs_per_user: 5, ..ServiceConfig::default() });
+    config.worker.services = vec![SERVICE.into()];
+    config.worker.pods = opts.pods;
+    config.worker.scratch_dir = scratch;
+    config.worker.executor = "noop".into();
+    if let Some(b) = opts.batch_size {
+        config.settings.batch_size = b;
+    }
+    config
+}
+
+impl Bench {
+    async fn all(&self) -> Result<Vec<Measurement>> {
+        let mut reps = Vec::new();
+        for rep in 0..self.opts.repeat.max(1) {
+            if !self.opts.json {
+                eprintln!("repetition {} of {}", rep + 1, self.opts.repeat.max(1));
+            }
+            let mut figures = Vec::new();
+            let s = self.opts.scenario;
+            if matches!(s, Scenario::All | Scenario::Throughput) {
+                figures.extend(throughput::run(self).await?);
+            }
+            if matches!(s, Scenario::All | Scenario::Latency) {
+                figures.extend(latency::run(self).await?);
+            }
+            if matches!(s, Scenario::All | Scenario::Depth) {
+                figures.extend(depth::run(self).await?);
+            }
+            if matches!(s, Scenario::All | Scenario::E2e) {
+                figures.extend(e2e::run(self).await?);
+            }
+            reps.push(figures);
+        }
+        Ok(report::medians(&reps))
+    }
+
+    /// Prints progress on stderr (never in JSON mode).
+    pub fn progress(&self, what: &str) {
+        if !self.opts.json {
+            eprintln!("  {what}");
+        }
+    }
+
+    /// A bulk-enqueue template for `users` (one run each) in `flow`.
+    pub fn batch(&self, flow: &str, namespace: &str, users: Vec<String>) -> SubmitBatchParams {
+        SubmitBatchParams {
+            name: format!("{SERVICE}-{flow}"),
+            service: SERVICE.into(),
+            namespace: namespace.into(),
+            namespace_quota: crate::api::seed::namespace_quota(&self.config),
+            priority: "normal".into(),
+            flow: flow.into(),
+            request: Resources { cpu: 0, memory: 0, pods: 1, storage: 0 },
+            input_zip: Vec::new(),
+            timeout_seconds: None,
+            max_attempts: 1,
+            user_ids: users,
+            now: None,
+        }
+    }
+
+    /// Waits until no run is pending (polling the hot partial indexes), or the timeout.
+    pub async fn wait_drained(&self, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while self.store.bench_pending().await? > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+
+    /// Waits until every run from `from` on has finished, or the timeout.
+    pub async fn wait_finished_from(&self, from: crate::store::RunId, timeout: Duration) -> Result<()> {
+        let deadline = Instant::now() + timeout;
+        while self.store.bench_pending_from(from).await? > 0 && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(())
+    }
+}
+
+/// The scheduler, workers and API running in-process for one measurement.
+pub struct Services {
+    cancel: CancellationToken,
+    tasks: JoinSet<()>,
+}
+
+impl Services {
+    /// Starts a scheduler, `workers` worker loops with `executor`, and the API on `listener`.
+    pub fn start(store: &Store, config: &Config, workers: usize, listener: Option<TcpListener>) -> Self {
+        let cancel = CancellationToken::new();
+        let mut tasks = JoinSet::new();
+        let settings = SchedulerSettings::from_config(config);
+        tasks.spawn(scheduler::run(store.clone(), settings, Clock::System, cancel.clone()));
+        for i in 0..workers {
+            let mut settings = WorkerSettings::from_config(config);
+            settings.name = format!("bench-worker-{i}");
+            let executor = Executor::from_name(&config.worker.executor);
+            let (store, cancel) = (store.clone(), cancel.clone());
+            tasks.spawn(async move {
+                if let Err(e) = worker::run(store, settings, executor, cancel).await {
+                    tracing::error!(error = %e, "bench worker stopped");
+                }
+            });
+        }
+        if let Some(listener) = listener {
+            let state = crate::api::AppState { store: store.clone(), config: Arc::new(config.clone()) };
+            let cancel = cancel.clone();
+            tasks.spawn(async move {
+                if let Err(e) = crate::api::serve(listener, state, cancel).await {
+                    tracing::error!(error = %e, "bench API stopped");
+                }
+            });
+        }
+        Self { cancel, tasks }
+    }
+
+    /// Stops everything and waits for it.
+    pub async fn stop(mut self) {
+        self.cancel.cancel();
+        while self.tasks.join_next().await.is_some() {}
+    }
+}
+
+/// Deterministic user names: `count` picks among `users` users from `seed`.
+pub fn users(seed: u64, users: u64, count: usize) -> Vec<String> {
+    // A small xorshift keeps the sequence identical across rand versions.
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    (0..count)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            format!("{}", x % users.max(1))
+        })
+        .collect()
+}
+
+/// Milliseconds in a duration, as a float.
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}

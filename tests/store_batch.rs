@@ -1,0 +1,90 @@
+//! Bulk enqueue and batched completion on real Postgres: same rows and events as the one-run
+//! paths, and a refused fencing token changes nothing.
+
+mod common;
+
+use berth::resources::Resources;
+use berth::store::batch::SubmitBatchParams;
+use berth::store::runs::{ClaimParams, FinishParams, RunState};
+use berth::store::{AttemptId, RunId};
+
+fn batch(users: &[&str]) -> SubmitBatchParams {
+    SubmitBatchParams {
+        name: "bulk".into(),
+        service: "example".into(),
+        namespace: "default".into(),
+        namespace_quota: Resources { cpu: 1000, memory: 1000, pods: 1000, storage: 1000 },
+        priority: "normal".into(),
+        flow: "legacy".into(),
+        request: Resources { cpu: 0, memory: 0, pods: 1, storage: 0 },
+        input_zip: Vec::new(),
+        timeout_seconds: None,
+        max_attempts: 1,
+        user_ids: users.iter().map(|u| u.to_string()).collect(),
+        now: None,
+    }
+}
+
+fn finish(run: RunId, attempt_id: AttemptId, zip: Option<Vec<u8>>) -> FinishParams {
+    FinishParams {
+        run,
+        attempt_id,
+        state: RunState::Succeeded,
+        exit_code: Some(0),
+        result_zip: zip,
+        message: "done".into(),
+        retry_after_seconds: None,
+        now: None,
+    }
+}
+
+#[tokio::test]
+async fn bulk_enqueue_then_batched_finish_fences_each_run() {
+    let store = common::fresh_store().await;
+    let ids = store.run_submit_batch(&batch(&["1", "2", "3"])).await.unwrap();
+    assert_eq!(ids.len(), 3);
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "run ids follow the input order");
+    let first = store.run_get(ids[0]).await.unwrap().unwrap();
+    assert_eq!((first.state.as_str(), first.user_id.as_str()), ("admitted", "1"));
+    let kinds: Vec<String> = store.run_events(ids[0]).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, ["submitted", "admitted"]);
+
+    let capacity = Resources { cpu: 1000, memory: 1000, pods: 10, storage: 1000 };
+    let worker = store.worker_register("w", &["example".to_string()], capacity).await.unwrap();
+    let claimed = store
+        .run_claim_batch(&ClaimParams {
+            worker,
+            services: vec!["example".into()],
+            free: capacity,
+            limit: 10,
+            now: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 3);
+
+    let stale = AttemptId(claimed[1].attempt_id.0 + 1000);
+    let done = store
+        .run_finish_batch(vec![
+            finish(claimed[0].id, claimed[0].attempt_id, Some(b"zip".to_vec())),
+            finish(claimed[1].id, stale, Some(b"zip".to_vec())),
+            finish(claimed[2].id, claimed[2].attempt_id, None),
+        ])
+        .await
+        .unwrap();
+    assert_eq!(done, [true, false, true]);
+
+    let ok = store.run_get(claimed[0].id).await.unwrap().unwrap();
+    assert_eq!(ok.state, "succeeded");
+    let blob = ok.result_blob_id.expect("the result zip is stored");
+    assert_eq!(store.blob_read(blob).await.unwrap(), b"zip");
+    let kinds: Vec<String> = store.run_events(claimed[0].id).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(kinds, ["submitted", "admitted", "started", "succeeded"]);
+
+    let refused = store.run_get(claimed[1].id).await.unwrap().unwrap();
+    assert_eq!((refused.state.as_str(), refused.result_blob_id), ("running", None));
+    assert_eq!(store.run_events(claimed[1].id).await.unwrap().len(), 3, "no event for a refused end");
+
+    let no_zip = store.run_get(claimed[2].id).await.unwrap().unwrap();
+    assert_eq!((no_zip.state.as_str(), no_zip.result_blob_id), ("succeeded", None));
+}
