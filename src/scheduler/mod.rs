@@ -19,8 +19,8 @@ use crate::config::Config;
 use crate::store::{Error, Store, notify};
 use admission::{Policy, Wrr};
 
-/// Most queued runs per priority one cycle looks at.
-pub const SCAN_LIMIT_DEFAULT: i64 = 5000;
+/// Most queued runs per namespace and priority one cycle looks at.
+pub const SCAN_LIMIT_DEFAULT: i64 = 1000;
 
 /// The scheduler's own settings, derived from [`Config`].
 #[derive(Debug, Clone)]
@@ -33,7 +33,7 @@ pub struct SchedulerSettings {
     pub policy: Policy,
     /// Heartbeat age after which a worker is not live.
     pub lease_seconds: f64,
-    /// Most queued runs per priority one cycle looks at.
+    /// Most queued runs per namespace and priority one cycle looks at.
     pub scan_limit: i64,
     /// Lost attempts after which a run fails.
     pub max_lost_attempts: i32,

@@ -65,13 +65,13 @@ pub struct SnapshotRows {
 
 impl Store {
     /// Reads the admission snapshot in one repeatable-read transaction.
-    pub async fn admission_snapshot(&self, per_priority: i64, lease_seconds: f64) -> Result<SnapshotRows> {
+    pub async fn admission_snapshot(&self, per_queue: i64, lease_seconds: f64) -> Result<SnapshotRows> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(include_str!("../../sql/schema/snapshot.sql")).execute(&mut *tx).await?;
         let now: DateTime<Utc> =
             sqlx::query_scalar(include_str!("../../sql/schema/now.sql")).fetch_one(&mut *tx).await?;
         let queued = sqlx::query(include_str!("../../sql/admission/queued.sql"))
-            .bind(per_priority)
+            .bind(per_queue)
             .fetch_all(&mut *tx)
             .await?
             .into_iter()

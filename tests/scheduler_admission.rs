@@ -1,0 +1,215 @@
+//! Admission on real Postgres: quotas block and explain, a stale snapshot never overcommits,
+//! namespaces are managed over the API, the legacy switch, and the leader's metrics.
+
+mod common;
+
+use std::time::Duration;
+
+use berth::clock::Clock;
+use berth::dev::Services;
+use berth::resources::Resources;
+use berth::scheduler::SchedulerSettings;
+use berth::scheduler::admission::Wrr;
+use berth::scheduler::cycle;
+use common::{TestApp, gate_path, test_config, wait_for};
+
+async fn put_quota(app: &TestApp, ns: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let res = app.http.put(app.url(&format!("/api/v1/namespaces/{ns}"))).json(&body).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.json().await.unwrap_or_default())
+}
+
+async fn upload_in(app: &TestApp, script: &str, ns: &str, cpu: &str) -> reqwest::Response {
+    app.upload(
+        &[("run.sh", script.as_bytes())],
+        &[("user_id", "1"), ("service", "example"), ("namespace", ns), ("cpu", cpu)],
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_quota_blocks_the_next_run_says_why_and_admits_it_when_room_returns() {
+    let mut config = test_config();
+    config.worker.cpu = 8000;
+    let app = TestApp::spawn_all(config).await;
+    let (status, ns) =
+        put_quota(&app, "etl", serde_json::json!({"cpu": 1000, "memory": 4096, "pods": 10, "storage": 1000})).await;
+    assert_eq!(status, 200);
+    assert_eq!(ns["limit"]["cpu"], 1000);
+
+    let gate = gate_path("quota");
+    let first =
+        upload_in(&app, &format!("while [ ! -f {} ]; do sleep 0.02; done\n", gate.display()), "etl", "1000").await;
+    let first = first.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    wait_for("the first run to start", Duration::from_secs(30), || async {
+        (app.state(first).await == "running").then_some(())
+    })
+    .await;
+    let second = upload_in(&app, "echo second > out.txt\n", "etl", "500").await;
+    let second = second.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+
+    let why = wait_for("a block record", Duration::from_secs(30), || async {
+        let (_, why) = app.get_json(&format!("/api/v1/runs/{second}/why")).await;
+        why["record"].is_object().then_some(why)
+    })
+    .await;
+    assert_eq!(why["state"], "queued");
+    let message = why["message"].as_str().unwrap();
+    assert!(message.contains("cpu") && message.contains("etl"), "names the dimension and namespace: {message}");
+    let scope = &why["record"]["scopes"][0];
+    assert_eq!(
+        (scope["requested"].as_i64(), scope["available"].as_i64(), scope["shortfall"].as_i64()),
+        (Some(500), Some(0), Some(500))
+    );
+
+    let (_, queue) = app.get_json("/api/v1/queue?namespace=etl").await;
+    let queue = queue.as_array().unwrap();
+    assert_eq!(queue.len(), 1);
+    assert_eq!(queue[0]["id"], second);
+    let (_, ns) = app.get_json("/api/v1/namespaces/etl").await;
+    assert_eq!(
+        (ns["used"]["cpu"].as_i64(), ns["queued"]["cpu"].as_i64(), ns["queued_runs"].as_i64()),
+        (Some(1000), Some(500), Some(1))
+    );
+
+    std::fs::write(&gate, b"go").unwrap();
+    assert_eq!(app.wait_terminal(first).await, "succeeded");
+    assert_eq!(app.wait_terminal(second).await, "succeeded");
+    let _ = std::fs::remove_file(gate);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_quota_lowered_between_snapshot_and_commit_gives_a_stale_retry_and_no_overcommit() {
+    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
+    let store = app.store.clone();
+    let capacity = Resources { cpu: 8000, memory: 8192, pods: 8, storage: 8192 };
+    store.worker_register("idle", &["example".to_string()], capacity).await.unwrap();
+    store.namespace_set_quota("etl", Resources { cpu: 2000, memory: 4096, pods: 10, storage: 1000 }).await.unwrap();
+    let res = upload_in(&app, "echo hi\n", "etl", "1500").await;
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+
+    let settings = SchedulerSettings::from_config(&test_config());
+    let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
+    let plan = cycle::plan(&store, Wrr::default(), &settings, &Clock::System).await.unwrap().expect("something queued");
+    assert_eq!(plan.decisions.admitted.len(), 1, "the snapshot says it fits");
+    // The quota shrinks after the snapshot, before the commit.
+    store.namespace_set_quota("etl", Resources { cpu: 1000, memory: 4096, pods: 10, storage: 1000 }).await.unwrap();
+    let outcome = cycle::commit(&store, leader.epoch(), &plan, &settings, &Clock::System).await.unwrap();
+    assert!(outcome.admitted.is_empty(), "never overcommit");
+    assert_eq!(outcome.stale.len(), 1);
+    assert!(outcome.again(), "the next cycle starts at once");
+    assert_eq!(app.state(id).await, "queued", "kept at its place");
+    let (_, run) = app.get_json(&format!("/api/v1/runs/{id}")).await;
+    let kinds: Vec<&str> = run["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"stale_quota_retry"), "{kinds:?}");
+
+    // The next cycle sees the new quota and records the block instead.
+    let mut wrr = Wrr::default();
+    let outcome = cycle::run(&store, leader.epoch(), &mut wrr, &settings, &Clock::System).await.unwrap();
+    assert!(outcome.admitted.is_empty() && outcome.stale.is_empty());
+    let (_, why) = app.get_json(&format!("/api/v1/runs/{id}/why")).await;
+    assert!(why["message"].as_str().unwrap().contains("cpu"), "{why}");
+    leader.release().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn namespaces_are_managed_over_the_api_and_impossible_requests_are_refused() {
+    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
+    let (status, _) = app.get_json("/api/v1/namespaces/nope").await;
+    assert_eq!(status, 404);
+    for bad in [
+        serde_json::json!({"cpu": 1}),
+        serde_json::json!({"cpu": -1, "memory": 1, "pods": 1, "storage": 1}),
+        serde_json::json!({"cpu": "many", "memory": 1, "pods": 1, "storage": 1}),
+        serde_json::json!({"cpu": 1, "memory": 1, "pods": 1, "storage": 1, "gpu": 1}),
+    ] {
+        let (status, body) = put_quota(&app, "etl", bad.clone()).await;
+        assert_eq!(status, 400, "{bad}");
+        assert!(body["error"].is_string() && body["message"].is_string(), "{body}");
+    }
+    let (status, _) =
+        put_quota(&app, "bad name", serde_json::json!({"cpu": 1, "memory": 1, "pods": 1, "storage": 1})).await;
+    assert_eq!(status, 400);
+    let (status, _) =
+        put_quota(&app, "etl", serde_json::json!({"cpu": 2000, "memory": 1024, "pods": 2, "storage": 10})).await;
+    assert_eq!(status, 200);
+    let (_, list) = app.get_json("/api/v1/namespaces").await;
+    assert!(list.as_array().unwrap().iter().any(|n| n["name"] == "etl"));
+
+    let before = app.counts().await;
+    let res = app
+        .upload(
+            &[("run.sh", b"echo hi\n")],
+            &[("user_id", "1"), ("service", "example"), ("namespace", "etl"), ("memory", "65536")],
+        )
+        .await;
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "exceeds_quota");
+    assert!(body["message"].as_str().unwrap().contains("memory requested 65536MiB"), "{body}");
+    assert_eq!(app.counts().await, before);
+    let (status, _) = app.get_json("/api/v1/queue?priority=urgent").await;
+    assert_eq!(status, 400);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn moving_every_job_to_the_legacy_flow_admits_a_blocked_run_at_once() {
+    let app = TestApp::spawn_all(test_config()).await;
+    // One pod: the second run waits for the first under the priority flow.
+    put_quota(&app, "tight", serde_json::json!({"cpu": 1000, "memory": 1024, "pods": 1, "storage": 10})).await;
+    let gate = gate_path("legacy");
+    let blocker =
+        upload_in(&app, &format!("while [ ! -f {} ]; do sleep 0.02; done\n", gate.display()), "tight", "0").await;
+    let blocker = blocker.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    wait_for("the blocker to start", Duration::from_secs(30), || async {
+        (app.state(blocker).await == "running").then_some(())
+    })
+    .await;
+    let waiting = upload_in(&app, "echo legacy > out.txt\n", "tight", "0").await;
+    let waiting = waiting.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    wait_for("the pods quota to block it", Duration::from_secs(30), || async {
+        let (_, why) = app.get_json(&format!("/api/v1/runs/{waiting}/why")).await;
+        why["record"].is_object().then_some(())
+    })
+    .await;
+    let res = app.http.post(app.url("/api/v1/admin/migrate-to-legacy")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let moved: serde_json::Value = res.json().await.unwrap();
+    assert!(moved["jobs"].as_i64().unwrap() >= 2 && moved["runs"].as_i64().unwrap() >= 1, "{moved}");
+    assert_eq!(app.wait_terminal(waiting).await, "succeeded", "legacy runs skip admission");
+    std::fs::write(&gate, b"go").unwrap();
+    assert_eq!(app.wait_terminal(blocker).await, "succeeded");
+    let _ = std::fs::remove_file(gate);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_backlog_blocked_in_one_namespace_does_not_hide_another_namespace() {
+    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
+    let store = app.store.clone();
+    let capacity = Resources { cpu: 8000, memory: 8192, pods: 8, storage: 8192 };
+    store.worker_register("idle", &["example".to_string()], capacity).await.unwrap();
+    store.namespace_set_quota("a", Resources { cpu: 8000, memory: 8192, pods: 1, storage: 8192 }).await.unwrap();
+    let mut backlog = Vec::new();
+    for _ in 0..5 {
+        let res = upload_in(&app, "echo a\n", "a", "0").await;
+        backlog.push(res.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap());
+    }
+    let res = upload_in(&app, "echo b\n", "b", "0").await;
+    let other = res.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+
+    let mut settings = SchedulerSettings::from_config(&test_config());
+    settings.scan_limit = 2; // fewer than namespace a's backlog
+    let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
+    let mut wrr = Wrr::default();
+    let outcome = cycle::run(&store, leader.epoch(), &mut wrr, &settings, &Clock::System).await.unwrap();
+    let admitted: Vec<i64> = outcome.admitted.iter().map(|r| r.0).collect();
+    assert!(admitted.contains(&backlog[0]), "a's head fits its one pod: {admitted:?}");
+    assert!(admitted.contains(&other), "b's run is seen and admitted despite a's backlog: {admitted:?}");
+    assert_eq!(admitted.len(), 2);
+    leader.release().await;
+    app.stop().await;
+}
