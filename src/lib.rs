@@ -7,7 +7,7 @@
 //! - [`worker`]: registers capacity, claims admitted runs, executes them, stores results.
 //! - [`executor`]: how a run executes (a process running `run.sh`, or no-op for benchmarks).
 //! - [`store`]: the only module that talks to Postgres; every statement lives in `sql/`.
-//! - [`bench`]: `berth bench`, the same measurements every time (throughput, latency, depth, e2e).
+//! - [`mod@bench`]: `berth bench`, the same measurements every time (throughput, latency, depth, e2e).
 //! - [`dev`]: `berth dev`, everything in one process on a private Postgres it starts itself.
 //! - [`config`], [`clock`], [`shutdown`], [`telemetry`], [`metrics`]: process plumbing.
 //!

@@ -3,7 +3,7 @@
 -- $1 name, $2 service, $3 namespace, $4 user_id, $5 priority, $6 flow,
 -- $7 cpu, $8 memory, $9 pods, $10 storage, $11 input_blob_id, $12 command (jsonb, null for run.sh),
 -- $13 env (jsonb), $14 timeout_seconds, $15 max_attempts, $16 initial state ('queued' | 'admitted'),
--- $17 now (nullable: the database clock).
+-- $17 now (nullable: the database clock), $18 idempotency key (nullable), $19 request fingerprint.
 -- No row locks.
 with job as (
     insert into jobs (name, service, namespace, user_id, priority, flow, cpu, memory, pods, storage,
@@ -12,9 +12,9 @@ with job as (
     returning *
 ), run as (
     insert into runs (job_id, user_id, service, namespace, priority, flow, cpu, memory, pods, storage,
-                      state, enqueued_at, admitted_at, max_attempts)
+                      state, enqueued_at, admitted_at, max_attempts, idempotency_key, request_hash)
     select id, user_id, service, namespace, priority, flow, cpu, memory, pods, storage,
-           $16, created_at, case when $16 = 'admitted' then created_at end, max_attempts
+           $16, created_at, case when $16 = 'admitted' then created_at end, max_attempts, $18, $19
     from job
     returning id, state, enqueued_at
 ), event as (

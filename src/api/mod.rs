@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod error;
+pub mod idempotency;
 pub mod namespaces;
 pub mod queue;
 pub mod runs;

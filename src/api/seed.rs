@@ -4,16 +4,16 @@ use axum::Json;
 use axum::body::Body;
 use axum::extract::multipart::{Multipart, MultipartError};
 use axum::extract::{Path, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
-use super::{AppState, Error, Result};
+use super::{AppState, Error, Result, idempotency};
 use crate::config::{Config, NAMESPACE_DEFAULT};
 use crate::executor::archive;
 use crate::resources::Resources;
 use crate::store::RunId;
-use crate::store::runs::{RunState, SubmitParams};
+use crate::store::runs::{RunState, SubmitParams, Submitted};
 
 /// The multipart form of `POST /upload` (for the OpenAPI document).
 #[derive(utoipa::ToSchema)]
@@ -100,18 +100,20 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<serde_json::Va
     (status = 201, description = "queued", body = UploadResponse),
     (status = 400, description = "invalid request", body = super::error::ErrorBody),
     (status = 413, description = "larger than the upload limit", body = super::error::ErrorBody)))]
-pub async fn upload(State(state): State<AppState>, multipart: Multipart) -> Result<Response> {
+pub async fn upload(State(state): State<AppState>, headers: HeaderMap, multipart: Multipart) -> Result<Response> {
+    let key = idempotency::key(&headers)?;
     let form = read_form(multipart, state.config.api.max_upload_bytes).await?;
     let upload = validate(form, &state.config)?;
     check_fits_quota(&state, &upload.namespace, &upload.request).await?;
+    let idempotency = key.map(|k| (k, upload.fingerprint()));
     let files = upload.files;
     let input_zip = tokio::task::spawn_blocking(move || archive::zip_files(&files))
         .await
         .map_err(|e| Error::bad_request("bad_file", e.to_string()))?
         .map_err(|e| Error::bad_request("bad_file", e.to_string()))?;
-    let id = state
+    let submitted = state
         .store
-        .run_submit(SubmitParams {
+        .run_submit_idempotent(SubmitParams {
             name: format!("{}-{}", upload.service, upload.user_id),
             service: upload.service.clone(),
             namespace: upload.namespace,
@@ -125,10 +127,23 @@ pub async fn upload(State(state): State<AppState>, multipart: Multipart) -> Resu
             env: serde_json::json!({}),
             timeout_seconds: upload.timeout_seconds,
             max_attempts: upload.max_attempts,
+            idempotency,
             now: None,
         })
         .await?;
-    crate::metrics::run_submitted();
+    let (id, replayed) = match submitted {
+        Submitted::Created(id) => (id, false),
+        Submitted::Replayed(id) => (id, true),
+        Submitted::Conflict(id) => {
+            return Err(Error::Conflict {
+                code: "idempotency_conflict",
+                message: format!("this Idempotency-Key was used for run {id} with a different request"),
+            });
+        }
+    };
+    if !replayed {
+        crate::metrics::run_submitted();
+    }
     let body = UploadResponse {
         id,
         user_id: upload.user_id,
@@ -136,7 +151,11 @@ pub async fn upload(State(state): State<AppState>, multipart: Multipart) -> Resu
         status: "Queued".into(),
         message: "Job successfully uploaded".into(),
     };
-    Ok((StatusCode::CREATED, Json(body)).into_response())
+    let mut response = (StatusCode::CREATED, Json(body)).into_response();
+    if replayed {
+        response.headers_mut().insert("idempotent-replayed", axum::http::HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }
 
 /// Status while the run is not completed (JSON), the result zip once it is.
@@ -233,6 +252,26 @@ pub fn namespace_quota(config: &Config) -> Resources {
 struct Form {
     files: Vec<(String, Vec<u8>)>,
     fields: Vec<(String, String)>,
+}
+
+impl Upload {
+    /// What makes two uploads the same request (for `Idempotency-Key`).
+    fn fingerprint(&self) -> String {
+        let (user, r) = (self.user_id.to_string(), self.request);
+        let amounts = format!("{} {} {} {}", r.cpu, r.memory, r.pods, r.storage);
+        let mut parts: Vec<(&str, &[u8])> = vec![
+            ("user_id", user.as_bytes()),
+            ("service", self.service.as_bytes()),
+            ("namespace", self.namespace.as_bytes()),
+            ("priority", self.priority.as_bytes()),
+            ("flow", self.flow.as_bytes()),
+            ("resources", amounts.as_bytes()),
+        ];
+        for (name, data) in &self.files {
+            parts.push((name.as_str(), data.as_slice()));
+        }
+        idempotency::fingerprint(parts)
+    }
 }
 
 /// A validated upload.

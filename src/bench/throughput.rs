@@ -101,6 +101,7 @@ pub fn single(t: &crate::store::batch::SubmitBatchParams, user: String) -> Submi
         env: serde_json::json!({}),
         timeout_seconds: t.timeout_seconds,
         max_attempts: t.max_attempts,
+        idempotency: None,
         now: None,
     }
 }

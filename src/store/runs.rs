@@ -112,8 +112,22 @@ pub struct SubmitParams {
     pub timeout_seconds: Option<i32>,
     /// Attempts allowed.
     pub max_attempts: i32,
+    /// Idempotency key and the request's fingerprint: a second submission with the same key
+    /// returns the first run instead of creating another.
+    pub idempotency: Option<(String, String)>,
     /// Injected clock; `None` uses the database clock.
     pub now: Option<DateTime<Utc>>,
+}
+
+/// What a submission with an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    /// A new run.
+    Created(RunId),
+    /// The key was used before with the same request: that run.
+    Replayed(RunId),
+    /// The key was used before with another request.
+    Conflict(RunId),
 }
 
 /// A run as the API shows it.
@@ -278,6 +292,42 @@ impl Store {
     /// Stores the inputs, the job and its run (queued, or admitted for the legacy flow) and the
     /// events, in one transaction; then wakes the leader or the workers.
     pub async fn run_submit(&self, p: SubmitParams) -> Result<RunId> {
+        match self.run_submit_idempotent(p).await? {
+            Submitted::Created(id) | Submitted::Replayed(id) | Submitted::Conflict(id) => Ok(id),
+        }
+    }
+
+    /// Like [`Store::run_submit`], answering a reused idempotency key with the first run (same
+    /// request) or a conflict (another request). Safe against concurrent submissions of one key.
+    pub async fn run_submit_idempotent(&self, p: SubmitParams) -> Result<Submitted> {
+        if let Some((key, hash)) = &p.idempotency
+            && let Some(found) = self.run_by_idempotency_key(key, hash).await?
+        {
+            return Ok(found);
+        }
+        let idempotency = p.idempotency.clone();
+        match self.run_insert(p).await {
+            Ok(id) => Ok(Submitted::Created(id)),
+            // Another request with the same key committed first.
+            Err(super::Error::Db(sqlx::Error::Database(e))) if e.constraint() == Some("runs_idempotency_key") => {
+                let (key, hash) = idempotency.unwrap_or_default();
+                self.run_by_idempotency_key(&key, &hash).await?.ok_or(super::Error::Db(sqlx::Error::RowNotFound))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn run_by_idempotency_key(&self, key: &str, hash: &str) -> Result<Option<Submitted>> {
+        let row: Option<(RunId, Option<String>)> =
+            sqlx::query_as(include_str!("../../sql/runs/by_idempotency_key.sql"))
+                .bind(key)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row
+            .map(|(id, h)| if h.as_deref() == Some(hash) { Submitted::Replayed(id) } else { Submitted::Conflict(id) }))
+    }
+
+    async fn run_insert(&self, p: SubmitParams) -> Result<RunId> {
         let mut tx = self.pool().begin().await?;
         namespace_ensure(&mut tx, &p.namespace, p.namespace_quota).await?;
         let blob = blob_write(&mut tx, &p.input_zip).await?;
@@ -301,6 +351,8 @@ impl Store {
             .bind(p.max_attempts)
             .bind(state.as_str())
             .bind(p.now)
+            .bind(p.idempotency.as_ref().map(|(k, _)| k.as_str()))
+            .bind(p.idempotency.as_ref().map(|(_, h)| h.as_str()))
             .fetch_one(&mut *tx)
             .await?;
         let channel = if state == RunState::Admitted { notify::ADMITTED } else { notify::QUEUED };
