@@ -120,7 +120,10 @@ async fn a_dead_workers_run_is_requeued_and_its_late_writes_change_nothing() {
         .unwrap();
     assert_eq!(outcome, "lost");
 
-    // The ghost comes back: its log write and its finish are refused.
+    // The ghost comes back: its heartbeat tells it to stop the attempt, and its log write and its
+    // finish are refused.
+    let reply = app.store.worker_heartbeat(ghost, &[old]).await.unwrap().expect("the ghost is not marked stopped");
+    assert_eq!(reply.stale, [old], "the heartbeat names the attempt that is no longer current");
     assert!(!app.store.run_log_append(RunId(id), old, &[("stdout".into(), b"late".to_vec())]).await.unwrap());
     let late = FinishParams {
         run: RunId(id),
@@ -160,7 +163,7 @@ async fn an_admitted_run_nobody_claims_goes_back_to_the_queue() {
     let idle = app.store.worker_register("idle", &["example".to_string()], capacity).await.unwrap();
     let id = app.submit_script("echo hi\n", "1").await;
     wait_for("a requeue after the startup timeout", Duration::from_secs(30), || async {
-        let _ = app.store.worker_heartbeat(idle).await;
+        let _ = app.store.worker_heartbeat(idle, &[]).await;
         event_kinds(&app, id).await.contains(&"requeued".to_string()).then_some(())
     })
     .await;

@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::FromRow;
 
-use super::{Resources, Result, RunId, Store, WorkerId};
+use super::{AttemptId, Resources, Result, RunId, Store, WorkerId};
 
 /// A worker as `GET /api/v1/workers` shows it.
 #[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
@@ -41,6 +41,15 @@ pub struct WorkerRow {
     pub used_storage: i64,
 }
 
+/// What a heartbeat tells the worker to stop.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct HeartbeatReply {
+    /// Runs whose cancellation was requested.
+    pub cancel: Vec<RunId>,
+    /// In-flight attempts that are no longer current (their runs were rescued).
+    pub stale: Vec<AttemptId>,
+}
+
 impl WorkerRow {
     /// Capacity minus use.
     pub fn free(&self) -> Resources {
@@ -68,18 +77,25 @@ impl Store {
             .await?)
     }
 
-    /// One heartbeat for the worker and all its runs. Returns the worker's running runs whose
-    /// cancellation was requested, or `None` if the worker was marked stopped.
-    pub async fn worker_heartbeat(&self, id: WorkerId) -> Result<Option<Vec<RunId>>> {
-        let rows: Vec<(WorkerId, Option<RunId>)> = sqlx::query_as(include_str!("../../sql/workers/heartbeat.sql"))
-            .bind(id)
-            .bind(None::<DateTime<Utc>>)
-            .fetch_all(self.pool())
-            .await?;
+    /// One heartbeat for the worker and all its runs, given the attempts it is executing.
+    /// Returns what it must stop, or `None` if the worker was marked stopped.
+    pub async fn worker_heartbeat(&self, id: WorkerId, in_flight: &[AttemptId]) -> Result<Option<HeartbeatReply>> {
+        let rows: Vec<(WorkerId, Option<RunId>, Option<AttemptId>)> =
+            sqlx::query_as(include_str!("../../sql/workers/heartbeat.sql"))
+                .bind(id)
+                .bind(None::<DateTime<Utc>>)
+                .bind(in_flight)
+                .fetch_all(self.pool())
+                .await?;
         if rows.is_empty() {
             return Ok(None);
         }
-        Ok(Some(rows.into_iter().filter_map(|(_, run)| run).collect()))
+        let mut reply = HeartbeatReply::default();
+        for (_, run, attempt) in rows {
+            reply.cancel.extend(run);
+            reply.stale.extend(attempt);
+        }
+        Ok(Some(reply))
     }
 
     /// Marks the worker stopped (clean exit).

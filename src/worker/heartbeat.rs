@@ -1,37 +1,53 @@
 //! The worker's heartbeat: one statement per interval for the worker and all its runs, which also
-//! brings back the runs whose cancellation was requested.
+//! brings back what the worker must stop: runs whose cancellation was requested, and attempts that
+//! are no longer current because the leader gave their runs to another worker.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{RunId, Store, WorkerId};
+use crate::store::{AttemptId, RunId, Store, WorkerId};
 
-/// Beats every `every` until `stop`, sending the runs to cancel to `cancels`. Failures are logged
+/// The attempts a worker is executing, shared between its claim loop and its heartbeat.
+pub type InFlightAttempts = Arc<Mutex<HashMap<AttemptId, RunId>>>;
+
+/// Beats every `every` until `stop`, sending the runs to stop to `stops`. Failures are logged
 /// and retried at the next beat.
 pub async fn run(
     store: Store,
     id: WorkerId,
     every: Duration,
-    cancels: mpsc::UnboundedSender<Vec<RunId>>,
+    attempts: InFlightAttempts,
+    stops: mpsc::UnboundedSender<Vec<RunId>>,
     stop: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(every);
     loop {
         tokio::select! {
             _ = stop.cancelled() => return,
-            _ = tick.tick() => beat(&store, id, &cancels).await,
+            _ = tick.tick() => beat(&store, id, &attempts, &stops).await,
         }
     }
 }
 
 /// One heartbeat; also called at once when NOTIFY says a cancellation was requested.
-pub async fn beat(store: &Store, id: WorkerId, cancels: &mpsc::UnboundedSender<Vec<RunId>>) {
-    match store.worker_heartbeat(id).await {
-        Ok(Some(runs)) => {
+pub async fn beat(store: &Store, id: WorkerId, attempts: &InFlightAttempts, stops: &mpsc::UnboundedSender<Vec<RunId>>) {
+    let current: HashMap<AttemptId, RunId> = attempts.lock().map(|a| a.clone()).unwrap_or_default();
+    let tokens: Vec<AttemptId> = current.keys().copied().collect();
+    match store.worker_heartbeat(id, &tokens).await {
+        Ok(Some(reply)) => {
+            let mut runs = reply.cancel;
+            for stale in reply.stale {
+                if let Some(run) = current.get(&stale) {
+                    tracing::warn!(run = %run, attempt = %stale, "attempt no longer current (rescued while this worker was silent): stopping it");
+                    runs.push(*run);
+                }
+            }
             if !runs.is_empty() {
-                let _ = cancels.send(runs);
+                let _ = stops.send(runs);
             }
         }
         Ok(None) => tracing::warn!(worker = %id, "heartbeat refused: this worker is marked stopped"),

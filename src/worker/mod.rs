@@ -75,6 +75,7 @@ impl WorkerSettings {
 }
 
 struct InFlight {
+    attempt: crate::store::AttemptId,
     request: Resources,
     stop: CancellationToken,
     hand_back: Arc<AtomicBool>,
@@ -93,8 +94,15 @@ pub async fn run(
     // The heartbeat outlives `cancel`: a draining worker still holds its runs.
     let beat_stop = CancellationToken::new();
     let (cancel_tx, mut cancel_rx) = tokio::sync::mpsc::unbounded_channel();
-    let beat =
-        tokio::spawn(heartbeat::run(store.clone(), id, settings.heartbeat, cancel_tx.clone(), beat_stop.clone()));
+    let attempts = heartbeat::InFlightAttempts::default();
+    let beat = tokio::spawn(heartbeat::run(
+        store.clone(),
+        id,
+        settings.heartbeat,
+        attempts.clone(),
+        cancel_tx.clone(),
+        beat_stop.clone(),
+    ));
     let (completer, completing) = Completer::start(store.clone());
     let mut listener = listen(&store).await;
     let mut in_flight: HashMap<RunId, InFlight> = HashMap::new();
@@ -102,6 +110,7 @@ pub async fn run(
 
     while !cancel.is_cancelled() {
         claim_until_full(&store, id, &settings, &executor, &completer, &mut in_flight, &mut tasks).await;
+        publish(&attempts, &in_flight);
         tokio::select! {
             _ = cancel.cancelled() => break,
             Some(done) = tasks.join_next() => {
@@ -123,7 +132,7 @@ pub async fn run(
             woke = wait_notification(&mut listener) => {
                 match woke.as_deref() {
                     None => listener = None,
-                    Some(notify::CANCEL) => heartbeat::beat(&store, id, &cancel_tx).await,
+                    Some(notify::CANCEL) => heartbeat::beat(&store, id, &attempts, &cancel_tx).await,
                     Some(_) => {}
                 }
             }
@@ -175,8 +184,15 @@ async fn claim_until_full(
         for run in claimed {
             let stop = CancellationToken::new();
             let hand_back = Arc::new(AtomicBool::new(false));
-            in_flight
-                .insert(run.id, InFlight { request: run.request, stop: stop.clone(), hand_back: hand_back.clone() });
+            in_flight.insert(
+                run.id,
+                InFlight {
+                    attempt: run.attempt_id,
+                    request: run.request,
+                    stop: stop.clone(),
+                    hand_back: hand_back.clone(),
+                },
+            );
             let run_id = run.id;
             let run_service = run.service.clone();
             let attempt = Attempt {
@@ -192,6 +208,14 @@ async fn claim_until_full(
             tasks.spawn(async move { (run_id, attempt.execute().await) });
         }
         crate::metrics::runs_claimed(in_flight.len(), in_flight.len());
+    }
+}
+
+/// Shares the attempts in flight with the heartbeat.
+fn publish(attempts: &heartbeat::InFlightAttempts, in_flight: &HashMap<RunId, InFlight>) {
+    if let Ok(mut shared) = attempts.lock() {
+        shared.clear();
+        shared.extend(in_flight.iter().map(|(run, f)| (f.attempt, *run)));
     }
 }
 
