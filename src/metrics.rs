@@ -22,13 +22,13 @@ pub const RUNS_CLAIMED: &str = "berth_runs_claimed_total";
 pub const RUNS_FINISHED: &str = "berth_runs_finished_total";
 /// Attempts executing on this worker.
 pub const WORKER_RUNNING: &str = "berth_worker_running_runs";
-/// Runs admitted by the leader, by priority.
+/// Runs admitted by the leader, by priority and namespace.
 pub const RUNS_ADMITTED: &str = "berth_runs_admitted_total";
 /// Admissions refused at commit because the snapshot was stale.
 pub const STALE_QUOTA_RETRIES: &str = "berth_stale_quota_retries_total";
 /// Duration of one admission cycle in seconds.
 pub const ADMISSION_CYCLE: &str = "berth_admission_cycle_duration_seconds";
-/// Seconds from enqueue to admission, by priority.
+/// Seconds from enqueue to admission, by priority and namespace.
 pub const ADMISSION_WAIT: &str = "berth_admission_wait_seconds";
 /// 1 while this process leads the scheduler.
 pub const LEADER: &str = "berth_scheduler_leader";
@@ -49,6 +49,11 @@ pub const HEAD_BLOCKED: &str = "berth_head_blocked_seconds";
 /// The blocking heads' shortfall by namespace, priority and dimension (leader only).
 pub const HEAD_SHORTFALL: &str = "berth_head_shortfall";
 
+/// Runs cancelled, by reason (api, head_timeout).
+pub const RUNS_CANCELLED: &str = "berth_runs_cancelled_total";
+/// Capacity of live workers, summed, by dimension (leader only).
+pub const WORKER_CAPACITY: &str = "berth_worker_capacity";
+
 /// Runs moved by the leader's timers, by kind (lost, unclaimed, woken).
 pub const RUNS_RESCUED: &str = "berth_runs_rescued_total";
 /// Head-of-queue timeouts, by action (retry, cancel).
@@ -62,10 +67,14 @@ pub fn describe() {
     describe_counter!(RUNS_CLAIMED, "Runs claimed by this worker.");
     describe_counter!(RUNS_FINISHED, "Attempts finished by this worker, by outcome.");
     describe_gauge!(WORKER_RUNNING, "Attempts executing on this worker.");
-    describe_counter!(RUNS_ADMITTED, "Runs admitted by the scheduler leader, by priority.");
+    describe_counter!(RUNS_ADMITTED, "Runs admitted by the scheduler leader, by priority and namespace.");
     describe_counter!(STALE_QUOTA_RETRIES, "Admissions refused at commit because the snapshot was stale.");
     describe_histogram!(ADMISSION_CYCLE, metrics::Unit::Seconds, "Duration of one admission cycle.");
-    describe_histogram!(ADMISSION_WAIT, metrics::Unit::Seconds, "Time from enqueue to admission, by priority.");
+    describe_histogram!(
+        ADMISSION_WAIT,
+        metrics::Unit::Seconds,
+        "Time from enqueue to admission, by priority and namespace."
+    );
     describe_gauge!(LEADER, "1 while this process leads the scheduler.");
     describe_gauge!(LEADER_EPOCH, "Fencing epoch of the leadership term this process holds.");
     describe_counter!(HEAD_TIMEOUTS, "Head-of-queue timeouts, by action.");
@@ -118,20 +127,29 @@ pub fn run_finished(outcome: &'static str, running: usize) {
 }
 
 /// Records one admission cycle.
-pub fn admission_cycle(took: Duration, admitted: &[(&'static str, f64)], stale: usize) {
+pub fn admission_cycle(took: Duration, admitted: &[(&'static str, String, f64)], stale: usize) {
     histogram!(ADMISSION_CYCLE).record(took.as_secs_f64());
-    for (priority, wait) in admitted {
-        counter!(RUNS_ADMITTED, "priority" => *priority).increment(1);
-        histogram!(ADMISSION_WAIT, "priority" => *priority).record(*wait);
+    for (priority, namespace, wait) in admitted {
+        counter!(RUNS_ADMITTED, "priority" => *priority, "namespace" => namespace.clone()).increment(1);
+        histogram!(ADMISSION_WAIT, "priority" => *priority, "namespace" => namespace.clone()).record(*wait);
     }
     if stale > 0 {
         counter!(STALE_QUOTA_RETRIES).increment(stale as u64);
     }
 }
 
-/// Records a head timeout.
-pub fn head_timeout(action: &'static str) {
-    counter!(HEAD_TIMEOUTS, "action" => action).increment(1);
+/// Records a head timeout, and the cancellation it causes when no retry is left.
+pub fn head_timeout(action: &'static str, namespace: &str, priority: &'static str) {
+    counter!(HEAD_TIMEOUTS, "action" => action, "namespace" => namespace.to_string(), "priority" => priority)
+        .increment(1);
+    if action == "cancel" {
+        run_cancelled("head_timeout");
+    }
+}
+
+/// Records a cancelled run by reason (`api`, `head_timeout`).
+pub fn run_cancelled(reason: &'static str) {
+    counter!(RUNS_CANCELLED, "reason" => reason).increment(1);
 }
 
 /// Records leadership gained (with its epoch) or lost.
@@ -189,4 +207,11 @@ pub fn queue_snapshot(snapshot: &Snapshot, decisions: &Decisions) {
         gauge!(WORKER_FREE, "dimension" => d.to_string()).set(free.get(d) as f64);
     }
     gauge!(WORKERS_LIVE).set(snapshot.workers.len() as f64);
+}
+
+/// Records the summed capacity of live workers (from the leader's snapshot rows).
+pub fn worker_capacity(capacity: Resources) {
+    for d in Dimension::ALL {
+        gauge!(WORKER_CAPACITY, "dimension" => d.to_string()).set(capacity.get(d) as f64);
+    }
 }

@@ -76,7 +76,9 @@ pub async fn cancel_run(State(state): State<AppState>, Path(id): Path<String>) -
     let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
     let cancelled = state.store.run_cancel_unstarted(id, "cancelled through the API", "api").await?
         || state.store.run_request_cancel(id, "api").await?;
-    if !cancelled {
+    if cancelled {
+        crate::metrics::run_cancelled("api");
+    } else {
         return Err(Error::Conflict {
             code: "not_cancellable",
             message: format!("run {id} is {} and cannot be cancelled", run.state),

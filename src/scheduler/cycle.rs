@@ -148,11 +148,15 @@ pub async fn commit(
             HeadAction::Retry { not_before, retries } => {
                 let message = format!("head timeout: retry {retries}, cooling down until {not_before}");
                 tx.head_retry(t.run, *not_before, i32::try_from(*retries).unwrap_or(i32::MAX), &message, now).await?;
-                crate::metrics::head_timeout("retry");
+                if let Some(r) = queued.get(&t.run) {
+                    crate::metrics::head_timeout("retry", &r.namespace, priority_label(r.priority));
+                }
             }
             HeadAction::Cancel { reason } => {
                 tx.cancel(t.run, reason, "head_timeout", now).await?;
-                crate::metrics::head_timeout("cancel");
+                if let Some(r) = queued.get(&t.run) {
+                    crate::metrics::head_timeout("cancel", &r.namespace, priority_label(r.priority));
+                }
             }
         }
     }
@@ -160,12 +164,15 @@ pub async fn commit(
     tx.commit().await?;
 
     let at = snapshot.now;
-    let waits: Vec<(&'static str, f64)> = admitted
+    let waits: Vec<(&'static str, String, f64)> = admitted
         .iter()
         .filter_map(|id| queued.get(id))
         .map(|r| {
-            let p = if r.priority == Priority::High { "high" } else { "normal" };
-            (p, (at - r.enqueued_at).num_milliseconds().max(0) as f64 / 1000.0)
+            (
+                priority_label(r.priority),
+                r.namespace.clone(),
+                (at - r.enqueued_at).num_milliseconds().max(0) as f64 / 1000.0,
+            )
         })
         .collect();
     crate::metrics::admission_cycle(started.elapsed(), &waits, stale.len());
@@ -175,6 +182,10 @@ pub async fn commit(
 /// Builds the pure function's input from the rows: only live workers, and each worker's free
 /// capacity reduced by the admitted runs no worker has claimed yet (fitted first-fit).
 pub fn to_snapshot(rows: &SnapshotRows, clock: &Clock, wrr: Wrr) -> Snapshot {
+    let live = rows.workers.iter().filter(|w| w.live);
+    crate::metrics::worker_capacity(live.fold(Resources::default(), |acc, w| {
+        acc.saturating_add(&Resources { cpu: w.cpu, memory: w.memory, pods: w.pods, storage: w.storage })
+    }));
     let mut workers: Vec<WorkerFree> = rows
         .workers
         .iter()
@@ -217,5 +228,12 @@ pub fn to_snapshot(rows: &SnapshotRows, clock: &Clock, wrr: Wrr) -> Snapshot {
             .collect(),
         workers,
         wrr,
+    }
+}
+
+fn priority_label(p: Priority) -> &'static str {
+    match p {
+        Priority::High => "high",
+        Priority::Normal => "normal",
     }
 }

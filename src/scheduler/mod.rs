@@ -71,6 +71,8 @@ impl SchedulerSettings {
 
 /// Runs for election until `cancel`; leads while elected.
 pub async fn run(store: Store, settings: SchedulerSettings, clock: Clock, cancel: CancellationToken) {
+    // Every scheduler exports the gauge, so a standby shows 0 rather than nothing.
+    crate::metrics::leadership(None);
     while !cancel.is_cancelled() {
         match store.leader_try_elect(&settings.holder).await {
             Ok(Some(session)) => {
