@@ -213,3 +213,38 @@ async fn a_backlog_blocked_in_one_namespace_does_not_hide_another_namespace() {
     leader.release().await;
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_head_blocked_past_the_head_timeout_is_cancelled_with_a_reason_a_person_can_act_on() {
+    let config =
+        berth::config::Config::load(None, [("BERTH_QUEUE_HEAD_TIMEOUT_SECONDS".to_string(), "1".to_string())]).unwrap();
+    let mut test = test_config();
+    test.queue = config.queue.clone();
+    assert_eq!(test.queue.head_timeout_seconds, 1, "the environment name reaches the setting");
+    let app = TestApp::spawn_all(test).await;
+    put_quota(&app, "tiny", serde_json::json!({"cpu": 1000, "memory": 4096, "pods": 10, "storage": 100})).await;
+    let gate = gate_path("head");
+    let first =
+        upload_in(&app, &format!("while [ ! -f {} ]; do sleep 0.02; done\n", gate.display()), "tiny", "1000").await;
+    let first = first.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    wait_for("the first run to start", Duration::from_secs(30), || async {
+        (app.state(first).await == "running").then_some(())
+    })
+    .await;
+    let head = upload_in(&app, "echo never\n", "tiny", "1000").await;
+    let head = head.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    assert_eq!(app.wait_terminal(head).await, "cancelled");
+    let (_, run) = app.get_json(&format!("/api/v1/runs/{head}")).await;
+    let reason = run["message"].as_str().unwrap();
+    assert!(
+        reason.starts_with("blocked at the head of the normal queue of namespace tiny for")
+            && reason.contains("cpu requested 1000"),
+        "{reason}"
+    );
+    let kinds: Vec<&str> = run["events"].as_array().unwrap().iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds.last(), Some(&"head_timeout"));
+    std::fs::write(&gate, b"go").unwrap();
+    assert_eq!(app.wait_terminal(first).await, "succeeded");
+    let _ = std::fs::remove_file(gate);
+    app.stop().await;
+}
