@@ -241,3 +241,39 @@ async fn health_root_and_swagger_answer() {
 async fn head(app: &TestApp, id: i64) -> u16 {
     app.http.head(app.url(&format!("/download/{id}"))).send().await.unwrap().status().as_u16()
 }
+
+#[tokio::test]
+async fn workers_show_capacity_use_free_and_heartbeat() {
+    let mut config = test_config();
+    config.worker.cpu = 3000;
+    config.worker.memory = 2048;
+    config.worker.pods = 4;
+    let app = TestApp::spawn_all(config).await;
+    let gate = common::gate_path("workers");
+    let res = app
+        .upload(
+            &[("run.sh", format!("while [ ! -f {} ]; do sleep 0.02; done\n", gate.display()).as_bytes())],
+            &[("user_id", "1"), ("service", "example"), ("cpu", "1000"), ("memory", "512")],
+        )
+        .await;
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    wait_for("the run to start", Duration::from_secs(30), || async {
+        (app.state(id).await == "running").then_some(())
+    })
+    .await;
+    let (status, workers) = app.get_json("/api/v1/workers").await;
+    assert_eq!(status, 200);
+    let w = &workers[0];
+    assert_eq!((w["cpu"].as_i64(), w["memory"].as_i64(), w["pods"].as_i64()), (Some(3000), Some(2048), Some(4)));
+    assert_eq!(
+        (w["used_cpu"].as_i64(), w["used_memory"].as_i64(), w["used_pods"].as_i64()),
+        (Some(1000), Some(512), Some(1))
+    );
+    assert_eq!((w["free"]["cpu"].as_i64(), w["free"]["pods"].as_i64()), (Some(2000), Some(3)));
+    assert_eq!(w["live"], true);
+    assert!(w["heartbeat_at"].is_string());
+    std::fs::write(&gate, b"go").unwrap();
+    app.wait_terminal(id).await;
+    let _ = std::fs::remove_file(gate);
+    app.stop().await;
+}

@@ -39,6 +39,9 @@ pub struct WorkerRow {
     pub used_pods: i64,
     /// Used: MiB.
     pub used_storage: i64,
+    /// Capacity minus use.
+    #[sqlx(skip)]
+    pub free: Resources,
 }
 
 /// What a heartbeat tells the worker to stop.
@@ -110,10 +113,14 @@ impl Store {
 
     /// Every worker, with use and liveness under a lease of `lease_seconds`.
     pub async fn worker_list(&self, lease_seconds: f64) -> Result<Vec<WorkerRow>> {
-        Ok(sqlx::query_as(include_str!("../../sql/workers/list.sql"))
+        let mut rows: Vec<WorkerRow> = sqlx::query_as(include_str!("../../sql/workers/list.sql"))
             .bind(lease_seconds)
             .bind(None::<DateTime<Utc>>)
             .fetch_all(self.pool())
-            .await?)
+            .await?;
+        for w in &mut rows {
+            w.free = w.free();
+        }
+        Ok(rows)
     }
 }
