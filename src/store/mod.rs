@@ -4,6 +4,7 @@
 //! runtime-checked (`sqlx::query` over `include_str!`), and every one of them is exercised by a test.
 
 pub mod admission;
+pub mod attempts;
 pub mod batch;
 pub mod bench;
 pub mod blobs;
@@ -14,6 +15,7 @@ pub mod notify;
 pub mod queue;
 pub mod rescue;
 pub mod runs;
+pub mod submit;
 pub mod workers;
 
 use std::time::Duration;

@@ -1,0 +1,184 @@
+//! The attempt lifecycle: claim (a new fencing token), log chunks, finish or retry, hand back.
+//! Every write after the claim carries the token and changes nothing once it is stale.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::blobs::blob_write;
+use super::notify::{self, notify};
+use super::runs::RunState;
+use super::{AttemptId, BlobId, Resources, Result, RunId, Store, WorkerId};
+
+/// A run a worker has just claimed, with what it needs to execute it.
+#[derive(Debug, Clone)]
+pub struct ClaimedRun {
+    /// Run id.
+    pub id: RunId,
+    /// Attempt number.
+    pub attempt: i32,
+    /// Fencing token of this attempt.
+    pub attempt_id: AttemptId,
+    /// Resources it holds on the worker.
+    pub request: Resources,
+    /// Input files as a zip.
+    pub input_blob_id: Option<BlobId>,
+    /// Command line instead of run.sh.
+    pub command: Option<Vec<String>>,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// Maximum execution time in seconds.
+    pub timeout_seconds: Option<i32>,
+    /// Service (its retry policy applies).
+    pub service: String,
+    /// Attempts the job allows.
+    pub max_attempts: i32,
+    /// Attempts lost to dead workers so far (they do not count against `max_attempts`).
+    pub lost_attempts: i32,
+}
+
+/// What a worker asks for when it claims.
+#[derive(Debug, Clone)]
+pub struct ClaimParams {
+    /// The claiming worker.
+    pub worker: WorkerId,
+    /// Its services.
+    pub services: Vec<String>,
+    /// Its free capacity now.
+    pub free: Resources,
+    /// Most runs to claim.
+    pub limit: i64,
+    /// Injected clock; `None` uses the database clock.
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// How an attempt ended, as the worker reports it.
+#[derive(Debug, Clone)]
+pub struct FinishParams {
+    /// The run.
+    pub run: RunId,
+    /// The attempt's fencing token.
+    pub attempt_id: AttemptId,
+    /// Final state.
+    pub state: RunState,
+    /// Exit code, if the process exited.
+    pub exit_code: Option<i32>,
+    /// Result zip to store.
+    pub result_zip: Option<Vec<u8>>,
+    /// In words.
+    pub message: String,
+    /// Retry: the run waits this many seconds, then goes back to the queue at its place.
+    pub retry_after_seconds: Option<f64>,
+    /// Injected clock; `None` uses the database clock.
+    pub now: Option<DateTime<Utc>>,
+}
+
+impl Store {
+    /// Claims admitted runs that fit the worker; each gets a new attempt and fencing token.
+    pub async fn run_claim_batch(&self, p: &ClaimParams) -> Result<Vec<ClaimedRun>> {
+        let rows = sqlx::query(include_str!("../../sql/runs/claim_batch.sql"))
+            .bind(p.worker)
+            .bind(&p.services)
+            .bind(p.free.cpu)
+            .bind(p.free.memory)
+            .bind(p.free.pods)
+            .bind(p.free.storage)
+            .bind(p.limit)
+            .bind(p.now)
+            .fetch_all(self.pool())
+            .await?;
+        rows.into_iter().map(claimed_from_row).collect()
+    }
+
+    /// Appends log chunks of an attempt; returns false when the attempt is no longer current.
+    pub async fn run_log_append(&self, run: RunId, attempt: AttemptId, chunks: &[(String, Vec<u8>)]) -> Result<bool> {
+        let streams: Vec<&str> = chunks.iter().map(|(s, _)| s.as_str()).collect();
+        let data: Vec<&[u8]> = chunks.iter().map(|(_, d)| d.as_slice()).collect();
+        let done = sqlx::query(include_str!("../../sql/run_logs/append.sql"))
+            .bind(run)
+            .bind(attempt)
+            .bind(&streams)
+            .bind(&data)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() > 0 || chunks.is_empty())
+    }
+
+    /// Ends an attempt with its result, in one transaction with its event. Returns false (and
+    /// stores nothing) when the attempt's fencing token is no longer current.
+    pub async fn run_finish(&self, p: FinishParams) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let blob = match &p.result_zip {
+            Some(zip) => Some(blob_write(&mut tx, zip).await?),
+            None => None,
+        };
+        let done: Option<RunId> = sqlx::query_scalar(include_str!("../../sql/runs/finish.sql"))
+            .bind(p.run)
+            .bind(p.attempt_id)
+            .bind(p.state.as_str())
+            .bind(p.exit_code)
+            .bind(blob)
+            .bind(&p.message)
+            .bind(p.now)
+            .bind(p.retry_after_seconds)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if done.is_none() {
+            tx.rollback().await?;
+            return Ok(false);
+        }
+        notify(&mut tx, notify::FINISHED).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    /// Hands a running attempt back to the queue at its place (graceful drain); false when the
+    /// attempt's fencing token is no longer current.
+    pub async fn run_release(&self, run: RunId, attempt: AttemptId, reason: &str) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let done: Option<RunId> = sqlx::query_scalar(include_str!("../../sql/runs/release.sql"))
+            .bind(run)
+            .bind(attempt)
+            .bind(reason)
+            .bind(None::<DateTime<Utc>>)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if done.is_some() {
+            notify(&mut tx, notify::QUEUED).await?;
+            notify(&mut tx, notify::ADMITTED).await?;
+        }
+        tx.commit().await?;
+        Ok(done.is_some())
+    }
+}
+
+fn claimed_from_row(r: sqlx::postgres::PgRow) -> Result<ClaimedRun> {
+    let command: Option<serde_json::Value> = r.try_get("command")?;
+    let command = command.and_then(|c| serde_json::from_value::<Vec<String>>(c).ok());
+    let env: serde_json::Value = r.try_get("env")?;
+    let env = env
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok(ClaimedRun {
+        id: r.try_get("id")?,
+        attempt: r.try_get("attempt")?,
+        attempt_id: r.try_get("attempt_id")?,
+        request: Resources {
+            cpu: r.try_get("cpu")?,
+            memory: r.try_get("memory")?,
+            pods: r.try_get("pods")?,
+            storage: r.try_get("storage")?,
+        },
+        input_blob_id: r.try_get("input_blob_id")?,
+        command,
+        env,
+        timeout_seconds: r.try_get("timeout_seconds")?,
+        service: r.try_get("service")?,
+        max_attempts: r.try_get("max_attempts")?,
+        lost_attempts: r.try_get("lost_attempts")?,
+    })
+}

@@ -1,0 +1,130 @@
+//! Submission: inputs, job, run and events in one transaction, idempotent under a client's key.
+
+use chrono::{DateTime, Utc};
+
+use super::blobs::blob_write;
+use super::namespaces::namespace_ensure;
+use super::notify::{self, notify};
+use super::runs::RunState;
+use super::{Resources, Result, RunId, Store};
+
+/// What to insert for a one-off submission (an upload creates a job and its run at once).
+#[derive(Debug, Clone)]
+pub struct SubmitParams {
+    /// Job name (the upload names it after the service and user).
+    pub name: String,
+    /// Service the run is routed to.
+    pub service: String,
+    /// Namespace whose quota it uses.
+    pub namespace: String,
+    /// Quota of the namespace if it does not exist yet.
+    pub namespace_quota: Resources,
+    /// Submitting user.
+    pub user_id: String,
+    /// `high` or `normal`.
+    pub priority: String,
+    /// `priority` (admission) or `legacy` (admitted on insert).
+    pub flow: String,
+    /// Requested resources.
+    pub request: Resources,
+    /// The uploaded files as a zip archive.
+    pub input_zip: Vec<u8>,
+    /// Command line instead of `run.sh`.
+    pub command: Option<Vec<String>>,
+    /// Extra environment.
+    pub env: serde_json::Value,
+    /// Maximum execution time.
+    pub timeout_seconds: Option<i32>,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// Idempotency key and the request's fingerprint: a second submission with the same key
+    /// returns the first run instead of creating another.
+    pub idempotency: Option<(String, String)>,
+    /// Injected clock; `None` uses the database clock.
+    pub now: Option<DateTime<Utc>>,
+}
+
+/// What a submission with an idempotency key found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Submitted {
+    /// A new run.
+    Created(RunId),
+    /// The key was used before with the same request: that run.
+    Replayed(RunId),
+    /// The key was used before with another request.
+    Conflict(RunId),
+}
+
+impl Store {
+    /// Stores the inputs, the job and its run (queued, or admitted for the legacy flow) and the
+    /// events, in one transaction; then wakes the leader or the workers.
+    pub async fn run_submit(&self, p: SubmitParams) -> Result<RunId> {
+        match self.run_submit_idempotent(p).await? {
+            Submitted::Created(id) | Submitted::Replayed(id) | Submitted::Conflict(id) => Ok(id),
+        }
+    }
+
+    /// Like [`Store::run_submit`], answering a reused idempotency key with the first run (same
+    /// request) or a conflict (another request). Safe against concurrent submissions of one key.
+    pub async fn run_submit_idempotent(&self, p: SubmitParams) -> Result<Submitted> {
+        if let Some((key, hash)) = &p.idempotency
+            && let Some(found) = self.run_by_idempotency_key(key, hash).await?
+        {
+            return Ok(found);
+        }
+        let idempotency = p.idempotency.clone();
+        match self.run_insert(p).await {
+            Ok(id) => Ok(Submitted::Created(id)),
+            // Another request with the same key committed first.
+            Err(super::Error::Db(sqlx::Error::Database(e))) if e.constraint() == Some("runs_idempotency_key") => {
+                let (key, hash) = idempotency.unwrap_or_default();
+                self.run_by_idempotency_key(&key, &hash).await?.ok_or(super::Error::Db(sqlx::Error::RowNotFound))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn run_by_idempotency_key(&self, key: &str, hash: &str) -> Result<Option<Submitted>> {
+        let row: Option<(RunId, Option<String>)> =
+            sqlx::query_as(include_str!("../../sql/runs/by_idempotency_key.sql"))
+                .bind(key)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row
+            .map(|(id, h)| if h.as_deref() == Some(hash) { Submitted::Replayed(id) } else { Submitted::Conflict(id) }))
+    }
+
+    async fn run_insert(&self, p: SubmitParams) -> Result<RunId> {
+        let mut tx = self.pool().begin().await?;
+        namespace_ensure(&mut tx, &p.namespace, p.namespace_quota).await?;
+        let blob = blob_write(&mut tx, &p.input_zip).await?;
+        let state = if p.flow == "legacy" { RunState::Admitted } else { RunState::Queued };
+        let command = p.command.map(|c| serde_json::json!(c));
+        let id: RunId = sqlx::query_scalar(include_str!("../../sql/runs/submit.sql"))
+            .bind(&p.name)
+            .bind(&p.service)
+            .bind(&p.namespace)
+            .bind(&p.user_id)
+            .bind(&p.priority)
+            .bind(&p.flow)
+            .bind(p.request.cpu)
+            .bind(p.request.memory)
+            .bind(p.request.pods)
+            .bind(p.request.storage)
+            .bind(blob)
+            .bind(command)
+            .bind(&p.env)
+            .bind(p.timeout_seconds)
+            .bind(p.max_attempts)
+            .bind(state.as_str())
+            .bind(p.now)
+            .bind(p.idempotency.as_ref().map(|(k, _)| k.as_str()))
+            .bind(p.idempotency.as_ref().map(|(_, h)| h.as_str()))
+            .fetch_one(&mut *tx)
+            .await?;
+        let channel = if state == RunState::Admitted { notify::ADMITTED } else { notify::QUEUED };
+        notify(&mut tx, channel).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+}
