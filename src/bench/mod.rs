@@ -2,6 +2,7 @@
 //! (fsync on, as deployed) unless `DATABASE_URL` is set, with the real scheduler, worker and API
 //! loops running in-process. One file per scenario; [`report`] prints the figures.
 
+pub mod admission;
 pub mod cli;
 pub mod depth;
 pub mod e2e;
@@ -50,6 +51,8 @@ pub enum Scenario {
     Depth,
     /// `run.sh` jobs through HTTP upload to download.
     E2e,
+    /// The admission function in a simulated cluster (no database).
+    Admission,
 }
 
 /// What to measure and how often.
@@ -99,6 +102,9 @@ pub enum Error {
     /// The bench refuses to run.
     #[error("{0}")]
     Refused(String),
+    /// The admission scenario saw a quota or a worker overcommitted.
+    #[error("{0}")]
+    Invariant(String),
 }
 
 /// Result alias of the bench.
@@ -116,6 +122,12 @@ pub struct Bench {
 
 /// Runs the chosen scenarios and prints the figures; `config` supplies `DATABASE_URL` if any.
 pub async fn run(opts: BenchOptions, config: Config) -> Result<()> {
+    if matches!(opts.scenario, Scenario::All | Scenario::Admission) {
+        admission::run(&opts, &config)?;
+        if opts.scenario == Scenario::Admission {
+            return Ok(());
+        }
+    }
     let scratch = tempfile::Builder::new().prefix("berth-bench-").tempdir()?;
     let pg = match &config.database_url {
         Some(_) => None,
