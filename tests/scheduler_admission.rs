@@ -106,7 +106,7 @@ async fn a_quota_lowered_between_snapshot_and_commit_gives_a_stale_retry_and_no_
 
     // The next cycle sees the new quota and records the block instead.
     let mut wrr = Wrr::default();
-    let outcome = cycle::run(&store, leader.epoch(), &mut wrr, &settings, &Clock::System).await.unwrap();
+    let outcome = cycle::run(&store, leader.epoch(), &mut wrr, &settings, &Clock::System, true).await.unwrap();
     assert!(outcome.admitted.is_empty() && outcome.stale.is_empty());
     let (_, why) = app.get_json(&format!("/api/v1/runs/{id}/why")).await;
     assert!(why["message"].as_str().unwrap().contains("cpu"), "{why}");
@@ -205,7 +205,7 @@ async fn a_backlog_blocked_in_one_namespace_does_not_hide_another_namespace() {
     settings.scan_limit = 2; // fewer than namespace a's backlog
     let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
     let mut wrr = Wrr::default();
-    let outcome = cycle::run(&store, leader.epoch(), &mut wrr, &settings, &Clock::System).await.unwrap();
+    let outcome = cycle::run(&store, leader.epoch(), &mut wrr, &settings, &Clock::System, true).await.unwrap();
     let admitted: Vec<i64> = outcome.admitted.iter().map(|r| r.0).collect();
     assert!(admitted.contains(&backlog[0]), "a's head fits its one pod: {admitted:?}");
     assert!(admitted.contains(&other), "b's run is seen and admitted despite a's backlog: {admitted:?}");

@@ -37,20 +37,26 @@ pub struct Plan {
     pub snapshot: Snapshot,
     /// Its output.
     pub decisions: admission::Decisions,
+    /// Write every block record (true), or only those whose head timer changed.
+    pub all_records: bool,
     started: Instant,
 }
 
-/// Runs one cycle as the leader of `epoch`.
+/// Runs one cycle as the leader of `epoch`. With `all_records` false, only the block records whose
+/// head timer changed are written: the leader refreshes the others once per tick, because rewriting
+/// every looked-at run's record on every notification-driven cycle costs more than the cycle itself.
 pub async fn run(
     store: &Store,
     epoch: i64,
     wrr: &mut Wrr,
     settings: &SchedulerSettings,
     clock: &Clock,
+    all_records: bool,
 ) -> Result<CycleOutcome> {
-    let Some(plan) = plan(store, *wrr, settings, clock).await? else {
+    let Some(mut plan) = plan(store, *wrr, settings, clock).await? else {
         return Ok(CycleOutcome::default());
     };
+    plan.all_records = all_records;
     let outcome = commit(store, epoch, &plan, settings, clock).await?;
     *wrr = plan.decisions.wrr;
     Ok(outcome)
@@ -67,7 +73,7 @@ pub async fn plan(store: &Store, wrr: Wrr, settings: &SchedulerSettings, clock: 
     let snapshot = to_snapshot(&rows, clock, wrr);
     let decisions = admission::decide(&snapshot, &settings.policy);
     crate::metrics::queue_snapshot(&snapshot, &decisions);
-    Ok(Some(Plan { snapshot, decisions, started }))
+    Ok(Some(Plan { snapshot, decisions, all_records: true, started }))
 }
 
 /// Commits a plan under the fencing epoch, re-checking every admission against the locked ledger.
@@ -135,6 +141,7 @@ pub async fn commit(
     let records: Vec<_> = decisions
         .records
         .iter()
+        .filter(|r| plan.all_records || heads.contains_key(&r.run))
         .map(|r| {
             let head = heads.get(&r.run).copied().unwrap_or_else(|| queued.get(&r.run).and_then(|q| q.head_since));
             (r.run, serde_json::to_value(r).unwrap_or_default(), head)

@@ -103,6 +103,7 @@ async fn lead(
     let mut wrr = Wrr { high, normal };
     let mut listener = listen(store).await;
     let mut last_rescue: Option<tokio::time::Instant> = None;
+    let mut last_records: Option<tokio::time::Instant> = None;
     loop {
         if last_rescue.is_none_or(|at| at.elapsed() >= settings.tick) {
             last_rescue = Some(tokio::time::Instant::now());
@@ -115,7 +116,12 @@ async fn lead(
                 Err(e) => tracing::warn!(error = %e, "leader timers failed"),
             }
         }
-        let again = match cycle::run(store, epoch, &mut wrr, settings, clock).await {
+        // Block records are refreshed once per tick; head changes are written at once.
+        let all_records = last_records.is_none_or(|at| at.elapsed() >= settings.tick);
+        if all_records {
+            last_records = Some(tokio::time::Instant::now());
+        }
+        let again = match cycle::run(store, epoch, &mut wrr, settings, clock, all_records).await {
             Ok(outcome) => outcome.again(),
             Err(Error::Deposed { .. }) => {
                 tracing::warn!(epoch, "deposed: another scheduler took over");
