@@ -111,13 +111,15 @@ pub struct EndState {
     pub retried_runs: i64,
 }
 
+/// id, state, attempt, attempt rows, failed, succeeded, handed back, final terminal events.
+type RunRow = (i64, String, i32, i64, i64, i64, i64, i64);
+
 const TERMINAL: &str = "('succeeded', 'failed', 'timed_out', 'cancelled', 'aborted')";
 
 /// Reads the end state and checks every accepted run against what its script does.
 pub async fn end_state(pool: &PgPool, accepted: &HashMap<i64, Accepted>, killed_workers: &[String]) -> EndState {
-    let mut end = EndState::default();
-    end.runs = scalar(pool, "select count(*) from runs").await;
-    let rows: Vec<(i64, String, i32, i64, i64, i64, i64, i64)> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+    let mut end = EndState { runs: scalar(pool, "select count(*) from runs").await, ..EndState::default() };
+    let rows: Vec<RunRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
         "with e as (select run_id, kind, lead(kind) over (partition by run_id order by id) as next \
                     from run_events) \
          select r.id, r.state, r.attempt, \

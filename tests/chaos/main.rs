@@ -340,7 +340,7 @@ async fn nothing_is_lost_under_chaos() {
         }
     }
 
-    let samples = samples.lock().unwrap();
+    let samples = std::mem::take(&mut *samples.lock().unwrap());
     let summary = serde_json::json!({
         "seconds": seconds, "seed": seed, "runs": end.runs, "accepted": accepted.len(),
         "kills": { "workers": f.worker_kills.len(), "leaders": f.leader_kills },
