@@ -11,7 +11,10 @@ with lost as materialized (
     join workers w on w.id = r.worker_id
     where r.state = 'running'
       and (w.stopped_at is not null
-           or w.heartbeat_at < coalesce($3::timestamptz, now()) - make_interval(secs => $1))
+           -- The lease counts from the server's start at the earliest: while Postgres was down
+           -- nobody could heartbeat, so a restart must not make every live worker look dead.
+           or greatest(w.heartbeat_at, pg_postmaster_start_time())
+              < coalesce($3::timestamptz, now()) - make_interval(secs => $1))
     for update of r skip locked
 ), moved as (
     update runs r

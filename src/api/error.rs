@@ -81,10 +81,7 @@ impl From<sqlx::Error> for Error {
 
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
-        let unreachable = matches!(
-            &self,
-            Error::Internal(store::Error::Db(sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed))
-        );
+        let unreachable = matches!(&self, Error::Internal(store::Error::Db(e)) if db_unreachable(e));
         let this = if unreachable { Error::Unavailable } else { self };
         let (status, code) = this.status_and_code();
         let message = match &this {
@@ -95,5 +92,16 @@ impl IntoResponse for Error {
             e => e.to_string(),
         };
         (status, Json(ErrorBody { error: code.to_string(), message })).into_response()
+    }
+}
+
+/// Whether `e` means the database is away rather than that the request is wrong: no connection
+/// within the acquire timeout, a broken socket, or the server shutting down or starting up
+/// (SQLSTATE class 08, connection exception, and 57P01–57P03).
+fn db_unreachable(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        _ => false,
     }
 }

@@ -101,13 +101,16 @@ pub struct Store {
 
 /// Connections per process unless told otherwise.
 pub const POOL_SIZE_DEFAULT: u32 = 16;
+/// Longest wait for a pooled connection. Short, so that while the database is unreachable API
+/// requests fail fast with a 503 and the loops get back to their back-off instead of hanging.
+pub const ACQUIRE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(3);
 
 impl Store {
     /// Connects a pool to `url`. Fails fast when the database is unreachable.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(10))
+            .acquire_timeout(ACQUIRE_TIMEOUT_DEFAULT)
             .connect(url)
             .await?;
         Ok(Self { pool, url: url.to_string() })

@@ -23,7 +23,8 @@ pub enum Ended {
     HandedBack,
     /// The fencing token was no longer current: nothing was recorded.
     Fenced,
-    /// The database refused or failed; the leader's lease rescue will take the run back.
+    /// The database failed and the worker gave up (it is shutting down); the leader's lease rescue
+    /// takes the run back once the worker's heartbeat stops.
     StoreError,
 }
 
@@ -53,13 +54,12 @@ impl Attempt {
         let id = self.run.id;
         let token = self.run.attempt_id;
         let input = match self.run.input_blob_id {
-            Some(blob) => match self.store.blob_read(blob).await {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    tracing::error!(run = %id, error = %e, "cannot read the run's inputs");
-                    return Ended::StoreError;
-                }
-            },
+            Some(blob) => {
+                super::outage::until_done("read the run's inputs", || async {
+                    self.store.blob_read(blob).await.map_err(|e| tracing::warn!(run = %id, error = %e)).ok()
+                })
+                .await
+            }
             None => Vec::new(),
         };
         let request = ExecRequest {
@@ -81,11 +81,16 @@ impl Attempt {
         let (state, exit_code, zip_path, message) = match result {
             Ok(r) if handing_back && r.outcome == Outcome::Cancelled => {
                 let _ = tokio::fs::remove_file(&r.result_zip).await;
-                return match self.store.run_release(id, token, "worker shut down: handed back to the queue").await {
-                    Ok(true) => Ended::HandedBack,
-                    Ok(false) => Ended::Fenced,
-                    Err(_) => Ended::StoreError,
-                };
+                let released = super::outage::until_done("hand the run back", || async {
+                    let reason = "worker shut down: handed back to the queue";
+                    self.store
+                        .run_release(id, token, reason)
+                        .await
+                        .map_err(|e| tracing::warn!(run = %id, error = %e))
+                        .ok()
+                })
+                .await;
+                return if released { Ended::HandedBack } else { Ended::Fenced };
             }
             Ok(r) => {
                 let (state, message) = match r.outcome {
@@ -128,13 +133,14 @@ impl Attempt {
             retry_after_seconds,
             now: None,
         };
-        match self.completer.finish(finish).await {
-            Some(true) => Ended::Finished(state.as_str()),
-            Some(false) => {
-                tracing::warn!(run = %id, attempt = %token, "attempt is no longer current; result discarded");
-                Ended::Fenced
-            }
-            None => Ended::StoreError,
+        // The result stays in memory (in `finish`) until the end is recorded or refused.
+        let recorded =
+            super::outage::until_done("record the attempt's end", || self.completer.finish(finish.clone())).await;
+        if recorded {
+            Ended::Finished(state.as_str())
+        } else {
+            tracing::warn!(run = %id, attempt = %token, "attempt is no longer current; result discarded");
+            Ended::Fenced
         }
     }
 }

@@ -8,6 +8,7 @@ pub mod attempt;
 pub mod capacity;
 pub mod complete;
 pub mod heartbeat;
+pub mod outage;
 pub mod retry;
 
 use std::collections::HashMap;
@@ -73,6 +74,10 @@ impl WorkerSettings {
         }
     }
 }
+
+/// How long a stopping worker keeps trying to record its attempts' ends and hand-backs while the
+/// database is unreachable.
+pub const RECORD_GRACE_DEFAULT: Duration = Duration::from_secs(10);
 
 struct InFlight {
     attempt: crate::store::AttemptId,
@@ -257,8 +262,22 @@ async fn drain(
             f.hand_back.store(true, Ordering::SeqCst);
             f.stop.cancel();
         }
-        while let Some(done) = tasks.join_next().await {
-            finished(done, in_flight);
+        // Handing back needs the database; during an outage, give up after a grace period and let
+        // the leader's lease rescue take the runs back once this process stops heartbeating.
+        let grace = tokio::time::Instant::now() + RECORD_GRACE_DEFAULT;
+        while !tasks.is_empty() {
+            tokio::select! {
+                Some(done) = tasks.join_next() => finished(done, in_flight),
+                _ = tokio::time::sleep_until(grace) => break,
+            }
+        }
+    }
+    if !tasks.is_empty() {
+        tracing::warn!(runs = in_flight.len(), "the database did not answer: leaving these runs to the lease rescue");
+        tasks.abort_all();
+        while tasks.join_next().await.is_some() {}
+        for _ in in_flight.drain() {
+            crate::metrics::run_finished("store_error", 0);
         }
     }
 }

@@ -1,0 +1,224 @@
+//! What the chaos test asserts: limits sampled while it runs, and the end state read back from the
+//! database and the runs' results.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sqlx::PgPool;
+use tokio_util::sync::CancellationToken;
+
+use crate::cluster::RUNS_PER_USER;
+
+/// What a submitted script does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Sleeps a little, writes its output, exits 0.
+    Ok,
+    /// Fails its first attempt, succeeds on the retry.
+    Flaky,
+    /// Always exits 3: fails once its attempts are used up.
+    Fail,
+}
+
+/// One accepted submission.
+#[derive(Debug, Clone)]
+pub struct Accepted {
+    /// What the script does.
+    pub kind: Kind,
+    /// The text it writes to `out.txt`.
+    pub tag: String,
+}
+
+/// Limit violations seen by the sampler, and how many samples it took.
+#[derive(Debug, Default)]
+pub struct Samples {
+    /// Successful samples.
+    pub taken: u64,
+    /// One line per violation.
+    pub violations: Vec<String>,
+}
+
+/// Samples every 100 ms until `stop`: namespace quota (admitted + running requests vs limits), the
+/// per-user cap, and every worker's capacity (its running requests). Failed samples (the database
+/// is down) are skipped.
+pub async fn sample_limits(pool: PgPool, samples: Arc<Mutex<Samples>>, stop: CancellationToken) {
+    while !stop.is_cancelled() {
+        if let Ok(found) = sample_once(&pool).await {
+            let mut s = samples.lock().unwrap();
+            s.taken += 1;
+            s.violations.extend(found);
+        }
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = tokio::time::sleep(Duration::from_millis(100)) => {}
+        }
+    }
+}
+
+async fn sample_once(pool: &PgPool) -> sqlx::Result<Vec<String>> {
+    // One statement per scope: each is one consistent snapshot.
+    let namespaces: Vec<(String, String)> = sqlx::query_as(
+        "select n.name, format('pods %s/%s cpu %s/%s memory %s/%s storage %s/%s', \
+                sum(r.pods), n.pods_limit, sum(r.cpu), n.cpu_limit, sum(r.memory), n.memory_limit, \
+                sum(r.storage), n.storage_limit) \
+         from namespaces n join runs r on r.namespace = n.name and r.state in ('admitted', 'running') \
+         group by n.name \
+         having sum(r.pods) > n.pods_limit or sum(r.cpu) > n.cpu_limit \
+             or sum(r.memory) > n.memory_limit or sum(r.storage) > n.storage_limit",
+    )
+    .fetch_all(pool)
+    .await?;
+    let users: Vec<(String, i64)> = sqlx::query_as(
+        "select user_id, count(*) from runs where state in ('admitted', 'running') \
+         group by user_id, service having count(*) > $1",
+    )
+    .bind(RUNS_PER_USER)
+    .fetch_all(pool)
+    .await?;
+    let workers: Vec<(String, String)> = sqlx::query_as(
+        "select w.name, format('pods %s/%s cpu %s/%s memory %s/%s storage %s/%s', \
+                sum(r.pods), w.pods, sum(r.cpu), w.cpu, sum(r.memory), w.memory, sum(r.storage), w.storage) \
+         from workers w join runs r on r.worker_id = w.id and r.state = 'running' \
+         group by w.id \
+         having sum(r.pods) > w.pods or sum(r.cpu) > w.cpu or sum(r.memory) > w.memory \
+             or sum(r.storage) > w.storage",
+    )
+    .fetch_all(pool)
+    .await?;
+    let mut out: Vec<String> = namespaces.into_iter().map(|(n, u)| format!("namespace {n} over quota: {u}")).collect();
+    out.extend(users.into_iter().map(|(u, n)| format!("user {u} has {n} runs admitted or running")));
+    out.extend(workers.into_iter().map(|(w, u)| format!("worker {w} over capacity: {u}")));
+    Ok(out)
+}
+
+/// The end state, checked run by run.
+#[derive(Debug, Default)]
+pub struct EndState {
+    /// Rows in `runs`.
+    pub runs: i64,
+    /// Accepted runs not in a terminal state (or missing).
+    pub lost: usize,
+    /// Pairs of attempts of one run whose time ranges overlap.
+    pub overlapping: i64,
+    /// Problems, one line each.
+    pub problems: Vec<String>,
+    /// Attempts ended `lost` (rescued from dead workers).
+    pub lost_attempts: i64,
+    /// Attempts handed back by draining workers.
+    pub handed_back: i64,
+    /// Runs with more than one attempt.
+    pub retried_runs: i64,
+}
+
+/// id, state, attempt, attempt rows, failed, succeeded, handed back, final terminal events.
+type RunRow = (i64, String, i32, i64, i64, i64, i64, i64);
+
+const TERMINAL: &str = "('succeeded', 'failed', 'timed_out', 'cancelled', 'aborted')";
+
+/// Reads the end state and checks every accepted run against what its script does.
+pub async fn end_state(pool: &PgPool, accepted: &HashMap<i64, Accepted>, killed_workers: &[String]) -> EndState {
+    let mut end = EndState { runs: scalar(pool, "select count(*) from runs").await, ..EndState::default() };
+    let rows: Vec<RunRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "with e as (select run_id, kind, lead(kind) over (partition by run_id order by id) as next \
+                    from run_events) \
+         select r.id, r.state, r.attempt, \
+                (select count(*) from attempts a where a.run_id = r.id), \
+                (select count(*) from attempts a where a.run_id = r.id and a.outcome = 'failed'), \
+                (select count(*) from attempts a where a.run_id = r.id and a.outcome = 'succeeded'), \
+                (select count(*) from attempts a where a.run_id = r.id and a.outcome = 'handed_back'), \
+                (select count(*) from e where e.run_id = r.id and e.kind in {TERMINAL} \
+                    and e.next is distinct from 'requeued') \
+         from runs r"
+    )))
+    .fetch_all(pool)
+    .await
+    .expect("read the runs");
+    let by_id: HashMap<i64, _> = rows.into_iter().map(|r| (r.0, r)).collect();
+    for (id, sub) in accepted {
+        let Some((_, state, attempt, attempts, failed, succeeded, handed_back, finals)) = by_id.get(id) else {
+            end.lost += 1;
+            end.problems.push(format!("run {id} was accepted but has no row"));
+            continue;
+        };
+        if !TERMINAL.contains(&format!("'{state}'")) {
+            end.lost += 1;
+            end.problems.push(format!("run {id} is still {state}"));
+            continue;
+        }
+        let mut problem = |what: String| end.problems.push(format!("run {id} ({:?}): {what}", sub.kind));
+        if *finals != 1 {
+            problem(format!("{finals} final terminal events, expected exactly one"));
+        }
+        if i64::from(*attempt) != *attempts {
+            problem(format!("run.attempt is {attempt} but it has {attempts} attempt rows"));
+        }
+        // A drain hand-back uses one of the job's own attempts (see the report), hence `handed_back`.
+        let expected = match sub.kind {
+            Kind::Ok => state == "succeeded" && *succeeded == 1 && *failed == 0,
+            Kind::Flaky => state == "succeeded" && *succeeded == 1 && *failed <= 1,
+            Kind::Fail => state == "failed" && *succeeded == 0 && *failed >= 1 && failed + handed_back >= 2,
+        };
+        if !expected {
+            problem(format!("ended {state} with {failed} failed and {succeeded} succeeded attempts"));
+        }
+    }
+    end.overlapping = scalar(
+        pool,
+        "select count(*) from attempts a join attempts b on a.run_id = b.run_id and a.id < b.id \
+         where tstzrange(a.started_at, coalesce(a.finished_at, 'infinity')) \
+            && tstzrange(b.started_at, coalesce(b.finished_at, 'infinity'))",
+    )
+    .await;
+    end.lost_attempts = scalar(pool, "select count(*) from attempts where outcome = 'lost'").await;
+    end.handed_back = scalar(pool, "select count(*) from attempts where outcome = 'handed_back'").await;
+    end.retried_runs = scalar(pool, "select count(*) from runs where attempt > 1").await;
+    // An attempt may be lost only on a worker the test killed: a live worker that merely could not
+    // reach the database must keep its runs (otherwise the run executes twice at once).
+    let lost_on: Vec<String> = sqlx::query_scalar(
+        "select distinct w.name from attempts a join workers w on w.id = a.worker_id where a.outcome = 'lost'",
+    )
+    .fetch_all(pool)
+    .await
+    .expect("lost attempts");
+    for name in lost_on.iter().filter(|n| !killed_workers.contains(n)) {
+        end.problems.push(format!("worker {name} was never killed but lost an attempt"));
+    }
+    let open = scalar(pool, "select count(*) from attempts where finished_at is null").await;
+    if open > 0 {
+        end.problems.push(format!("{open} attempts never ended"));
+    }
+    end
+}
+
+/// Checks that every succeeded run's result zip, downloaded through the API, holds its output.
+pub async fn check_outputs(
+    http: &reqwest::Client,
+    api: &str,
+    pool: &PgPool,
+    accepted: &HashMap<i64, Accepted>,
+) -> Vec<String> {
+    let succeeded: Vec<i64> =
+        sqlx::query_scalar("select id from runs where state = 'succeeded'").fetch_all(pool).await.expect("succeeded");
+    let mut problems = Vec::new();
+    for id in succeeded {
+        let res = http.get(format!("{api}/download/{id}")).send().await.expect("download");
+        if res.status() != 200 {
+            problems.push(format!("run {id}: download answered {}", res.status()));
+            continue;
+        }
+        let zip = res.bytes().await.expect("zip");
+        let expected = accepted.get(&id).map(|a| a.tag.as_str()).unwrap_or("(not accepted)");
+        let names = crate::common::zip_names(&zip);
+        let out =
+            if names.iter().any(|n| n == "out.txt") { crate::common::zip_read(&zip, "out.txt") } else { String::new() };
+        if out.trim() != expected {
+            problems.push(format!("run {id}: out.txt is {out:?}, expected {expected:?}"));
+        }
+    }
+    problems
+}
+
+async fn scalar(pool: &PgPool, sql: &'static str) -> i64 {
+    sqlx::query_scalar(sql).fetch_one(pool).await.expect(sql)
+}
