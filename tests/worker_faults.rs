@@ -171,17 +171,28 @@ async fn an_admitted_run_nobody_claims_goes_back_to_the_queue() {
 }
 
 #[tokio::test]
-async fn a_draining_worker_hands_unfinished_runs_back_to_the_queue() {
+async fn a_draining_worker_hands_unfinished_runs_back_and_that_costs_the_job_no_attempt() {
     let mut config = test_config();
     config.worker.drain_timeout_seconds = 0.3;
-    let app = TestApp::spawn_all(config).await;
-    let gate = gate_path("drain");
-    let id = app.submit_script(&format!("while [ ! -f {} ]; do sleep 0.02; done\n", gate.display()), "1").await;
+    let svc = config.services.get_mut("example").unwrap();
+    svc.max_attempts = 2;
+    svc.retry_backoff_seconds = 0.1;
+    let app = TestApp::spawn_all(config.clone()).await;
+    let (gate, counter) = (gate_path("drain"), gate_path("drain-count"));
+    // Execution 1 waits (and is handed back), execution 2 fails, execution 3 succeeds.
+    let script = format!(
+        "n=$(cat {c} 2>/dev/null || echo 0)\necho $((n+1)) > {c}\n\
+         if [ \"$n\" = 0 ]; then while [ ! -f {g} ]; do sleep 0.02; done; fi\n\
+         if [ \"$n\" = 1 ]; then exit 5; fi\necho ok > out.txt\n",
+        c = counter.display(),
+        g = gate.display()
+    );
+    let id = app.submit_script(&script, "1").await;
     wait_for("the run to start", Duration::from_secs(30), || async {
         (app.state(id).await == "running").then_some(())
     })
     .await;
-    let store = app.store.clone();
+    let (store, url) = (app.store.clone(), app.database_url.clone());
     app.stop().await;
     let state: String =
         sqlx::query_scalar("select state from runs where id = $1").bind(id).fetch_one(store.pool()).await.unwrap();
@@ -192,4 +203,16 @@ async fn a_draining_worker_hands_unfinished_runs_back_to_the_queue() {
         .await
         .unwrap();
     assert_eq!(outcome, "handed_back");
+
+    // Restarted: the failure after the hand-back still gets its retry (the job has 2 attempts of its own).
+    let app = TestApp::spawn_on(url, config, Services::ALL).await;
+    assert_eq!(app.wait_terminal(id).await, "succeeded");
+    let outcomes: Vec<String> = sqlx::query_scalar("select outcome from attempts where run_id = $1 order by id")
+        .bind(id)
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(outcomes, ["handed_back", "failed", "succeeded"]);
+    let _ = std::fs::remove_file(counter);
+    app.stop().await;
 }

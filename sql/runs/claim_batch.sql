@@ -32,7 +32,7 @@ with candidates as materialized (
     from fitting f
     where r.id = f.id
     returning r.id, r.job_id, r.attempt, r.attempt_id, r.started_at, r.cpu, r.memory, r.pods, r.storage,
-              r.service, r.max_attempts, r.lost_attempts
+              r.service, r.max_attempts, r.lost_attempts + r.handed_back_attempts as excused_attempts
 ), attempt as (
     insert into attempts (id, run_id, worker_id, number, started_at)
     select attempt_id, id, $1, attempt, started_at from claimed
@@ -43,7 +43,7 @@ with candidates as materialized (
     from claimed
 )
 select c.id, c.attempt, c.attempt_id, c.cpu, c.memory, c.pods, c.storage,
-       c.service, c.max_attempts, c.lost_attempts,
+       c.service, c.max_attempts, c.excused_attempts,
        j.input_blob_id, j.command, j.env, j.timeout_seconds
 from claimed c
 join jobs j on j.id = c.job_id

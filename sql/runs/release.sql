@@ -6,7 +6,8 @@ with run as (
     update runs
     set state = case when flow = 'legacy' then 'admitted' else 'queued' end,
         admitted_at = case when flow = 'legacy' then coalesce($4::timestamptz, now()) end,
-        worker_id = null, started_at = null, head_since = null
+        worker_id = null, started_at = null, head_since = null,
+        handed_back_attempts = handed_back_attempts + 1  -- not counted against the job's attempts
     where id = $1 and attempt_id = $2 and state = 'running'
     returning id, attempt_id, state
 ), attempt as (

@@ -42,37 +42,48 @@ pub async fn run_services(
     listener: Option<TcpListener>,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
-    let mut tasks = tokio::task::JoinSet::new();
+    let mut tasks: tokio::task::JoinSet<Result<(), String>> = tokio::task::JoinSet::new();
     if services.api {
         let listener = listener.ok_or_else(|| std::io::Error::other("the API needs a listener"))?;
         let state = AppState { store: store.clone(), config: config.clone() };
         let cancel = cancel.clone();
-        tasks.spawn(async move {
-            if let Err(e) = api::serve(listener, state, cancel).await {
-                tracing::error!(error = %e, "the API stopped");
-            }
-        });
+        tasks.spawn(
+            async move { api::serve(listener, state, cancel).await.map_err(|e| format!("the API stopped: {e}")) },
+        );
     }
     if services.scheduler {
         let settings = SchedulerSettings::from_config(&config);
-        tasks.spawn(scheduler::run(store.clone(), settings, Clock::System, cancel.clone()));
+        let (store, cancel) = (store.clone(), cancel.clone());
+        tasks.spawn(async move {
+            scheduler::run(store, settings, Clock::System, cancel).await;
+            Ok(())
+        });
     }
     if services.worker {
         let settings = WorkerSettings::from_config(&config);
         let executor = Executor::from_name(&config.worker.executor);
         let (store, cancel) = (store.clone(), cancel.clone());
         tasks.spawn(async move {
-            if let Err(e) = worker::run(store, settings, executor, cancel).await {
-                tracing::error!(error = %e, "the worker stopped");
-            }
+            worker::run(store, settings, executor, cancel)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("the worker stopped: {e}"))
         });
     }
+    // A service that fails stops the process (with the others drained), so a supervisor restarts it.
+    let mut failure = None;
     while let Some(done) = tasks.join_next().await {
-        if let Err(e) = done {
-            tracing::error!(error = %e, "a service task panicked");
+        let result = done.map_err(|e| format!("a service task panicked: {e}")).and_then(|r| r);
+        if let Err(message) = result {
+            tracing::error!("{message}");
+            cancel.cancel();
+            failure.get_or_insert(message);
         }
     }
-    Ok(())
+    match failure {
+        Some(message) => Err(std::io::Error::other(message)),
+        None => Ok(()),
+    }
 }
 
 /// Binds the API's listener on all interfaces.

@@ -32,8 +32,9 @@ pub struct ClaimedRun {
     pub service: String,
     /// Attempts the job allows.
     pub max_attempts: i32,
-    /// Attempts lost to dead workers so far (they do not count against `max_attempts`).
-    pub lost_attempts: i32,
+    /// Attempts lost to dead workers or handed back by draining ones: they do not count against
+    /// `max_attempts`.
+    pub excused_attempts: i32,
 }
 
 /// What a worker asks for when it claims.
@@ -179,6 +180,6 @@ fn claimed_from_row(r: sqlx::postgres::PgRow) -> Result<ClaimedRun> {
         timeout_seconds: r.try_get("timeout_seconds")?,
         service: r.try_get("service")?,
         max_attempts: r.try_get("max_attempts")?,
-        lost_attempts: r.try_get("lost_attempts")?,
+        excused_attempts: r.try_get("excused_attempts")?,
     })
 }

@@ -109,7 +109,7 @@ impl Attempt {
             }
             Err(e) => (RunState::Failed, None, None, format!("executor error: {e}")),
         };
-        let own_attempts = self.run.attempt - self.run.lost_attempts;
+        let own_attempts = self.run.attempt - self.run.excused_attempts;
         let retry_after_seconds = match (state, &self.policy) {
             (RunState::Failed | RunState::TimedOut, Some(policy)) => {
                 super::retry::retry_delay_seconds(own_attempts, policy, rand::random::<f64>())
