@@ -776,4 +776,6 @@ fn failure(scope: Scope, gaps: &[(Dimension, i64, i64, i64)], text: String) -> F
 }
 
 #[cfg(test)]
+mod proptests;
+#[cfg(test)]
 mod tests;
