@@ -38,6 +38,14 @@ async fn a_failed_attempt_is_retried_after_its_back_off_until_it_succeeds() {
             .await
             .unwrap();
     assert_eq!(outcomes, [("failed".to_string(), Some(7)), ("succeeded".to_string(), Some(0))]);
+    let (_, run) = app.get_json(&format!("/api/v1/runs/{id}")).await;
+    let listed: Vec<(i64, String)> = run["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["number"].as_i64().unwrap(), a["outcome"].as_str().unwrap().to_string()))
+        .collect();
+    assert_eq!(listed, [(1, "failed".to_string()), (2, "succeeded".to_string())], "the API lists the attempts");
     let kinds = event_kinds(&app, id).await;
     assert_eq!(kinds, ["submitted", "admitted", "started", "failed", "requeued", "admitted", "started", "succeeded"]);
     let _ = std::fs::remove_file(counter);

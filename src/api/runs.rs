@@ -7,6 +7,7 @@ use serde::Serialize;
 
 use super::seed::{parse_id, zip_response};
 use super::{AppState, Error, Result};
+use crate::store::attempts::AttemptRow;
 use crate::store::runs::{RunEvent, RunRow};
 
 /// A run and its events in order.
@@ -15,18 +16,21 @@ pub struct RunView {
     /// The run.
     #[serde(flatten)]
     pub run: RunRow,
+    /// Its attempts in order.
+    pub attempts: Vec<AttemptRow>,
     /// Its timeline.
     pub events: Vec<RunEvent>,
 }
 
-/// A run: state, user, service, priority, timestamps, exit code, attempt, worker, events.
+/// A run: state, user, service, priority, timestamps, exit code, attempts, worker, events.
 #[utoipa::path(get, path = "/api/v1/runs/{id}", params(("id" = i64, Path)), responses(
     (status = 200, body = RunView), (status = 404, body = super::error::ErrorBody)))]
 pub async fn get_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunView>> {
     let id = parse_id(&id)?;
     let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    let attempts = state.store.attempt_list(id).await?;
     let events = state.store.run_events(id).await?;
-    Ok(Json(RunView { run, events }))
+    Ok(Json(RunView { run, attempts, events }))
 }
 
 /// The run's stdout and stderr, every attempt, as text.

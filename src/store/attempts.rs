@@ -9,6 +9,25 @@ use super::notify::{self, notify};
 use super::runs::RunState;
 use super::{AttemptId, BlobId, Resources, Result, RunId, Store, WorkerId};
 
+/// One attempt of a run, as `GET /api/v1/runs/{id}` lists it.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+pub struct AttemptRow {
+    /// The attempt's id, which is also its fencing token.
+    pub id: AttemptId,
+    /// 1 for the first attempt.
+    pub number: i32,
+    /// The worker that ran it.
+    pub worker_id: WorkerId,
+    /// When it was claimed.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Final state, `lost` (its worker died) or `handed_back` (its worker drained).
+    pub outcome: Option<String>,
+    /// Exit code of the process, if it exited.
+    pub exit_code: Option<i32>,
+}
+
 /// A run a worker has just claimed, with what it needs to execute it.
 #[derive(Debug, Clone)]
 pub struct ClaimedRun {
@@ -74,6 +93,11 @@ pub struct FinishParams {
 }
 
 impl Store {
+    /// A run's attempts in order.
+    pub async fn attempt_list(&self, run: RunId) -> Result<Vec<AttemptRow>> {
+        Ok(sqlx::query_as(include_str!("../../sql/attempts/list.sql")).bind(run).fetch_all(self.pool()).await?)
+    }
+
     /// Claims admitted runs that fit the worker; each gets a new attempt and fencing token.
     pub async fn run_claim_batch(&self, p: &ClaimParams) -> Result<Vec<ClaimedRun>> {
         let rows = sqlx::query(include_str!("../../sql/runs/claim_batch.sql"))
