@@ -13,6 +13,8 @@ use crate::store::{AttemptId, RunId, Store};
 pub const LOG_FLUSH_INTERVAL: Duration = Duration::from_millis(200);
 /// Flush as soon as this many bytes are buffered.
 pub const LOG_FLUSH_BYTES: usize = 256 * 1024;
+/// Output kept in memory while the database cannot take it; beyond this it is dropped (logged).
+pub const LOG_BACKLOG_MAX_BYTES: usize = 16 * 1024 * 1024;
 
 /// How an attempt ended, for the worker loop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,11 +170,18 @@ async fn pump_logs(
                     }
                 }
                 None => {
-                    buffer.flush().await;
+                    // The attempt's end waits for the database anyway: let its output go first.
+                    let mut pause = super::outage::RETRY_FIRST_DEFAULT;
+                    while !buffer.flush().await {
+                        tokio::time::sleep(pause).await;
+                        pause = super::outage::next_pause(pause);
+                    }
                     return;
                 }
             },
-            _ = tick.tick() => buffer.flush().await,
+            _ = tick.tick() => {
+                buffer.flush().await;
+            }
         }
     }
 }
@@ -187,9 +196,11 @@ struct LogBuffer {
 }
 
 impl LogBuffer {
-    async fn flush(&mut self) {
+    /// Writes the buffered chunks. On a database error they stay buffered for the next flush (up to
+    /// [`LOG_BACKLOG_MAX_BYTES`]); returns false in that case.
+    async fn flush(&mut self) -> bool {
         if self.chunks.is_empty() {
-            return;
+            return true;
         }
         match self.store.run_log_append(self.run, self.token, &self.chunks).await {
             Ok(true) => {}
@@ -197,9 +208,16 @@ impl LogBuffer {
                 tracing::warn!(run = %self.run, "log write refused: attempt no longer current; stopping it");
                 self.stop.cancel();
             }
-            Err(e) => tracing::warn!(run = %self.run, error = %e, "cannot store log chunk"),
+            Err(e) if self.bytes <= LOG_BACKLOG_MAX_BYTES => {
+                tracing::warn!(run = %self.run, error = %e, bytes = self.bytes, "cannot store log chunks; keeping them for the next try");
+                return false;
+            }
+            Err(e) => {
+                tracing::error!(run = %self.run, error = %e, bytes = self.bytes, "cannot store log chunks; backlog too large, dropping it");
+            }
         }
         self.chunks.clear();
         self.bytes = 0;
+        true
     }
 }

@@ -37,7 +37,8 @@ where
     }
 }
 
-fn next_pause(pause: Duration) -> Duration {
+/// The pause after `pause`: doubled, capped at [`RETRY_MAX_DEFAULT`].
+pub fn next_pause(pause: Duration) -> Duration {
     pause.saturating_mul(2).min(RETRY_MAX_DEFAULT)
 }
 
