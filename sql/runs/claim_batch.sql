@@ -2,7 +2,7 @@
 -- its free capacity. Starts an attempt per run with a new fencing token (attempts.id) and writes the
 -- `started` event, all in one statement.
 -- $1 worker_id, $2 services text[], $3 free cpu, $4 free memory, $5 free pods, $6 free storage,
--- $7 most runs to claim, $8 now (nullable).
+-- $7 most runs to claim, $8 now (nullable), $9 largest input (bytes) returned inline.
 -- Row locks: FOR UPDATE SKIP LOCKED on the candidates, so concurrent workers never wait on each other.
 with candidates as materialized (
     -- MATERIALIZED: the locking scan runs exactly once, with its LIMIT, before anything joins it.
@@ -44,7 +44,11 @@ with candidates as materialized (
 )
 select c.id, c.attempt, c.attempt_id, c.cpu, c.memory, c.pods, c.storage,
        c.service, c.max_attempts, c.excused_attempts,
-       j.input_blob_id, j.command, j.env, j.timeout_seconds
+       j.input_blob_id, j.command, j.env, j.timeout_seconds,
+       -- Inputs that fit one chunk come with the claim: no second round trip per run.
+       case when b.size = 0 then ''::bytea
+            when b.size <= $9 then (select data from blob_chunks where blob_id = b.id and seq = 0) end as input_inline
 from claimed c
 join jobs j on j.id = c.job_id
+left join blobs b on b.id = j.input_blob_id
 order by c.id

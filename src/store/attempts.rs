@@ -41,6 +41,8 @@ pub struct ClaimedRun {
     pub request: Resources,
     /// Input files as a zip.
     pub input_blob_id: Option<BlobId>,
+    /// The input zip itself when it fits one blob chunk (read with the claim).
+    pub input_inline: Option<Vec<u8>>,
     /// Command line instead of run.sh.
     pub command: Option<Vec<String>>,
     /// Extra environment.
@@ -109,6 +111,7 @@ impl Store {
             .bind(p.free.storage)
             .bind(p.limit)
             .bind(p.now)
+            .bind(super::blobs::CHUNK_BYTES as i64)
             .fetch_all(self.pool())
             .await?;
         rows.into_iter().map(claimed_from_row).collect()
@@ -199,6 +202,7 @@ fn claimed_from_row(r: sqlx::postgres::PgRow) -> Result<ClaimedRun> {
             storage: r.try_get("storage")?,
         },
         input_blob_id: r.try_get("input_blob_id")?,
+        input_inline: r.try_get("input_inline")?,
         command,
         env,
         timeout_seconds: r.try_get("timeout_seconds")?,

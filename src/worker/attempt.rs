@@ -52,17 +52,18 @@ pub struct Attempt {
 
 impl Attempt {
     /// Executes the attempt to its end; never panics, never returns an error (it is recorded).
-    pub async fn execute(self) -> Ended {
+    pub async fn execute(mut self) -> Ended {
         let id = self.run.id;
         let token = self.run.attempt_id;
-        let input = match self.run.input_blob_id {
-            Some(blob) => {
+        let input = match (self.run.input_inline.take(), self.run.input_blob_id) {
+            (Some(inline), _) => inline,
+            (None, Some(blob)) => {
                 super::outage::until_done("read the run's inputs", || async {
                     self.store.blob_read(blob).await.map_err(|e| tracing::warn!(run = %id, error = %e)).ok()
                 })
                 .await
             }
-            None => Vec::new(),
+            (None, None) => Vec::new(),
         };
         let request = ExecRequest {
             run_id: id.0,
