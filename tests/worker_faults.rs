@@ -224,3 +224,36 @@ async fn a_draining_worker_hands_unfinished_runs_back_and_that_costs_the_job_no_
     let _ = std::fs::remove_file(counter);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_claim_whose_reply_was_lost_is_handed_back_by_the_workers_heartbeat() {
+    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
+    let capacity = Resources { cpu: 4000, memory: 4096, pods: 4, storage: 1024 };
+    let w = app.store.worker_register("w", &["example".to_string()], capacity).await.unwrap();
+    let res =
+        app.upload(&[("run.sh", b"echo hi\n")], &[("user_id", "1"), ("service", "example"), ("flow", "legacy")]).await;
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    let params = ClaimParams { worker: w, services: vec!["example".into()], free: capacity, limit: 4, now: None };
+    // The claim commits, but (as if its reply were lost) the worker never learns of it.
+    let claimed = app.store.run_claim_batch(&params).await.unwrap();
+    let token = claimed[0].attempt_id;
+
+    // Held by the worker, or too recent: left alone.
+    assert!(app.store.run_release_orphans(w, &[token], 0.0).await.unwrap().is_empty());
+    assert!(app.store.run_release_orphans(w, &[], 3600.0).await.unwrap().is_empty());
+    assert_eq!(app.state(id).await, "running");
+
+    // Not held and old enough: back to the queue (admitted again: legacy flow), costing no attempt.
+    assert_eq!(app.store.run_release_orphans(w, &[], 0.0).await.unwrap(), [RunId(id)]);
+    assert_eq!(app.state(id).await, "admitted");
+    let (outcome, excused): (String, i32) = sqlx::query_as(
+        "select a.outcome, r.handed_back_attempts from attempts a join runs r on r.id = a.run_id where a.id = $1",
+    )
+    .bind(token)
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap();
+    assert_eq!((outcome.as_str(), excused), ("handed_back", 1));
+    assert!(event_kinds(&app, id).await.contains(&"requeued".to_string()));
+    app.stop().await;
+}

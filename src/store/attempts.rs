@@ -95,6 +95,30 @@ pub struct FinishParams {
 }
 
 impl Store {
+    /// Hands back the runs the database gives `worker` but the worker does not hold (`in_flight`),
+    /// claimed more than `grace_seconds` ago: a claim whose reply was lost. Returns them.
+    pub async fn run_release_orphans(
+        &self,
+        worker: WorkerId,
+        in_flight: &[AttemptId],
+        grace_seconds: f64,
+    ) -> Result<Vec<RunId>> {
+        let mut tx = self.pool().begin().await?;
+        let ids: Vec<RunId> = sqlx::query_scalar(include_str!("../../sql/runs/release_orphans.sql"))
+            .bind(worker)
+            .bind(in_flight)
+            .bind(grace_seconds)
+            .bind(None::<DateTime<Utc>>)
+            .fetch_all(&mut *tx)
+            .await?;
+        if !ids.is_empty() {
+            notify(&mut tx, notify::QUEUED).await?;
+            notify(&mut tx, notify::ADMITTED).await?;
+        }
+        tx.commit().await?;
+        Ok(ids)
+    }
+
     /// A run's attempts in order.
     pub async fn attempt_list(&self, run: RunId) -> Result<Vec<AttemptRow>> {
         Ok(sqlx::query_as(include_str!("../../sql/attempts/list.sql")).bind(run).fetch_all(self.pool()).await?)

@@ -53,4 +53,16 @@ pub async fn beat(store: &Store, id: WorkerId, attempts: &InFlightAttempts, stop
         Ok(None) => tracing::warn!(worker = %id, "heartbeat refused: this worker is marked stopped"),
         Err(e) => tracing::warn!(worker = %id, error = %e, "heartbeat failed"),
     }
+    // Claims this worker never received (reply lost after the commit) go back to the queue.
+    match store.run_release_orphans(id, &tokens, ORPHAN_GRACE.as_secs_f64()).await {
+        Ok(runs) if !runs.is_empty() => {
+            tracing::warn!(worker = %id, ?runs, "handed back claims this worker never received")
+        }
+        Ok(_) => {}
+        Err(e) => tracing::warn!(worker = %id, error = %e, "cannot check for lost claims"),
+    }
 }
+
+/// A claim counts as lost when the worker does not hold it this long after it was committed
+/// (a claim is taken in within milliseconds; this leaves a wide margin).
+pub const ORPHAN_GRACE: Duration = Duration::from_secs(10);

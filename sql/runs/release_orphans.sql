@@ -1,0 +1,32 @@
+-- Hands back the runs the database says a worker runs but the worker does not hold: a claim whose
+-- reply never reached it (connection lost after the commit). Only claims older than $3 seconds
+-- count, so a claim the worker is still taking in is left alone. Like a drain hand-back, the attempt
+-- does not count against the job's attempts; the run goes back to the queue at its place.
+-- $1 worker_id, $2 the worker's in-flight attempt ids bigint[], $3 grace seconds, $4 now (nullable).
+-- Row locks: FOR UPDATE SKIP LOCKED on those runs.
+with orphan as materialized (
+    select id from runs
+    where worker_id = $1 and state = 'running'
+      and attempt_id <> all($2::bigint[])
+      and started_at < coalesce($4::timestamptz, now()) - make_interval(secs => $3)
+    for update skip locked
+), run as (
+    update runs r
+    set state = case when r.flow = 'legacy' then 'admitted' else 'queued' end,
+        admitted_at = case when r.flow = 'legacy' then coalesce($4::timestamptz, now()) end,
+        worker_id = null, started_at = null, head_since = null,
+        handed_back_attempts = r.handed_back_attempts + 1
+    from orphan
+    where r.id = orphan.id
+    returning r.id, r.attempt_id, r.state
+), attempt as (
+    update attempts a set finished_at = coalesce($4::timestamptz, now()), outcome = 'handed_back'
+    from run
+    where a.id = run.attempt_id
+)
+insert into run_events (run_id, at, kind, actor, message, details)
+select id, coalesce($4::timestamptz, now()), 'requeued', 'worker',
+       'worker ' || $1 || ' does not hold this claim (its reply was lost): back to the queue at its place',
+       jsonb_build_object('attempt_id', attempt_id, 'state', state)
+from run
+returning run_id
