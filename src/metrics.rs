@@ -9,6 +9,8 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 
 use crate::resources::{Dimension, Resources};
 use crate::scheduler::admission::{Decisions, Priority, Snapshot};
+use crate::store::RunId;
+use std::collections::HashMap;
 
 /// HTTP requests served, by method, route template and status.
 pub const HTTP_REQUESTS: &str = "berth_http_requests_total";
@@ -168,33 +170,43 @@ pub fn rescued(lost: usize, unclaimed: usize, woken: usize) {
 /// Records the leader's queue-wide gauges from a cycle's snapshot and decisions. Labels are
 /// namespaces (configured or created by quota), priorities and dimensions: small, bounded sets.
 pub fn queue_snapshot(snapshot: &Snapshot, decisions: &Decisions) {
+    // One pass over the queue and one over the records: (namespace, priority) -> figures.
+    #[derive(Default)]
+    struct Queue {
+        depth: usize,
+        blocked_seconds: f64,
+        shortfall: [i64; 4],
+    }
+    let mut queues: HashMap<(&str, Priority), Queue> = HashMap::new();
+    let mut where_is: HashMap<RunId, (&str, Priority)> = HashMap::new();
+    for r in &snapshot.queued {
+        let key = (r.namespace.as_str(), r.priority);
+        where_is.insert(r.id, key);
+        let q = queues.entry(key).or_default();
+        q.depth += 1;
+        if let Some(since) = r.head_since {
+            q.blocked_seconds = q.blocked_seconds.max((snapshot.now - since).num_milliseconds().max(0) as f64 / 1000.0);
+        }
+    }
+    for rec in &decisions.records {
+        let Some(key) = where_is.get(&rec.run) else { continue };
+        let q = queues.entry(*key).or_default();
+        for s in &rec.scopes {
+            if let Some(i) = s.dimension.and_then(|d| Dimension::ALL.iter().position(|x| *x == d)) {
+                q.shortfall[i] = q.shortfall[i].max(s.shortfall);
+            }
+        }
+    }
+    let empty = Queue::default();
     for (ns, quota) in &snapshot.namespaces {
         for priority in [Priority::High, Priority::Normal] {
-            let depth = snapshot.queued.iter().filter(|r| &r.namespace == ns && r.priority == priority).count();
+            let q = queues.get(&(ns.as_str(), priority)).unwrap_or(&empty);
             let labels = [("namespace", ns.clone()), ("priority", priority.to_string())];
-            gauge!(QUEUE_DEPTH, &labels).set(depth as f64);
-            let blocked = snapshot
-                .queued
-                .iter()
-                .filter(|r| &r.namespace == ns && r.priority == priority)
-                .filter_map(|r| r.head_since)
-                .map(|since| (snapshot.now - since).num_milliseconds().max(0) as f64 / 1000.0)
-                .fold(0.0, f64::max);
-            gauge!(HEAD_BLOCKED, &labels).set(blocked);
-            for d in Dimension::ALL {
-                let short: i64 = decisions
-                    .records
-                    .iter()
-                    .filter(|rec| {
-                        snapshot.queued.iter().any(|q| q.id == rec.run && &q.namespace == ns && q.priority == priority)
-                    })
-                    .flat_map(|rec| rec.scopes.iter())
-                    .filter(|s| s.dimension == Some(d))
-                    .map(|s| s.shortfall)
-                    .max()
-                    .unwrap_or(0);
+            gauge!(QUEUE_DEPTH, &labels).set(q.depth as f64);
+            gauge!(HEAD_BLOCKED, &labels).set(q.blocked_seconds);
+            for (i, d) in Dimension::ALL.iter().enumerate() {
                 gauge!(HEAD_SHORTFALL, "namespace" => ns.clone(), "priority" => priority.to_string(), "dimension" => d.to_string())
-                    .set(short as f64);
+                    .set(q.shortfall[i] as f64);
             }
         }
         for d in Dimension::ALL {
