@@ -11,7 +11,6 @@ pub mod rescuer;
 
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -21,6 +20,9 @@ use admission::{Policy, Wrr};
 
 /// Most queued runs per namespace and priority one cycle looks at.
 pub const SCAN_LIMIT_DEFAULT: i64 = 1000;
+
+/// The notifications that wake this loop.
+const CHANNELS: [&str; 2] = [notify::QUEUED, notify::FINISHED];
 
 /// The scheduler's own settings, derived from [`Config`].
 #[derive(Debug, Clone)]
@@ -101,7 +103,7 @@ async fn lead(
     let epoch = session.epoch();
     let (high, normal) = session.wrr();
     let mut wrr = Wrr { high, normal };
-    let mut listener = listen(store).await;
+    let mut listener = notify::listen(store, &CHANNELS).await;
     let mut last_rescue: Option<tokio::time::Instant> = None;
     let mut last_records: Option<tokio::time::Instant> = None;
     loop {
@@ -135,10 +137,10 @@ async fn lead(
         if !again {
             tokio::select! {
                 _ = cancel.cancelled() => {}
-                ok = wait_notification(&mut listener) => if !ok { listener = None },
+                woke = notify::wait(&mut listener) => if woke.is_none() { listener = None },
                 _ = tokio::time::sleep(settings.tick) => {
                     if listener.is_none() {
-                        listener = listen(store).await;
+                        listener = notify::listen(store, &CHANNELS).await;
                     }
                 }
             }
@@ -152,18 +154,5 @@ async fn lead(
             tracing::warn!(epoch, "lost the leader connection: leadership lost");
             return;
         }
-    }
-}
-
-async fn listen(store: &Store) -> Option<PgListener> {
-    let mut listener = PgListener::connect(store.url()).await.ok()?;
-    listener.listen_all([notify::QUEUED, notify::FINISHED]).await.ok()?;
-    Some(listener)
-}
-
-async fn wait_notification(listener: &mut Option<PgListener>) -> bool {
-    match listener {
-        Some(l) => l.recv().await.is_ok(),
-        None => std::future::pending().await,
     }
 }

@@ -2,8 +2,9 @@
 //! folds duplicates sent within one transaction and a missed one is covered by polling.
 
 use sqlx::PgConnection;
+use sqlx::postgres::PgListener;
 
-use super::Result;
+use super::{Result, Store};
 
 /// A run was queued (or re-queued): the leader should run an admission cycle.
 pub const QUEUED: &str = "berth_queued";
@@ -19,4 +20,21 @@ pub const CANCEL: &str = "berth_cancel";
 pub async fn notify(conn: &mut PgConnection, channel: &str) -> Result<()> {
     sqlx::query(include_str!("../../sql/schema/notify.sql")).bind(channel).execute(conn).await?;
     Ok(())
+}
+
+/// A LISTEN connection on `channels`, or `None` when the database cannot be reached (callers poll
+/// meanwhile and try again at their next tick).
+pub async fn listen(store: &Store, channels: &[&str]) -> Option<PgListener> {
+    let mut listener = PgListener::connect(store.url()).await.ok()?;
+    listener.listen_all(channels.iter().copied()).await.ok()?;
+    Some(listener)
+}
+
+/// Waits for the next notification and returns its channel; `None` when the listener failed (the
+/// caller drops it, falls back to polling and reconnects). Never returns without a listener.
+pub async fn wait(listener: &mut Option<PgListener>) -> Option<String> {
+    match listener {
+        Some(l) => l.recv().await.ok().map(|n| n.channel().to_string()),
+        None => std::future::pending().await,
+    }
 }

@@ -17,7 +17,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use sqlx::postgres::PgListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
@@ -28,6 +27,9 @@ use crate::store::runs::ClaimParams;
 use crate::store::{RunId, Store, WorkerId, notify};
 use attempt::{Attempt, Ended};
 use complete::Completer;
+
+/// The notifications that wake this loop.
+const CHANNELS: [&str; 2] = [notify::ADMITTED, notify::CANCEL];
 
 /// A worker's own settings, derived from [`Config`].
 #[derive(Debug, Clone)]
@@ -109,7 +111,7 @@ pub async fn run(
         beat_stop.clone(),
     ));
     let (completer, completing) = Completer::start(store.clone());
-    let mut listener = listen(&store).await;
+    let mut listener = notify::listen(&store, &CHANNELS).await;
     let mut in_flight: HashMap<RunId, InFlight> = HashMap::new();
     let mut tasks: JoinSet<(RunId, Ended)> = JoinSet::new();
 
@@ -134,7 +136,7 @@ pub async fn run(
                     }
                 }
             }
-            woke = wait_notification(&mut listener) => {
+            woke = notify::wait(&mut listener) => {
                 match woke.as_deref() {
                     None => listener = None,
                     Some(notify::CANCEL) => heartbeat::beat(&store, id, &attempts, &cancel_tx).await,
@@ -143,7 +145,7 @@ pub async fn run(
             }
             _ = tokio::time::sleep(settings.poll) => {
                 if listener.is_none() {
-                    listener = listen(&store).await;
+                    listener = notify::listen(&store, &CHANNELS).await;
                 }
             }
         }
@@ -279,21 +281,6 @@ async fn drain(
         for _ in in_flight.drain() {
             crate::metrics::run_finished("store_error", 0);
         }
-    }
-}
-
-async fn listen(store: &Store) -> Option<PgListener> {
-    let mut listener = PgListener::connect(store.url()).await.ok()?;
-    listener.listen_all([notify::ADMITTED, notify::CANCEL]).await.ok()?;
-    Some(listener)
-}
-
-/// Waits for a notification and returns its channel; `None` when the listener failed (the caller
-/// falls back to polling and reconnects).
-async fn wait_notification(listener: &mut Option<PgListener>) -> Option<String> {
-    match listener {
-        Some(l) => l.recv().await.ok().map(|n| n.channel().to_string()),
-        None => std::future::pending().await,
     }
 }
 
