@@ -219,10 +219,7 @@ pub fn check_namespace_name(name: &str) -> Result<()> {
 
 /// Refuses a request that can never fit its namespace's quota, naming the dimensions.
 async fn check_fits_quota(state: &AppState, namespace: &str, request: &Resources) -> Result<()> {
-    let limit = match state.store.namespace_views(Some(&[namespace.to_string()])).await?.into_iter().next() {
-        Some(ns) => ns.limit,
-        None => namespace_quota(&state.config),
-    };
+    let limit = state.store.namespace_limit(namespace).await?.unwrap_or_else(|| namespace_quota(&state.config));
     let over: Vec<String> = Resources::shortfalls(request, &limit)
         .into_iter()
         .map(|(d, requested, available, _)| format!("{d} requested {requested}{u}, quota {available}{u}", u = d.unit()))

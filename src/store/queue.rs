@@ -77,6 +77,15 @@ impl Store {
         Ok(out)
     }
 
+    /// A namespace's quota, or `None` if it does not exist yet.
+    pub async fn namespace_limit(&self, name: &str) -> Result<Option<Resources>> {
+        let row: Option<(i64, i64, i64, i64)> = sqlx::query_as(include_str!("../../sql/namespaces/get_limit.sql"))
+            .bind(name)
+            .fetch_optional(self.pool())
+            .await?;
+        Ok(row.map(|(cpu, memory, pods, storage)| Resources { cpu, memory, pods, storage }))
+    }
+
     /// Sets a namespace's quota (creating it) and wakes the leader.
     pub async fn namespace_set_quota(&self, name: &str, quota: Resources) -> Result<()> {
         let mut tx = self.pool().begin().await?;
