@@ -57,6 +57,11 @@ fn stream_text(chunks: &[LogChunk], stream: LogStream) -> String {
     String::from_utf8(bytes).expect("utf8 logs")
 }
 
+/// The process backend always keeps a result file.
+fn result_zip(result: &ExecResult) -> PathBuf {
+    result.result_zip.clone().expect("the process backend keeps a result zip")
+}
+
 fn zip_contents(path: &Path) -> BTreeMap<String, Vec<u8>> {
     let file = std::fs::File::open(path).expect("open result zip");
     let mut archive = zip::ZipArchive::new(file).expect("read result zip");
@@ -93,8 +98,8 @@ async fn success_packs_inputs_and_outputs_and_removes_folder() {
     let result = result.expect("run");
     assert_eq!(result.outcome, Outcome::Succeeded);
     assert_eq!(result.exit_code, Some(0));
-    assert_eq!(result.result_zip.parent(), Some(scratch.as_path()), "zip lies beside the folder");
-    let files = zip_contents(&result.result_zip);
+    assert_eq!(result_zip(&result).parent(), Some(scratch.as_path()), "zip lies beside the folder");
+    let files = zip_contents(&result_zip(&result));
     assert_eq!(files["output.txt"], b"42 bar\n");
     assert_eq!(files["data/extra.txt"], b"extra");
     assert!(files.contains_key("run.sh"));
@@ -102,7 +107,7 @@ async fn success_packs_inputs_and_outputs_and_removes_folder() {
     assert_eq!(files["mode.txt"], b"700\n", "run folder is private");
     assert!(!files.keys().any(|n| n.ends_with(".zip")), "{files:?}");
     assert_eq!(leftover_dirs(&scratch), Vec::<PathBuf>::new());
-    std::fs::remove_file(&result.result_zip).expect("caller deletes the zip");
+    std::fs::remove_file(result_zip(&result)).expect("caller deletes the zip");
 }
 
 #[tokio::test]
@@ -113,7 +118,7 @@ async fn failing_script_keeps_exit_code_and_partial_outputs() {
     let result = result.expect("run");
     assert_eq!(result.outcome, Outcome::Failed);
     assert_eq!(result.exit_code, Some(3));
-    assert_eq!(zip_contents(&result.result_zip)["partial.txt"], b"partial\n");
+    assert_eq!(zip_contents(&result_zip(&result))["partial.txt"], b"partial\n");
 }
 
 #[tokio::test]
@@ -136,7 +141,7 @@ async fn dropped_log_receiver_does_not_fail_the_run() {
     drop(rx);
     let result = process().run(req, tx, CancellationToken::new()).await.expect("run");
     assert_eq!(result.outcome, Outcome::Succeeded);
-    assert_eq!(zip_contents(&result.result_zip)["done.txt"], b"done\n");
+    assert_eq!(zip_contents(&result_zip(&result))["done.txt"], b"done\n");
 }
 
 #[tokio::test]
@@ -149,7 +154,7 @@ async fn timeout_kills_the_job() {
     let result = result.expect("run");
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
     assert_eq!(result.outcome, Outcome::TimedOut);
-    assert!(zip_contents(&result.result_zip).contains_key("before.txt"));
+    assert!(zip_contents(&result_zip(&result)).contains_key("before.txt"));
 }
 
 #[tokio::test]
@@ -194,7 +199,7 @@ async fn background_children_do_not_survive_the_run() {
     let result = result.expect("run");
     assert!(started.elapsed() < Duration::from_secs(10), "pipe held open by child hung the run");
     assert_eq!(result.outcome, Outcome::Succeeded);
-    let pid_text = String::from_utf8(zip_contents(&result.result_zip)["bg.pid"].clone()).expect("pid");
+    let pid_text = String::from_utf8(zip_contents(&result_zip(&result))["bg.pid"].clone()).expect("pid");
     let pid = Pid::from_raw(pid_text.trim().parse().expect("pid number"));
     let deadline = Instant::now() + Duration::from_secs(5);
     while !process_gone(pid) {
@@ -211,7 +216,7 @@ async fn command_mode_runs_argv() {
     let result = process().run(req, no_logs(), CancellationToken::new()).await;
     let result = result.expect("run");
     assert_eq!(result.outcome, Outcome::Succeeded);
-    assert_eq!(zip_contents(&result.result_zip)["x.txt"], b"hi\n");
+    assert_eq!(zip_contents(&result_zip(&result))["x.txt"], b"hi\n");
 }
 
 #[tokio::test]
@@ -256,13 +261,13 @@ async fn memory_limit_is_applied() {
     req.memory_limit_mib = Some(64);
     let result = process().run(req, no_logs(), CancellationToken::new()).await;
     let result = result.expect("run");
-    assert_eq!(zip_contents(&result.result_zip)["limit.txt"], b"65536\n");
+    assert_eq!(zip_contents(&result_zip(&result))["limit.txt"], b"65536\n");
     assert_eq!(result.outcome, Outcome::Failed, "500 MB allocation must fail");
     assert_ne!(result.exit_code, Some(0));
 }
 
 #[tokio::test]
-async fn noop_returns_success_and_an_empty_zip() {
+async fn noop_returns_success_and_keeps_no_files() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let exec: Executor = NoopExecutor.into();
     let req = request(&tmp.path().join("scratch"), &[("run.sh", "exit 1")]);
@@ -270,6 +275,6 @@ async fn noop_returns_success_and_an_empty_zip() {
     let result = result.expect("run");
     assert_eq!(result.outcome, Outcome::Succeeded);
     assert_eq!(result.exit_code, Some(0));
-    assert!(result.result_zip.is_file());
-    assert!(zip_contents(&result.result_zip).is_empty());
+    assert_eq!(result.result_zip, None, "no result file");
+    assert!(!tmp.path().join("scratch").exists(), "nothing written to the scratch folder");
 }

@@ -166,10 +166,12 @@ pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> 
     let id = parse_id(&id)?;
     let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
     let run_state = run.run_state();
-    if run_state == RunState::Succeeded
-        && let Some(blob) = run.result_blob_id
-    {
-        let zip = state.store.blob_read(blob).await?;
+    if run_state == RunState::Succeeded {
+        let zip = match run.result_blob_id {
+            Some(blob) => state.store.blob_read(blob).await?,
+            // The backend kept no files (the no-op backend): the result is an empty archive.
+            None => crate::executor::archive::EMPTY_ZIP.to_vec(),
+        };
         return Ok(zip_response(id, zip));
     }
     let body = StatusBody { id, status: seed_status(run_state).into(), message: run.message };

@@ -43,6 +43,28 @@ pub struct BenchArgs {
     /// Admissions per cycle (`settings.batch-size`); default: the configured value.
     #[arg(long)]
     pub batch_size: Option<usize>,
+    /// Flows measured by the throughput scenario.
+    #[arg(long, value_delimiter = ',', default_value = "legacy,priority")]
+    pub flows: Vec<Flow>,
+}
+
+/// A flow of the throughput scenario.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Flow {
+    /// Admission off: runs go straight to the workers.
+    Legacy,
+    /// Admission on: the scheduler leader admits every run.
+    Priority,
+}
+
+impl Flow {
+    /// The flow's name in the database.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Flow::Legacy => "legacy",
+            Flow::Priority => "priority",
+        }
+    }
 }
 
 impl BenchArgs {
@@ -61,6 +83,7 @@ impl BenchArgs {
             depths: self.depths.clone(),
             e2e_runs: self.e2e_runs.max(1),
             batch_size: self.batch_size,
+            flows: self.flows.iter().map(|f| f.as_str()).collect(),
         }
     }
 }

@@ -82,6 +82,8 @@ pub struct BenchOptions {
     pub e2e_runs: usize,
     /// Admissions per cycle (`settings.batch-size`); `None` keeps the configured value.
     pub batch_size: Option<usize>,
+    /// Flows of the throughput scenario (`legacy`, `priority`).
+    pub flows: Vec<&'static str>,
 }
 
 /// Errors of a benchmark.

@@ -18,7 +18,7 @@ pub const SUBMITTERS: usize = 8;
 /// Measures both flows.
 pub async fn run(bench: &Bench) -> Result<Vec<Measurement>> {
     let mut out = Vec::new();
-    for flow in ["legacy", "priority"] {
+    for &flow in &bench.opts.flows {
         out.extend(one_flow(bench, flow).await?);
     }
     Ok(out)

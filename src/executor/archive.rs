@@ -13,6 +13,10 @@ use zip::{CompressionMethod, ZipArchive, ZipWriter};
 
 use super::{Error, Result};
 
+/// A zip archive with no entries (the end-of-central-directory record alone): the result of a run
+/// whose backend kept no files.
+pub const EMPTY_ZIP: &[u8] = b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
+
 /// Size of the copy buffer used when reading or writing entries.
 const COPY_BUF: usize = 64 * 1024;
 
@@ -226,6 +230,14 @@ fn read_err(path: &Path, e: io::Error) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn empty_zip_is_a_valid_archive_with_no_entries() {
+        let archive = ZipArchive::new(Cursor::new(EMPTY_ZIP)).expect("readable");
+        assert_eq!(archive.len(), 0);
+        let built = ZipWriter::new(Cursor::new(Vec::new())).finish().expect("finish").into_inner();
+        assert_eq!(built, EMPTY_ZIP, "what the zip crate writes for an empty archive");
+    }
 
     #[test]
     fn safe_relative_path_table() {

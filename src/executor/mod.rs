@@ -98,7 +98,8 @@ pub struct ExecResult {
     /// The job's exit status; `None` when it was ended by a signal.
     pub exit_code: Option<i32>,
     /// A zip of the run folder after the run. The caller owns this file and must delete it.
-    pub result_zip: PathBuf,
+    /// `None`: the backend kept no files (the run's result is an empty archive).
+    pub result_zip: Option<PathBuf>,
 }
 
 /// Why a run could not be carried out; the variant says what should happen next.

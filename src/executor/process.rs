@@ -65,7 +65,7 @@ impl ProcessExecutor {
         let (outcome, exit_code) = self.supervise(&run_dir.path, &req, logs, &cancel).await?;
         let (dir, out) = (run_dir.path.clone(), run_dir.zip.clone());
         blocking(move || archive::pack(&dir, &out)).await?;
-        Ok(ExecResult { outcome, exit_code, result_zip: run_dir.zip.clone() })
+        Ok(ExecResult { outcome, exit_code, result_zip: Some(run_dir.zip.clone()) })
     }
 
     /// Spawns the job, streams its output and waits for it to exit, time out or be cancelled.

@@ -83,7 +83,9 @@ impl Attempt {
         let handing_back = self.hand_back.load(std::sync::atomic::Ordering::SeqCst);
         let (state, exit_code, zip_path, message) = match result {
             Ok(r) if handing_back && r.outcome == Outcome::Cancelled => {
-                let _ = tokio::fs::remove_file(&r.result_zip).await;
+                if let Some(path) = &r.result_zip {
+                    let _ = tokio::fs::remove_file(path).await;
+                }
                 let released = super::outage::until_done("hand the run back", || async {
                     let reason = "worker shut down: handed back to the queue";
                     self.store
@@ -108,7 +110,7 @@ impl Attempt {
                     Outcome::TimedOut => (RunState::TimedOut, "killed at its maximum execution time".to_string()),
                     Outcome::Cancelled => (RunState::Cancelled, "cancelled while running".to_string()),
                 };
-                (state, r.exit_code, Some(r.result_zip), message)
+                (state, r.exit_code, r.result_zip, message)
             }
             Err(e) => (RunState::Failed, None, None, format!("executor error: {e}")),
         };
