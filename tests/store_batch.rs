@@ -58,6 +58,7 @@ async fn bulk_enqueue_then_batched_finish_fences_each_run() {
             free: capacity,
             limit: 10,
             now: None,
+            floor: None,
         })
         .await
         .unwrap();

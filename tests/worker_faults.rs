@@ -108,7 +108,14 @@ async fn a_dead_workers_run_is_requeued_and_its_late_writes_change_nothing() {
     let capacity = Resources { cpu: 4000, memory: 4096, pods: 4, storage: 1024 };
     let ghost = app.store.worker_register("ghost", &["example".to_string()], capacity).await.unwrap();
     let id = app.submit_script("echo ok > out.txt\n", "1").await;
-    let params = ClaimParams { worker: ghost, services: vec!["example".into()], free: capacity, limit: 4, now: None };
+    let params = ClaimParams {
+        worker: ghost,
+        services: vec!["example".into()],
+        free: capacity,
+        limit: 4,
+        now: None,
+        floor: None,
+    };
     let claimed = wait_for("the ghost to claim the run", Duration::from_secs(30), || async {
         app.store.run_claim_batch(&params).await.ok().filter(|c| !c.is_empty())
     })
@@ -233,7 +240,8 @@ async fn a_claim_whose_reply_was_lost_is_handed_back_by_the_workers_heartbeat() 
     let res =
         app.upload(&[("run.sh", b"echo hi\n")], &[("user_id", "1"), ("service", "example"), ("flow", "legacy")]).await;
     let id = res.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
-    let params = ClaimParams { worker: w, services: vec!["example".into()], free: capacity, limit: 4, now: None };
+    let params =
+        ClaimParams { worker: w, services: vec!["example".into()], free: capacity, limit: 4, now: None, floor: None };
     // The claim commits, but (as if its reply were lost) the worker never learns of it.
     let claimed = app.store.run_claim_batch(&params).await.unwrap();
     let token = claimed[0].attempt_id;

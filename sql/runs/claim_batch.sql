@@ -2,13 +2,18 @@
 -- its free capacity. Starts an attempt per run with a new fencing token (attempts.id) and writes the
 -- `started` event, all in one statement.
 -- $1 worker_id, $2 services text[], $3 free cpu, $4 free memory, $5 free pods, $6 free storage,
--- $7 most runs to claim, $8 now (nullable), $9 largest input (bytes) returned inline.
+-- $7 most runs to claim, $8 now (nullable), $9 largest input (bytes) returned inline,
+-- $10 floor: skip runs admitted before it (nullable: scan from the oldest).
 -- Row locks: FOR UPDATE SKIP LOCKED on the candidates, so concurrent workers never wait on each other.
+-- Why a floor: every claimed run leaves a dead entry at the old end of `runs_admitted` until
+-- vacuum, and a scan from the oldest end walks all of them. A floor (the oldest admission the
+-- worker's previous claim found) starts the index scan past them; see worker/claim_floor.rs.
 with candidates as materialized (
     -- MATERIALIZED: the locking scan runs exactly once, with its LIMIT, before anything joins it.
     select id, cpu, memory, pods, storage, admitted_at
     from runs
     where state = 'admitted'
+      and admitted_at >= coalesce($10::timestamptz, '-infinity')
       and service = any($2::text[])
       and cpu <= $3 and memory <= $4 and pods <= $5 and storage <= $6
     order by admitted_at, id
@@ -31,7 +36,7 @@ with candidates as materialized (
         attempt = r.attempt + 1, attempt_id = nextval(pg_get_serial_sequence('attempts', 'id'))
     from fitting f
     where r.id = f.id
-    returning r.id, r.job_id, r.attempt, r.attempt_id, r.started_at, r.cpu, r.memory, r.pods, r.storage,
+    returning r.id, r.job_id, r.attempt, r.attempt_id, r.started_at, r.admitted_at, r.cpu, r.memory, r.pods, r.storage,
               r.service, r.max_attempts, r.lost_attempts + r.handed_back_attempts as excused_attempts
 ), attempt as (
     insert into attempts (id, run_id, worker_id, number, started_at)
@@ -42,7 +47,7 @@ with candidates as materialized (
            jsonb_build_object('attempt', attempt, 'attempt_id', attempt_id, 'worker_id', $1)
     from claimed
 )
-select c.id, c.attempt, c.attempt_id, c.cpu, c.memory, c.pods, c.storage,
+select c.id, c.attempt, c.attempt_id, c.admitted_at, c.cpu, c.memory, c.pods, c.storage,
        c.service, c.max_attempts, c.excused_attempts,
        j.input_blob_id, j.command, j.env, j.timeout_seconds,
        -- Inputs that fit one chunk come with the claim: no second round trip per run.

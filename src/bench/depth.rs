@@ -45,7 +45,8 @@ async fn fill(bench: &Bench, depth: u64) -> Result<()> {
 async fn claim_cost(bench: &Bench) -> Result<Measurement> {
     let capacity = Resources { cpu: 1_000_000, memory: 1_000_000, pods: 1_000_000, storage: 1_000_000 };
     let worker = bench.store.worker_register("bench-claimer", &[SERVICE.to_string()], capacity).await?;
-    let params = ClaimParams { worker, services: vec![SERVICE.into()], free: capacity, limit: 10, now: None };
+    let params =
+        ClaimParams { worker, services: vec![SERVICE.into()], free: capacity, limit: 10, now: None, floor: None };
     let mut samples = Vec::with_capacity(CLAIMS);
     let mut lost = 0;
     let users = super::users(bench.opts.seed, 50, CLAIMS);

@@ -35,6 +35,9 @@ pub const SERVICE: &str = "bench";
 pub const SEED_DEFAULT: u64 = 5;
 /// Runs per bulk-enqueue statement.
 pub const ENQUEUE_BATCH: usize = 1000;
+/// Between two progress checks of a measurement. The figures come from the runs' own timestamps,
+/// so this only bounds the check's own load on the database (a count over the hot states).
+pub const POLL: Duration = Duration::from_millis(250);
 /// Longest a single measurement may take before it is reported as lost runs.
 pub const MEASUREMENT_TIMEOUT: Duration = Duration::from_secs(600);
 
@@ -235,7 +238,7 @@ impl Bench {
     pub async fn wait_drained(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         while self.store.bench_pending().await? > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(POLL).await;
         }
         Ok(())
     }
@@ -244,7 +247,7 @@ impl Bench {
     pub async fn wait_finished_from(&self, from: crate::store::RunId, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
         while self.store.bench_pending_from(from).await? > 0 && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(POLL).await;
         }
         Ok(())
     }

@@ -8,6 +8,7 @@
 pub mod admission;
 pub mod cycle;
 pub mod rescuer;
+pub mod statistics;
 
 use std::time::Duration;
 
@@ -116,6 +117,9 @@ async fn lead(
                     return;
                 }
                 Err(e) => tracing::warn!(error = %e, "leader timers failed"),
+            }
+            if let Err(e) = statistics::refresh_if_stale(store).await {
+                tracing::warn!(error = %e, "cannot refresh the runs table's statistics");
             }
         }
         // Block records are refreshed once per tick; head changes are written at once.

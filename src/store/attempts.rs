@@ -37,6 +37,8 @@ pub struct ClaimedRun {
     pub attempt: i32,
     /// Fencing token of this attempt.
     pub attempt_id: AttemptId,
+    /// When it was admitted (its place in the claim order).
+    pub admitted_at: DateTime<Utc>,
     /// Resources it holds on the worker.
     pub request: Resources,
     /// Input files as a zip.
@@ -71,6 +73,9 @@ pub struct ClaimParams {
     pub limit: i64,
     /// Injected clock; `None` uses the database clock.
     pub now: Option<DateTime<Utc>>,
+    /// Skip runs admitted before this (`None`: scan from the oldest); see
+    /// [`crate::worker::claim_floor`].
+    pub floor: Option<DateTime<Utc>>,
 }
 
 /// How an attempt ended, as the worker reports it.
@@ -136,6 +141,7 @@ impl Store {
             .bind(p.limit)
             .bind(p.now)
             .bind(super::blobs::CHUNK_BYTES as i64)
+            .bind(p.floor)
             .fetch_all(self.pool())
             .await?;
         rows.into_iter().map(claimed_from_row).collect()
@@ -219,6 +225,7 @@ fn claimed_from_row(r: sqlx::postgres::PgRow) -> Result<ClaimedRun> {
         id: r.try_get("id")?,
         attempt: r.try_get("attempt")?,
         attempt_id: r.try_get("attempt_id")?,
+        admitted_at: r.try_get("admitted_at")?,
         request: Resources {
             cpu: r.try_get("cpu")?,
             memory: r.try_get("memory")?,

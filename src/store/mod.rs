@@ -9,6 +9,7 @@ pub mod batch;
 pub mod bench;
 pub mod blobs;
 pub mod leader;
+pub mod maintenance;
 pub mod migrate;
 pub mod namespaces;
 pub mod notify;

@@ -6,6 +6,7 @@
 
 pub mod attempt;
 pub mod capacity;
+pub mod claim_floor;
 pub mod complete;
 pub mod heartbeat;
 pub mod outage;
@@ -114,9 +115,10 @@ pub async fn run(
     let mut listener = notify::listen(&store, &CHANNELS).await;
     let mut in_flight: HashMap<RunId, InFlight> = HashMap::new();
     let mut tasks: JoinSet<(RunId, Ended)> = JoinSet::new();
+    let mut claimer = Claimer { id, floor: claim_floor::ClaimFloor::new(std::time::Instant::now()) };
 
     while !cancel.is_cancelled() {
-        claim_until_full(&store, id, &settings, &executor, &completer, &mut in_flight, &mut tasks).await;
+        claimer.claim_until_full(&store, &settings, &executor, &completer, &mut in_flight, &mut tasks).await;
         publish(&attempts, &in_flight);
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -162,59 +164,94 @@ pub async fn run(
     Ok(id)
 }
 
-async fn claim_until_full(
-    store: &Store,
+/// Claims for one worker.
+struct Claimer {
     id: WorkerId,
+    floor: claim_floor::ClaimFloor,
+}
+
+impl Claimer {
+    /// Claims until the worker is full or nothing admitted fits; starts an attempt per claimed run.
+    async fn claim_until_full(
+        &mut self,
+        store: &Store,
+        settings: &WorkerSettings,
+        executor: &Arc<Executor>,
+        completer: &Completer,
+        in_flight: &mut HashMap<RunId, InFlight>,
+        tasks: &mut JoinSet<(RunId, Ended)>,
+    ) {
+        loop {
+            let used = in_flight.values().fold(Resources::default(), |acc, f| acc.saturating_add(&f.request));
+            let free = settings.capacity.saturating_sub(&used);
+            if free.pods <= 0 {
+                return;
+            }
+            let floor = self.floor.bound(std::time::Instant::now());
+            let params = ClaimParams {
+                worker: self.id,
+                services: settings.services.clone(),
+                free,
+                limit: free.pods,
+                now: None,
+                floor,
+            };
+            let claimed = match store.run_claim_batch(&params).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claim failed; retrying at the next wake-up");
+                    return;
+                }
+            };
+            self.floor.observe(params.limit, claimed.iter().map(|r| r.admitted_at));
+            if claimed.is_empty() {
+                if floor.is_some() {
+                    // Something may wait below the floor: look again from the oldest.
+                    continue;
+                }
+                return;
+            }
+            start_attempts(claimed, store, settings, executor, completer, in_flight, tasks);
+            crate::metrics::runs_claimed(in_flight.len(), in_flight.len());
+        }
+    }
+}
+
+/// Starts an attempt task for each claimed run.
+fn start_attempts(
+    claimed: Vec<crate::store::runs::ClaimedRun>,
+    store: &Store,
     settings: &WorkerSettings,
     executor: &Arc<Executor>,
     completer: &Completer,
     in_flight: &mut HashMap<RunId, InFlight>,
     tasks: &mut JoinSet<(RunId, Ended)>,
 ) {
-    loop {
-        let used = in_flight.values().fold(Resources::default(), |acc, f| acc.saturating_add(&f.request));
-        let free = settings.capacity.saturating_sub(&used);
-        if free.pods <= 0 {
-            return;
-        }
-        let params = ClaimParams { worker: id, services: settings.services.clone(), free, limit: free.pods, now: None };
-        let claimed = match store.run_claim_batch(&params).await {
-            Ok(c) => c,
-            Err(e) => {
-                tracing::warn!(error = %e, "claim failed; retrying at the next wake-up");
-                return;
-            }
+    for run in claimed {
+        let stop = CancellationToken::new();
+        let hand_back = Arc::new(AtomicBool::new(false));
+        in_flight.insert(
+            run.id,
+            InFlight {
+                attempt: run.attempt_id,
+                request: run.request,
+                stop: stop.clone(),
+                hand_back: hand_back.clone(),
+            },
+        );
+        let run_id = run.id;
+        let run_service = run.service.clone();
+        let attempt = Attempt {
+            run,
+            store: store.clone(),
+            executor: executor.clone(),
+            scratch: settings.scratch.clone(),
+            stop,
+            hand_back,
+            policy: settings.service_policies.get(&run_service).cloned(),
+            completer: completer.clone(),
         };
-        if claimed.is_empty() {
-            return;
-        }
-        for run in claimed {
-            let stop = CancellationToken::new();
-            let hand_back = Arc::new(AtomicBool::new(false));
-            in_flight.insert(
-                run.id,
-                InFlight {
-                    attempt: run.attempt_id,
-                    request: run.request,
-                    stop: stop.clone(),
-                    hand_back: hand_back.clone(),
-                },
-            );
-            let run_id = run.id;
-            let run_service = run.service.clone();
-            let attempt = Attempt {
-                run,
-                store: store.clone(),
-                executor: executor.clone(),
-                scratch: settings.scratch.clone(),
-                stop,
-                hand_back,
-                policy: settings.service_policies.get(&run_service).cloned(),
-                completer: completer.clone(),
-            };
-            tasks.spawn(async move { (run_id, attempt.execute().await) });
-        }
-        crate::metrics::runs_claimed(in_flight.len(), in_flight.len());
+        tasks.spawn(async move { (run_id, attempt.execute().await) });
     }
 }
 
