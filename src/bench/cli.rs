@@ -25,8 +25,10 @@ pub struct BenchArgs {
     /// Worker loops in the throughput scenario.
     #[arg(long, default_value_t = 2)]
     pub workers: usize,
-    /// Capacity in runs of each worker (claims take up to this many at once).
-    #[arg(long, default_value_t = 100)]
+    /// Capacity in runs of each worker (claims take up to this many at once). No-op runs hold a
+    /// slot for a few milliseconds, so a claim's batch size is about the slots freed while the
+    /// previous claim ran: more slots, larger batches.
+    #[arg(long, default_value_t = 1000)]
     pub pods: i64,
     /// Runs submitted one at a time by the latency and depth scenarios.
     #[arg(long, default_value_t = 300)]

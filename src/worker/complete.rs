@@ -10,7 +10,7 @@ use crate::store::Store;
 use crate::store::runs::FinishParams;
 
 /// Most attempt ends recorded by one statement.
-pub const FINISH_BATCH_MAX: usize = 256;
+pub const FINISH_BATCH_MAX: usize = 1024;
 
 /// An attempt's end and where to say whether it was recorded.
 type Request = (FinishParams, oneshot::Sender<Option<bool>>);
