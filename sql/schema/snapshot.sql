@@ -1,2 +1,2 @@
--- Makes the current transaction one consistent read-only snapshot (the admission snapshot).
-set transaction isolation level repeatable read, read only
+-- Opens the admission snapshot: one consistent, read-only view of the whole cycle's reads.
+begin isolation level repeatable read, read only

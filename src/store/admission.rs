@@ -74,8 +74,7 @@ impl Store {
         lease_seconds: f64,
         skip_when_full: bool,
     ) -> Result<SnapshotRows> {
-        let mut tx = self.pool().begin().await?;
-        sqlx::query(include_str!("../../sql/schema/snapshot.sql")).execute(&mut *tx).await?;
+        let mut tx = self.pool().begin_with(include_str!("../../sql/schema/snapshot.sql")).await?;
         let now: DateTime<Utc> =
             sqlx::query_scalar(include_str!("../../sql/schema/now.sql")).fetch_one(&mut *tx).await?;
         let workers: Vec<WorkerRow> = sqlx::query_as(include_str!("../../sql/workers/list.sql"))
