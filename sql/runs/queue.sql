@@ -1,9 +1,18 @@
 -- The queue view: queued runs in admission order (high first, then FIFO), with their block records.
 -- $1 namespace (nullable: all), $2 priority (nullable: both), $3 most rows. No row locks.
-select id, user_id, service, namespace, priority, enqueued_at, head_since, not_before, block
-from runs
-where state = 'queued'
-  and ($1::text is null or namespace = $1)
-  and ($2::text is null or priority = $2)
-order by priority, enqueued_at, id  -- 'high' sorts before 'normal'
+-- Reads the oldest $3 of each (namespace, priority) through `runs_queued_namespace`, then merges:
+-- its cost is namespaces × $3, whatever the depth of any one queue.
+select q.id, q.user_id, q.service, q.namespace, q.priority, q.enqueued_at, q.head_since, q.not_before, q.block
+from namespaces n
+cross join (values ('high'), ('normal')) as p (priority)
+cross join lateral (
+    select id, user_id, service, namespace, priority, enqueued_at, head_since, not_before, block
+    from runs
+    where state = 'queued' and namespace = n.name and priority = p.priority
+    order by enqueued_at, id
+    limit $3
+) q
+where ($1::text is null or n.name = $1)
+  and ($2::text is null or p.priority = $2)
+order by q.priority, q.enqueued_at, q.id  -- 'high' sorts before 'normal'
 limit $3
