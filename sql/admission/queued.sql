@@ -7,11 +7,11 @@ from namespaces n
 cross join lateral (
     (select id, user_id, service, namespace, priority, cpu, memory, pods, storage, enqueued_at,
             head_since, head_retries, not_before
-     from runs where state = 'queued' and namespace = n.name and priority = 'high'
+     from runs where state = 'queued' and namespace is not null and namespace = n.name and priority = 'high'
      order by enqueued_at, id limit $1)
     union all
     (select id, user_id, service, namespace, priority, cpu, memory, pods, storage, enqueued_at,
             head_since, head_retries, not_before
-     from runs where state = 'queued' and namespace = n.name and priority = 'normal'
+     from runs where state = 'queued' and namespace is not null and namespace = n.name and priority = 'normal'
      order by enqueued_at, id limit $1)
 ) q

@@ -3,5 +3,7 @@
 -- Row locks: the run rows (update).
 update runs r
 set block = b.block, head_since = b.head_since
-from unnest($1::bigint[], $2::jsonb[], $3::timestamptz[]) as b (id, block, head_since)
-where r.id = b.id and r.state = 'queued'
+from (select u.*, 'queued'::text as queued
+      from unnest($1::bigint[], $2::jsonb[], $3::timestamptz[]) as u (id, block, head_since)) b
+-- The state check is a join clause on purpose: see runs/finish_batch.sql.
+where r.id = b.id and r.state = b.queued

@@ -3,5 +3,5 @@ select namespace as name, count(*)::bigint as runs,
        coalesce(sum(cpu), 0)::bigint as cpu, coalesce(sum(memory), 0)::bigint as memory,
        coalesce(sum(pods), 0)::bigint as pods, coalesce(sum(storage), 0)::bigint as storage
 from runs
-where state = 'queued' and ($1::text[] is null or namespace = any($1::text[]))
+where state = 'queued' and namespace is not null and ($1::text[] is null or namespace = any($1::text[]))
 group by namespace

@@ -12,7 +12,7 @@ with candidates as materialized (
     -- MATERIALIZED: the locking scan runs exactly once, with its LIMIT, before anything joins it.
     select id, cpu, memory, pods, storage, admitted_at
     from runs
-    where state = 'admitted'
+    where state = 'admitted' and admitted_at is not null
       and admitted_at >= coalesce($10::timestamptz, '-infinity')
       and service = any($2::text[])
       and cpu <= $3 and memory <= $4 and pods <= $5 and storage <= $6

@@ -8,7 +8,7 @@
 -- Row locks: the run rows (update).
 with input as materialized (
     -- Blob ids are drawn up front so the run update can point at them; fenced rows leave a gap.
-    select f.run_id, f.attempt_id, f.state, f.exit_code, f.zip, f.message,
+    select f.run_id, f.attempt_id, f.state, f.exit_code, f.zip, f.message, 'running'::text as running,
            case when f.zip is not null then nextval(pg_get_serial_sequence('blobs', 'id')) end as blob_id
     from unnest($1::bigint[], $2::bigint[], $3::text[], $4::int[], $5::bytea[], $6::text[])
          as f (run_id, attempt_id, state, exit_code, zip, message)
@@ -17,7 +17,10 @@ with input as materialized (
     set state = f.state, finished_at = coalesce($7::timestamptz, now()), exit_code = f.exit_code,
         result_blob_id = f.blob_id, message = f.message, cancel_requested = false
     from input f
-    where r.id = f.run_id and r.attempt_id = f.attempt_id and r.state = 'running'
+    -- The state check is a join clause on purpose. As a restriction on runs, statistics taken while
+    -- nothing was running make the planner scan the running runs first and compare each with every
+    -- element (measured: 1.5 million comparisons, 550 ms for 829 ends, instead of 829 lookups).
+    where r.id = f.run_id and r.attempt_id = f.attempt_id and r.state = f.running
     returning r.id, r.attempt_id, r.finished_at, r.state, r.exit_code, r.result_blob_id, r.message
 ), attempt as (
     update attempts a

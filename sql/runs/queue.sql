@@ -8,7 +8,7 @@ cross join (values ('high'), ('normal')) as p (priority)
 cross join lateral (
     select id, user_id, service, namespace, priority, enqueued_at, head_since, not_before, block
     from runs
-    where state = 'queued' and namespace = n.name and priority = p.priority
+    where state = 'queued' and namespace is not null and namespace = n.name and priority = p.priority
     order by enqueued_at, id
     limit $3
 ) q

@@ -6,7 +6,7 @@
 -- Row locks: FOR UPDATE SKIP LOCKED on those runs.
 with orphan as materialized (
     select id from runs
-    where worker_id = $1 and state = 'running'
+    where worker_id = $1 and worker_id is not null and state = 'running'
       and attempt_id <> all($2::bigint[])
       and started_at < coalesce($4::timestamptz, now()) - make_interval(secs => $3)
     for update skip locked

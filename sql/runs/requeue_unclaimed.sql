@@ -4,7 +4,7 @@
 -- Row locks: FOR UPDATE SKIP LOCKED on those runs. Called inside a fenced leader transaction.
 with stale as materialized (
     select id from runs
-    where state = 'admitted' and flow = 'priority'
+    where state = 'admitted' and admitted_at is not null and flow = 'priority'
       and admitted_at < coalesce($2::timestamptz, now()) - make_interval(secs => $1)
     for update skip locked
 ), moved as (

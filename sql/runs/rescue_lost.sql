@@ -9,7 +9,7 @@ with lost as materialized (
     select r.id
     from runs r
     join workers w on w.id = r.worker_id
-    where r.state = 'running'
+    where r.state = 'running' and r.worker_id is not null  -- matches the partial index runs_running_worker
       and (w.stopped_at is not null
            -- The lease counts from the server's start at the earliest: while Postgres was down
            -- nobody could heartbeat, so a restart must not make every live worker look dead.

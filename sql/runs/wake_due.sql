@@ -2,7 +2,7 @@
 -- legacy flow). $1 now (nullable). Row locks: FOR UPDATE SKIP LOCKED on those runs.
 with due as materialized (
     select id from runs
-    where state = 'waiting' and not_before <= coalesce($1::timestamptz, now())
+    where state = 'waiting' and not_before is not null and not_before <= coalesce($1::timestamptz, now())
     for update skip locked
 ), moved as (
     update runs r

@@ -10,12 +10,12 @@ with beat as (
 )
 select beat.id, r.id as stop_run, null::bigint as stale_attempt
 from beat
-left join runs r on r.worker_id = beat.id and r.state = 'running' and r.cancel_requested
+left join runs r on r.worker_id = beat.id and r.worker_id is not null and r.state = 'running' and r.cancel_requested
 union all
 select beat.id, null, a.attempt_id
 from beat
 cross join unnest($3::bigint[]) as a (attempt_id)
 where not exists (
     select 1 from runs r
-    where r.worker_id = $1 and r.state = 'running' and r.attempt_id = a.attempt_id
+    where r.worker_id = $1 and r.worker_id is not null and r.state = 'running' and r.attempt_id = a.attempt_id
 )

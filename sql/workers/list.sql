@@ -10,6 +10,6 @@ from workers w
 left join lateral (
     select sum(cpu) as cpu, sum(memory) as memory, sum(pods) as pods, sum(storage) as storage
     from runs r
-    where r.worker_id = w.id and r.state = 'running'
+    where r.worker_id = w.id and r.worker_id is not null and r.state = 'running'
 ) u on true
 order by w.id

@@ -53,9 +53,7 @@ pub async fn run(
     clock: &Clock,
     all_records: bool,
 ) -> Result<CycleOutcome> {
-    // A full pool admits nothing; the once-per-tick cycle (all records) still reads the queue so
-    // that head timers and the reasons shown by `why` stay current.
-    let Some(mut plan) = plan(store, *wrr, settings, clock, !all_records).await? else {
+    let Some(mut plan) = plan(store, *wrr, settings, clock).await? else {
         return Ok(CycleOutcome::default());
     };
     plan.all_records = all_records;
@@ -64,17 +62,10 @@ pub async fn run(
     Ok(outcome)
 }
 
-/// Loads one consistent snapshot and decides (no writes); `None` when nothing is queued, or when
-/// `skip_when_full` and the pool has no free slot.
-pub async fn plan(
-    store: &Store,
-    wrr: Wrr,
-    settings: &SchedulerSettings,
-    clock: &Clock,
-    skip_when_full: bool,
-) -> Result<Option<Plan>> {
+/// Loads one consistent snapshot and decides (no writes); `None` when nothing is queued.
+pub async fn plan(store: &Store, wrr: Wrr, settings: &SchedulerSettings, clock: &Clock) -> Result<Option<Plan>> {
     let started = Instant::now();
-    let rows = store.admission_snapshot(settings.scan_limit, settings.lease_seconds, skip_when_full).await?;
+    let rows = store.admission_snapshot(settings.scan_limit, settings.lease_seconds).await?;
     if rows.queued.is_empty() {
         // Nothing queued: no decision, no fenced write, no commit to wait for.
         return Ok(None);

@@ -64,44 +64,11 @@ pub struct SnapshotRows {
 }
 
 impl Store {
-    /// Reads the admission snapshot in one repeatable-read transaction. With `skip_when_full`, a
-    /// pool whose live workers have no free slot left (their admitted but unclaimed runs counted)
-    /// gives a snapshot with no queued runs: nothing could be admitted, and the queue read is the
-    /// costliest part of a cycle.
-    pub async fn admission_snapshot(
-        &self,
-        per_queue: i64,
-        lease_seconds: f64,
-        skip_when_full: bool,
-    ) -> Result<SnapshotRows> {
+    /// Reads the admission snapshot in one repeatable-read transaction.
+    pub async fn admission_snapshot(&self, per_queue: i64, lease_seconds: f64) -> Result<SnapshotRows> {
         let mut tx = self.pool().begin_with(include_str!("../../sql/schema/snapshot.sql")).await?;
         let now: DateTime<Utc> =
             sqlx::query_scalar(include_str!("../../sql/schema/now.sql")).fetch_one(&mut *tx).await?;
-        let workers: Vec<WorkerRow> = sqlx::query_as(include_str!("../../sql/workers/list.sql"))
-            .bind(lease_seconds)
-            .bind(None::<DateTime<Utc>>)
-            .fetch_all(&mut *tx)
-            .await?;
-        let unclaimed = sqlx::query(include_str!("../../sql/admission/unclaimed.sql"))
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|r| Ok((r.try_get("service")?, resources(&r, "")?)))
-            .collect::<Result<Vec<_>>>()?;
-        let free_slots: i64 = workers.iter().filter(|w| w.live).map(|w| w.free().pods).sum::<i64>()
-            - unclaimed.iter().map(|(_, r)| r.pods).sum::<i64>();
-        let empty = |workers, unclaimed| SnapshotRows {
-            queued: Vec::new(),
-            namespaces: Vec::new(),
-            user_running: HashMap::new(),
-            workers,
-            unclaimed,
-            now,
-        };
-        if skip_when_full && free_slots <= 0 {
-            tx.commit().await?;
-            return Ok(empty(workers, unclaimed));
-        }
         let queued = sqlx::query(include_str!("../../sql/admission/queued.sql"))
             .bind(per_queue)
             .fetch_all(&mut *tx)
@@ -126,10 +93,22 @@ impl Store {
             // Nothing to admit: skip the ledger reads, whose cost grows with the admitted and
             // running runs (a legacy-flow burn-down would pay them on every finish).
             tx.commit().await?;
-            return Ok(empty(workers, unclaimed));
+            let (namespaces, workers, unclaimed) = (Vec::new(), Vec::new(), Vec::new());
+            return Ok(SnapshotRows { queued, namespaces, user_running: HashMap::new(), workers, unclaimed, now });
         }
         let namespaces = namespace_use(&mut tx, None).await?;
         let user_running = user_running(&mut tx).await?;
+        let workers = sqlx::query_as(include_str!("../../sql/workers/list.sql"))
+            .bind(lease_seconds)
+            .bind(None::<DateTime<Utc>>)
+            .fetch_all(&mut *tx)
+            .await?;
+        let unclaimed = sqlx::query(include_str!("../../sql/admission/unclaimed.sql"))
+            .fetch_all(&mut *tx)
+            .await?
+            .into_iter()
+            .map(|r| Ok((r.try_get("service")?, resources(&r, "")?)))
+            .collect::<Result<Vec<_>>>()?;
         tx.commit().await?;
         Ok(SnapshotRows { queued, namespaces, user_running, workers, unclaimed, now })
     }

@@ -3,12 +3,12 @@
 use super::{Result, Store};
 
 impl Store {
-    /// Whether the runs table changed by more than `min_rows` rows and `fraction` of its live rows
-    /// since its statistics were last refreshed.
-    pub async fn runs_statistics_stale(&self, min_rows: i64, fraction: f64) -> Result<bool> {
+    /// Whether the runs table holds more than `min_rows` rows and was never analyzed, or holds
+    /// more than `growth` times the rows its statistics say.
+    pub async fn runs_statistics_stale(&self, min_rows: i64, growth: f64) -> Result<bool> {
         Ok(sqlx::query_scalar(include_str!("../../sql/maintenance/stale_statistics.sql"))
             .bind(min_rows)
-            .bind(fraction)
+            .bind(growth)
             .fetch_one(self.pool())
             .await?)
     }

@@ -1,0 +1,10 @@
+drop index runs_waiting;
+create index runs_waiting on runs (not_before) where state = 'waiting';
+drop index runs_queued_namespace;
+create index runs_queued_namespace on runs (namespace, priority, enqueued_at, id) where state = 'queued';
+drop index runs_admitted;
+create index runs_admitted on runs (admitted_at, id) where state = 'admitted';
+drop index runs_active;
+create index runs_active on runs (namespace, user_id, service) where state in ('admitted', 'running');
+drop index runs_running_worker;
+create index runs_running_worker on runs (worker_id, id) where state = 'running';
