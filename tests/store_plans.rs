@@ -1,0 +1,109 @@
+//! The hot statements keep good plans whatever the table statistics say (migration 0007).
+//!
+//! Statistics taken at the wrong moment (every run admitted, none running) once made the batched
+//! finish compare every running run with every element: quadratic in the batch. These tests take
+//! exactly those statistics and look at what PostgreSQL actually does.
+
+mod common;
+
+use berth::resources::Resources;
+use berth::store::batch::SubmitBatchParams;
+use berth::store::runs::ClaimParams;
+use berth::store::{AttemptId, RunId};
+
+/// Runs in the table, and how many of them are claimed and then finished in one batch.
+const TABLE: usize = 40_000;
+const RUNS: usize = 1_000;
+
+/// Every partial index on runs requires a column to be set (the guard the statements name).
+#[tokio::test]
+async fn every_partial_index_on_runs_has_a_not_null_guard() {
+    let store = common::fresh_store().await;
+    let defs: Vec<(String, String)> = sqlx::query_as(
+        "select indexname, indexdef from pg_indexes where tablename = 'runs' and indexdef like '% WHERE %'",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap();
+    assert!(defs.len() >= 5, "the queue's partial indexes: {defs:?}");
+    for (name, def) in defs {
+        assert!(def.contains("IS NOT NULL"), "{name} has no guard column: {def}");
+    }
+}
+
+/// Sums a numeric field over every node of an EXPLAIN (FORMAT JSON) plan.
+fn sum_field(plan: &serde_json::Value, field: &str) -> f64 {
+    let own = plan.get(field).and_then(serde_json::Value::as_f64).unwrap_or(0.0);
+    let children = plan
+        .get("Plans")
+        .and_then(serde_json::Value::as_array)
+        .map_or(0.0, |plans| plans.iter().map(|p| sum_field(p, field)).sum());
+    own + children
+}
+
+#[tokio::test]
+async fn batched_finish_stays_linear_under_statistics_taken_before_anything_ran() {
+    let store = common::fresh_store().await;
+    let users: Vec<String> = (0..TABLE).map(|i| format!("u{}", i % 1000)).collect();
+    let batch = SubmitBatchParams {
+        name: "plans".into(),
+        service: "example".into(),
+        namespace: "default".into(),
+        namespace_quota: Resources { cpu: 1_000_000, memory: 1_000_000, pods: 1_000_000, storage: 1_000_000 },
+        priority: "normal".into(),
+        flow: "legacy".into(),
+        request: Resources { cpu: 0, memory: 0, pods: 1, storage: 0 },
+        input_zip: Vec::new(),
+        timeout_seconds: None,
+        max_attempts: 1,
+        user_ids: users,
+        now: None,
+    };
+    for users in batch.user_ids.chunks(5_000) {
+        store.run_submit_batch(&SubmitBatchParams { user_ids: users.to_vec(), ..batch.clone() }).await.unwrap();
+    }
+    // The worst moment for statistics: everything admitted, nothing running.
+    sqlx::query("analyze runs").execute(store.pool()).await.unwrap();
+    let capacity = Resources { cpu: 1_000_000, memory: 1_000_000, pods: 1_000_000, storage: 1_000_000 };
+    let worker = store.worker_register("w", &["example".to_string()], capacity).await.unwrap();
+    let claimed = store
+        .run_claim_batch(&ClaimParams {
+            worker,
+            services: vec!["example".into()],
+            free: capacity,
+            limit: RUNS as i64,
+            now: None,
+            floor: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), RUNS);
+
+    let runs: Vec<RunId> = claimed.iter().map(|c| c.id).collect();
+    let tokens: Vec<AttemptId> = claimed.iter().map(|c| c.attempt_id).collect();
+    let states = vec!["succeeded"; RUNS];
+    let codes = vec![Some(0_i32); RUNS];
+    let zips: Vec<Option<Vec<u8>>> = vec![None; RUNS];
+    let messages = vec!["done"; RUNS];
+    let mut tx = store.pool().begin().await.unwrap();
+    // The plan a long-lived connection ends up with: generic, planned once for any batch.
+    sqlx::query("set local plan_cache_mode = force_generic_plan").execute(&mut *tx).await.unwrap();
+    let explain = format!("explain (analyze, format json) {}", include_str!("../sql/runs/finish_batch.sql"));
+    let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
+        .bind(&runs)
+        .bind(&tokens)
+        .bind(&states)
+        .bind(&codes)
+        .bind(&zips)
+        .bind(&messages)
+        .bind(None::<chrono::DateTime<chrono::Utc>>)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+
+    let root = &plan[0]["Plan"];
+    let removed = sum_field(root, "Rows Removed by Join Filter");
+
+    assert!(removed <= RUNS as f64, "the finish compared {removed} pairs for {RUNS} runs (quadratic join): {root:#}");
+}
