@@ -204,15 +204,16 @@ impl Claimer {
                 }
             };
             self.floor.observe(params.limit, claimed.iter().map(|r| r.admitted_at));
-            if claimed.is_empty() {
-                if floor.is_some() {
-                    // Something may wait below the floor: look again from the oldest.
-                    continue;
-                }
+            let short = i64::try_from(claimed.len()).unwrap_or(i64::MAX) < params.limit;
+            if !claimed.is_empty() {
+                start_attempts(claimed, store, settings, executor, completer, in_flight, tasks);
+                crate::metrics::runs_claimed(in_flight.len(), in_flight.len());
+            }
+            // A short claim from the oldest end took everything that fits: claiming again now
+            // would come back empty. A short claim above a floor looks again from the oldest end.
+            if short && floor.is_none() {
                 return;
             }
-            start_attempts(claimed, store, settings, executor, completer, in_flight, tasks);
-            crate::metrics::runs_claimed(in_flight.len(), in_flight.len());
         }
     }
 }
