@@ -6,10 +6,13 @@ with admitted as (
     set state = 'admitted', admitted_at = coalesce($2::timestamptz, now()), head_since = null, block = null
     where id = any($1::bigint[]) and state = 'queued'
     returning id, admitted_at, enqueued_at
+), event as (
+    insert into run_events (run_id, at, kind, actor, message, details)
+    select id, admitted_at, 'admitted', 'scheduler',
+           'admitted after ' || round(extract(epoch from admitted_at - enqueued_at)::numeric, 3) || ' s in the queue',
+           jsonb_build_object('wait_seconds', extract(epoch from admitted_at - enqueued_at))
+    from admitted
+    returning run_id
 )
-insert into run_events (run_id, at, kind, actor, message, details)
-select id, admitted_at, 'admitted', 'scheduler',
-       'admitted after ' || round(extract(epoch from admitted_at - enqueued_at)::numeric, 3) || ' s in the queue',
-       jsonb_build_object('wait_seconds', extract(epoch from admitted_at - enqueued_at))
-from admitted
-returning run_id
+-- Wakes the workers at commit (one notification per transaction, however many rows call it).
+select run_id, pg_notify('berth_admitted', '') from event

@@ -6,7 +6,6 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::leader::leader_check_epoch;
-use super::notify::{self, notify};
 use super::workers::WorkerRow;
 use super::{Resources, Result, RunId, Store};
 
@@ -147,9 +146,6 @@ impl LeaderTx {
             .bind(now)
             .fetch_all(&mut *self.tx)
             .await?;
-        if !done.is_empty() {
-            notify(&mut self.tx, notify::ADMITTED).await?;
-        }
         Ok(done)
     }
 

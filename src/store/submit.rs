@@ -2,11 +2,11 @@
 
 use chrono::{DateTime, Utc};
 
-use super::blobs::blob_write;
-use super::namespaces::namespace_ensure;
-use super::notify::{self, notify};
+use sqlx::PgConnection;
+
+use super::blobs::{CHUNK_BYTES, blob_write};
 use super::runs::RunState;
-use super::{Resources, Result, RunId, Store};
+use super::{BlobId, Resources, Result, RunId, Store};
 
 /// What to insert for a one-off submission (an upload creates a job and its run at once).
 #[derive(Debug, Clone)]
@@ -95,36 +95,55 @@ impl Store {
     }
 
     async fn run_insert(&self, p: SubmitParams) -> Result<RunId> {
+        if p.input_zip.len() <= CHUNK_BYTES {
+            // The common case: everything in one statement, one round trip.
+            let inline = (!p.input_zip.is_empty()).then_some(p.input_zip.as_slice());
+            let mut conn = self.pool().acquire().await?;
+            return insert(&mut conn, &p, None, inline).await;
+        }
         let mut tx = self.pool().begin().await?;
-        namespace_ensure(&mut tx, &p.namespace, p.namespace_quota).await?;
         let blob = blob_write(&mut tx, &p.input_zip).await?;
-        let state = if p.flow == "legacy" { RunState::Admitted } else { RunState::Queued };
-        let command = p.command.map(|c| serde_json::json!(c));
-        let id: RunId = sqlx::query_scalar(include_str!("../../sql/runs/submit.sql"))
-            .bind(&p.name)
-            .bind(&p.service)
-            .bind(&p.namespace)
-            .bind(&p.user_id)
-            .bind(&p.priority)
-            .bind(&p.flow)
-            .bind(p.request.cpu)
-            .bind(p.request.memory)
-            .bind(p.request.pods)
-            .bind(p.request.storage)
-            .bind(blob)
-            .bind(command)
-            .bind(&p.env)
-            .bind(p.timeout_seconds)
-            .bind(p.max_attempts)
-            .bind(state.as_str())
-            .bind(p.now)
-            .bind(p.idempotency.as_ref().map(|(k, _)| k.as_str()))
-            .bind(p.idempotency.as_ref().map(|(_, h)| h.as_str()))
-            .fetch_one(&mut *tx)
-            .await?;
-        let channel = if state == RunState::Admitted { notify::ADMITTED } else { notify::QUEUED };
-        notify(&mut tx, channel).await?;
+        let id = insert(&mut tx, &p, Some(blob), None).await?;
         tx.commit().await?;
         Ok(id)
     }
+}
+
+/// Runs `runs/submit.sql`: the input is either a blob already written or (at most one chunk) inline.
+async fn insert(
+    conn: &mut PgConnection,
+    p: &SubmitParams,
+    blob: Option<BlobId>,
+    inline: Option<&[u8]>,
+) -> Result<RunId> {
+    let state = if p.flow == "legacy" { RunState::Admitted } else { RunState::Queued };
+    let command = p.command.as_ref().map(|c| serde_json::json!(c));
+    let id: RunId = sqlx::query_scalar(include_str!("../../sql/runs/submit.sql"))
+        .bind(&p.name)
+        .bind(&p.service)
+        .bind(&p.namespace)
+        .bind(&p.user_id)
+        .bind(&p.priority)
+        .bind(&p.flow)
+        .bind(p.request.cpu)
+        .bind(p.request.memory)
+        .bind(p.request.pods)
+        .bind(p.request.storage)
+        .bind(blob)
+        .bind(command)
+        .bind(&p.env)
+        .bind(p.timeout_seconds)
+        .bind(p.max_attempts)
+        .bind(state.as_str())
+        .bind(p.now)
+        .bind(p.idempotency.as_ref().map(|(k, _)| k.as_str()))
+        .bind(p.idempotency.as_ref().map(|(_, h)| h.as_str()))
+        .bind(inline)
+        .bind(p.namespace_quota.cpu)
+        .bind(p.namespace_quota.memory)
+        .bind(p.namespace_quota.pods)
+        .bind(p.namespace_quota.storage)
+        .fetch_one(conn)
+        .await?;
+    Ok(id)
 }
