@@ -14,6 +14,17 @@ use crate::store::{AttemptId, RunId, Store, WorkerId};
 /// The attempts a worker is executing, shared between its claim loop and its heartbeat.
 pub type InFlightAttempts = Arc<Mutex<HashMap<AttemptId, RunId>>>;
 
+/// What the heartbeat asks the claim loop to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stop {
+    /// Cancellation was requested for this run.
+    Cancel(RunId),
+    /// The database no longer knows this attempt of the run as running. Either it ended since the
+    /// heartbeat read the in-flight list (nothing to do), or the leader rescued the run while this
+    /// worker was silent: only the claim loop, which knows what still runs, can tell.
+    Stale(RunId, AttemptId),
+}
+
 /// Beats every `every` until `stop`, sending the runs to stop to `stops`. Failures are logged
 /// and retried at the next beat.
 pub async fn run(
@@ -21,7 +32,7 @@ pub async fn run(
     id: WorkerId,
     every: Duration,
     attempts: InFlightAttempts,
-    stops: mpsc::UnboundedSender<Vec<RunId>>,
+    stops: mpsc::UnboundedSender<Vec<Stop>>,
     stop: CancellationToken,
 ) {
     let mut tick = tokio::time::interval(every);
@@ -34,18 +45,13 @@ pub async fn run(
 }
 
 /// One heartbeat; also called at once when NOTIFY says a cancellation was requested.
-pub async fn beat(store: &Store, id: WorkerId, attempts: &InFlightAttempts, stops: &mpsc::UnboundedSender<Vec<RunId>>) {
+pub async fn beat(store: &Store, id: WorkerId, attempts: &InFlightAttempts, stops: &mpsc::UnboundedSender<Vec<Stop>>) {
     let current: HashMap<AttemptId, RunId> = attempts.lock().map(|a| a.clone()).unwrap_or_default();
     let tokens: Vec<AttemptId> = current.keys().copied().collect();
     match store.worker_heartbeat(id, &tokens).await {
         Ok(Some(reply)) => {
-            let mut runs = reply.cancel;
-            for stale in reply.stale {
-                if let Some(run) = current.get(&stale) {
-                    tracing::warn!(run = %run, attempt = %stale, "attempt no longer current (rescued while this worker was silent): stopping it");
-                    runs.push(*run);
-                }
-            }
+            let mut runs: Vec<Stop> = reply.cancel.into_iter().map(Stop::Cancel).collect();
+            runs.extend(reply.stale.iter().filter_map(|a| current.get(a).map(|run| Stop::Stale(*run, *a))));
             if !runs.is_empty() {
                 let _ = stops.send(runs);
             }

@@ -130,14 +130,7 @@ pub async fn run(
                     finished(done, &mut in_flight);
                 }
             }
-            Some(runs) = cancel_rx.recv() => {
-                for run in runs {
-                    if let Some(f) = in_flight.get(&run) {
-                        tracing::info!(run = %run, "cancellation requested: stopping the attempt");
-                        f.stop.cancel();
-                    }
-                }
-            }
+            Some(stops) = cancel_rx.recv() => stop_attempts(&stops, &in_flight),
             woke = notify::wait(&mut listener) => {
                 match woke.as_deref() {
                     None => listener = None,
@@ -256,6 +249,27 @@ fn start_attempts(
     }
 }
 
+/// Stops what the heartbeat asks for, if it still runs here (an attempt may have ended since the
+/// heartbeat read the in-flight list: a stale token of an ended attempt is no news).
+fn stop_attempts(stops: &[heartbeat::Stop], in_flight: &HashMap<RunId, InFlight>) {
+    for stop in stops {
+        match *stop {
+            heartbeat::Stop::Cancel(run) => {
+                if let Some(f) = in_flight.get(&run) {
+                    tracing::info!(run = %run, "cancellation requested: stopping the attempt");
+                    f.stop.cancel();
+                }
+            }
+            heartbeat::Stop::Stale(run, attempt) => {
+                if let Some(f) = in_flight.get(&run).filter(|f| f.attempt == attempt) {
+                    tracing::warn!(run = %run, attempt = %attempt, "attempt no longer current (rescued while this worker was silent): stopping it");
+                    f.stop.cancel();
+                }
+            }
+        }
+    }
+}
+
 /// Shares the attempts in flight with the heartbeat.
 fn publish(attempts: &heartbeat::InFlightAttempts, in_flight: &HashMap<RunId, InFlight>) {
     if let Ok(mut shared) = attempts.lock() {
@@ -326,4 +340,41 @@ fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .map(|s| s.trim().to_string())
         .unwrap_or_else(|_| "worker".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::AttemptId;
+    use heartbeat::Stop;
+
+    fn running(attempt: i64) -> InFlight {
+        InFlight {
+            attempt: AttemptId(attempt),
+            request: Resources::default(),
+            stop: CancellationToken::new(),
+            hand_back: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    #[test]
+    fn a_stale_token_stops_only_the_attempt_it_names() {
+        let in_flight: HashMap<RunId, InFlight> = [(RunId(1), running(10)), (RunId(2), running(21))].into();
+        // Run 2's attempt 20 ended and the run was claimed again (attempt 21); run 3 ended here.
+        let stops = [
+            Stop::Stale(RunId(1), AttemptId(10)),
+            Stop::Stale(RunId(2), AttemptId(20)),
+            Stop::Stale(RunId(3), AttemptId(30)),
+        ];
+        stop_attempts(&stops, &in_flight);
+        assert!(in_flight[&RunId(1)].stop.is_cancelled(), "rescued while this worker was silent");
+        assert!(!in_flight[&RunId(2)].stop.is_cancelled(), "a newer attempt of the run keeps going");
+    }
+
+    #[test]
+    fn a_cancellation_stops_the_run_whatever_its_attempt() {
+        let in_flight: HashMap<RunId, InFlight> = [(RunId(1), running(10))].into();
+        stop_attempts(&[Stop::Cancel(RunId(1)), Stop::Cancel(RunId(9))], &in_flight);
+        assert!(in_flight[&RunId(1)].stop.is_cancelled());
+    }
 }
