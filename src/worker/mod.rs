@@ -115,10 +115,17 @@ pub async fn run(
     let mut listener = notify::listen(&store, &CHANNELS).await;
     let mut in_flight: HashMap<RunId, InFlight> = HashMap::new();
     let mut tasks: JoinSet<(RunId, Ended)> = JoinSet::new();
-    let mut claimer = Claimer { id, floor: claim_floor::ClaimFloor::new(std::time::Instant::now()) };
+    let mut claimer = Claimer {
+        id,
+        floor: claim_floor::ClaimFloor::new(std::time::Instant::now()),
+        store: store.clone(),
+        settings: settings.clone(),
+        executor,
+        completer: completer.clone(),
+    };
 
     while !cancel.is_cancelled() {
-        claimer.claim_until_full(&store, &settings, &executor, &completer, &mut in_flight, &mut tasks).await;
+        claimer.claim_until_full(&mut in_flight, &mut tasks).await;
         publish(&attempts, &in_flight);
         tokio::select! {
             _ = cancel.cancelled() => break,
@@ -146,6 +153,8 @@ pub async fn run(
         }
     }
     drain(&settings, &mut in_flight, &mut tasks).await;
+    // The completion task ends once every handle is gone and its queue is empty.
+    drop(claimer);
     drop(completer);
     let _ = completing.await;
     beat_stop.cancel();
@@ -157,39 +166,39 @@ pub async fn run(
     Ok(id)
 }
 
-/// Claims for one worker.
+/// Claims for one worker and starts the claimed runs' attempts.
 struct Claimer {
     id: WorkerId,
     floor: claim_floor::ClaimFloor,
+    store: Store,
+    settings: WorkerSettings,
+    executor: Arc<Executor>,
+    completer: Completer,
 }
 
 impl Claimer {
     /// Claims until the worker is full or nothing admitted fits; starts an attempt per claimed run.
     async fn claim_until_full(
         &mut self,
-        store: &Store,
-        settings: &WorkerSettings,
-        executor: &Arc<Executor>,
-        completer: &Completer,
         in_flight: &mut HashMap<RunId, InFlight>,
         tasks: &mut JoinSet<(RunId, Ended)>,
     ) {
         loop {
             let used = in_flight.values().fold(Resources::default(), |acc, f| acc.saturating_add(&f.request));
-            let free = settings.capacity.saturating_sub(&used);
+            let free = self.settings.capacity.saturating_sub(&used);
             if free.pods <= 0 {
                 return;
             }
             let floor = self.floor.bound(std::time::Instant::now());
             let params = ClaimParams {
                 worker: self.id,
-                services: settings.services.clone(),
+                services: self.settings.services.clone(),
                 free,
                 limit: free.pods,
                 now: None,
                 floor,
             };
-            let claimed = match store.run_claim_batch(&params).await {
+            let claimed = match self.store.run_claim_batch(&params).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "claim failed; retrying at the next wake-up");
@@ -199,7 +208,7 @@ impl Claimer {
             self.floor.observe(params.limit, claimed.iter().map(|r| r.admitted_at));
             let short = i64::try_from(claimed.len()).unwrap_or(i64::MAX) < params.limit;
             if !claimed.is_empty() {
-                start_attempts(claimed, store, settings, executor, completer, in_flight, tasks);
+                self.start_attempts(claimed, in_flight, tasks);
                 crate::metrics::runs_claimed(in_flight.len(), in_flight.len());
             }
             // A short claim from the oldest end took everything that fits: claiming again now
@@ -209,43 +218,40 @@ impl Claimer {
             }
         }
     }
-}
 
-/// Starts an attempt task for each claimed run.
-fn start_attempts(
-    claimed: Vec<crate::store::runs::ClaimedRun>,
-    store: &Store,
-    settings: &WorkerSettings,
-    executor: &Arc<Executor>,
-    completer: &Completer,
-    in_flight: &mut HashMap<RunId, InFlight>,
-    tasks: &mut JoinSet<(RunId, Ended)>,
-) {
-    for run in claimed {
-        let stop = CancellationToken::new();
-        let hand_back = Arc::new(AtomicBool::new(false));
-        in_flight.insert(
-            run.id,
-            InFlight {
-                attempt: run.attempt_id,
-                request: run.request,
-                stop: stop.clone(),
-                hand_back: hand_back.clone(),
-            },
-        );
-        let run_id = run.id;
-        let run_service = run.service.clone();
-        let attempt = Attempt {
-            run,
-            store: store.clone(),
-            executor: executor.clone(),
-            scratch: settings.scratch.clone(),
-            stop,
-            hand_back,
-            policy: settings.service_policies.get(&run_service).cloned(),
-            completer: completer.clone(),
-        };
-        tasks.spawn(async move { (run_id, attempt.execute().await) });
+    /// Starts an attempt task for each claimed run.
+    fn start_attempts(
+        &self,
+        claimed: Vec<crate::store::runs::ClaimedRun>,
+        in_flight: &mut HashMap<RunId, InFlight>,
+        tasks: &mut JoinSet<(RunId, Ended)>,
+    ) {
+        for run in claimed {
+            let stop = CancellationToken::new();
+            let hand_back = Arc::new(AtomicBool::new(false));
+            in_flight.insert(
+                run.id,
+                InFlight {
+                    attempt: run.attempt_id,
+                    request: run.request,
+                    stop: stop.clone(),
+                    hand_back: hand_back.clone(),
+                },
+            );
+            let run_id = run.id;
+            let policy = self.settings.service_policies.get(&run.service).cloned();
+            let attempt = Attempt {
+                run,
+                store: self.store.clone(),
+                executor: self.executor.clone(),
+                scratch: self.settings.scratch.clone(),
+                stop,
+                hand_back,
+                policy,
+                completer: self.completer.clone(),
+            };
+            tasks.spawn(async move { (run_id, attempt.execute().await) });
+        }
     }
 }
 
