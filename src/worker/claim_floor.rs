@@ -3,8 +3,9 @@
 //! Claims take the oldest admitted runs through the partial index `runs_admitted`, ordered by
 //! admission time. Every claimed run leaves a dead entry at the old end of that index until vacuum
 //! removes it, and a scan from the oldest end walks all of them: at thousands of claims a second
-//! the claim cost grows with the number of runs claimed since the last vacuum (measured: from 2,300
-//! to 9,000 buffer reads per claim over a 60,000-run burn-down).
+//! the claim cost grows with the number of runs claimed since the last vacuum. Measured with
+//! pgbench, two clients claiming 30 runs at a time with 30,000 dead entries in front of the live
+//! ones: 629 claims/s from the oldest end, 832 claims/s from a floor.
 //!
 //! So a claim that came back full remembers the oldest admission it took, and the next claim starts
 //! there. Runs admitted before the floor can still appear: a transaction that read its clock before
