@@ -9,20 +9,7 @@ use berth::store::runs::{ClaimParams, FinishParams, RunState};
 use berth::store::{AttemptId, RunId};
 
 fn batch(users: &[&str]) -> SubmitBatchParams {
-    SubmitBatchParams {
-        name: "bulk".into(),
-        service: "example".into(),
-        namespace: "default".into(),
-        namespace_quota: Resources { cpu: 1000, memory: 1000, pods: 1000, storage: 1000 },
-        priority: "normal".into(),
-        flow: "legacy".into(),
-        request: Resources { cpu: 0, memory: 0, pods: 1, storage: 0 },
-        input_zip: Vec::new(),
-        timeout_seconds: None,
-        max_attempts: 1,
-        user_ids: users.iter().map(|u| u.to_string()).collect(),
-        now: None,
-    }
+    common::legacy_batch(users, 1000)
 }
 
 fn finish(run: RunId, attempt_id: AttemptId, zip: Option<Vec<u8>>) -> FinishParams {

@@ -45,20 +45,8 @@ fn sum_field(plan: &serde_json::Value, field: &str) -> f64 {
 async fn batched_finish_stays_linear_under_statistics_taken_before_anything_ran() {
     let store = common::fresh_store().await;
     let users: Vec<String> = (0..TABLE).map(|i| format!("u{}", i % 1000)).collect();
-    let batch = SubmitBatchParams {
-        name: "plans".into(),
-        service: "example".into(),
-        namespace: "default".into(),
-        namespace_quota: Resources { cpu: 1_000_000, memory: 1_000_000, pods: 1_000_000, storage: 1_000_000 },
-        priority: "normal".into(),
-        flow: "legacy".into(),
-        request: Resources { cpu: 0, memory: 0, pods: 1, storage: 0 },
-        input_zip: Vec::new(),
-        timeout_seconds: None,
-        max_attempts: 1,
-        user_ids: users,
-        now: None,
-    };
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    let batch = common::legacy_batch(&users, 1_000_000);
     for users in batch.user_ids.chunks(5_000) {
         store.run_submit_batch(&SubmitBatchParams { user_ids: users.to_vec(), ..batch.clone() }).await.unwrap();
     }

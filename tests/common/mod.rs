@@ -278,3 +278,23 @@ pub fn zip_read(bytes: &[u8], name: &str) -> String {
     f.read_to_string(&mut s).expect("utf-8");
     s
 }
+
+/// A bulk enqueue of one legacy run per user for the `example` service (1 pod each, no input) in
+/// the `default` namespace, created with a quota of `quota` in every dimension.
+pub fn legacy_batch(users: &[&str], quota: i64) -> berth::store::batch::SubmitBatchParams {
+    use berth::resources::Resources;
+    berth::store::batch::SubmitBatchParams {
+        name: "bulk".into(),
+        service: "example".into(),
+        namespace: "default".into(),
+        namespace_quota: Resources { cpu: quota, memory: quota, pods: quota, storage: quota },
+        priority: "normal".into(),
+        flow: "legacy".into(),
+        request: Resources { cpu: 0, memory: 0, pods: 1, storage: 0 },
+        input_zip: Vec::new(),
+        timeout_seconds: None,
+        max_attempts: 1,
+        user_ids: users.iter().map(|u| u.to_string()).collect(),
+        now: None,
+    }
+}
