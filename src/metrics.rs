@@ -10,7 +10,12 @@ use metrics_exporter_prometheus::PrometheusBuilder;
 use crate::resources::{Dimension, Resources};
 use crate::scheduler::admission::{Decisions, Priority, Snapshot};
 use crate::store::RunId;
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
+use std::sync::Mutex;
+
+/// The (namespace, priority) queues this process has reported, so an emptied queue, or a lost
+/// leadership, reads 0 rather than its last value.
+static REPORTED_QUEUES: Mutex<BTreeSet<(String, &'static str)>> = Mutex::new(BTreeSet::new());
 
 /// HTTP requests served, by method, route template and status.
 pub const HTTP_REQUESTS: &str = "berth_http_requests_total";
@@ -36,7 +41,8 @@ pub const ADMISSION_WAIT: &str = "berth_admission_wait_seconds";
 pub const LEADER: &str = "berth_scheduler_leader";
 /// The fencing epoch of the current leadership term held by this process.
 pub const LEADER_EPOCH: &str = "berth_scheduler_leader_epoch";
-/// Queued runs by namespace and priority (leader only).
+/// Queued runs by namespace and priority, counted up to the admission scan limit (1,000 per queue:
+/// no count over the whole table) (leader only).
 pub const QUEUE_DEPTH: &str = "berth_queue_depth";
 /// Namespace quota by namespace and dimension (leader only).
 pub const QUOTA_LIMIT: &str = "berth_quota_limit";
@@ -198,16 +204,12 @@ pub fn queue_snapshot(snapshot: &Snapshot, decisions: &Decisions) {
         }
     }
     let empty = Queue::default();
+    let mut reported = REPORTED_QUEUES.lock().unwrap_or_else(|e| e.into_inner());
     for (ns, quota) in &snapshot.namespaces {
         for priority in [Priority::High, Priority::Normal] {
             let q = queues.get(&(ns.as_str(), priority)).unwrap_or(&empty);
-            let labels = [("namespace", ns.clone()), ("priority", priority.to_string())];
-            gauge!(QUEUE_DEPTH, &labels).set(q.depth as f64);
-            gauge!(HEAD_BLOCKED, &labels).set(q.blocked_seconds);
-            for (i, d) in Dimension::ALL.iter().enumerate() {
-                gauge!(HEAD_SHORTFALL, "namespace" => ns.clone(), "priority" => priority.to_string(), "dimension" => d.to_string())
-                    .set(q.shortfall[i] as f64);
-            }
+            set_queue(ns, priority.as_str(), q.depth as f64, q.blocked_seconds, &q.shortfall);
+            reported.insert((ns.clone(), priority.as_str()));
         }
         for d in Dimension::ALL {
             gauge!(QUOTA_LIMIT, "namespace" => ns.clone(), "dimension" => d.to_string()).set(quota.limit.get(d) as f64);
@@ -219,6 +221,25 @@ pub fn queue_snapshot(snapshot: &Snapshot, decisions: &Decisions) {
         gauge!(WORKER_FREE, "dimension" => d.to_string()).set(free.get(d) as f64);
     }
     gauge!(WORKERS_LIVE).set(snapshot.workers.len() as f64);
+}
+
+/// Sets every reported queue's depth, head time and shortfall to 0: nothing is queued, or this
+/// process no longer leads.
+pub fn queues_empty() {
+    let reported = REPORTED_QUEUES.lock().unwrap_or_else(|e| e.into_inner());
+    for (ns, priority) in reported.iter() {
+        set_queue(ns, priority, 0.0, 0.0, &[0; 4]);
+    }
+}
+
+fn set_queue(ns: &str, priority: &'static str, depth: f64, blocked_seconds: f64, shortfall: &[i64; 4]) {
+    let labels = [("namespace", ns.to_string()), ("priority", priority.to_string())];
+    gauge!(QUEUE_DEPTH, &labels).set(depth);
+    gauge!(HEAD_BLOCKED, &labels).set(blocked_seconds);
+    for (i, d) in Dimension::ALL.iter().enumerate() {
+        gauge!(HEAD_SHORTFALL, "namespace" => ns.to_string(), "priority" => priority, "dimension" => d.to_string())
+            .set(shortfall[i] as f64);
+    }
 }
 
 /// Records the summed capacity of live workers (from the leader's snapshot rows).

@@ -18,6 +18,7 @@ async fn the_leader_exports_queue_quota_and_admission_metrics() {
         .namespace_set_quota("etl", berth::resources::Resources { cpu: 3000, memory: 2048, pods: 4, storage: 100 })
         .await
         .unwrap();
+    let mut ids = Vec::new();
     for _ in 0..2 {
         let res = app
             .upload(
@@ -26,6 +27,8 @@ async fn the_leader_exports_queue_quota_and_admission_metrics() {
             )
             .await;
         assert_eq!(res.status(), 201);
+        let body: serde_json::Value = res.json().await.expect("json");
+        ids.push(body["id"].as_i64().expect("id"));
     }
     let text = wait_for("the leader's gauges", Duration::from_secs(30), || async {
         let text = handle.render();
@@ -46,5 +49,16 @@ async fn the_leader_exports_queue_quota_and_admission_metrics() {
         assert!(text.contains(line), "missing {line:?} in:\n{text}");
     }
     assert!(text.contains(r#"berth_http_requests_total{method="POST",route="/upload",status="201"} 2"#), "{text}");
+
+    // Once the queue is empty the depth reads 0, not its last value.
+    let client = reqwest::Client::new();
+    for id in ids {
+        let res = client.post(app.url(&format!("/api/v1/runs/{id}/cancel"))).send().await.expect("cancel");
+        assert_eq!(res.status(), 200);
+    }
+    wait_for("the emptied queue's depth", Duration::from_secs(30), || async {
+        handle.render().contains(r#"berth_queue_depth{namespace="etl",priority="high"} 0"#).then_some(())
+    })
+    .await;
     app.stop().await;
 }

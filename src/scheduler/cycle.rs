@@ -68,6 +68,7 @@ pub async fn plan(store: &Store, wrr: Wrr, settings: &SchedulerSettings, clock: 
     let rows = store.admission_snapshot(settings.scan_limit, settings.lease_seconds).await?;
     if rows.queued.is_empty() {
         // Nothing queued: no decision, no fenced write, no commit to wait for.
+        crate::metrics::queues_empty();
         return Ok(None);
     }
     let snapshot = to_snapshot(&rows, clock, wrr);
@@ -156,13 +157,13 @@ pub async fn commit(
                 let message = format!("head timeout: retry {retries}, cooling down until {not_before}");
                 tx.head_retry(t.run, *not_before, i32::try_from(*retries).unwrap_or(i32::MAX), &message, now).await?;
                 if let Some(r) = queued.get(&t.run) {
-                    crate::metrics::head_timeout("retry", &r.namespace, priority_label(r.priority));
+                    crate::metrics::head_timeout("retry", &r.namespace, r.priority.as_str());
                 }
             }
             HeadAction::Cancel { reason } => {
                 tx.cancel(t.run, reason, "head_timeout", now).await?;
                 if let Some(r) = queued.get(&t.run) {
-                    crate::metrics::head_timeout("cancel", &r.namespace, priority_label(r.priority));
+                    crate::metrics::head_timeout("cancel", &r.namespace, r.priority.as_str());
                 }
             }
         }
@@ -175,11 +176,7 @@ pub async fn commit(
         .iter()
         .filter_map(|id| queued.get(id))
         .map(|r| {
-            (
-                priority_label(r.priority),
-                r.namespace.clone(),
-                (at - r.enqueued_at).num_milliseconds().max(0) as f64 / 1000.0,
-            )
+            (r.priority.as_str(), r.namespace.clone(), (at - r.enqueued_at).num_milliseconds().max(0) as f64 / 1000.0)
         })
         .collect();
     crate::metrics::admission_cycle(started.elapsed(), &waits, stale.len());
@@ -235,12 +232,5 @@ pub fn to_snapshot(rows: &SnapshotRows, clock: &Clock, wrr: Wrr) -> Snapshot {
             .collect(),
         workers,
         wrr,
-    }
-}
-
-fn priority_label(p: Priority) -> &'static str {
-    match p {
-        Priority::High => "high",
-        Priority::Normal => "normal",
     }
 }

@@ -83,6 +83,7 @@ pub async fn run(store: Store, settings: SchedulerSettings, clock: Clock, cancel
                 crate::metrics::leadership(Some(session.epoch()));
                 lead(&store, session, &settings, &clock, &cancel).await;
                 crate::metrics::leadership(None);
+                crate::metrics::queues_empty();
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "election attempt failed"),

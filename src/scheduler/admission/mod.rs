@@ -52,12 +52,19 @@ pub enum Priority {
     Normal,
 }
 
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
+impl Priority {
+    /// The priority's name: `high` or `normal`.
+    pub fn as_str(self) -> &'static str {
+        match self {
             Priority::High => "high",
             Priority::Normal => "normal",
-        })
+        }
+    }
+}
+
+impl fmt::Display for Priority {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
