@@ -91,7 +91,10 @@ async fn a_quota_lowered_between_snapshot_and_commit_gives_a_stale_retry_and_no_
 
     let settings = SchedulerSettings::from_config(&test_config());
     let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
-    let plan = cycle::plan(&store, Wrr::default(), &settings, &Clock::System).await.unwrap().expect("something queued");
+    let plan = cycle::plan(&store, Wrr::default(), &settings, &Clock::System, settings.scan_limit)
+        .await
+        .unwrap()
+        .expect("something queued");
     assert_eq!(plan.decisions.admitted.len(), 1, "the snapshot says it fits");
     // The quota shrinks after the snapshot, before the commit.
     store.namespace_set_quota("etl", Resources { cpu: 1000, memory: 4096, pods: 10, storage: 1000 }).await.unwrap();

@@ -42,9 +42,11 @@ pub struct Plan {
     started: Instant,
 }
 
-/// Runs one cycle as the leader of `epoch`. With `all_records` false, only the block records whose
-/// head timer changed are written: the leader refreshes the others once per tick, because rewriting
-/// every looked-at run's record on every notification-driven cycle costs more than the cycle itself.
+/// Runs one cycle as the leader of `epoch`. With `all_records` false (a notification-driven cycle)
+/// it reads [`SchedulerSettings::quick_scan_limit`] runs per queue and writes only the block records
+/// whose head timer changed: the once-per-tick cycle reads `scan_limit` runs per queue, refreshes
+/// every record and the queue gauges, because doing all of that on every notification costs more
+/// than the admissions themselves.
 pub async fn run(
     store: &Store,
     epoch: i64,
@@ -53,7 +55,8 @@ pub async fn run(
     clock: &Clock,
     all_records: bool,
 ) -> Result<CycleOutcome> {
-    let Some(mut plan) = plan(store, *wrr, settings, clock).await? else {
+    let per_queue = if all_records { settings.scan_limit } else { settings.quick_scan_limit() };
+    let Some(mut plan) = plan(store, *wrr, settings, clock, per_queue).await? else {
         return Ok(CycleOutcome::default());
     };
     plan.all_records = all_records;
@@ -62,10 +65,18 @@ pub async fn run(
     Ok(outcome)
 }
 
-/// Loads one consistent snapshot and decides (no writes); `None` when nothing is queued.
-pub async fn plan(store: &Store, wrr: Wrr, settings: &SchedulerSettings, clock: &Clock) -> Result<Option<Plan>> {
+/// Loads one consistent snapshot of the oldest `per_queue` runs of each namespace and priority and
+/// decides (no writes); `None` when nothing is queued. The queue gauges are set only from a full
+/// read (`per_queue` = `scan_limit`), so they do not jump with the cycle kind.
+pub async fn plan(
+    store: &Store,
+    wrr: Wrr,
+    settings: &SchedulerSettings,
+    clock: &Clock,
+    per_queue: i64,
+) -> Result<Option<Plan>> {
     let started = Instant::now();
-    let rows = store.admission_snapshot(settings.scan_limit, settings.lease_seconds).await?;
+    let rows = store.admission_snapshot(per_queue, settings.lease_seconds).await?;
     if rows.queued.is_empty() {
         // Nothing queued: no decision, no fenced write, no commit to wait for.
         crate::metrics::queues_empty();
@@ -73,7 +84,9 @@ pub async fn plan(store: &Store, wrr: Wrr, settings: &SchedulerSettings, clock: 
     }
     let snapshot = to_snapshot(&rows, clock, wrr);
     let decisions = admission::decide(&snapshot, &settings.policy);
-    crate::metrics::queue_snapshot(&snapshot, &decisions);
+    if per_queue >= settings.scan_limit {
+        crate::metrics::queue_snapshot(&snapshot, &decisions);
+    }
     Ok(Some(Plan { snapshot, decisions, all_records: true, started }))
 }
 
