@@ -31,6 +31,15 @@ async fn every_partial_index_on_runs_has_a_not_null_guard() {
     }
 }
 
+/// berth's connections run without JIT: PostgreSQL switches it on by estimated cost, and compiled
+/// the admission queue read on every cycle (14 ms instead of 1.7 ms for 1,000 queued runs).
+#[tokio::test]
+async fn pooled_connections_run_without_jit() {
+    let store = common::fresh_store().await;
+    let jit: String = sqlx::query_scalar("show jit").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(jit, "off");
+}
+
 /// Sums a numeric field over every node of an EXPLAIN (FORMAT JSON) plan.
 fn sum_field(plan: &serde_json::Value, field: &str) -> f64 {
     let own = plan.get(field).and_then(serde_json::Value::as_f64).unwrap_or(0.0);

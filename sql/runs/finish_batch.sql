@@ -9,7 +9,7 @@
 with input as materialized (
     -- Blob ids are drawn up front so the run update can point at them; fenced rows leave a gap.
     select f.run_id, f.attempt_id, f.state, f.exit_code, f.zip, f.message, 'running'::text as running,
-           case when f.zip is not null then nextval(pg_get_serial_sequence('blobs', 'id')) end as blob_id
+           case when f.zip is not null then nextval('blobs_id_seq') end as blob_id
     from unnest($1::bigint[], $2::bigint[], $3::text[], $4::int[], $5::bytea[], $6::text[])
          as f (run_id, attempt_id, state, exit_code, zip, message)
 ), run as (

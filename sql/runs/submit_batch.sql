@@ -6,7 +6,7 @@
 -- No row locks.
 with input as materialized (
     -- Job ids are drawn in input order, so run ids (and the FIFO tie-break) follow it too.
-    select u.user_id, nextval(pg_get_serial_sequence('jobs', 'id')) as job_id
+    select u.user_id, nextval('jobs_id_seq') as job_id
     from unnest($6::text[]) with ordinality as u (user_id, ord)
     order by u.ord
 ), job as (
