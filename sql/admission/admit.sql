@@ -1,6 +1,8 @@
--- Admits queued runs, with their `admitted` event. A run no longer queued (cancelled meanwhile) is
--- skipped. $1 run ids bigint[], $2 now (nullable).
--- Row locks: the run rows (update). Called after leader/check_epoch.sql in the same transaction.
+-- Admits queued runs, with their `admitted` event, and persists the WRR credits after the cycle.
+-- A run no longer queued (cancelled meanwhile) is skipped. $1 run ids bigint[] (may be empty),
+-- $2 now (nullable), $3 credits high, $4 credits normal, $5 epoch.
+-- Row locks: the run rows and the leader row (update). Called after admission/lock_ledger.sql in
+-- the same transaction.
 with admitted as (
     update runs
     set state = 'admitted', admitted_at = coalesce($2::timestamptz, now()), head_since = null, block = null
@@ -13,6 +15,8 @@ with admitted as (
            jsonb_build_object('wait_seconds', extract(epoch from admitted_at - enqueued_at))
     from admitted
     returning run_id
+), wrr as (
+    update leader set wrr_high = $3, wrr_normal = $4 where id = 1 and epoch = $5
 )
 -- Wakes the workers at commit (one notification per transaction, however many rows call it).
 select run_id, pg_notify('berth_admitted', '') from event

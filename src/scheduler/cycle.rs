@@ -102,7 +102,22 @@ pub async fn commit(
     let now = clock.sql_now();
 
     let queued: HashMap<RunId, &QueuedRun> = snapshot.queued.iter().map(|r| (r.id, r)).collect();
-    let mut tx = store.leader_tx(epoch).await?;
+    let heads: HashMap<RunId, Option<chrono::DateTime<chrono::Utc>>> = decisions.head_updates.iter().cloned().collect();
+    let records: Vec<_> = decisions
+        .records
+        .iter()
+        .filter(|r| plan.all_records || heads.contains_key(&r.run))
+        .map(|r| {
+            let head = heads.get(&r.run).copied().unwrap_or_else(|| queued.get(&r.run).and_then(|q| q.head_since));
+            (r.run, serde_json::to_value(r).unwrap_or_default(), head)
+        })
+        .collect();
+    if decisions.admitted.is_empty() && records.is_empty() && decisions.timeouts.is_empty() {
+        // Nothing to write (the credits change only with an admission): no transaction at all.
+        // A blocked backlog woken by every finish then costs one statement per cycle.
+        crate::metrics::admission_cycle(started.elapsed(), &[], 0);
+        return Ok(CycleOutcome { admitted: Vec::new(), stale: Vec::new(), more: decisions.more });
+    }
 
     // Re-check every admission against the ledger as it is now, under row locks.
     let mut names: Vec<String> = decisions
@@ -113,13 +128,9 @@ pub async fn commit(
         .into_iter()
         .collect();
     names.sort();
-    let mut ledger: HashMap<String, (Resources, Resources)> = HashMap::new();
-    if !names.is_empty() {
-        for ns in tx.lock_namespaces(&names).await? {
-            ledger.insert(ns.name, (ns.limit, ns.used));
-        }
-    }
-    let mut users = if decisions.admitted.is_empty() { HashMap::new() } else { tx.user_running().await? };
+    let (mut tx, namespaces, mut users) = store.admission_tx(epoch, &names).await?;
+    let mut ledger: HashMap<String, (Resources, Resources)> =
+        namespaces.into_iter().map(|ns| (ns.name, (ns.limit, ns.used))).collect();
     let mut ok = Vec::new();
     let mut stale = Vec::new();
     for a in &decisions.admitted {
@@ -146,21 +157,11 @@ pub async fn commit(
             ));
         }
     }
-    let admitted = tx.admit(&ok, now).await?;
+    let admitted = tx.admit(&ok, now, (decisions.wrr.high, decisions.wrr.normal)).await?;
     if !stale.is_empty() {
         tx.stale_retry(&stale, now).await?;
     }
 
-    let heads: HashMap<RunId, Option<chrono::DateTime<chrono::Utc>>> = decisions.head_updates.iter().cloned().collect();
-    let records: Vec<_> = decisions
-        .records
-        .iter()
-        .filter(|r| plan.all_records || heads.contains_key(&r.run))
-        .map(|r| {
-            let head = heads.get(&r.run).copied().unwrap_or_else(|| queued.get(&r.run).and_then(|q| q.head_since));
-            (r.run, serde_json::to_value(r).unwrap_or_default(), head)
-        })
-        .collect();
     if !records.is_empty() {
         tx.record_blocks(&records).await?;
     }
@@ -181,7 +182,6 @@ pub async fn commit(
             }
         }
     }
-    tx.save_wrr((decisions.wrr.high, decisions.wrr.normal)).await?;
     tx.commit().await?;
 
     let at = snapshot.now;

@@ -3,14 +3,16 @@
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::leader::leader_check_epoch;
 use super::workers::WorkerRow;
-use super::{Resources, Result, RunId, Store};
+use super::{Error, Resources, Result, RunId, Store};
 
 /// A queued run as admission sees it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct QueuedRow {
     /// Run id.
     pub id: RunId,
@@ -23,6 +25,7 @@ pub struct QueuedRow {
     /// `high` or `normal`.
     pub priority: String,
     /// Requested resources.
+    #[serde(flatten)]
     pub request: Resources,
     /// Queue position key.
     pub enqueued_at: DateTime<Utc>,
@@ -35,7 +38,8 @@ pub struct QueuedRow {
 }
 
 /// A namespace's quota and current use.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Deserialize)]
+#[serde(from = "NamespaceUseRow")]
 pub struct NamespaceRow {
     /// Name.
     pub name: String,
@@ -43,6 +47,62 @@ pub struct NamespaceRow {
     pub limit: Resources,
     /// Admitted and running runs' requests.
     pub used: Resources,
+}
+
+/// A row of the `namespace_use` view, from a statement or inside JSON.
+#[derive(Debug, Clone, Deserialize, sqlx::FromRow)]
+struct NamespaceUseRow {
+    name: String,
+    cpu_limit: i64,
+    memory_limit: i64,
+    pods_limit: i64,
+    storage_limit: i64,
+    used_cpu: i64,
+    used_memory: i64,
+    used_pods: i64,
+    used_storage: i64,
+}
+
+impl From<NamespaceUseRow> for NamespaceRow {
+    fn from(r: NamespaceUseRow) -> Self {
+        Self {
+            name: r.name,
+            limit: Resources { cpu: r.cpu_limit, memory: r.memory_limit, pods: r.pods_limit, storage: r.storage_limit },
+            used: Resources { cpu: r.used_cpu, memory: r.used_memory, pods: r.used_pods, storage: r.used_storage },
+        }
+    }
+}
+
+/// A row of the `user_running` view.
+#[derive(Debug, Clone, Deserialize)]
+struct UserRunning {
+    user_id: String,
+    service: String,
+    running: i64,
+}
+
+/// Admitted and running runs per (user, service).
+pub type PerUser = HashMap<(String, String), i64>;
+
+fn per_user(rows: Vec<UserRunning>) -> PerUser {
+    rows.into_iter().map(|r| ((r.user_id, r.service), r.running)).collect()
+}
+
+/// An admitted run no worker has claimed yet.
+#[derive(Debug, Clone, Deserialize)]
+struct Unclaimed {
+    service: String,
+    #[serde(flatten)]
+    request: Resources,
+}
+
+/// The `ledger` column of admission/snapshot.sql.
+#[derive(Debug, Deserialize)]
+struct Ledger {
+    namespaces: Vec<NamespaceRow>,
+    user_running: Vec<UserRunning>,
+    workers: Vec<WorkerRow>,
+    unclaimed: Vec<Unclaimed>,
 }
 
 /// Everything one admission cycle reads, from one consistent snapshot.
@@ -53,7 +113,7 @@ pub struct SnapshotRows {
     /// Namespaces with use.
     pub namespaces: Vec<NamespaceRow>,
     /// Admitted and running runs per (user, service).
-    pub user_running: HashMap<(String, String), i64>,
+    pub user_running: PerUser,
     /// Workers (live or not) with use.
     pub workers: Vec<WorkerRow>,
     /// Admitted runs not yet claimed: (service, request).
@@ -63,53 +123,53 @@ pub struct SnapshotRows {
 }
 
 impl Store {
-    /// Reads the admission snapshot in one repeatable-read transaction.
+    /// Reads the admission snapshot in one statement: one consistent view, one round trip. The
+    /// ledger (namespaces, per-user counts, workers, unclaimed runs) is left empty when nothing is
+    /// queued.
     pub async fn admission_snapshot(&self, per_queue: i64, lease_seconds: f64) -> Result<SnapshotRows> {
-        let mut tx = self.pool().begin_with(include_str!("../../sql/schema/snapshot.sql")).await?;
-        let now: DateTime<Utc> =
-            sqlx::query_scalar(include_str!("../../sql/schema/now.sql")).fetch_one(&mut *tx).await?;
-        let queued = sqlx::query(include_str!("../../sql/admission/queued.sql"))
+        let row = sqlx::query(include_str!("../../sql/admission/snapshot.sql"))
             .bind(per_queue)
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|r| {
-                Ok(QueuedRow {
-                    id: r.try_get("id")?,
-                    user_id: r.try_get("user_id")?,
-                    service: r.try_get("service")?,
-                    namespace: r.try_get("namespace")?,
-                    priority: r.try_get("priority")?,
-                    request: resources(&r, "")?,
-                    enqueued_at: r.try_get("enqueued_at")?,
-                    head_since: r.try_get("head_since")?,
-                    head_retries: r.try_get("head_retries")?,
-                    not_before: r.try_get("not_before")?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        if queued.is_empty() {
-            // Nothing to admit: skip the ledger reads, whose cost grows with the admitted and
-            // running runs (a legacy-flow burn-down would pay them on every finish).
-            tx.commit().await?;
+            .bind(lease_seconds)
+            .fetch_one(self.pool())
+            .await?;
+        let now: DateTime<Utc> = row.try_get("now")?;
+        let Json(queued): Json<Vec<QueuedRow>> = row.try_get("queued")?;
+        let ledger: Option<Json<Ledger>> = row.try_get("ledger")?;
+        let Some(Json(ledger)) = ledger else {
             let (namespaces, workers, unclaimed) = (Vec::new(), Vec::new(), Vec::new());
             return Ok(SnapshotRows { queued, namespaces, user_running: HashMap::new(), workers, unclaimed, now });
+        };
+        let mut workers = ledger.workers;
+        for w in &mut workers {
+            w.free = w.free();
         }
-        let namespaces = namespace_use(&mut tx, None).await?;
-        let user_running = user_running(&mut tx).await?;
-        let workers = sqlx::query_as(include_str!("../../sql/workers/list.sql"))
-            .bind(lease_seconds)
-            .bind(None::<DateTime<Utc>>)
-            .fetch_all(&mut *tx)
+        Ok(SnapshotRows {
+            queued,
+            namespaces: ledger.namespaces,
+            user_running: per_user(ledger.user_running),
+            workers,
+            unclaimed: ledger.unclaimed.into_iter().map(|u| (u.service, u.request)).collect(),
+            now,
+        })
+    }
+
+    /// Opens an admission commit: the fencing check and FOR UPDATE on the namespaces `names` in
+    /// one statement, then the ledger as it is under those locks: the quota and use of those
+    /// namespaces, and the admitted and running runs per (user, service). Fails with `Deposed`
+    /// if `epoch` is stale.
+    pub async fn admission_tx(&self, epoch: i64, names: &[String]) -> Result<(LeaderTx, Vec<NamespaceRow>, PerUser)> {
+        let mut tx = self.pool().begin().await?;
+        let current: i64 = sqlx::query_scalar(include_str!("../../sql/admission/lock_ledger.sql"))
+            .bind(names)
+            .fetch_one(&mut *tx)
             .await?;
-        let unclaimed = sqlx::query(include_str!("../../sql/admission/unclaimed.sql"))
-            .fetch_all(&mut *tx)
-            .await?
-            .into_iter()
-            .map(|r| Ok((r.try_get("service")?, resources(&r, "")?)))
-            .collect::<Result<Vec<_>>>()?;
-        tx.commit().await?;
-        Ok(SnapshotRows { queued, namespaces, user_running, workers, unclaimed, now })
+        if current != epoch {
+            return Err(Error::Deposed { mine: epoch });
+        }
+        let row = sqlx::query(include_str!("../../sql/admission/ledger.sql")).bind(names).fetch_one(&mut *tx).await?;
+        let Json(namespaces): Json<Vec<NamespaceRow>> = row.try_get("namespaces")?;
+        let Json(users): Json<Vec<UserRunning>> = row.try_get("user_running")?;
+        Ok((LeaderTx { tx, epoch }, namespaces, per_user(users)))
     }
 
     /// Opens a fenced leader write transaction: fails with `Deposed` if `epoch` is stale.
@@ -127,23 +187,15 @@ pub struct LeaderTx {
 }
 
 impl LeaderTx {
-    /// Locks the namespaces an admission batch touches and returns their quota and current use,
-    /// read after the lock (so the re-check sees any quota change that committed before).
-    pub async fn lock_namespaces(&mut self, names: &[String]) -> Result<Vec<NamespaceRow>> {
-        sqlx::query(include_str!("../../sql/admission/lock_namespaces.sql")).bind(names).execute(&mut *self.tx).await?;
-        namespace_use(&mut self.tx, Some(names)).await
-    }
-
-    /// Admitted and running runs per (user, service), as of now.
-    pub async fn user_running(&mut self) -> Result<HashMap<(String, String), i64>> {
-        user_running(&mut self.tx).await
-    }
-
-    /// Admits the runs (those still queued), with events. Returns the ids admitted.
-    pub async fn admit(&mut self, ids: &[RunId], now: Option<DateTime<Utc>>) -> Result<Vec<RunId>> {
+    /// Admits the runs (those still queued), with events, and saves the WRR credits (high,
+    /// normal) of this term. Returns the ids admitted.
+    pub async fn admit(&mut self, ids: &[RunId], now: Option<DateTime<Utc>>, wrr: (i64, i64)) -> Result<Vec<RunId>> {
         let done: Vec<RunId> = sqlx::query_scalar(include_str!("../../sql/admission/admit.sql"))
             .bind(ids)
             .bind(now)
+            .bind(wrr.0)
+            .bind(wrr.1)
+            .bind(self.epoch)
             .fetch_all(&mut *self.tx)
             .await?;
         Ok(done)
@@ -209,17 +261,6 @@ impl LeaderTx {
         Ok(())
     }
 
-    /// Saves the WRR credits (high, normal) of this term.
-    pub async fn save_wrr(&mut self, wrr: (i64, i64)) -> Result<()> {
-        sqlx::query(include_str!("../../sql/leader/save_wrr.sql"))
-            .bind(wrr.0)
-            .bind(wrr.1)
-            .bind(self.epoch)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
-    }
-
     /// Commits everything.
     pub async fn commit(self) -> Result<()> {
         self.tx.commit().await?;
@@ -228,36 +269,7 @@ impl LeaderTx {
 }
 
 pub(super) async fn namespace_use(conn: &mut PgConnection, names: Option<&[String]>) -> Result<Vec<NamespaceRow>> {
-    sqlx::query(include_str!("../../sql/admission/namespace_use.sql"))
-        .bind(names)
-        .fetch_all(conn)
-        .await?
-        .into_iter()
-        .map(|r| {
-            Ok(NamespaceRow {
-                name: r.try_get("name")?,
-                limit: Resources {
-                    cpu: r.try_get("cpu_limit")?,
-                    memory: r.try_get("memory_limit")?,
-                    pods: r.try_get("pods_limit")?,
-                    storage: r.try_get("storage_limit")?,
-                },
-                used: resources(&r, "used_")?,
-            })
-        })
-        .collect()
-}
-
-async fn user_running(conn: &mut PgConnection) -> Result<HashMap<(String, String), i64>> {
-    let rows = sqlx::query(include_str!("../../sql/admission/user_running.sql")).fetch_all(conn).await?;
-    rows.into_iter().map(|r| Ok(((r.try_get("user_id")?, r.try_get("service")?), r.try_get("running")?))).collect()
-}
-
-fn resources(r: &sqlx::postgres::PgRow, prefix: &str) -> Result<Resources> {
-    Ok(Resources {
-        cpu: r.try_get(format!("{prefix}cpu").as_str())?,
-        memory: r.try_get(format!("{prefix}memory").as_str())?,
-        pods: r.try_get(format!("{prefix}pods").as_str())?,
-        storage: r.try_get(format!("{prefix}storage").as_str())?,
-    })
+    let rows: Vec<NamespaceUseRow> =
+        sqlx::query_as(include_str!("../../sql/admission/namespace_use.sql")).bind(names).fetch_all(conn).await?;
+    Ok(rows.into_iter().map(NamespaceRow::from).collect())
 }

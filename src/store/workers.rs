@@ -1,13 +1,13 @@
 //! Workers: registration with capacity and services, batched heartbeats, clean stop, listing.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use super::{AttemptId, Resources, Result, RunId, Store, WorkerId};
 
 /// A worker as `GET /api/v1/workers` shows it.
-#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, FromRow, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct WorkerRow {
     /// Registration id.
     pub id: WorkerId,
@@ -41,6 +41,7 @@ pub struct WorkerRow {
     pub used_storage: i64,
     /// Capacity minus use.
     #[sqlx(skip)]
+    #[serde(default)]
     pub free: Resources,
 }
 
