@@ -19,12 +19,11 @@ pub mod runs;
 pub mod submit;
 pub mod workers;
 
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sqlx::PgPool;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::PgPoolOptions;
 
 /// Errors of the store layer.
 #[derive(Debug, thiserror::Error)]
@@ -107,22 +106,28 @@ pub const POOL_SIZE_DEFAULT: u32 = 16;
 /// requests fail fast with a 503 and the loops get back to their back-off instead of hanging.
 pub const ACQUIRE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(3);
 
-/// Session settings of every pooled connection.
+/// Session settings of every pooled connection, set once when it opens.
 ///
 /// JIT off: berth runs short statements only, and PostgreSQL switches JIT on by estimated cost,
 /// not by work done. The admission queue read is estimated high while `namespaces` has no
 /// statistics (810 rows assumed), and was compiled on every cycle: 14 ms with JIT, 1.7 ms without,
 /// for 1,000 queued runs. Large tables raise other statements' estimates past the threshold too.
-const SESSION_SETTINGS: [(&str, &str); 1] = [("jit", "off")];
+/// A statement rather than a startup option, which connection poolers such as PgBouncer refuse.
+const SESSION_SETTINGS: &str = include_str!("../../sql/schema/session.sql");
 
 impl Store {
     /// Connects a pool to `url`. Fails fast when the database is unreachable.
     pub async fn connect(url: &str, max_connections: u32) -> Result<Self> {
-        let options = PgConnectOptions::from_str(url)?.options(SESSION_SETTINGS);
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(ACQUIRE_TIMEOUT_DEFAULT)
-            .connect_with(options)
+            .after_connect(|conn, _| {
+                Box::pin(async move {
+                    sqlx::raw_sql(SESSION_SETTINGS).execute(conn).await?;
+                    Ok(())
+                })
+            })
+            .connect(url)
             .await?;
         Ok(Self { pool, url: url.to_string() })
     }
