@@ -1,4 +1,6 @@
--- How many runs are not finished yet (the burn-down's progress). Reads only the partial indexes
--- of the hot states, so it costs what is left, not what the table holds. No parameters. No row locks.
-select (select count(*) from runs where state = 'queued' and namespace is not null)
-     + (select count(*) from runs where state in ('admitted', 'running') and namespace is not null) as pending
+-- Whether any run is not finished yet (the burn-down's progress). Two existence probes on the
+-- partial indexes of the hot states: a count of what is left cost 16–24 ms per poll with 20,000
+-- runs in flight, about 5 % of the machine taken from the system being measured. No parameters.
+-- No row locks.
+select exists (select 1 from runs where state = 'queued' and namespace is not null)
+    or exists (select 1 from runs where state in ('admitted', 'running') and namespace is not null) as pending

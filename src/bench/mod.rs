@@ -4,6 +4,7 @@
 
 pub mod admission;
 pub mod cli;
+pub mod cpu;
 pub mod depth;
 pub mod e2e;
 pub mod latency;
@@ -234,10 +235,10 @@ impl Bench {
         }
     }
 
-    /// Waits until no run is pending (polling the hot partial indexes), or the timeout.
+    /// Waits until no run is pending (probing the hot partial indexes), or the timeout.
     pub async fn wait_drained(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        while self.store.bench_pending().await? > 0 && Instant::now() < deadline {
+        while self.store.bench_pending().await? && Instant::now() < deadline {
             tokio::time::sleep(POLL).await;
         }
         Ok(())

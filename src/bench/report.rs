@@ -34,6 +34,9 @@ pub struct Measurement {
     /// Largest delay in milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_ms: Option<f64>,
+    /// Busy CPU time of the whole machine per run, in microseconds (see `bench::cpu`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cpu_us_per_run: Option<f64>,
     /// Runs submitted but not completed successfully.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lost: Option<u64>,
@@ -115,6 +118,7 @@ pub fn medians(reps: &[Vec<Measurement>]) -> Vec<Measurement> {
                 p95_ms: pick(|m| m.p95_ms),
                 p99_ms: pick(|m| m.p99_ms),
                 max_ms: pick(|m| m.max_ms),
+                cpu_us_per_run: pick(|m| m.cpu_us_per_run),
                 lost: all.iter().filter_map(|m| m.lost).max(),
                 repeat: all.len(),
                 ..first
@@ -181,12 +185,23 @@ pub fn print(figures: &[Measurement], json: bool) {
     }
     let num = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
     println!(
-        "{:<10} {:<8} {:<16} {:>8} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>5}",
-        "scenario", "flow", "what", "depth", "runs", "runs/s", "p50 ms", "p95 ms", "p99 ms", "max ms", "lost"
+        "{:<10} {:<8} {:<16} {:>8} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>10} {:>5}",
+        "scenario",
+        "flow",
+        "what",
+        "depth",
+        "runs",
+        "runs/s",
+        "p50 ms",
+        "p95 ms",
+        "p99 ms",
+        "max ms",
+        "cpu µs/run",
+        "lost"
     );
     for m in figures {
         println!(
-            "{:<10} {:<8} {:<16} {:>8} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>5}",
+            "{:<10} {:<8} {:<16} {:>8} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>10} {:>5}",
             m.scenario,
             m.flow,
             m.what,
@@ -197,6 +212,7 @@ pub fn print(figures: &[Measurement], json: bool) {
             num(m.p95_ms),
             num(m.p99_ms),
             num(m.max_ms),
+            m.cpu_us_per_run.map_or_else(|| "-".to_string(), |v| format!("{v:.0}")),
             m.lost.map_or_else(|| "-".to_string(), |v| v.to_string()),
         );
     }

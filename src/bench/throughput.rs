@@ -40,8 +40,10 @@ async fn one_flow(bench: &Bench, flow: &'static str) -> Result<Vec<Measurement>>
     bench.progress(&format!("throughput, flow {flow}: burn-down"));
     let first = RunId(1);
     let start = bench.store.bench_window(first).await?.now;
+    let cpu_before = super::cpu::busy_ticks();
     let services = Services::start(&bench.store, &bench.config, bench.opts.workers, None);
     bench.wait_drained(MEASUREMENT_TIMEOUT).await?;
+    let cpu_after = super::cpu::busy_ticks();
     services.stop().await;
     let end = bench.store.bench_window(first).await?;
     let seconds = end.last_finish.map_or(0.0, |t| (t - start).num_microseconds().unwrap_or(0) as f64 / 1e6);
@@ -58,6 +60,7 @@ async fn one_flow(bench: &Bench, flow: &'static str) -> Result<Vec<Measurement>>
         },
         Measurement {
             runs_per_second: (seconds > 0.0).then(|| done as f64 / seconds),
+            cpu_us_per_run: super::cpu::per_run_us(cpu_before, cpu_after, done),
             lost: Some(n64.saturating_sub(done)),
             ..Measurement::new("throughput", flow, "burn_down", n64)
         },

@@ -47,8 +47,8 @@ impl Store {
         rows.into_iter().map(|r| Ok((r.try_get("name")?, r.try_get("value")?))).collect()
     }
 
-    /// Runs not finished yet.
-    pub async fn bench_pending(&self) -> Result<i64> {
+    /// Whether any run is not finished yet.
+    pub async fn bench_pending(&self) -> Result<bool> {
         Ok(sqlx::query_scalar(include_str!("../../sql/bench/pending.sql")).fetch_one(self.pool()).await?)
     }
 
