@@ -117,6 +117,53 @@ async fn a_quota_lowered_between_snapshot_and_commit_gives_a_stale_retry_and_no_
     app.stop().await;
 }
 
+/// The commit reads the quota from the row it locked: a quota change that commits while the
+/// commit waits for that lock is what the re-check sees (admission/lock_ledger.sql).
+#[tokio::test]
+async fn a_quota_lowered_while_the_commit_waits_for_its_lock_gives_a_stale_retry() {
+    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
+    let store = app.store.clone();
+    let capacity = Resources { cpu: 8000, memory: 8192, pods: 8, storage: 8192 };
+    store.worker_register("idle", &["example".to_string()], capacity).await.unwrap();
+    store.namespace_set_quota("etl", Resources { cpu: 2000, memory: 4096, pods: 10, storage: 1000 }).await.unwrap();
+    let res = upload_in(&app, "echo hi\n", "etl", "1500").await;
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+
+    let settings = SchedulerSettings::from_config(&test_config());
+    let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
+    let plan = cycle::plan(&store, Wrr::default(), &settings, &Clock::System, settings.scan_limit)
+        .await
+        .unwrap()
+        .expect("something queued");
+    assert_eq!(plan.decisions.admitted.len(), 1, "the snapshot says it fits");
+
+    // A quota change holds the namespace row while the commit starts.
+    let mut change = store.pool().begin().await.unwrap();
+    sqlx::query("update namespaces set cpu_limit = 1000 where name = 'etl'").execute(&mut *change).await.unwrap();
+    let commit = tokio::spawn({
+        let (store, epoch, settings) = (store.clone(), leader.epoch(), settings.clone());
+        async move { cycle::commit(&store, epoch, &plan, &settings, &Clock::System).await }
+    });
+    wait_for("the commit to wait for the namespace lock", Duration::from_secs(10), || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and datname = current_database()",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        (waiting > 0).then_some(())
+    })
+    .await;
+    change.commit().await.unwrap();
+
+    let outcome = commit.await.unwrap().unwrap();
+    assert!(outcome.admitted.is_empty(), "never overcommit");
+    assert_eq!(outcome.stale.len(), 1);
+    assert_eq!(app.state(id).await, "queued", "kept at its place");
+    leader.release().await;
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn namespaces_are_managed_over_the_api_and_impossible_requests_are_refused() {
     let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;

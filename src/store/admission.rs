@@ -153,20 +153,17 @@ impl Store {
         })
     }
 
-    /// Opens an admission commit: the fencing check and FOR UPDATE on the namespaces `names` in
-    /// one statement, then the ledger as it is under those locks: the quota and use of those
-    /// namespaces, and the admitted and running runs per (user, service). Fails with `Deposed`
-    /// if `epoch` is stale.
+    /// Opens an admission commit: the fencing check, FOR UPDATE on the namespaces `names` and the
+    /// ledger under those locks (the quota and use of those namespaces, the admitted and running
+    /// runs per (user, service)), in one statement. Fails with `Deposed` if `epoch` is stale.
     pub async fn admission_tx(&self, epoch: i64, names: &[String]) -> Result<(LeaderTx, Vec<NamespaceRow>, PerUser)> {
         let mut tx = self.pool().begin().await?;
-        let current: i64 = sqlx::query_scalar(include_str!("../../sql/admission/lock_ledger.sql"))
-            .bind(names)
-            .fetch_one(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query(include_str!("../../sql/admission/lock_ledger.sql")).bind(names).fetch_one(&mut *tx).await?;
+        let current: i64 = row.try_get("epoch")?;
         if current != epoch {
             return Err(Error::Deposed { mine: epoch });
         }
-        let row = sqlx::query(include_str!("../../sql/admission/ledger.sql")).bind(names).fetch_one(&mut *tx).await?;
         let Json(namespaces): Json<Vec<NamespaceRow>> = row.try_get("namespaces")?;
         let Json(users): Json<Vec<UserRunning>> = row.try_get("user_running")?;
         Ok((LeaderTx { tx, epoch }, namespaces, per_user(users)))
