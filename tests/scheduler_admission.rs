@@ -298,3 +298,43 @@ async fn a_head_blocked_past_the_head_timeout_is_cancelled_with_a_reason_a_perso
     let _ = std::fs::remove_file(gate);
     app.stop().await;
 }
+
+/// The leader refreshes the runs table's statistics off its loop: an analyze that waits (here on a
+/// lock; at a million rows it takes about 250 ms) does not hold up admission.
+#[tokio::test]
+async fn admission_goes_on_while_the_statistics_refresh_waits() {
+    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: true, worker: false }).await;
+    let store = app.store.clone();
+    let capacity = Resources { cpu: 8000, memory: 8192, pods: 8, storage: 8192 };
+    store.worker_register("idle", &["example".to_string()], capacity).await.unwrap();
+
+    // An analyze cannot start while this lock is held (it takes the same mode); writes can.
+    let mut lock = store.pool().begin().await.unwrap();
+    sqlx::query("lock table runs in share update exclusive mode").execute(&mut *lock).await.unwrap();
+    // Enough finished runs, never analyzed, for the leader to want fresh statistics.
+    let users: Vec<String> = (0..=berth::scheduler::statistics::MIN_ROWS).map(|i| format!("u{i}")).collect();
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    store.run_submit_batch(&common::legacy_batch(&users, 1_000_000)).await.unwrap();
+    sqlx::query("update runs set state = 'succeeded', finished_at = now()").execute(store.pool()).await.unwrap();
+    let analyze_waits = || async {
+        let waiting: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity
+             where wait_event_type = 'Lock' and query ilike '%analyze runs%' and datname = current_database()",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        (waiting > 0).then_some(())
+    };
+    wait_for("the leader's analyze to wait for the lock", Duration::from_secs(30), analyze_waits).await;
+
+    let res = upload_in(&app, "echo hi\n", "default", "100").await;
+    let id = res.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    wait_for("the run to be admitted", Duration::from_secs(10), || async {
+        (app.state(id).await == "admitted").then_some(())
+    })
+    .await;
+    assert!(analyze_waits().await.is_some(), "admitted while the analyze still waited");
+    lock.rollback().await.unwrap();
+    app.stop().await;
+}

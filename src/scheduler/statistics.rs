@@ -8,7 +8,8 @@
 //! once per tick and analyzes the table when it holds more than [`MIN_ROWS`] rows and was never
 //! analyzed, or has grown [`GROWTH`] times past what its statistics say; prepared statements are
 //! re-planned after it. An analyze samples 30,000 rows (about 250 ms at a million rows on this
-//! machine), so state changes alone, which do not move the plans, never trigger one.
+//! machine), so state changes alone, which do not move the plans, never trigger one, and the
+//! leader runs it in a task of its own: admission does not wait for it.
 
 use std::time::Instant;
 
