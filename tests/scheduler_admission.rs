@@ -79,8 +79,18 @@ async fn a_quota_blocks_the_next_run_says_why_and_admits_it_when_room_returns() 
     app.stop().await;
 }
 
-#[tokio::test]
-async fn a_quota_lowered_between_snapshot_and_commit_gives_a_stale_retry_and_no_overcommit() {
+/// A run of 1,500 millicores queued in `etl` (quota 2,000), a leader elected by the test, and the
+/// cycle's plan, not committed yet: it admits the run.
+struct Planned {
+    app: TestApp,
+    store: berth::store::Store,
+    id: i64,
+    settings: SchedulerSettings,
+    leader: berth::store::leader::LeaderSession,
+    plan: cycle::Plan,
+}
+
+async fn one_run_planned_in_etl() -> Planned {
     let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
     let store = app.store.clone();
     let capacity = Resources { cpu: 8000, memory: 8192, pods: 8, storage: 8192 };
@@ -96,6 +106,12 @@ async fn a_quota_lowered_between_snapshot_and_commit_gives_a_stale_retry_and_no_
         .unwrap()
         .expect("something queued");
     assert_eq!(plan.decisions.admitted.len(), 1, "the snapshot says it fits");
+    Planned { app, store, id, settings, leader, plan }
+}
+
+#[tokio::test]
+async fn a_quota_lowered_between_snapshot_and_commit_gives_a_stale_retry_and_no_overcommit() {
+    let Planned { app, store, id, settings, leader, plan } = one_run_planned_in_etl().await;
     // The quota shrinks after the snapshot, before the commit.
     store.namespace_set_quota("etl", Resources { cpu: 1000, memory: 4096, pods: 10, storage: 1000 }).await.unwrap();
     let outcome = cycle::commit(&store, leader.epoch(), &plan, &settings, &Clock::System).await.unwrap();
@@ -121,21 +137,7 @@ async fn a_quota_lowered_between_snapshot_and_commit_gives_a_stale_retry_and_no_
 /// commit waits for that lock is what the re-check sees (admission/lock_ledger.sql).
 #[tokio::test]
 async fn a_quota_lowered_while_the_commit_waits_for_its_lock_gives_a_stale_retry() {
-    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
-    let store = app.store.clone();
-    let capacity = Resources { cpu: 8000, memory: 8192, pods: 8, storage: 8192 };
-    store.worker_register("idle", &["example".to_string()], capacity).await.unwrap();
-    store.namespace_set_quota("etl", Resources { cpu: 2000, memory: 4096, pods: 10, storage: 1000 }).await.unwrap();
-    let res = upload_in(&app, "echo hi\n", "etl", "1500").await;
-    let id = res.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
-
-    let settings = SchedulerSettings::from_config(&test_config());
-    let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
-    let plan = cycle::plan(&store, Wrr::default(), &settings, &Clock::System, settings.scan_limit)
-        .await
-        .unwrap()
-        .expect("something queued");
-    assert_eq!(plan.decisions.admitted.len(), 1, "the snapshot says it fits");
+    let Planned { app, store, id, settings, leader, plan } = one_run_planned_in_etl().await;
 
     // A quota change holds the namespace row while the commit starts.
     let mut change = store.pool().begin().await.unwrap();
