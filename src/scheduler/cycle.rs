@@ -76,12 +76,11 @@ pub async fn plan(
     per_queue: i64,
 ) -> Result<Option<Plan>> {
     let started = Instant::now();
-    let rows = store.admission_snapshot(per_queue, settings.lease_seconds).await?;
-    if rows.queued.is_empty() {
+    let Some(rows) = store.admission_snapshot(per_queue, settings.lease_seconds).await? else {
         // Nothing queued: no decision, no fenced write, no commit to wait for.
         crate::metrics::queues_empty();
         return Ok(None);
-    }
+    };
     let snapshot = to_snapshot(&rows, clock, wrr);
     let decisions = admission::decide(&snapshot, &settings.policy);
     if per_queue >= settings.scan_limit {
@@ -128,7 +127,14 @@ pub async fn commit(
         .into_iter()
         .collect();
     names.sort();
-    let (mut tx, namespaces, mut users) = store.admission_tx(epoch, &names).await?;
+    let pairs: Vec<(String, String)> = decisions
+        .admitted
+        .iter()
+        .filter_map(|a| queued.get(&a.run).map(|r| (r.user.clone(), r.service.clone())))
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let (mut tx, namespaces, mut users) = store.admission_tx(epoch, &names, &pairs).await?;
     let mut ledger: HashMap<String, (Resources, Resources)> =
         namespaces.into_iter().map(|ns| (ns.name, (ns.limit, ns.used))).collect();
     let mut ok = Vec::new();

@@ -12,7 +12,7 @@ use super::workers::WorkerRow;
 use super::{Error, Resources, Result, RunId, Store};
 
 /// A queued run as admission sees it.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct QueuedRow {
     /// Run id.
     pub id: RunId,
@@ -25,7 +25,6 @@ pub struct QueuedRow {
     /// `high` or `normal`.
     pub priority: String,
     /// Requested resources.
-    #[serde(flatten)]
     pub request: Resources,
     /// Queue position key.
     pub enqueued_at: DateTime<Utc>,
@@ -88,12 +87,13 @@ fn per_user(rows: Vec<UserRunning>) -> PerUser {
     rows.into_iter().map(|r| ((r.user_id, r.service), r.running)).collect()
 }
 
-/// An admitted run no worker has claimed yet.
+/// Admitted runs no worker has claimed yet, of one service and request.
 #[derive(Debug, Clone, Deserialize)]
 struct Unclaimed {
     service: String,
     #[serde(flatten)]
     request: Resources,
+    runs: i64,
 }
 
 /// The `ledger` column of admission/snapshot.sql.
@@ -123,43 +123,76 @@ pub struct SnapshotRows {
 }
 
 impl Store {
-    /// Reads the admission snapshot in one statement: one consistent view, one round trip. The
-    /// ledger (namespaces, per-user counts, workers, unclaimed runs) is left empty when nothing is
-    /// queued.
-    pub async fn admission_snapshot(&self, per_queue: i64, lease_seconds: f64) -> Result<SnapshotRows> {
-        let row = sqlx::query(include_str!("../../sql/admission/snapshot.sql"))
+    /// Reads the admission snapshot in one statement: one consistent view, one round trip.
+    /// `None` when nothing is queued (and then no ledger is read).
+    pub async fn admission_snapshot(&self, per_queue: i64, lease_seconds: f64) -> Result<Option<SnapshotRows>> {
+        let rows = sqlx::query(include_str!("../../sql/admission/snapshot.sql"))
             .bind(per_queue)
             .bind(lease_seconds)
-            .fetch_one(self.pool())
+            .fetch_all(self.pool())
             .await?;
-        let now: DateTime<Utc> = row.try_get("now")?;
-        let Json(queued): Json<Vec<QueuedRow>> = row.try_get("queued")?;
-        let ledger: Option<Json<Ledger>> = row.try_get("ledger")?;
-        let Some(Json(ledger)) = ledger else {
-            let (namespaces, workers, unclaimed) = (Vec::new(), Vec::new(), Vec::new());
-            return Ok(SnapshotRows { queued, namespaces, user_running: HashMap::new(), workers, unclaimed, now });
-        };
+        let Some(first) = rows.first() else { return Ok(None) };
+        let now: DateTime<Utc> = first.try_get("now")?;
+        let Json(ledger): Json<Ledger> = first.try_get("ledger")?;
+        let queued = rows
+            .iter()
+            .map(|r| {
+                Ok(QueuedRow {
+                    id: r.try_get("id")?,
+                    user_id: r.try_get("user_id")?,
+                    service: r.try_get("service")?,
+                    namespace: r.try_get("namespace")?,
+                    priority: r.try_get("priority")?,
+                    request: Resources {
+                        cpu: r.try_get("cpu")?,
+                        memory: r.try_get("memory")?,
+                        pods: r.try_get("pods")?,
+                        storage: r.try_get("storage")?,
+                    },
+                    enqueued_at: r.try_get("enqueued_at")?,
+                    head_since: r.try_get("head_since")?,
+                    head_retries: r.try_get("head_retries")?,
+                    not_before: r.try_get("not_before")?,
+                })
+            })
+            .collect::<Result<Vec<_>>>()?;
         let mut workers = ledger.workers;
         for w in &mut workers {
             w.free = w.free();
         }
-        Ok(SnapshotRows {
+        let unclaimed = ledger
+            .unclaimed
+            .into_iter()
+            .flat_map(|u| std::iter::repeat_n((u.service, u.request), usize::try_from(u.runs).unwrap_or(0)))
+            .collect();
+        Ok(Some(SnapshotRows {
             queued,
             namespaces: ledger.namespaces,
             user_running: per_user(ledger.user_running),
             workers,
-            unclaimed: ledger.unclaimed.into_iter().map(|u| (u.service, u.request)).collect(),
+            unclaimed,
             now,
-        })
+        }))
     }
 
     /// Opens an admission commit: the fencing check, FOR UPDATE on the namespaces `names` and the
     /// ledger under those locks (the quota and use of those namespaces, the admitted and running
-    /// runs per (user, service)), in one statement. Fails with `Deposed` if `epoch` is stale.
-    pub async fn admission_tx(&self, epoch: i64, names: &[String]) -> Result<(LeaderTx, Vec<NamespaceRow>, PerUser)> {
+    /// runs of the `users` (user, service) pairs), in one statement. Fails with `Deposed` if
+    /// `epoch` is stale.
+    pub async fn admission_tx(
+        &self,
+        epoch: i64,
+        names: &[String],
+        users: &[(String, String)],
+    ) -> Result<(LeaderTx, Vec<NamespaceRow>, PerUser)> {
+        let (user_ids, services): (Vec<&str>, Vec<&str>) = users.iter().map(|(u, s)| (u.as_str(), s.as_str())).unzip();
         let mut tx = self.pool().begin().await?;
-        let row =
-            sqlx::query(include_str!("../../sql/admission/lock_ledger.sql")).bind(names).fetch_one(&mut *tx).await?;
+        let row = sqlx::query(include_str!("../../sql/admission/lock_ledger.sql"))
+            .bind(names)
+            .bind(&user_ids)
+            .bind(&services)
+            .fetch_one(&mut *tx)
+            .await?;
         let current: i64 = row.try_get("epoch")?;
         if current != epoch {
             return Err(Error::Deposed { mine: epoch });
