@@ -114,7 +114,7 @@ async fn a_quota_lowered_between_snapshot_and_commit_gives_a_stale_retry_and_no_
     let Planned { app, store, id, settings, leader, plan } = one_run_planned_in_etl().await;
     // The quota shrinks after the snapshot, before the commit.
     store.namespace_set_quota("etl", Resources { cpu: 1000, memory: 4096, pods: 10, storage: 1000 }).await.unwrap();
-    let outcome = cycle::commit(&store, leader.epoch(), &plan, &settings, &Clock::System).await.unwrap();
+    let outcome = cycle::commit(&store, leader.epoch(), &plan, &Clock::System).await.unwrap();
     assert!(outcome.admitted.is_empty(), "never overcommit");
     assert_eq!(outcome.stale.len(), 1);
     assert!(outcome.again(), "the next cycle starts at once");
@@ -143,8 +143,8 @@ async fn a_quota_lowered_while_the_commit_waits_for_its_lock_gives_a_stale_retry
     let mut change = store.pool().begin().await.unwrap();
     sqlx::query("update namespaces set cpu_limit = 1000 where name = 'etl'").execute(&mut *change).await.unwrap();
     let commit = tokio::spawn({
-        let (store, epoch, settings) = (store.clone(), leader.epoch(), settings.clone());
-        async move { cycle::commit(&store, epoch, &plan, &settings, &Clock::System).await }
+        let (store, epoch) = (store.clone(), leader.epoch());
+        async move { cycle::commit(&store, epoch, &plan, &Clock::System).await }
     });
     wait_for("the commit to wait for the namespace lock", Duration::from_secs(10), || async {
         let waiting: i64 = sqlx::query_scalar(

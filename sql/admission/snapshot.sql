@@ -8,10 +8,14 @@
 -- branch in order). Plain columns, not JSON: as JSON, 1,000 runs cost ~10 ms a cycle to encode.
 -- No rows when nothing is queued, and then no ledger is computed: its cost grows with the
 -- admitted and running runs, and a legacy-flow burn-down would pay it on every finish.
--- The first row carries the ledger: the namespaces' quotas and use, the runs per (user, service)
--- of the users queued here, the workers with their use and liveness, and the admitted runs no
--- worker has claimed yet by shape (they will take room on some worker, so the pool check
--- subtracts them first, oldest shape first).
+-- The first row carries the ledger: the namespaces' quotas, the live workers' capacity (heartbeat within the lease $2) and the
+-- admitted and running runs grouped by what tells them apart in the ledger (namespace, user,
+-- service, state, worker and request). One scan of those runs (runs_active) serves every scope:
+-- the leader sums the groups per namespace, per (user, service), per worker, and the admitted runs
+-- no worker has claimed yet per shape (they will take room on some worker, so the pool check
+-- subtracts them first, oldest shape first). It was four scans of the same runs, through three
+-- views and runs_admitted (measured: the snapshot's database time per admitted run; see
+-- docs/benchmarks.md, change 15).
 with queued as materialized (
     select q.*
     from namespaces n
@@ -31,18 +35,20 @@ select q.*, now() as now,
        -- The ledger rides on the first row only (JSON: a few rows per namespace, user and worker).
        case when row_number() over () = 1 then (
            select json_build_object(
-               'namespaces', (select coalesce(json_agg(u order by u.name), '[]') from namespace_use u),
-               'user_running', (select coalesce(json_agg(r), '[]') from user_running r
-                                where (r.user_id, r.service) in (select user_id, service from queued)),
+               'namespaces', (select coalesce(json_agg(n order by n.name), '[]')
+                              from (select name, cpu_limit, memory_limit, pods_limit, storage_limit
+                                    from namespaces) n),
                'workers', (select coalesce(json_agg(w order by w.id), '[]')
-                           from (select u.*, (u.stopped_at is null
-                                              and u.heartbeat_at > now() - make_interval(secs => $2)) as live
-                                 from worker_use u) w),
-               'unclaimed', (select coalesce(json_agg(c order by c.first), '[]')
-                             from (select service, cpu, memory, pods, storage, count(*) as runs,
-                                          min(admitted_at) as first
-                                   from runs
-                                   where state = 'admitted' and admitted_at is not null  -- runs_admitted
-                                   group by service, cpu, memory, pods, storage) c))
+                           from (select id, services, cpu, memory, pods, storage
+                                 from workers
+                                 where stopped_at is null and heartbeat_at > now() - make_interval(secs => $2)) w),
+               'active', (select coalesce(json_agg(a), '[]')
+                          from (select namespace, user_id, service, state, worker_id,
+                                       cpu, memory, pods, storage, count(*) as runs,
+                                       min(admitted_at) as first
+                                from runs
+                                where state in ('admitted', 'running') and namespace is not null  -- runs_active
+                                group by namespace, user_id, service, state, worker_id,
+                                         cpu, memory, pods, storage) a))
        ) end as ledger
 from queued q

@@ -60,7 +60,7 @@ pub async fn run(
         return Ok(CycleOutcome::default());
     };
     plan.all_records = all_records;
-    let outcome = commit(store, epoch, &plan, settings, clock).await?;
+    let outcome = commit(store, epoch, &plan, clock).await?;
     *wrr = plan.decisions.wrr;
     Ok(outcome)
 }
@@ -90,13 +90,7 @@ pub async fn plan(
 }
 
 /// Commits a plan under the fencing epoch, re-checking every admission against the locked ledger.
-pub async fn commit(
-    store: &Store,
-    epoch: i64,
-    plan: &Plan,
-    settings: &SchedulerSettings,
-    clock: &Clock,
-) -> Result<CycleOutcome> {
+pub async fn commit(store: &Store, epoch: i64, plan: &Plan, clock: &Clock) -> Result<CycleOutcome> {
     let (snapshot, decisions, started) = (&plan.snapshot, &plan.decisions, plan.started);
     let now = clock.sql_now();
 
@@ -127,40 +121,30 @@ pub async fn commit(
         .into_iter()
         .collect();
     names.sort();
-    let pairs: Vec<(String, String)> = decisions
-        .admitted
+    // The quotas as locked now; the use as the snapshot saw it (see admission/lock_ledger.sql).
+    let (mut tx, quotas) = store.admission_tx(epoch, &names).await?;
+    let mut ledger: HashMap<&str, (Resources, Resources)> = snapshot
+        .namespaces
         .iter()
-        .filter_map(|a| queued.get(&a.run).map(|r| (r.user.clone(), r.service.clone())))
-        .collect::<HashSet<_>>()
-        .into_iter()
+        .filter_map(|(name, ns)| quotas.get(name).map(|limit| (name.as_str(), (*limit, ns.used))))
         .collect();
-    let (mut tx, namespaces, mut users) = store.admission_tx(epoch, &names, &pairs).await?;
-    let mut ledger: HashMap<String, (Resources, Resources)> =
-        namespaces.into_iter().map(|ns| (ns.name, (ns.limit, ns.used))).collect();
+    // Only the quotas can have changed under the plan: the per-user caps are settings, and only
+    // this leader adds runs to a cap's count.
     let mut ok = Vec::new();
     let mut stale = Vec::new();
     for a in &decisions.admitted {
         let Some(run) = queued.get(&a.run) else { continue };
-        let cap =
-            settings.policy.runs_per_user.get(&run.service).copied().unwrap_or(settings.policy.default_runs_per_user);
-        let key = (run.user.clone(), run.service.clone());
-        let count = users.get(&key).copied().unwrap_or(0);
-        let quota_ok = match ledger.get(&run.namespace) {
-            Some((limit, used)) => used.saturating_add(&run.request).fits_in(limit),
-            None => true,
-        };
-        if quota_ok && count < i64::from(cap) {
-            if let Some((_, used)) = ledger.get_mut(&run.namespace) {
-                *used = used.saturating_add(&run.request);
-            }
-            users.insert(key, count + 1);
-            ok.push(a.run);
-        } else {
-            let why = if quota_ok { "the user's cap" } else { "the namespace quota" };
-            stale.push((
+        match ledger.get_mut(run.namespace.as_str()) {
+            Some((limit, used)) if !used.saturating_add(&run.request).fits_in(limit) => stale.push((
                 a.run,
-                format!("admission refused at commit: {why} changed since the snapshot; kept at its place"),
-            ));
+                "admission refused at commit: the namespace quota changed since the snapshot; kept at its place"
+                    .to_string(),
+            )),
+            Some((_, used)) => {
+                *used = used.saturating_add(&run.request);
+                ok.push(a.run);
+            }
+            None => ok.push(a.run),
         }
     }
     let admitted = tx.admit(&ok, now, (decisions.wrr.high, decisions.wrr.normal)).await?;
@@ -202,19 +186,14 @@ pub async fn commit(
     Ok(CycleOutcome { admitted, stale: stale.into_iter().map(|(id, _)| id).collect(), more: decisions.more })
 }
 
-/// Builds the pure function's input from the rows: only live workers, and each worker's free
-/// capacity reduced by the admitted runs no worker has claimed yet (fitted first-fit).
+/// Builds the pure function's input from the rows: the live workers, each worker's free capacity
+/// reduced by the admitted runs no worker has claimed yet (fitted first-fit).
 pub fn to_snapshot(rows: &SnapshotRows, clock: &Clock, wrr: Wrr) -> Snapshot {
-    let live = rows.workers.iter().filter(|w| w.live);
-    crate::metrics::worker_capacity(live.fold(Resources::default(), |acc, w| {
-        acc.saturating_add(&Resources { cpu: w.cpu, memory: w.memory, pods: w.pods, storage: w.storage })
-    }));
-    let mut workers: Vec<WorkerFree> = rows
-        .workers
-        .iter()
-        .filter(|w| w.live)
-        .map(|w| WorkerFree { id: w.id, services: w.services.clone(), free: w.free() })
-        .collect();
+    crate::metrics::worker_capacity(
+        rows.workers.iter().fold(Resources::default(), |acc, w| acc.saturating_add(&w.capacity)),
+    );
+    let mut workers: Vec<WorkerFree> =
+        rows.workers.iter().map(|w| WorkerFree { id: w.id, services: w.services.clone(), free: w.free }).collect();
     for (service, request) in &rows.unclaimed {
         if let Some(w) = workers.iter_mut().find(|w| w.services.contains(service) && request.fits_in(&w.free)) {
             w.free = w.free.saturating_sub(request);

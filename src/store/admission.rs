@@ -8,8 +8,7 @@ use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::leader::leader_check_epoch;
-use super::workers::WorkerRow;
-use super::{Error, Resources, Result, RunId, Store};
+use super::{Error, Resources, Result, RunId, Store, WorkerId};
 
 /// A queued run as admission sees it.
 #[derive(Debug, Clone)]
@@ -72,37 +71,75 @@ impl From<NamespaceUseRow> for NamespaceRow {
     }
 }
 
-/// A row of the `user_running` view.
+/// A namespace's quota, from a JSON row of `namespaces`.
 #[derive(Debug, Clone, Deserialize)]
-struct UserRunning {
-    user_id: String,
-    service: String,
-    running: i64,
+struct Quota {
+    name: String,
+    cpu_limit: i64,
+    memory_limit: i64,
+    pods_limit: i64,
+    storage_limit: i64,
+}
+
+impl Quota {
+    fn limit(&self) -> Resources {
+        Resources { cpu: self.cpu_limit, memory: self.memory_limit, pods: self.pods_limit, storage: self.storage_limit }
+    }
 }
 
 /// Admitted and running runs per (user, service).
 pub type PerUser = HashMap<(String, String), i64>;
 
-fn per_user(rows: Vec<UserRunning>) -> PerUser {
-    rows.into_iter().map(|r| ((r.user_id, r.service), r.running)).collect()
+/// A live worker's capacity, from the ledger.
+#[derive(Debug, Clone, Deserialize)]
+struct LedgerWorker {
+    id: WorkerId,
+    services: Vec<String>,
+    #[serde(flatten)]
+    capacity: Resources,
 }
 
-/// Admitted runs no worker has claimed yet, of one service and request.
+/// Admitted and running runs that share everything the ledger tells apart.
 #[derive(Debug, Clone, Deserialize)]
-struct Unclaimed {
+struct ActiveGroup {
+    namespace: String,
+    user_id: String,
     service: String,
+    state: String,
+    worker_id: Option<WorkerId>,
     #[serde(flatten)]
     request: Resources,
     runs: i64,
+    /// The oldest admission among them.
+    first: Option<DateTime<Utc>>,
+}
+
+impl ActiveGroup {
+    /// What the group's runs use together.
+    fn total(&self) -> Resources {
+        self.request.zip(&self.request, |v, _| v.saturating_mul(self.runs))
+    }
 }
 
 /// The `ledger` column of admission/snapshot.sql.
 #[derive(Debug, Deserialize)]
 struct Ledger {
-    namespaces: Vec<NamespaceRow>,
-    user_running: Vec<UserRunning>,
-    workers: Vec<WorkerRow>,
-    unclaimed: Vec<Unclaimed>,
+    namespaces: Vec<Quota>,
+    workers: Vec<LedgerWorker>,
+    active: Vec<ActiveGroup>,
+}
+
+/// A live worker with what its running runs use.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkerUse {
+    /// Registration id.
+    pub id: WorkerId,
+    /// Services it runs.
+    pub services: Vec<String>,
+    /// Capacity.
+    pub capacity: Resources,
+    /// Capacity minus its running runs' requests.
+    pub free: Resources,
 }
 
 /// Everything one admission cycle reads, from one consistent snapshot.
@@ -114,12 +151,87 @@ pub struct SnapshotRows {
     pub namespaces: Vec<NamespaceRow>,
     /// Admitted and running runs per (user, service).
     pub user_running: PerUser,
-    /// Workers (live or not) with use.
-    pub workers: Vec<WorkerRow>,
-    /// Admitted runs not yet claimed: (service, request).
+    /// Live workers with use.
+    pub workers: Vec<WorkerUse>,
+    /// Admitted runs not yet claimed, oldest shape first: (service, request).
     pub unclaimed: Vec<(String, Resources)>,
     /// The database clock at the snapshot.
     pub now: DateTime<Utc>,
+}
+
+impl Ledger {
+    /// Sums the groups per scope: the namespaces' use, the runs per (user, service), the workers'
+    /// free capacity and the unclaimed admitted runs, oldest shape first.
+    #[allow(clippy::type_complexity)]
+    fn sum(self) -> (Vec<NamespaceRow>, PerUser, Vec<WorkerUse>, Vec<(String, Resources)>) {
+        let mut used: HashMap<&str, Resources> = HashMap::new();
+        let mut per_user = PerUser::new();
+        let mut per_worker: HashMap<WorkerId, Resources> = HashMap::new();
+        let mut shapes: HashMap<(&str, Resources), (i64, Option<DateTime<Utc>>)> = HashMap::new();
+        for g in &self.active {
+            let total = g.total();
+            let ns = used.entry(g.namespace.as_str()).or_default();
+            *ns = ns.saturating_add(&total);
+            *per_user.entry((g.user_id.clone(), g.service.clone())).or_default() += g.runs;
+            match (g.state.as_str(), g.worker_id) {
+                ("running", Some(worker)) => {
+                    let w = per_worker.entry(worker).or_default();
+                    *w = w.saturating_add(&total);
+                }
+                ("admitted", _) => {
+                    let shape = shapes.entry((g.service.as_str(), g.request)).or_insert((0, g.first));
+                    shape.0 += g.runs;
+                    shape.1 = match (shape.1, g.first) {
+                        (Some(a), Some(b)) => Some(a.min(b)),
+                        (a, b) => a.or(b),
+                    };
+                }
+                _ => {}
+            }
+        }
+        let namespaces = self
+            .namespaces
+            .iter()
+            .map(|q| NamespaceRow {
+                name: q.name.clone(),
+                limit: q.limit(),
+                used: used.get(q.name.as_str()).copied().unwrap_or_default(),
+            })
+            .collect();
+        let workers = self
+            .workers
+            .into_iter()
+            .map(|w| {
+                let used = per_worker.get(&w.id).copied().unwrap_or_default();
+                WorkerUse {
+                    id: w.id,
+                    services: w.services,
+                    capacity: w.capacity,
+                    free: w.capacity.zip(&used, |c, u| c - u),
+                }
+            })
+            .collect();
+        let mut unclaimed: Vec<_> = shapes.into_iter().collect();
+        // Oldest shape first (as `order by first`: a shape without an admission time last).
+        unclaimed.sort_by(|((sa, ra), (_, fa)), ((sb, rb), (_, fb))| {
+            (fa.is_none(), fa, sa, ra.cpu, ra.memory, ra.pods, ra.storage).cmp(&(
+                fb.is_none(),
+                fb,
+                sb,
+                rb.cpu,
+                rb.memory,
+                rb.pods,
+                rb.storage,
+            ))
+        });
+        let unclaimed = unclaimed
+            .into_iter()
+            .flat_map(|((service, request), (runs, _))| {
+                std::iter::repeat_n((service.to_string(), request), usize::try_from(runs).unwrap_or(0))
+            })
+            .collect();
+        (namespaces, per_user, workers, unclaimed)
+    }
 }
 
 impl Store {
@@ -156,50 +268,23 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let mut workers = ledger.workers;
-        for w in &mut workers {
-            w.free = w.free();
-        }
-        let unclaimed = ledger
-            .unclaimed
-            .into_iter()
-            .flat_map(|u| std::iter::repeat_n((u.service, u.request), usize::try_from(u.runs).unwrap_or(0)))
-            .collect();
-        Ok(Some(SnapshotRows {
-            queued,
-            namespaces: ledger.namespaces,
-            user_running: per_user(ledger.user_running),
-            workers,
-            unclaimed,
-            now,
-        }))
+        let (namespaces, user_running, workers, unclaimed) = ledger.sum();
+        Ok(Some(SnapshotRows { queued, namespaces, user_running, workers, unclaimed, now }))
     }
 
-    /// Opens an admission commit: the fencing check, FOR UPDATE on the namespaces `names` and the
-    /// ledger under those locks (the quota and use of those namespaces, the admitted and running
-    /// runs of the `users` (user, service) pairs), in one statement. Fails with `Deposed` if
-    /// `epoch` is stale.
-    pub async fn admission_tx(
-        &self,
-        epoch: i64,
-        names: &[String],
-        users: &[(String, String)],
-    ) -> Result<(LeaderTx, Vec<NamespaceRow>, PerUser)> {
-        let (user_ids, services): (Vec<&str>, Vec<&str>) = users.iter().map(|(u, s)| (u.as_str(), s.as_str())).unzip();
+    /// Opens an admission commit: the fencing check and FOR UPDATE on the namespaces `names`, in
+    /// one statement, returning each locked namespace's quota (its latest committed version). Fails
+    /// with `Deposed` if `epoch` is stale.
+    pub async fn admission_tx(&self, epoch: i64, names: &[String]) -> Result<(LeaderTx, HashMap<String, Resources>)> {
         let mut tx = self.pool().begin().await?;
-        let row = sqlx::query(include_str!("../../sql/admission/lock_ledger.sql"))
-            .bind(names)
-            .bind(&user_ids)
-            .bind(&services)
-            .fetch_one(&mut *tx)
-            .await?;
+        let row =
+            sqlx::query(include_str!("../../sql/admission/lock_ledger.sql")).bind(names).fetch_one(&mut *tx).await?;
         let current: i64 = row.try_get("epoch")?;
         if current != epoch {
             return Err(Error::Deposed { mine: epoch });
         }
-        let Json(namespaces): Json<Vec<NamespaceRow>> = row.try_get("namespaces")?;
-        let Json(users): Json<Vec<UserRunning>> = row.try_get("user_running")?;
-        Ok((LeaderTx { tx, epoch }, namespaces, per_user(users)))
+        let Json(quotas): Json<Vec<Quota>> = row.try_get("namespaces")?;
+        Ok((LeaderTx { tx, epoch }, quotas.into_iter().map(|q| (q.name.clone(), q.limit())).collect()))
     }
 
     /// Opens a fenced leader write transaction: fails with `Deposed` if `epoch` is stale.
@@ -302,4 +387,62 @@ pub(super) async fn namespace_use(conn: &mut PgConnection, names: Option<&[Strin
     let rows: Vec<NamespaceUseRow> =
         sqlx::query_as(include_str!("../../sql/admission/namespace_use.sql")).bind(names).fetch_all(conn).await?;
     Ok(rows.into_iter().map(NamespaceRow::from).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn group(
+        ns: &str,
+        user: &str,
+        state: &str,
+        worker: Option<WorkerId>,
+        cpu: i64,
+        runs: i64,
+        first: i64,
+    ) -> ActiveGroup {
+        ActiveGroup {
+            namespace: ns.into(),
+            user_id: user.into(),
+            service: "svc".into(),
+            state: state.into(),
+            worker_id: worker,
+            request: Resources { cpu, memory: 10, pods: 1, storage: 0 },
+            runs,
+            first: DateTime::from_timestamp(first, 0),
+        }
+    }
+
+    #[test]
+    fn the_ledger_sums_each_scope_from_the_groups() {
+        let quota = |name: &str| Quota {
+            name: name.into(),
+            cpu_limit: 10_000,
+            memory_limit: 10_000,
+            pods_limit: 100,
+            storage_limit: 100,
+        };
+        let capacity = Resources { cpu: 4000, memory: 1000, pods: 10, storage: 100 };
+        let ledger = Ledger {
+            namespaces: vec![quota("a"), quota("idle")],
+            workers: vec![LedgerWorker { id: WorkerId(1), services: vec!["svc".into()], capacity }],
+            active: vec![
+                group("a", "u1", "running", Some(WorkerId(1)), 500, 2, 5),
+                // Running on a worker that is no longer live: counts for its namespace and user only.
+                group("a", "u1", "running", Some(WorkerId(9)), 100, 1, 5),
+                group("a", "u2", "admitted", None, 250, 3, 30),
+                group("a", "u1", "admitted", None, 250, 1, 20),
+                group("a", "u1", "admitted", None, 700, 1, 40),
+            ],
+        };
+        let (namespaces, users, workers, unclaimed) = ledger.sum();
+        assert_eq!(namespaces[0].used, Resources { cpu: 2800, memory: 80, pods: 8, storage: 0 });
+        assert_eq!(namespaces[1].used, Resources::default(), "a namespace without runs uses nothing");
+        assert_eq!(users[&("u1".to_string(), "svc".to_string())], 5);
+        assert_eq!(users[&("u2".to_string(), "svc".to_string())], 3);
+        assert_eq!(workers[0].free, Resources { cpu: 3000, memory: 980, pods: 8, storage: 100 });
+        let cpus: Vec<i64> = unclaimed.iter().map(|(_, r)| r.cpu).collect();
+        assert_eq!(cpus, [250, 250, 250, 250, 700], "one shape for both users, oldest shape first");
+    }
 }
