@@ -137,7 +137,7 @@ async fn a_quota_lowered_between_snapshot_and_commit_gives_a_stale_retry_and_no_
 /// commit waits for that lock is what the re-check sees (admission/lock_ledger.sql).
 #[tokio::test]
 async fn a_quota_lowered_while_the_commit_waits_for_its_lock_gives_a_stale_retry() {
-    let Planned { app, store, id, settings, leader, plan } = one_run_planned_in_etl().await;
+    let Planned { app, store, id, leader, plan, .. } = one_run_planned_in_etl().await;
 
     // A quota change holds the namespace row while the commit starts.
     let mut change = store.pool().begin().await.unwrap();
