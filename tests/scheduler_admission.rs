@@ -166,6 +166,29 @@ async fn a_quota_lowered_while_the_commit_waits_for_its_lock_gives_a_stale_retry
     app.stop().await;
 }
 
+/// The commit is one statement that checks the epoch first: a deposed leader's plan writes nothing
+/// (no admission, no event, no credits), whichever of its parts would have run.
+#[tokio::test]
+async fn a_deposed_leaders_commit_writes_nothing() {
+    let Planned { app, store, id, leader, plan, .. } = one_run_planned_in_etl().await;
+    let events_before: i64 =
+        sqlx::query_scalar("select count(*) from run_events").fetch_one(store.pool()).await.unwrap();
+    let stale_epoch = leader.epoch() - 1;
+    match cycle::commit(&store, stale_epoch, &plan, &Clock::System).await {
+        Err(berth::store::Error::Deposed { mine }) => assert_eq!(mine, stale_epoch),
+        other => panic!("expected Deposed, got {other:?}"),
+    }
+    assert_eq!(app.state(id).await, "queued");
+    let events_after: i64 =
+        sqlx::query_scalar("select count(*) from run_events").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(events_after, events_before, "no event written");
+    let credits: (i64, i64) =
+        sqlx::query_as("select wrr_high, wrr_normal from leader where id = 1").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(credits, (0, 0), "no credits written");
+    leader.release().await;
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn namespaces_are_managed_over_the_api_and_impossible_requests_are_refused() {
     let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;

@@ -2,14 +2,14 @@
 //! every admission re-checked against the locked ledger. A stale snapshot never overcommits: the run
 //! stays queued at its place with a `stale_quota_retry` event and the next cycle follows at once.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
 use super::SchedulerSettings;
 use super::admission::{self, HeadAction, NamespaceUse, Priority, QueuedRun, Snapshot, WorkerFree, Wrr};
 use crate::clock::Clock;
 use crate::resources::Resources;
-use crate::store::admission::SnapshotRows;
+use crate::store::admission::{AdmitBatch, Admitted, LeaderTx, SnapshotRows};
 use crate::store::{Result, RunId, Store};
 
 /// What a cycle did.
@@ -89,7 +89,7 @@ pub async fn plan(
     Ok(Some(Plan { snapshot, decisions, all_records: true, started }))
 }
 
-/// Commits a plan under the fencing epoch, re-checking every admission against the locked ledger.
+/// Commits a plan under the fencing epoch, re-checking every admission against the locked quotas.
 pub async fn commit(store: &Store, epoch: i64, plan: &Plan, clock: &Clock) -> Result<CycleOutcome> {
     let (snapshot, decisions, started) = (&plan.snapshot, &plan.decisions, plan.started);
     let now = clock.sql_now();
@@ -112,49 +112,49 @@ pub async fn commit(store: &Store, epoch: i64, plan: &Plan, clock: &Clock) -> Re
         return Ok(CycleOutcome { admitted: Vec::new(), stale: Vec::new(), more: decisions.more });
     }
 
-    // Re-check every admission against the ledger as it is now, under row locks.
-    let mut names: Vec<String> = decisions
-        .admitted
-        .iter()
-        .filter_map(|a| queued.get(&a.run).map(|r| r.namespace.clone()))
-        .collect::<HashSet<_>>()
+    // The admissions, re-checked under row locks against the quotas as they are now and the use
+    // as the snapshot saw it (admission/admit.sql). Each namespace of the batch once, in order.
+    let runs: Vec<RunId> = decisions.admitted.iter().map(|a| a.run).collect();
+    let names: BTreeSet<&str> = runs.iter().filter_map(|id| queued.get(id)).map(|r| r.namespace.as_str()).collect();
+    let used: Vec<(&str, Resources)> = names
         .into_iter()
+        .map(|name| (name, snapshot.namespaces.get(name).map(|ns| ns.used).unwrap_or_default()))
         .collect();
-    names.sort();
-    // The quotas as locked now; the use as the snapshot saw it (see admission/lock_ledger.sql).
-    let (mut tx, quotas) = store.admission_tx(epoch, &names).await?;
-    let mut ledger: HashMap<&str, (Resources, Resources)> = snapshot
-        .namespaces
-        .iter()
-        .filter_map(|(name, ns)| quotas.get(name).map(|limit| (name.as_str(), (*limit, ns.used))))
-        .collect();
-    // Only the quotas can have changed under the plan: the per-user caps are settings, and only
-    // this leader adds runs to a cap's count.
-    let mut ok = Vec::new();
-    let mut stale = Vec::new();
-    for a in &decisions.admitted {
-        let Some(run) = queued.get(&a.run) else { continue };
-        match ledger.get_mut(run.namespace.as_str()) {
-            Some((limit, used)) if !used.saturating_add(&run.request).fits_in(limit) => stale.push((
-                a.run,
-                "admission refused at commit: the namespace quota changed since the snapshot; kept at its place"
-                    .to_string(),
-            )),
-            Some((_, used)) => {
-                *used = used.saturating_add(&run.request);
-                ok.push(a.run);
-            }
-            None => ok.push(a.run),
+    let batch = AdmitBatch { runs: &runs, used: &used, now, wrr: (decisions.wrr.high, decisions.wrr.normal) };
+    let done = if records.is_empty() && decisions.timeouts.is_empty() {
+        // Admissions only (the common cycle): one statement, its own transaction.
+        store.admit(epoch, &batch).await?
+    } else {
+        let mut tx = store.leader_tx(epoch).await?;
+        let done = if runs.is_empty() { Admitted::default() } else { tx.admit(&batch).await? };
+        if !records.is_empty() {
+            tx.record_blocks(&records).await?;
         }
-    }
-    let admitted = tx.admit(&ok, now, (decisions.wrr.high, decisions.wrr.normal)).await?;
-    if !stale.is_empty() {
-        tx.stale_retry(&stale, now).await?;
-    }
+        timeouts(&mut tx, decisions, &queued, now).await?;
+        tx.commit().await?;
+        done
+    };
+    let Admitted { admitted, stale } = done;
 
-    if !records.is_empty() {
-        tx.record_blocks(&records).await?;
-    }
+    let at = snapshot.now;
+    let waits: Vec<(&'static str, String, f64)> = admitted
+        .iter()
+        .filter_map(|id| queued.get(id))
+        .map(|r| {
+            (r.priority.as_str(), r.namespace.clone(), (at - r.enqueued_at).num_milliseconds().max(0) as f64 / 1000.0)
+        })
+        .collect();
+    crate::metrics::admission_cycle(started.elapsed(), &waits, stale.len());
+    Ok(CycleOutcome { admitted, stale, more: decisions.more })
+}
+
+/// Writes the head-timeout retries and cancellations, with their metrics.
+async fn timeouts(
+    tx: &mut LeaderTx,
+    decisions: &admission::Decisions,
+    queued: &HashMap<RunId, &QueuedRun>,
+    now: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<()> {
     for t in &decisions.timeouts {
         match &t.action {
             HeadAction::Retry { not_before, retries } => {
@@ -172,18 +172,7 @@ pub async fn commit(store: &Store, epoch: i64, plan: &Plan, clock: &Clock) -> Re
             }
         }
     }
-    tx.commit().await?;
-
-    let at = snapshot.now;
-    let waits: Vec<(&'static str, String, f64)> = admitted
-        .iter()
-        .filter_map(|id| queued.get(id))
-        .map(|r| {
-            (r.priority.as_str(), r.namespace.clone(), (at - r.enqueued_at).num_milliseconds().max(0) as f64 / 1000.0)
-        })
-        .collect();
-    crate::metrics::admission_cycle(started.elapsed(), &waits, stale.len());
-    Ok(CycleOutcome { admitted, stale: stale.into_iter().map(|(id, _)| id).collect(), more: decisions.more })
+    Ok(())
 }
 
 /// Builds the pure function's input from the rows: the live workers, each worker's free capacity

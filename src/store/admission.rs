@@ -272,19 +272,11 @@ impl Store {
         Ok(Some(SnapshotRows { queued, namespaces, user_running, workers, unclaimed, now }))
     }
 
-    /// Opens an admission commit: the fencing check and FOR UPDATE on the namespaces `names`, in
-    /// one statement, returning each locked namespace's quota (its latest committed version). Fails
-    /// with `Deposed` if `epoch` is stale.
-    pub async fn admission_tx(&self, epoch: i64, names: &[String]) -> Result<(LeaderTx, HashMap<String, Resources>)> {
-        let mut tx = self.pool().begin().await?;
-        let row =
-            sqlx::query(include_str!("../../sql/admission/lock_ledger.sql")).bind(names).fetch_one(&mut *tx).await?;
-        let current: i64 = row.try_get("epoch")?;
-        if current != epoch {
-            return Err(Error::Deposed { mine: epoch });
-        }
-        let Json(quotas): Json<Vec<Quota>> = row.try_get("namespaces")?;
-        Ok((LeaderTx { tx, epoch }, quotas.into_iter().map(|q| (q.name.clone(), q.limit())).collect()))
+    /// Commits a cycle's admissions as a transaction of its own (admission/admit.sql): one round
+    /// trip. Fails with `Deposed`, having written nothing, if `epoch` is stale.
+    pub async fn admit(&self, epoch: i64, batch: &AdmitBatch<'_>) -> Result<Admitted> {
+        let mut conn = self.pool().acquire().await?;
+        admit(&mut conn, epoch, batch).await
     }
 
     /// Opens a fenced leader write transaction: fails with `Deposed` if `epoch` is stale.
@@ -302,31 +294,9 @@ pub struct LeaderTx {
 }
 
 impl LeaderTx {
-    /// Admits the runs (those still queued), with events, and saves the WRR credits (high,
-    /// normal) of this term. Returns the ids admitted.
-    pub async fn admit(&mut self, ids: &[RunId], now: Option<DateTime<Utc>>, wrr: (i64, i64)) -> Result<Vec<RunId>> {
-        let done: Vec<RunId> = sqlx::query_scalar(include_str!("../../sql/admission/admit.sql"))
-            .bind(ids)
-            .bind(now)
-            .bind(wrr.0)
-            .bind(wrr.1)
-            .bind(self.epoch)
-            .fetch_all(&mut *self.tx)
-            .await?;
-        Ok(done)
-    }
-
-    /// Writes `stale_quota_retry` events for runs whose admission the re-check refused.
-    pub async fn stale_retry(&mut self, stale: &[(RunId, String)], now: Option<DateTime<Utc>>) -> Result<()> {
-        let ids: Vec<RunId> = stale.iter().map(|(id, _)| *id).collect();
-        let messages: Vec<&str> = stale.iter().map(|(_, m)| m.as_str()).collect();
-        sqlx::query(include_str!("../../sql/admission/stale_retry.sql"))
-            .bind(&ids)
-            .bind(&messages)
-            .bind(now)
-            .execute(&mut *self.tx)
-            .await?;
-        Ok(())
+    /// Commits a cycle's admissions inside this transaction (admission/admit.sql).
+    pub async fn admit(&mut self, batch: &AdmitBatch<'_>) -> Result<Admitted> {
+        admit(&mut self.tx, self.epoch, batch).await
     }
 
     /// Stores block records and head timers: (run, record, head_since).
@@ -381,6 +351,51 @@ impl LeaderTx {
         self.tx.commit().await?;
         Ok(())
     }
+}
+
+/// A cycle's admissions, to re-check and commit.
+#[derive(Debug, Clone, Copy)]
+pub struct AdmitBatch<'a> {
+    /// The runs to admit, in decision order.
+    pub runs: &'a [RunId],
+    /// Each namespace of the batch with its use at the snapshot.
+    pub used: &'a [(&'a str, Resources)],
+    /// The clock (`None`: the database's).
+    pub now: Option<DateTime<Utc>>,
+    /// The WRR credits after the cycle: (high, normal).
+    pub wrr: (i64, i64),
+}
+
+/// What the commit did with a batch.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Admitted {
+    /// Runs admitted.
+    pub admitted: Vec<RunId>,
+    /// Runs the re-check refused: still queued at their place, with a `stale_quota_retry` event.
+    pub stale: Vec<RunId>,
+}
+
+async fn admit(conn: &mut PgConnection, epoch: i64, batch: &AdmitBatch<'_>) -> Result<Admitted> {
+    let names: Vec<&str> = batch.used.iter().map(|(name, _)| *name).collect();
+    let dimension = |f: fn(&Resources) -> i64| batch.used.iter().map(|(_, used)| f(used)).collect::<Vec<i64>>();
+    let row = sqlx::query(include_str!("../../sql/admission/admit.sql"))
+        .bind(batch.runs)
+        .bind(batch.now)
+        .bind(batch.wrr.0)
+        .bind(batch.wrr.1)
+        .bind(epoch)
+        .bind(&names)
+        .bind(dimension(|r| r.cpu))
+        .bind(dimension(|r| r.memory))
+        .bind(dimension(|r| r.pods))
+        .bind(dimension(|r| r.storage))
+        .fetch_one(conn)
+        .await?;
+    let current: i64 = row.try_get("epoch")?;
+    if current != epoch {
+        return Err(Error::Deposed { mine: epoch });
+    }
+    Ok(Admitted { admitted: row.try_get("admitted")?, stale: row.try_get("stale")? })
 }
 
 pub(super) async fn namespace_use(conn: &mut PgConnection, names: Option<&[String]>) -> Result<Vec<NamespaceRow>> {
