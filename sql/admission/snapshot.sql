@@ -8,14 +8,14 @@
 -- branch in order). Plain columns, not JSON: as JSON, 1,000 runs cost ~10 ms a cycle to encode.
 -- No rows when nothing is queued, and then no ledger is computed: its cost grows with the
 -- admitted and running runs, and a legacy-flow burn-down would pay it on every finish.
--- The first row carries the ledger: the namespaces' quotas, the live workers' capacity (heartbeat within the lease $2) and the
--- admitted and running runs grouped by what tells them apart in the ledger (namespace, user,
--- service, state, worker and request). One scan of those runs (runs_active) serves every scope:
--- the leader sums the groups per namespace, per (user, service), per worker, and the admitted runs
--- no worker has claimed yet per shape (they will take room on some worker, so the pool check
--- subtracts them first, oldest shape first). It was four scans of the same runs, through three
--- views and runs_admitted (measured: the snapshot's database time per admitted run; see
--- docs/benchmarks.md, change 15).
+-- The first row carries the ledger: the namespaces' quotas, the live workers' capacity (heartbeat
+-- within the lease $2), and the admitted and running runs grouped by what tells them apart in the
+-- ledger (namespace, user, service, state, worker and request). One read of those runs, through
+-- runs_admitted and runs_running_worker (migration 0010), serves every scope: the leader sums the
+-- groups per namespace, per (user, service), per worker, and the admitted runs no worker has
+-- claimed yet per shape (they will take room on some worker, so the pool check subtracts them
+-- first, oldest shape first). It was four scans of the same runs through three views and
+-- runs_admitted (docs/benchmarks.md, change 15).
 with queued as materialized (
     select q.*
     from namespaces n
@@ -46,8 +46,16 @@ select q.*, now() as now,
                           from (select namespace, user_id, service, state, worker_id,
                                        cpu, memory, pods, storage, count(*) as runs,
                                        min(admitted_at) as first
-                                from runs
-                                where state in ('admitted', 'running') and namespace is not null  -- runs_active
+                                from ((select namespace, user_id, service, state, worker_id,
+                                              cpu, memory, pods, storage, admitted_at
+                                       from runs
+                                       where state = 'admitted' and admitted_at is not null)  -- runs_admitted
+                                      union all
+                                      (select namespace, user_id, service, state, worker_id,
+                                              cpu, memory, pods, storage, admitted_at
+                                       from runs
+                                       where state = 'running' and worker_id is not null)  -- runs_running_worker
+                                     ) active
                                 group by namespace, user_id, service, state, worker_id,
                                          cpu, memory, pods, storage) a))
        ) end as ledger
