@@ -43,6 +43,11 @@ impl Resources {
         self.zip(other, i64::saturating_sub)
     }
 
+    /// `n` times the amount (what `n` runs of this request use together), saturating.
+    pub fn times(&self, n: i64) -> Resources {
+        self.zip(self, |v, _| v.saturating_mul(n))
+    }
+
     /// `(dimension, requested, available, shortfall)` for every dimension in which `request`
     /// exceeds `available`, in the order of [`Dimension::ALL`].
     pub fn shortfalls(request: &Resources, available: &Resources) -> Vec<(Dimension, i64, i64, i64)> {

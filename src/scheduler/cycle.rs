@@ -1,5 +1,5 @@
 //! One admission cycle: load a snapshot, decide (a pure function), commit under the fencing epoch with
-//! every admission re-checked against the locked ledger. A stale snapshot never overcommits: the run
+//! every admission re-checked against the locked quotas. A stale snapshot never overcommits: the run
 //! stays queued at its place with a `stale_quota_retry` event and the next cycle follows at once.
 
 use std::collections::{BTreeSet, HashMap};

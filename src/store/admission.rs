@@ -114,13 +114,6 @@ struct ActiveGroup {
     first: Option<DateTime<Utc>>,
 }
 
-impl ActiveGroup {
-    /// What the group's runs use together.
-    fn total(&self) -> Resources {
-        self.request.zip(&self.request, |v, _| v.saturating_mul(self.runs))
-    }
-}
-
 /// The `ledger` column of admission/snapshot.sql.
 #[derive(Debug, Deserialize)]
 struct Ledger {
@@ -159,17 +152,20 @@ pub struct SnapshotRows {
     pub now: DateTime<Utc>,
 }
 
+/// Unclaimed admitted runs of one (service, request): how many, and the oldest admission.
+type Shape = (i64, Option<DateTime<Utc>>);
+
 impl Ledger {
     /// Sums the groups per scope: the namespaces' use, the runs per (user, service), the workers'
     /// free capacity and the unclaimed admitted runs, oldest shape first.
-    #[allow(clippy::type_complexity)]
-    fn sum(self) -> (Vec<NamespaceRow>, PerUser, Vec<WorkerUse>, Vec<(String, Resources)>) {
+    fn into_rows(self, queued: Vec<QueuedRow>, now: DateTime<Utc>) -> SnapshotRows {
         let mut used: HashMap<&str, Resources> = HashMap::new();
         let mut per_user = PerUser::new();
         let mut per_worker: HashMap<WorkerId, Resources> = HashMap::new();
-        let mut shapes: HashMap<(&str, Resources), (i64, Option<DateTime<Utc>>)> = HashMap::new();
+        // (service, request) -> (runs, oldest admission)
+        let mut shapes: HashMap<(&str, Resources), Shape> = HashMap::new();
         for g in &self.active {
-            let total = g.total();
+            let total = g.request.times(g.runs);
             let ns = used.entry(g.namespace.as_str()).or_default();
             *ns = ns.saturating_add(&total);
             *per_user.entry((g.user_id.clone(), g.service.clone())).or_default() += g.runs;
@@ -230,7 +226,7 @@ impl Ledger {
                 std::iter::repeat_n((service.to_string(), request), usize::try_from(runs).unwrap_or(0))
             })
             .collect();
-        (namespaces, per_user, workers, unclaimed)
+        SnapshotRows { queued, namespaces, user_running: per_user, workers, unclaimed, now }
     }
 }
 
@@ -268,8 +264,7 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        let (namespaces, user_running, workers, unclaimed) = ledger.sum();
-        Ok(Some(SnapshotRows { queued, namespaces, user_running, workers, unclaimed, now }))
+        Ok(Some(ledger.into_rows(queued, now)))
     }
 
     /// Commits a cycle's admissions as a transaction of its own (admission/admit.sql): one round
@@ -451,7 +446,8 @@ mod tests {
                 group("a", "u1", "admitted", None, 700, 1, 40),
             ],
         };
-        let (namespaces, users, workers, unclaimed) = ledger.sum();
+        let SnapshotRows { namespaces, user_running: users, workers, unclaimed, .. } =
+            ledger.into_rows(Vec::new(), DateTime::UNIX_EPOCH);
         assert_eq!(namespaces[0].used, Resources { cpu: 2800, memory: 80, pods: 8, storage: 0 });
         assert_eq!(namespaces[1].used, Resources::default(), "a namespace without runs uses nothing");
         assert_eq!(users[&("u1".to_string(), "svc".to_string())], 5);
