@@ -108,6 +108,16 @@ pub struct Cluster {
     spawned: u32,
 }
 
+/// A failed run keeps its folder, so the logs its failure message points at are still there.
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dir.disable_cleanup(true);
+            eprintln!("chaos: logs and data kept in {}", self.dir.path().display());
+        }
+    }
+}
+
 fn pg_options(dir: &Path, port: Option<u16>) -> Options {
     let settings = [("fsync", "off"), ("synchronous_commit", "off"), ("full_page_writes", "off")];
     Options {
