@@ -16,7 +16,9 @@
 -- the cycle's snapshot, $7..$10: between the two only this leader adds to it (its own admissions,
 -- which the cycle counts as it goes; a takeover changes the epoch and fails the check), and what
 -- finished meanwhile only makes the snapshot's figure higher than it is, so the re-check never
--- overcommits. Legacy-flow runs are admitted on insert and never checked, here or anywhere.
+-- overcommits. Legacy-flow runs also add to it (they are admitted on insert, unchecked): one
+-- inserted between the snapshot and this statement is not counted here, as one inserted during
+-- the old re-check's read was not either.
 -- Reading the use again cost a scan of every admitted and running run per commit (10 ms per commit
 -- with 3,000 in flight). A run is kept while the batch's runs of its namespace up to it, in
 -- decision order, fit together: after a refusal the later runs of that namespace are refused too

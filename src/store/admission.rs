@@ -176,11 +176,9 @@ impl Ledger {
                 }
                 ("admitted", _) => {
                     let shape = shapes.entry((g.service.as_str(), g.request)).or_insert((0, g.first));
+                    // Every admitted run has its admission time (migration 0010's constraint).
                     shape.0 += g.runs;
-                    shape.1 = match (shape.1, g.first) {
-                        (Some(a), Some(b)) => Some(a.min(b)),
-                        (a, b) => a.or(b),
-                    };
+                    shape.1 = shape.1.min(g.first);
                 }
                 _ => {}
             }
@@ -203,23 +201,13 @@ impl Ledger {
                     id: w.id,
                     services: w.services,
                     capacity: w.capacity,
-                    free: w.capacity.zip(&used, |c, u| c - u),
+                    free: w.capacity.saturating_sub(&used),
                 }
             })
             .collect();
         let mut unclaimed: Vec<_> = shapes.into_iter().collect();
-        // Oldest shape first (as `order by first`: a shape without an admission time last).
-        unclaimed.sort_by(|((sa, ra), (_, fa)), ((sb, rb), (_, fb))| {
-            (fa.is_none(), fa, sa, ra.cpu, ra.memory, ra.pods, ra.storage).cmp(&(
-                fb.is_none(),
-                fb,
-                sb,
-                rb.cpu,
-                rb.memory,
-                rb.pods,
-                rb.storage,
-            ))
-        });
+        // Oldest shape first; ties in a fixed order.
+        unclaimed.sort_by_key(|((service, r), (_, first))| (*first, *service, r.cpu, r.memory, r.pods, r.storage));
         let unclaimed = unclaimed
             .into_iter()
             .flat_map(|((service, request), (runs, _))| {
