@@ -153,11 +153,7 @@ async fn admission_commit_reads_only_its_own_runs() {
     tx.rollback().await.unwrap();
 
     let root = &plan[0]["Plan"];
-    let read: f64 = nodes(root)
-        .into_iter()
-        .filter(|n| n["Relation Name"] == "runs" && n["Node Type"] != "ModifyTable")
-        .map(|n| n["Actual Rows"].as_f64().unwrap_or(0.0) * n["Actual Loops"].as_f64().unwrap_or(1.0))
-        .sum();
+    let read = runs_read(root);
     assert!(read <= 2.0 * RUNS as f64, "the commit read {read} runs to admit {RUNS}: {root:#}");
     let admitted = nodes(root)
         .into_iter()
@@ -165,4 +161,72 @@ async fn admission_commit_reads_only_its_own_runs() {
         .and_then(|n| n["Actual Rows"].as_f64());
     assert_eq!(admitted, Some(RUNS as f64), "every run admitted: {root:#}");
     leader.release().await;
+}
+
+/// Rows a plan read from `runs` (scans and lookups, not the rows it wrote).
+fn runs_read(plan: &serde_json::Value) -> f64 {
+    nodes(plan)
+        .into_iter()
+        .filter(|n| n["Relation Name"] == "runs" && n["Node Type"] != "ModifyTable")
+        .map(|n| n["Actual Rows"].as_f64().unwrap_or(0.0) * n["Actual Loops"].as_f64().unwrap_or(1.0))
+        .sum()
+}
+
+/// The snapshot and the claim run their generic plans (`Store::generic_pool`): with 41,000 runs
+/// in the table each reads about what it returns, whatever statistics were taken (here: every
+/// run queued, then half of them admitted).
+#[tokio::test]
+async fn snapshot_and_claim_read_only_their_runs_under_generic_plans() {
+    let store = common::fresh_store().await;
+    let users: Vec<String> = (0..TABLE).map(|i| format!("u{}", i % 1000)).collect();
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    let queued = SubmitBatchParams { flow: "priority".into(), ..common::legacy_batch(&users, 1_000_000) };
+    for users in queued.user_ids.chunks(5_000) {
+        store.run_submit_batch(&SubmitBatchParams { user_ids: users.to_vec(), ..queued.clone() }).await.unwrap();
+    }
+    sqlx::query("analyze runs").execute(store.pool()).await.unwrap();
+    let admitted = common::legacy_batch(&users, 1_000_000);
+    for users in admitted.user_ids.chunks(5_000) {
+        store.run_submit_batch(&SubmitBatchParams { user_ids: users.to_vec(), ..admitted.clone() }).await.unwrap();
+    }
+    let capacity = Resources { cpu: 1_000_000, memory: 1_000_000, pods: 1_000_000, storage: 1_000_000 };
+    let worker = store.worker_register("w", &["example".to_string()], capacity).await.unwrap();
+
+    let mut tx = store.pool().begin().await.unwrap();
+    sqlx::query("set local plan_cache_mode = force_generic_plan").execute(&mut *tx).await.unwrap();
+    let per_queue = 100_i64;
+    let explain = format!("explain (analyze, format json) {}", include_str!("../sql/admission/snapshot.sql"));
+    let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
+        .bind(per_queue)
+        .bind(30.0_f64)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    let root = &plan[0]["Plan"];
+    // The queue's head, and the admitted runs of the ledger (the part that grows with work in flight).
+    let bound = (per_queue + TABLE as i64) as f64 * 1.1;
+    assert!(runs_read(root) <= bound, "the snapshot read {} runs: {root:#}", runs_read(root));
+    assert!(
+        !nodes(root).iter().any(|n| n["Relation Name"] == "runs" && n["Node Type"] == "Seq Scan"),
+        "the snapshot scanned the whole runs table: {root:#}"
+    );
+
+    let explain = format!("explain (analyze, format json) {}", include_str!("../sql/runs/claim_batch.sql"));
+    let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
+        .bind(worker)
+        .bind(vec!["example"])
+        .bind(capacity.cpu)
+        .bind(capacity.memory)
+        .bind(capacity.pods)
+        .bind(capacity.storage)
+        .bind(RUNS as i64)
+        .bind(None::<chrono::DateTime<chrono::Utc>>)
+        .bind(0_i64)
+        .bind(None::<chrono::DateTime<chrono::Utc>>)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    let root = &plan[0]["Plan"];
+    assert!(runs_read(root) <= 2.0 * RUNS as f64, "the claim read {} runs for {RUNS}: {root:#}", runs_read(root));
 }

@@ -225,7 +225,7 @@ impl Store {
         let rows = sqlx::query(include_str!("../../sql/admission/snapshot.sql"))
             .bind(per_queue)
             .bind(lease_seconds)
-            .fetch_all(self.pool())
+            .fetch_all(self.generic_pool())
             .await?;
         let Some(first) = rows.first() else { return Ok(None) };
         let now: DateTime<Utc> = first.try_get("now")?;
@@ -258,7 +258,7 @@ impl Store {
     /// Commits a cycle's admissions as a transaction of its own (admission/admit.sql): one round
     /// trip. Fails with `Deposed`, having written nothing, if `epoch` is stale.
     pub async fn admit(&self, epoch: i64, batch: &AdmitBatch<'_>) -> Result<Admitted> {
-        let mut conn = self.pool().acquire().await?;
+        let mut conn = self.generic_pool().acquire().await?;
         admit(&mut conn, epoch, batch).await
     }
 

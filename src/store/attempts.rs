@@ -142,7 +142,7 @@ impl Store {
             .bind(p.now)
             .bind(super::blobs::CHUNK_BYTES as i64)
             .bind(p.floor)
-            .fetch_all(self.pool())
+            .fetch_all(self.generic_pool())
             .await?;
         rows.into_iter().map(claimed_from_row).collect()
     }

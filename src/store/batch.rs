@@ -97,7 +97,7 @@ impl Store {
         let messages: Vec<&str> = set.iter().map(|(_, p)| p.message.as_str()).collect();
         // One clock for the whole batch: the first injected instant, else the database's.
         let now = set.iter().find_map(|(_, p)| p.now);
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.generic_pool().begin().await?;
         let finished: Vec<RunId> = sqlx::query_scalar(include_str!("../../sql/runs/finish_batch.sql"))
             .bind(&runs)
             .bind(&tokens)
