@@ -94,7 +94,7 @@ id_type!(
 pub use crate::resources::Resources;
 
 /// Handle on the database: a pool shared by every service of the process, and a second one for
-/// the hot statements that run their generic plan (see [`Store::generic_pool`]).
+/// the hot statements that run their generic plan (see `Store::generic_pool`).
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: PgPool,
