@@ -15,6 +15,20 @@ use berth::store::{AttemptId, RunId};
 const TABLE: usize = 40_000;
 const RUNS: usize = 1_000;
 
+/// Submits `TABLE` runs of `flow` (`legacy`: admitted at once; `priority`: queued), in bulk.
+async fn fill(store: &berth::store::Store, flow: &str) -> Vec<RunId> {
+    let users: Vec<String> = (0..TABLE).map(|i| format!("u{}", i % 1000)).collect();
+    let users: Vec<&str> = users.iter().map(String::as_str).collect();
+    let batch = SubmitBatchParams { flow: flow.into(), ..common::legacy_batch(&users, 1_000_000) };
+    let mut ids = Vec::new();
+    for users in batch.user_ids.chunks(5_000) {
+        ids.extend(
+            store.run_submit_batch(&SubmitBatchParams { user_ids: users.to_vec(), ..batch.clone() }).await.unwrap(),
+        );
+    }
+    ids
+}
+
 /// Every partial index on runs requires a column to be set (the guard the statements name).
 #[tokio::test]
 async fn every_partial_index_on_runs_has_a_not_null_guard() {
@@ -53,12 +67,7 @@ fn sum_field(plan: &serde_json::Value, field: &str) -> f64 {
 #[tokio::test]
 async fn batched_finish_stays_linear_under_statistics_taken_before_anything_ran() {
     let store = common::fresh_store().await;
-    let users: Vec<String> = (0..TABLE).map(|i| format!("u{}", i % 1000)).collect();
-    let users: Vec<&str> = users.iter().map(String::as_str).collect();
-    let batch = common::legacy_batch(&users, 1_000_000);
-    for users in batch.user_ids.chunks(5_000) {
-        store.run_submit_batch(&SubmitBatchParams { user_ids: users.to_vec(), ..batch.clone() }).await.unwrap();
-    }
+    fill(&store, "legacy").await;
     // The worst moment for statistics: everything admitted, nothing running.
     sqlx::query("analyze runs").execute(store.pool()).await.unwrap();
     let capacity = Resources { cpu: 1_000_000, memory: 1_000_000, pods: 1_000_000, storage: 1_000_000 };
@@ -120,15 +129,7 @@ fn nodes(plan: &serde_json::Value) -> Vec<&serde_json::Value> {
 #[tokio::test]
 async fn admission_commit_reads_only_its_own_runs() {
     let store = common::fresh_store().await;
-    let users: Vec<String> = (0..TABLE).map(|i| format!("u{}", i % 1000)).collect();
-    let users: Vec<&str> = users.iter().map(String::as_str).collect();
-    let batch = SubmitBatchParams { flow: "priority".into(), ..common::legacy_batch(&users, 1_000_000) };
-    let mut ids = Vec::new();
-    for users in batch.user_ids.chunks(5_000) {
-        ids.extend(
-            store.run_submit_batch(&SubmitBatchParams { user_ids: users.to_vec(), ..batch.clone() }).await.unwrap(),
-        );
-    }
+    let ids = fill(&store, "priority").await;
     sqlx::query("analyze runs").execute(store.pool()).await.unwrap();
     let leader = store.leader_try_elect("plans").await.unwrap().expect("leader");
     let runs: Vec<RunId> = ids[..RUNS].to_vec();
@@ -172,23 +173,15 @@ fn runs_read(plan: &serde_json::Value) -> f64 {
         .sum()
 }
 
-/// The snapshot and the claim run their generic plans (`Store::generic_pool`): with 41,000 runs
+/// The snapshot and the claim run their generic plans (`Store::generic_pool`): with 80,000 runs
 /// in the table each reads about what it returns, whatever statistics were taken (here: every
 /// run queued, then half of them admitted).
 #[tokio::test]
 async fn snapshot_and_claim_read_only_their_runs_under_generic_plans() {
     let store = common::fresh_store().await;
-    let users: Vec<String> = (0..TABLE).map(|i| format!("u{}", i % 1000)).collect();
-    let users: Vec<&str> = users.iter().map(String::as_str).collect();
-    let queued = SubmitBatchParams { flow: "priority".into(), ..common::legacy_batch(&users, 1_000_000) };
-    for users in queued.user_ids.chunks(5_000) {
-        store.run_submit_batch(&SubmitBatchParams { user_ids: users.to_vec(), ..queued.clone() }).await.unwrap();
-    }
+    fill(&store, "priority").await;
     sqlx::query("analyze runs").execute(store.pool()).await.unwrap();
-    let admitted = common::legacy_batch(&users, 1_000_000);
-    for users in admitted.user_ids.chunks(5_000) {
-        store.run_submit_batch(&SubmitBatchParams { user_ids: users.to_vec(), ..admitted.clone() }).await.unwrap();
-    }
+    fill(&store, "legacy").await;
     let capacity = Resources { cpu: 1_000_000, memory: 1_000_000, pods: 1_000_000, storage: 1_000_000 };
     let worker = store.worker_register("w", &["example".to_string()], capacity).await.unwrap();
 

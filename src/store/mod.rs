@@ -158,7 +158,7 @@ impl Store {
     /// (`pg_stat_statements.total_plan_time`, depth scenario). Forcing the generic plan is safe
     /// only for statements whose plan cannot depend on the parameters: each names the partial
     /// index it reads with constants (migration 0007) and reads its runs by primary key, and
-    /// `tests/store_plans.rs` runs each under a generic plan on a table of 41,000 runs. Statements
+    /// `tests/store_plans.rs` runs each under a generic plan on tables of 40,000 runs and more. Statements
     /// with optional filters (`$1 is null or ...`) would lose their indexes here, so the API's
     /// reads stay on [`Store::pool`].
     pub(crate) fn generic_pool(&self) -> &PgPool {
