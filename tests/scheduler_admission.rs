@@ -11,6 +11,7 @@ use berth::resources::Resources;
 use berth::scheduler::SchedulerSettings;
 use berth::scheduler::admission::Wrr;
 use berth::scheduler::cycle;
+use berth::store::RunId;
 use common::{TestApp, gate_path, test_config, wait_for};
 
 async fn put_quota(app: &TestApp, ns: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
@@ -79,25 +80,37 @@ async fn a_quota_blocks_the_next_run_says_why_and_admits_it_when_room_returns() 
     app.stop().await;
 }
 
-/// A run of 1,500 millicores queued in `etl` (quota 2,000), a leader elected by the test, and the
-/// cycle's plan, not committed yet: it admits the run.
+/// Runs queued in `etl` (quota 2,000 millicores), a leader elected by the test, and the cycle's
+/// plan, not committed yet: it admits every run.
 struct Planned {
     app: TestApp,
     store: berth::store::Store,
+    /// The first run.
     id: i64,
+    /// Every run, in submission order.
+    ids: Vec<i64>,
     settings: SchedulerSettings,
     leader: berth::store::leader::LeaderSession,
     plan: cycle::Plan,
 }
 
+/// One run of 1,500 millicores.
 async fn one_run_planned_in_etl() -> Planned {
+    planned_in_etl(&["1500"]).await
+}
+
+/// One run per request (millicores), submitted in order.
+async fn planned_in_etl(cpus: &[&str]) -> Planned {
     let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
     let store = app.store.clone();
     let capacity = Resources { cpu: 8000, memory: 8192, pods: 8, storage: 8192 };
     store.worker_register("idle", &["example".to_string()], capacity).await.unwrap();
     store.namespace_set_quota("etl", Resources { cpu: 2000, memory: 4096, pods: 10, storage: 1000 }).await.unwrap();
-    let res = upload_in(&app, "echo hi\n", "etl", "1500").await;
-    let id = res.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap();
+    let mut ids = Vec::new();
+    for cpu in cpus {
+        let res = upload_in(&app, "echo hi\n", "etl", cpu).await;
+        ids.push(res.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap());
+    }
 
     let settings = SchedulerSettings::from_config(&test_config());
     let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
@@ -105,13 +118,13 @@ async fn one_run_planned_in_etl() -> Planned {
         .await
         .unwrap()
         .expect("something queued");
-    assert_eq!(plan.decisions.admitted.len(), 1, "the snapshot says it fits");
-    Planned { app, store, id, settings, leader, plan }
+    assert_eq!(plan.decisions.admitted.len(), ids.len(), "the snapshot says they fit");
+    Planned { app, store, id: ids[0], ids, settings, leader, plan }
 }
 
 #[tokio::test]
 async fn a_quota_lowered_between_snapshot_and_commit_gives_a_stale_retry_and_no_overcommit() {
-    let Planned { app, store, id, settings, leader, plan } = one_run_planned_in_etl().await;
+    let Planned { app, store, id, settings, leader, plan, .. } = one_run_planned_in_etl().await;
     // The quota shrinks after the snapshot, before the commit.
     store.namespace_set_quota("etl", Resources { cpu: 1000, memory: 4096, pods: 10, storage: 1000 }).await.unwrap();
     let outcome = cycle::commit(&store, leader.epoch(), &plan, &Clock::System).await.unwrap();
@@ -133,8 +146,33 @@ async fn a_quota_lowered_between_snapshot_and_commit_gives_a_stale_retry_and_no_
     app.stop().await;
 }
 
+/// The re-check counts the batch's own runs: with the quota lowered under the plan, the first run
+/// of the namespace still fits and is admitted, the second would not fit beside it and stays queued
+/// with a stale retry; a run cancelled meanwhile is skipped without an event.
+#[tokio::test]
+async fn the_commit_re_checks_each_run_beside_the_batchs_earlier_runs() {
+    let Planned { app, store, ids, leader, plan, .. } = planned_in_etl(&["600", "300", "600"]).await;
+    store.namespace_set_quota("etl", Resources { cpu: 1000, memory: 4096, pods: 10, storage: 1000 }).await.unwrap();
+    assert!(store.run_cancel_unstarted(RunId(ids[1]), "changed my mind", "test").await.unwrap());
+
+    let outcome = cycle::commit(&store, leader.epoch(), &plan, &Clock::System).await.unwrap();
+    assert_eq!(outcome.admitted, vec![RunId(ids[0])], "600 of 1,000 fits");
+    assert_eq!(outcome.stale, vec![RunId(ids[2])], "600 + 300 (cancelled, still counted) + 600 does not");
+    assert_eq!(app.state(ids[0]).await, "admitted");
+    assert_eq!(app.state(ids[1]).await, "cancelled");
+    assert_eq!(app.state(ids[2]).await, "queued", "kept at its place");
+    let stale_events: Vec<i64> =
+        sqlx::query_scalar("select run_id from run_events where kind = 'stale_quota_retry' order by run_id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(stale_events, vec![ids[2]], "no event for the cancelled run");
+    leader.release().await;
+    app.stop().await;
+}
+
 /// The commit reads the quota from the row it locked: a quota change that commits while the
-/// commit waits for that lock is what the re-check sees (admission/lock_ledger.sql).
+/// commit waits for that lock is what the re-check sees (admission/admit.sql).
 #[tokio::test]
 async fn a_quota_lowered_while_the_commit_waits_for_its_lock_gives_a_stale_retry() {
     let Planned { app, store, id, leader, plan, .. } = one_run_planned_in_etl().await;

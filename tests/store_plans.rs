@@ -143,11 +143,11 @@ async fn admission_commit_reads_only_its_own_runs() {
         .bind(0_i64)
         .bind(0_i64)
         .bind(leader.epoch())
-        .bind(vec!["default"])
-        .bind(vec![0_i64])
-        .bind(vec![0_i64])
-        .bind(vec![0_i64])
-        .bind(vec![0_i64])
+        .bind(vec!["default"; RUNS])
+        .bind(vec![0_i64; RUNS])
+        .bind(vec![0_i64; RUNS])
+        .bind(vec![0_i64; RUNS])
+        .bind(vec![0_i64; RUNS])
         .fetch_one(&mut *tx)
         .await
         .unwrap();

@@ -2,7 +2,7 @@
 //! every admission re-checked against the locked quotas. A stale snapshot never overcommits: the run
 //! stays queued at its place with a `stale_quota_retry` event and the next cycle follows at once.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::time::Instant;
 
 use super::SchedulerSettings;
@@ -113,14 +113,22 @@ pub async fn commit(store: &Store, epoch: i64, plan: &Plan, clock: &Clock) -> Re
     }
 
     // The admissions, re-checked under row locks against the quotas as they are now and the use
-    // as the snapshot saw it (admission/admit.sql). Each namespace of the batch once, in order.
-    let runs: Vec<RunId> = decisions.admitted.iter().map(|a| a.run).collect();
-    let names: BTreeSet<&str> = runs.iter().filter_map(|id| queued.get(id)).map(|r| r.namespace.as_str()).collect();
-    let used: Vec<(&str, Resources)> = names
-        .into_iter()
-        .map(|name| (name, snapshot.namespaces.get(name).map(|ns| ns.used).unwrap_or_default()))
+    // as the snapshot saw it plus the batch's own requests (admission/admit.sql): each run carries
+    // its namespace's use once it is admitted.
+    let mut use_after: HashMap<&str, Resources> = HashMap::new();
+    let runs: Vec<(RunId, &str, Resources)> = decisions
+        .admitted
+        .iter()
+        .filter_map(|a| queued.get(&a.run))
+        .map(|r| {
+            let used = use_after
+                .entry(r.namespace.as_str())
+                .or_insert_with(|| snapshot.namespaces.get(&r.namespace).map(|ns| ns.used).unwrap_or_default());
+            *used = used.saturating_add(&r.request);
+            (r.id, r.namespace.as_str(), *used)
+        })
         .collect();
-    let batch = AdmitBatch { runs: &runs, used: &used, now, wrr: (decisions.wrr.high, decisions.wrr.normal) };
+    let batch = AdmitBatch { runs: &runs, now, wrr: (decisions.wrr.high, decisions.wrr.normal) };
     let done = if records.is_empty() && decisions.timeouts.is_empty() {
         // Admissions only (the common cycle): one statement, its own transaction.
         store.admit(epoch, &batch).await?

@@ -339,10 +339,10 @@ impl LeaderTx {
 /// A cycle's admissions, to re-check and commit.
 #[derive(Debug, Clone, Copy)]
 pub struct AdmitBatch<'a> {
-    /// The runs to admit, in decision order.
-    pub runs: &'a [RunId],
-    /// Each namespace of the batch with its use at the snapshot.
-    pub used: &'a [(&'a str, Resources)],
+    /// The runs to admit, in decision order, each with its namespace and that namespace's use once
+    /// it is admitted: the use at the snapshot plus the requests of the batch's runs of that
+    /// namespace up to and including this one. The commit re-checks it against the quota.
+    pub runs: &'a [(RunId, &'a str, Resources)],
     /// The clock (`None`: the database's).
     pub now: Option<DateTime<Utc>>,
     /// The WRR credits after the cycle: (high, normal).
@@ -359,10 +359,11 @@ pub struct Admitted {
 }
 
 async fn admit(conn: &mut PgConnection, epoch: i64, batch: &AdmitBatch<'_>) -> Result<Admitted> {
-    let names: Vec<&str> = batch.used.iter().map(|(name, _)| *name).collect();
-    let dimension = |f: fn(&Resources) -> i64| batch.used.iter().map(|(_, used)| f(used)).collect::<Vec<i64>>();
+    let ids: Vec<RunId> = batch.runs.iter().map(|(id, _, _)| *id).collect();
+    let names: Vec<&str> = batch.runs.iter().map(|(_, name, _)| *name).collect();
+    let dimension = |f: fn(&Resources) -> i64| batch.runs.iter().map(|(_, _, used)| f(used)).collect::<Vec<i64>>();
     let row = sqlx::query(include_str!("../../sql/admission/admit.sql"))
-        .bind(batch.runs)
+        .bind(&ids)
         .bind(batch.now)
         .bind(batch.wrr.0)
         .bind(batch.wrr.1)
