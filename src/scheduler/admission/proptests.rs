@@ -1,8 +1,13 @@
 //! Property tests of the admission decision: invariants over random snapshots and cycles.
 use super::tests::{apply, at, hi, lo, policy, snapshot};
-use super::*;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::Duration;
 use proptest::prelude::*;
-use std::collections::BTreeSet;
+
+use super::walk::{scopes_of, weights};
+use super::*;
+use crate::store::{RunId, WorkerId};
 
 const NOW: i64 = 100_000;
 const NAMES: [&str; 3] = ["a", "b", "c"];

@@ -1,5 +1,12 @@
 //! Table-driven and property tests of the admission decision.
+use std::collections::HashMap;
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::walk::weights;
+use super::why::format_duration;
 use super::*;
+use crate::store::{RunId, WorkerId};
 
 const BASE: i64 = 1_700_000_000;
 const HUGE: i64 = 1 << 40;
