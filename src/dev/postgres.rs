@@ -149,6 +149,11 @@ impl EmbeddedPostgres {
         self.port
     }
 
+    /// The server's process id, until it is stopped.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// Fast shutdown (SIGINT) and wait for exit; after 30 s escalates to SIGQUIT, then SIGKILL.
     pub async fn stop(mut self) -> Result<()> {
         let Some(mut child) = self.child.take() else {

@@ -4,14 +4,17 @@
 
 use std::future::Future;
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use berth::config::Config;
 use berth::dev::postgres::{EmbeddedPostgres, Options};
 use berth::dev::{self, Services};
 use berth::store::Store;
+use nix::sys::signal::{Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::unistd::Pid;
 use sqlx::{Connection, PgConnection};
 use tokio::sync::{Mutex, OnceCell};
 use tokio_util::sync::CancellationToken;
@@ -26,6 +29,34 @@ struct Cluster {
 }
 
 static CLUSTER: OnceCell<Cluster> = OnceCell::const_new();
+/// The embedded server's pid and folder. Statics are never dropped, and each test process's
+/// folder holds hundreds of megabytes (50 GB of them had piled up in /tmp on the development VM):
+/// the process stops the server and removes the folder when it exits.
+static AT_EXIT: OnceLock<(u32, PathBuf)> = OnceLock::new();
+
+unsafe extern "C" {
+    /// libc's: runs `callback` when the process exits normally (libtest's `main` returns or calls
+    /// `exit`, whether tests passed or failed).
+    fn atexit(callback: extern "C" fn()) -> std::ffi::c_int;
+}
+
+/// Stops the server (fast shutdown, at most 10 s) and removes its folder. Never panics: it runs
+/// from `exit`.
+extern "C" fn stop_and_remove_cluster() {
+    let Some((pid, dir)) = AT_EXIT.get() else { return };
+    let pid = Pid::from_raw(i32::try_from(*pid).unwrap_or(i32::MAX));
+    let mut stopped = kill(pid, Signal::SIGINT).is_err();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !stopped && std::time::Instant::now() < deadline {
+        match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::StillAlive) => std::thread::sleep(Duration::from_millis(20)),
+            _ => stopped = true,
+        }
+    }
+    if stopped {
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
 static CREATE: Mutex<()> = Mutex::const_new(());
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
@@ -53,6 +84,14 @@ async fn cluster() -> &'static Cluster {
                     })
                     .await
                     .expect("start a private Postgres for the tests");
+                    if let Some(pid) = pg.pid()
+                        && AT_EXIT.set((pid, dir.path().to_path_buf())).is_ok()
+                    {
+                        // SAFETY: `atexit` only stores the pointer of a function that lives as long
+                        // as the program; the function touches no thread-local state and never
+                        // unwinds.
+                        unsafe { atexit(stop_and_remove_cluster) };
+                    }
                     (split_url(&pg.url("postgres")).0, Some(pg), Some(dir))
                 }
             };
