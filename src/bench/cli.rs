@@ -30,13 +30,13 @@ pub struct BenchArgs {
     /// previous claim ran: more slots, larger batches.
     #[arg(long, default_value_t = 1000)]
     pub pods: i64,
-    /// Runs submitted one at a time by the latency and depth scenarios.
+    /// Runs submitted one at a time by the latency, depth and history scenarios.
     #[arg(long, default_value_t = 300)]
     pub probes: usize,
     /// Milliseconds between two probes.
     #[arg(long, default_value_t = 20)]
     pub interval_ms: u64,
-    /// Queue depths of the depth scenario.
+    /// Runs already in the table for the depth (queued) and history (finished) scenarios.
     #[arg(long, value_delimiter = ',', default_value = "1000,100000,1000000")]
     pub depths: Vec<u64>,
     /// Jobs of the end-to-end scenario.

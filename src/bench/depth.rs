@@ -1,6 +1,9 @@
-//! Depth: the latency scenario and the cost of one claim with 1,000 / 100,000 / 1,000,000 runs
-//! already queued. The backlog waits in a namespace with no quota (a queue waiting for capacity),
-//! so it stays queued while probes in the default namespace pass it.
+//! Depth and history: the latency scenario and the cost of one claim with 1,000 / 100,000 /
+//! 1,000,000 runs already in the table. For `depth` they are queued in a namespace with no quota (a
+//! queue waiting for capacity), so they stay queued while probes in the default namespace pass
+//! them. For `history` they have run and succeeded, each with its attempt and its four events, and
+//! the tables were vacuumed as autovacuum would have done while they piled up: the cost of never
+//! moving finished runs out of the hot table.
 
 use std::time::Instant;
 
@@ -14,35 +17,67 @@ pub const FILL_BATCH: usize = 10_000;
 /// Claims timed per depth.
 pub const CLAIMS: usize = 200;
 
+/// What is in the table before the probes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backlog {
+    /// Runs waiting in a namespace with no quota.
+    Queued,
+    /// Runs that ran and succeeded.
+    Finished,
+}
+
+impl Backlog {
+    /// The scenario's name in the figures.
+    fn scenario(self) -> &'static str {
+        match self {
+            Backlog::Queued => "depth",
+            Backlog::Finished => "history",
+        }
+    }
+}
+
 /// Measures every configured depth.
-pub async fn run(bench: &Bench) -> Result<Vec<Measurement>> {
+pub async fn run(bench: &Bench, backlog: Backlog) -> Result<Vec<Measurement>> {
+    let scenario = backlog.scenario();
     let mut out = Vec::new();
     for &depth in &bench.opts.depths {
-        bench.progress(&format!("depth {depth}: filling the backlog"));
+        bench.progress(&format!("{scenario} {depth}: filling the table"));
         bench.store.bench_reset().await?;
-        fill(bench, depth).await?;
+        fill(bench, depth, backlog).await?;
         for flow in ["legacy", "priority"] {
-            bench.progress(&format!("depth {depth}, flow {flow}: {} probes", bench.opts.probes));
-            let m = super::latency::probe(bench, flow, "depth", "enqueue_to_start", "default").await?;
+            bench.progress(&format!("{scenario} {depth}, flow {flow}: {} probes", bench.opts.probes));
+            let m = super::latency::probe(bench, flow, scenario, "enqueue_to_start", "default").await?;
             out.push(Measurement { depth: Some(depth), ..m });
         }
-        out.push(Measurement { depth: Some(depth), ..claim_cost(bench).await? });
+        out.push(Measurement { depth: Some(depth), ..claim_cost(bench, scenario).await? });
     }
     Ok(out)
 }
 
-async fn fill(bench: &Bench, depth: u64) -> Result<()> {
+async fn fill(bench: &Bench, depth: u64, backlog: Backlog) -> Result<()> {
     let users = super::users(bench.opts.seed, 1000, usize::try_from(depth).unwrap_or(usize::MAX));
     for chunk in users.chunks(FILL_BATCH) {
-        let mut p = bench.batch("priority", "backlog", chunk.to_vec());
-        p.namespace_quota = Resources::default();
-        bench.store.run_submit_batch(&p).await?;
+        match backlog {
+            Backlog::Queued => {
+                let mut p = bench.batch("priority", "backlog", chunk.to_vec());
+                p.namespace_quota = Resources::default();
+                bench.store.run_submit_batch(&p).await?;
+            }
+            Backlog::Finished => {
+                // Legacy runs are admitted on insert; no worker claims them before they are done.
+                bench.store.run_submit_batch(&bench.batch("legacy", "history", chunk.to_vec())).await?;
+                bench.store.bench_finish_history("history").await?;
+            }
+        }
+    }
+    if backlog == Backlog::Finished {
+        bench.store.bench_vacuum().await?;
     }
     Ok(())
 }
 
 /// Times [`CLAIMS`] claims by a worker of its own, each with one legacy run waiting to be claimed.
-async fn claim_cost(bench: &Bench) -> Result<Measurement> {
+async fn claim_cost(bench: &Bench, scenario: &'static str) -> Result<Measurement> {
     let capacity = Resources { cpu: 1_000_000, memory: 1_000_000, pods: 1_000_000, storage: 1_000_000 };
     let worker = bench.store.worker_register("bench-claimer", &[SERVICE.to_string()], capacity).await?;
     let params =
@@ -60,6 +95,6 @@ async fn claim_cost(bench: &Bench) -> Result<Measurement> {
             lost += 1;
         }
     }
-    Ok(Measurement { lost: Some(lost), ..Measurement::new("depth", "legacy", "claim", CLAIMS as u64) }
+    Ok(Measurement { lost: Some(lost), ..Measurement::new(scenario, "legacy", "claim", CLAIMS as u64) }
         .with_latencies(&mut samples))
 }

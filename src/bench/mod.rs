@@ -53,6 +53,8 @@ pub enum Scenario {
     Latency,
     /// Latency and claim cost with a deep queue.
     Depth,
+    /// Latency and claim cost with a long history of finished runs in the table.
+    History,
     /// `run.sh` jobs through HTTP upload to download.
     E2e,
     /// The admission function in a simulated cluster (no database).
@@ -76,11 +78,11 @@ pub struct BenchOptions {
     pub workers: usize,
     /// Capacity in runs of each worker.
     pub pods: i64,
-    /// Runs probed one at a time by the latency and depth scenarios.
+    /// Runs probed one at a time by the latency, depth and history scenarios.
     pub probes: usize,
     /// Interval between probes.
     pub interval: Duration,
-    /// Queue depths of the depth scenario.
+    /// Runs already in the table for the depth (queued) and history (finished) scenarios.
     pub depths: Vec<u64>,
     /// Jobs of the end-to-end scenario.
     pub e2e_runs: usize,
@@ -200,7 +202,10 @@ impl Bench {
                 figures.extend(latency::run(self).await?);
             }
             if matches!(s, Scenario::All | Scenario::Depth) {
-                figures.extend(depth::run(self).await?);
+                figures.extend(depth::run(self, depth::Backlog::Queued).await?);
+            }
+            if matches!(s, Scenario::All | Scenario::History) {
+                figures.extend(depth::run(self, depth::Backlog::Finished).await?);
             }
             if matches!(s, Scenario::All | Scenario::E2e) {
                 figures.extend(e2e::run(self).await?);

@@ -8,13 +8,13 @@ use serde::Serialize;
 /// One figure: what was measured, how fast, how long it took, what got lost.
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
 pub struct Measurement {
-    /// `throughput`, `latency`, `depth` or `e2e`.
+    /// `throughput`, `latency`, `depth`, `history` or `e2e`.
     pub scenario: &'static str,
     /// `legacy` (admitted on insert) or `priority` (admission on).
     pub flow: &'static str,
     /// Which part: `enqueue_single`, `enqueue_batch`, `burn_down`, `enqueue_to_start`, `claim`, ...
     pub what: &'static str,
-    /// Runs already queued (the depth scenario).
+    /// Runs already in the table (queued for `depth`, finished for `history`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub depth: Option<u64>,
     /// Runs measured.

@@ -36,6 +36,22 @@ impl Store {
         Ok(())
     }
 
+    /// Turns the admitted runs of `namespace` into runs that ran and succeeded, with their attempts
+    /// and events (destructive); returns how many.
+    pub async fn bench_finish_history(&self, namespace: &str) -> Result<u64> {
+        let runs: i64 = sqlx::query_scalar(include_str!("../../sql/bench/finish_history.sql"))
+            .bind(namespace)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(u64::try_from(runs).unwrap_or(0))
+    }
+
+    /// VACUUM (ANALYZE) of the runs, attempts and events tables.
+    pub async fn bench_vacuum(&self) -> Result<()> {
+        sqlx::raw_sql(include_str!("../../sql/bench/vacuum.sql")).execute(self.pool()).await?;
+        Ok(())
+    }
+
     /// Whether any run exists (the bench refuses to wipe a database in use).
     pub async fn bench_any_runs(&self) -> Result<bool> {
         Ok(sqlx::query_scalar(include_str!("../../sql/bench/any_runs.sql")).fetch_one(self.pool()).await?)
