@@ -29,6 +29,9 @@ struct Cluster {
 }
 
 static CLUSTER: OnceCell<Cluster> = OnceCell::const_new();
+static CREATE: Mutex<()> = Mutex::const_new(());
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
 /// The embedded server's pid and folder. Statics are never dropped, and each test process's
 /// folder holds hundreds of megabytes (50 GB of them had piled up in /tmp on the development VM):
 /// the process stops the server and removes the folder when it exits.
@@ -57,8 +60,6 @@ extern "C" fn stop_and_remove_cluster() {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
-static CREATE: Mutex<()> = Mutex::const_new(());
-static NEXT: AtomicU32 = AtomicU32::new(0);
 
 fn split_url(url: &str) -> (String, String) {
     match url.rfind('/') {
