@@ -239,12 +239,7 @@ impl Store {
                     service: r.try_get("service")?,
                     namespace: r.try_get("namespace")?,
                     priority: r.try_get("priority")?,
-                    request: Resources {
-                        cpu: r.try_get("cpu")?,
-                        memory: r.try_get("memory")?,
-                        pods: r.try_get("pods")?,
-                        storage: r.try_get("storage")?,
-                    },
+                    request: super::resources_of(r)?,
                     enqueued_at: r.try_get("enqueued_at")?,
                     head_since: r.try_get("head_since")?,
                     head_retries: r.try_get("head_retries")?,

@@ -226,12 +226,7 @@ fn claimed_from_row(r: sqlx::postgres::PgRow) -> Result<ClaimedRun> {
         attempt: r.try_get("attempt")?,
         attempt_id: r.try_get("attempt_id")?,
         admitted_at: r.try_get("admitted_at")?,
-        request: Resources {
-            cpu: r.try_get("cpu")?,
-            memory: r.try_get("memory")?,
-            pods: r.try_get("pods")?,
-            storage: r.try_get("storage")?,
-        },
+        request: super::resources_of(&r)?,
         input_blob_id: r.try_get("input_blob_id")?,
         input_inline: r.try_get("input_inline")?,
         command,

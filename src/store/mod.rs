@@ -176,3 +176,14 @@ impl Store {
         Ok(())
     }
 }
+
+/// The request a row carries in its `cpu`, `memory`, `pods` and `storage` columns.
+fn resources_of(row: &sqlx::postgres::PgRow) -> Result<crate::resources::Resources> {
+    use sqlx::Row;
+    Ok(crate::resources::Resources {
+        cpu: row.try_get("cpu")?,
+        memory: row.try_get("memory")?,
+        pods: row.try_get("pods")?,
+        storage: row.try_get("storage")?,
+    })
+}

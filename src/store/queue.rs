@@ -61,15 +61,7 @@ impl Store {
         for ns in rows {
             let d = demand.iter().find(|r| r.try_get::<String, _>("name").ok().as_deref() == Some(ns.name.as_str()));
             let (queued, queued_runs) = match d {
-                Some(r) => (
-                    Resources {
-                        cpu: r.try_get("cpu")?,
-                        memory: r.try_get("memory")?,
-                        pods: r.try_get("pods")?,
-                        storage: r.try_get("storage")?,
-                    },
-                    r.try_get("runs")?,
-                ),
+                Some(r) => (super::resources_of(r)?, r.try_get("runs")?),
                 None => (Resources::default(), 0),
             };
             out.push(NamespaceView { name: ns.name, limit: ns.limit, used: ns.used, queued, queued_runs });
