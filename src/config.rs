@@ -208,7 +208,7 @@ pub struct WorkerConfig {
     /// Folder for run directories and result zips; empty means the system temp folder.
     pub scratch_dir: PathBuf,
     /// Executor backend: `process` (run.sh with bash) or `noop` (benchmarks).
-    pub executor: String,
+    pub executor: crate::domain::ExecutorKind,
     /// Seconds a stopping worker lets running attempts finish before handing them back.
     pub drain_timeout_seconds: f64,
 }
@@ -332,7 +332,7 @@ impl Default for WorkerConfig {
             heartbeat_seconds: 5,
             poll_ms: 1000,
             scratch_dir: PathBuf::new(),
-            executor: "process".to_string(),
+            executor: crate::domain::ExecutorKind::Process,
             drain_timeout_seconds: 30.0,
         }
     }
@@ -387,9 +387,6 @@ impl Config {
         }
         if self.lease_timeout_seconds <= self.worker.heartbeat_seconds {
             return invalid("lease-timeout-seconds must be longer than worker.heartbeat-seconds");
-        }
-        if !matches!(self.worker.executor.as_str(), "process" | "noop") {
-            return invalid("worker.executor must be `process` or `noop`");
         }
         Ok(())
     }

@@ -9,6 +9,8 @@
 //! - [`store`]: the only module that talks to Postgres; every statement lives in `sql/`.
 //! - [`mod@bench`]: `berth bench`, the same measurements every time (throughput, latency, depth, e2e).
 //! - [`dev`]: `berth dev`, everything in one process on a private Postgres it starts itself.
+//! - [`domain`]: the named values (priority, flow, run state, ...) as enums, with their one
+//!   conversion to and from Postgres text.
 //! - [`config`], [`clock`], [`shutdown`], [`telemetry`], [`metrics`]: process plumbing.
 //!
 //! The processes never talk to each other: claims use `FOR UPDATE SKIP LOCKED`, the leader holds an
@@ -22,6 +24,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod dev;
+pub mod domain;
 pub mod executor;
 pub mod metrics;
 pub mod resources;

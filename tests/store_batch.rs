@@ -63,7 +63,7 @@ async fn bulk_enqueue_then_batched_finish_fences_each_run() {
     assert_eq!(done, [true, false, true]);
 
     let ok = store.run_get(claimed[0].id).await.unwrap().unwrap();
-    assert_eq!(ok.state, "succeeded");
+    assert_eq!(ok.state.as_str(), "succeeded");
     let blob = ok.result_blob_id.expect("the result zip is stored");
     assert_eq!(store.blob_read(blob).await.unwrap(), b"zip");
     let kinds: Vec<String> = store.run_events(claimed[0].id).await.unwrap().into_iter().map(|e| e.kind).collect();
@@ -95,7 +95,7 @@ async fn the_bench_history_fill_leaves_what_a_finished_run_leaves() {
         assert_eq!(kinds, ["submitted", "admitted", "started", "succeeded"]);
         let attempts = store.attempt_list(id).await.unwrap();
         assert_eq!(attempts.len(), 1);
-        assert_eq!((attempts[0].number, attempts[0].outcome.as_deref()), (1, Some("succeeded")));
+        assert_eq!((attempts[0].number, attempts[0].outcome.map(|o| o.as_str())), (1, Some("succeeded")));
         assert!(attempts[0].finished_at.is_some());
     }
     let other = store.run_get(untouched[0]).await.unwrap().unwrap();

@@ -16,10 +16,10 @@ const TABLE: usize = 40_000;
 const RUNS: usize = 1_000;
 
 /// Submits `TABLE` runs of `flow` (`legacy`: admitted at once; `priority`: queued), in bulk.
-async fn fill(store: &berth::store::Store, flow: &str) -> Vec<RunId> {
+async fn fill(store: &berth::store::Store, flow: berth::domain::Flow) -> Vec<RunId> {
     let users: Vec<String> = (0..TABLE).map(|i| format!("u{}", i % 1000)).collect();
     let users: Vec<&str> = users.iter().map(String::as_str).collect();
-    let batch = SubmitBatchParams { flow: flow.into(), ..common::legacy_batch(&users, 1_000_000) };
+    let batch = SubmitBatchParams { flow, ..common::legacy_batch(&users, 1_000_000) };
     let mut ids = Vec::new();
     for users in batch.user_ids.chunks(5_000) {
         ids.extend(
@@ -67,7 +67,7 @@ fn sum_field(plan: &serde_json::Value, field: &str) -> f64 {
 #[tokio::test]
 async fn batched_finish_stays_linear_under_statistics_taken_before_anything_ran() {
     let store = common::fresh_store().await;
-    fill(&store, "legacy").await;
+    fill(&store, berth::domain::Flow::Legacy).await;
     // The worst moment for statistics: everything admitted, nothing running.
     sqlx::query("analyze runs").execute(store.pool()).await.unwrap();
     let capacity = Resources { cpu: 1_000_000, memory: 1_000_000, pods: 1_000_000, storage: 1_000_000 };
@@ -129,7 +129,7 @@ fn nodes(plan: &serde_json::Value) -> Vec<&serde_json::Value> {
 #[tokio::test]
 async fn admission_commit_reads_only_its_own_runs() {
     let store = common::fresh_store().await;
-    let ids = fill(&store, "priority").await;
+    let ids = fill(&store, berth::domain::Flow::Priority).await;
     sqlx::query("analyze runs").execute(store.pool()).await.unwrap();
     let leader = store.leader_try_elect("plans").await.unwrap().expect("leader");
     let runs: Vec<RunId> = ids[..RUNS].to_vec();
@@ -179,9 +179,9 @@ fn runs_read(plan: &serde_json::Value) -> f64 {
 #[tokio::test]
 async fn snapshot_and_claim_read_only_their_runs_under_generic_plans() {
     let store = common::fresh_store().await;
-    fill(&store, "priority").await;
+    fill(&store, berth::domain::Flow::Priority).await;
     sqlx::query("analyze runs").execute(store.pool()).await.unwrap();
-    fill(&store, "legacy").await;
+    fill(&store, berth::domain::Flow::Legacy).await;
     let capacity = Resources { cpu: 1_000_000, memory: 1_000_000, pods: 1_000_000, storage: 1_000_000 };
     let worker = store.worker_register("w", &["example".to_string()], capacity).await.unwrap();
 

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::seed::parse_id;
 use super::{AppState, Error, Result};
+use crate::domain::Priority;
 use crate::store::queue::QueuedView;
 use crate::store::runs::{RunRow, RunState};
 
@@ -27,14 +28,15 @@ pub struct QueueQuery {
 #[utoipa::path(get, path = "/api/v1/queue", params(QueueQuery), responses(
     (status = 200, body = Vec<QueuedView>), (status = 400, body = super::error::ErrorBody)))]
 pub async fn get_queue(State(state): State<AppState>, Query(q): Query<QueueQuery>) -> Result<Json<Vec<QueuedView>>> {
-    if let Some(p) = q.priority.as_deref()
-        && p != "high"
-        && p != "normal"
-    {
-        return Err(Error::bad_request("invalid_field", format!("priority must be high or normal, got {p:?}")));
-    }
+    let priority =
+        match q.priority.as_deref() {
+            None => None,
+            Some(p) => Some(p.parse::<Priority>().map_err(|_| {
+                Error::bad_request("invalid_field", format!("priority must be high or normal, got {p:?}"))
+            })?),
+        };
     let limit = q.limit.unwrap_or(QUEUE_LIMIT_DEFAULT).clamp(1, 10_000);
-    Ok(Json(state.store.queue_list(q.namespace.as_deref(), q.priority.as_deref(), limit).await?))
+    Ok(Json(state.store.queue_list(q.namespace.as_deref(), priority, limit).await?))
 }
 
 /// Why a run is where it is.
@@ -57,12 +59,12 @@ pub struct WhyView {
 pub async fn why(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<WhyView>> {
     let id = parse_id(&id)?;
     let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
-    Ok(Json(WhyView { id: id.0, state: run.state.clone(), message: explain(&run), record: run.block.clone() }))
+    Ok(Json(WhyView { id: id.0, state: run.state.to_string(), message: explain(&run), record: run.block.clone() }))
 }
 
 /// One sentence on where the run stands.
 pub fn explain(run: &RunRow) -> String {
-    match run.run_state() {
+    match run.state {
         RunState::Queued => match run.block.as_ref().and_then(|b| b.get("message")).and_then(|m| m.as_str()) {
             Some(m) => m.to_string(),
             None => "queued; the next admission cycle has not looked at it yet".to_string(),

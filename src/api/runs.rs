@@ -62,7 +62,7 @@ pub async fn get_result(State(state): State<AppState>, Path(id): Path<String>) -
     let id = parse_id(&id)?;
     let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
     let Some(blob) = run.result_blob_id else {
-        if run.run_state() == crate::store::runs::RunState::Succeeded {
+        if run.state == crate::store::runs::RunState::Succeeded {
             // The backend kept no files (the no-op backend): the result is an empty archive.
             return Ok(zip_response(id, crate::executor::archive::EMPTY_ZIP.to_vec()));
         }

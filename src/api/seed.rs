@@ -10,6 +10,7 @@ use serde::Serialize;
 
 use super::{AppState, Error, Result, idempotency};
 use crate::config::{Config, NAMESPACE_DEFAULT};
+use crate::domain::{Flow, Priority};
 use crate::executor::archive;
 use crate::resources::Resources;
 use crate::store::RunId;
@@ -165,7 +166,7 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, multipart
 pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let id = parse_id(&id)?;
     let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
-    let run_state = run.run_state();
+    let run_state = run.state;
     if run_state == RunState::Succeeded {
         let zip = match run.result_blob_id {
             Some(blob) => state.store.blob_read(blob).await?,
@@ -185,7 +186,7 @@ pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> 
 pub async fn download_head(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
     let id = parse_id(&id)?;
     let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
-    Ok(match run.run_state() {
+    Ok(match run.state {
         RunState::Succeeded => StatusCode::OK,
         s if s.is_terminal() => StatusCode::NO_CONTENT,
         _ => StatusCode::ACCEPTED,
@@ -262,8 +263,8 @@ impl Upload {
             ("user_id", user.as_bytes()),
             ("service", self.service.as_bytes()),
             ("namespace", self.namespace.as_bytes()),
-            ("priority", self.priority.as_bytes()),
-            ("flow", self.flow.as_bytes()),
+            ("priority", self.priority.as_str().as_bytes()),
+            ("flow", self.flow.as_str().as_bytes()),
             ("resources", amounts.as_bytes()),
         ];
         for (name, data) in &self.files {
@@ -279,8 +280,8 @@ struct Upload {
     user_id: i64,
     service: String,
     namespace: String,
-    priority: String,
-    flow: String,
+    priority: Priority,
+    flow: Flow,
     request: Resources,
     timeout_seconds: Option<i32>,
     max_attempts: i32,
@@ -327,10 +328,13 @@ fn validate(form: Form, config: &Config) -> Result<Upload> {
             format!("service {service:?} is not configured; configured services: {}", known.join(", ")),
         ));
     };
-    let priority = field("priority").filter(|v| !v.is_empty()).unwrap_or_else(|| "normal".into()).to_lowercase();
-    if priority != "high" && priority != "normal" {
-        return Err(Error::bad_request("invalid_field", format!("priority must be high or normal, got {priority:?}")));
-    }
+    let priority = match field("priority").filter(|v| !v.is_empty()) {
+        None => Priority::Normal,
+        Some(v) => v
+            .to_lowercase()
+            .parse::<Priority>()
+            .map_err(|_| Error::bad_request("invalid_field", format!("priority must be high or normal, got {v:?}")))?,
+    };
     let namespace = field("namespace").filter(|v| !v.is_empty()).unwrap_or_else(|| NAMESPACE_DEFAULT.into());
     if namespace.len() > 63 || !namespace.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
     {
@@ -339,11 +343,14 @@ fn validate(form: Form, config: &Config) -> Result<Upload> {
             "namespace must be 1 to 63 letters, digits, dashes, underscores or dots",
         ));
     }
-    let flow = field("flow").filter(|v| !v.is_empty()).unwrap_or_else(|| "priority".into()).to_lowercase();
-    if flow != "priority" && flow != "legacy" {
-        return Err(Error::bad_request("invalid_field", format!("flow must be priority or legacy, got {flow:?}")));
-    }
-    let flow = if config.orchestrator.enabled { flow } else { "legacy".into() };
+    let flow = match field("flow").filter(|v| !v.is_empty()) {
+        None => Flow::Priority,
+        Some(v) => v
+            .to_lowercase()
+            .parse::<Flow>()
+            .map_err(|_| Error::bad_request("invalid_field", format!("flow must be priority or legacy, got {v:?}")))?,
+    };
+    let flow = if config.orchestrator.enabled { flow } else { Flow::Legacy };
     let amount = |name: &str, default: i64| -> Result<i64> {
         match field(name).filter(|v| !v.is_empty()) {
             None => Ok(default),

@@ -27,7 +27,7 @@ pub async fn run(bench: &Bench) -> Result<Vec<Measurement>> {
     bench.progress(&format!("e2e: {n} run.sh jobs over HTTP"));
     bench.store.bench_reset().await?;
     let mut config = bench.config.clone();
-    config.worker.executor = "process".into();
+    config.worker.executor = crate::domain::ExecutorKind::Process;
     config.worker.pods = PODS;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let base = format!("http://{}", listener.local_addr()?);

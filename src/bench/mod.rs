@@ -179,7 +179,7 @@ fn bench_config(mut config: Config, opts: &BenchOptions, scratch: PathBuf) -> Co
     config.worker.services = vec![SERVICE.into()];
     config.worker.pods = opts.pods;
     config.worker.scratch_dir = scratch;
-    config.worker.executor = "noop".into();
+    config.worker.executor = crate::domain::ExecutorKind::Noop;
     if let Some(b) = opts.batch_size {
         config.settings.batch_size = b;
     }
@@ -229,8 +229,9 @@ impl Bench {
             service: SERVICE.into(),
             namespace: namespace.into(),
             namespace_quota: crate::api::seed::namespace_quota(&self.config),
-            priority: "normal".into(),
-            flow: flow.into(),
+            priority: crate::domain::Priority::Normal,
+            // The bench's flows are literals of the domain's names ("legacy", "priority").
+            flow: flow.parse().expect("a bench flow is a domain flow"),
             request: Resources { cpu: 0, memory: 0, pods: 1, storage: 0 },
             input_zip: Vec::new(),
             timeout_seconds: None,
@@ -275,7 +276,7 @@ impl Services {
         for i in 0..workers {
             let mut settings = WorkerSettings::from_config(config);
             settings.name = format!("bench-worker-{i}");
-            let executor = Executor::from_name(&config.worker.executor);
+            let executor = Executor::of_kind(config.worker.executor);
             let (store, cancel) = (store.clone(), cancel.clone());
             tasks.spawn(async move {
                 if let Err(e) = worker::run(store, settings, executor, cancel).await {

@@ -61,7 +61,7 @@ pub async fn run_services(
     }
     if services.worker {
         let settings = WorkerSettings::from_config(&config);
-        let executor = Executor::from_name(&config.worker.executor);
+        let executor = Executor::of_kind(config.worker.executor);
         let (store, cancel) = (store.clone(), cancel.clone());
         tasks.spawn(async move {
             worker::run(store, settings, executor, cancel)

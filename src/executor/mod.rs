@@ -11,6 +11,8 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
+
+pub use crate::domain::ExecutorKind;
 use tokio_util::sync::CancellationToken;
 
 /// Which output stream of the job a [`LogChunk`] was read from.
@@ -141,12 +143,19 @@ pub enum Executor {
 }
 
 impl Executor {
-    /// The backend named in configuration (`worker.executor`): `noop`, or `process` for anything else
-    /// (configuration validation has already refused unknown names).
-    pub fn from_name(name: &str) -> Self {
-        match name {
-            "noop" => Executor::Noop(noop::NoopExecutor),
-            _ => Executor::Process(process::ProcessExecutor::default()),
+    /// The backend of a kind (`worker.executor`).
+    pub fn of_kind(kind: ExecutorKind) -> Self {
+        match kind {
+            ExecutorKind::Noop => Executor::Noop(noop::NoopExecutor),
+            ExecutorKind::Process => Executor::Process(process::ProcessExecutor::default()),
+        }
+    }
+
+    /// The kind of this backend.
+    pub fn kind(&self) -> ExecutorKind {
+        match self {
+            Executor::Process(_) => ExecutorKind::Process,
+            Executor::Noop(_) => ExecutorKind::Noop,
         }
     }
 

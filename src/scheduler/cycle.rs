@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use super::SchedulerSettings;
-use super::admission::{self, HeadAction, NamespaceUse, Priority, QueuedRun, Snapshot, WorkerFree, Wrr};
+use super::admission::{self, HeadAction, NamespaceUse, QueuedRun, Snapshot, WorkerFree, Wrr};
 use crate::clock::Clock;
 use crate::resources::Resources;
 use crate::store::admission::{AdmitBatch, Admitted, LeaderTx, SnapshotRows};
@@ -207,7 +207,7 @@ pub fn to_snapshot(rows: &SnapshotRows, clock: &Clock, wrr: Wrr) -> Snapshot {
                 user: q.user_id.clone(),
                 service: q.service.clone(),
                 namespace: q.namespace.clone(),
-                priority: if q.priority == "high" { Priority::High } else { Priority::Normal },
+                priority: q.priority,
                 request: q.request,
                 enqueued_at: q.enqueued_at,
                 head_since: q.head_since,

@@ -9,6 +9,7 @@ use sqlx::{PgConnection, Postgres, Row, Transaction};
 
 use super::leader::leader_check_epoch;
 use super::{Error, Resources, Result, RunId, Store, WorkerId};
+use crate::domain::{Priority, RunState};
 
 /// A queued run as admission sees it.
 #[derive(Debug, Clone)]
@@ -21,8 +22,8 @@ pub struct QueuedRow {
     pub service: String,
     /// Namespace.
     pub namespace: String,
-    /// `high` or `normal`.
-    pub priority: String,
+    /// Its queue.
+    pub priority: Priority,
     /// Requested resources.
     pub request: Resources,
     /// Queue position key.
@@ -105,7 +106,7 @@ struct ActiveGroup {
     namespace: String,
     user_id: String,
     service: String,
-    state: String,
+    state: RunState,
     worker_id: Option<WorkerId>,
     #[serde(flatten)]
     request: Resources,
@@ -169,12 +170,12 @@ impl Ledger {
             let ns = used.entry(g.namespace.as_str()).or_default();
             *ns = ns.saturating_add(&total);
             *per_user.entry((g.user_id.clone(), g.service.clone())).or_default() += g.runs;
-            match (g.state.as_str(), g.worker_id) {
-                ("running", Some(worker)) => {
+            match (g.state, g.worker_id) {
+                (RunState::Running, Some(worker)) => {
                     let w = per_worker.entry(worker).or_default();
                     *w = w.saturating_add(&total);
                 }
-                ("admitted", _) => {
+                (RunState::Admitted, _) => {
                     let shape = shapes.entry((g.service.as_str(), g.request)).or_insert((0, g.first));
                     // Every admitted run has its admission time (migration 0010's constraint).
                     shape.0 += g.runs;
@@ -400,7 +401,7 @@ mod tests {
             namespace: ns.into(),
             user_id: user.into(),
             service: "svc".into(),
-            state: state.into(),
+            state: state.parse().expect("a run state"),
             worker_id: worker,
             request: Resources { cpu, memory: 10, pods: 1, storage: 0 },
             runs,

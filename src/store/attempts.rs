@@ -8,6 +8,7 @@ use super::blobs::blob_write;
 use super::notify::{self, notify};
 use super::runs::RunState;
 use super::{AttemptId, BlobId, Resources, Result, RunId, Store, WorkerId};
+use crate::domain::AttemptOutcome;
 
 /// One attempt of a run, as `GET /api/v1/runs/{id}` lists it.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
@@ -23,7 +24,7 @@ pub struct AttemptRow {
     /// When it ended.
     pub finished_at: Option<DateTime<Utc>>,
     /// Final state, `lost` (its worker died) or `handed_back` (its worker drained).
-    pub outcome: Option<String>,
+    pub outcome: Option<AttemptOutcome>,
     /// Exit code of the process, if it exited.
     pub exit_code: Option<i32>,
 }
@@ -172,7 +173,7 @@ impl Store {
         let done: Option<RunId> = sqlx::query_scalar(include_str!("../../sql/runs/finish.sql"))
             .bind(p.run)
             .bind(p.attempt_id)
-            .bind(p.state.as_str())
+            .bind(p.state)
             .bind(p.exit_code)
             .bind(blob)
             .bind(&p.message)

@@ -7,6 +7,7 @@ use super::namespaces::namespace_ensure;
 use super::notify::{self, notify};
 use super::runs::{FinishParams, RunState};
 use super::{AttemptId, Resources, Result, RunId, Store};
+use crate::domain::{Flow, Priority};
 
 /// A bulk enqueue: one job and run per entry of `user_ids`, all from one template.
 #[derive(Debug, Clone)]
@@ -19,10 +20,10 @@ pub struct SubmitBatchParams {
     pub namespace: String,
     /// Quota of the namespace if it does not exist yet.
     pub namespace_quota: Resources,
-    /// `high` or `normal`.
-    pub priority: String,
-    /// `priority` (admission) or `legacy` (admitted on insert).
-    pub flow: String,
+    /// Its queue.
+    pub priority: Priority,
+    /// Through admission, or admitted on insert (legacy).
+    pub flow: Flow,
     /// Requested resources of each run.
     pub request: Resources,
     /// The input files as a zip, stored once and shared by every job of the batch.
@@ -47,13 +48,13 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         namespace_ensure(&mut tx, &p.namespace, p.namespace_quota).await?;
         let blob = blob_write(&mut tx, &p.input_zip).await?;
-        let state = if p.flow == "legacy" { RunState::Admitted } else { RunState::Queued };
+        let state = p.flow.initial_state();
         let ids: Vec<RunId> = sqlx::query_scalar(include_str!("../../sql/runs/submit_batch.sql"))
             .bind(&p.name)
             .bind(&p.service)
             .bind(&p.namespace)
-            .bind(&p.priority)
-            .bind(&p.flow)
+            .bind(p.priority)
+            .bind(p.flow)
             .bind(&p.user_ids)
             .bind(p.request.cpu)
             .bind(p.request.memory)
@@ -62,7 +63,7 @@ impl Store {
             .bind(blob)
             .bind(p.timeout_seconds)
             .bind(p.max_attempts)
-            .bind(state.as_str())
+            .bind(state)
             .bind(p.now)
             .fetch_all(&mut *tx)
             .await?;
@@ -91,7 +92,7 @@ impl Store {
         }
         let runs: Vec<RunId> = set.iter().map(|(_, p)| p.run).collect();
         let tokens: Vec<AttemptId> = set.iter().map(|(_, p)| p.attempt_id).collect();
-        let states: Vec<&str> = set.iter().map(|(_, p)| p.state.as_str()).collect();
+        let states: Vec<RunState> = set.iter().map(|(_, p)| p.state).collect();
         let codes: Vec<Option<i32>> = set.iter().map(|(_, p)| p.exit_code).collect();
         let zips: Vec<Option<&[u8]>> = set.iter().map(|(_, p)| p.result_zip.as_deref()).collect();
         let messages: Vec<&str> = set.iter().map(|(_, p)| p.message.as_str()).collect();

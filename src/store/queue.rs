@@ -8,6 +8,7 @@ use sqlx::{FromRow, Row};
 use super::admission::NamespaceRow;
 use super::notify::{self, notify};
 use super::{Resources, Result, RunId, Store};
+use crate::domain::Priority;
 
 /// A namespace as `GET /api/v1/namespaces/{name}` shows it.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
@@ -35,8 +36,8 @@ pub struct QueuedView {
     pub service: String,
     /// Namespace.
     pub namespace: String,
-    /// `high` or `normal`.
-    pub priority: String,
+    /// Its queue.
+    pub priority: Priority,
     /// Queue position key.
     pub enqueued_at: DateTime<Utc>,
     /// Since when it blocks the head of a scope.
@@ -98,7 +99,7 @@ impl Store {
     pub async fn queue_list(
         &self,
         namespace: Option<&str>,
-        priority: Option<&str>,
+        priority: Option<Priority>,
         limit: i64,
     ) -> Result<Vec<QueuedView>> {
         Ok(sqlx::query_as(include_str!("../../sql/runs/queue.sql"))

@@ -10,80 +10,8 @@ use super::{AttemptId, BlobId, JobId, Result, RunId, Store, WorkerId};
 
 pub use super::attempts::{ClaimParams, ClaimedRun, FinishParams};
 pub use super::submit::{SubmitParams, Submitted};
-
-/// A run's state (docs/state_machine.md).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum RunState {
-    /// Dependencies, schedule or back-off not yet due.
-    Waiting,
-    /// Waiting for admission.
-    Queued,
-    /// Admitted; waiting for a worker to claim it.
-    Admitted,
-    /// An attempt is executing.
-    Running,
-    /// Exit code 0.
-    Succeeded,
-    /// Non-zero exit or executor failure, no retry left.
-    Failed,
-    /// Killed at its maximum duration.
-    TimedOut,
-    /// Cancelled before or while running.
-    Cancelled,
-    /// A streaming run stopped by a user.
-    Aborted,
-    /// Files removed after the retention period.
-    Cleaned,
-}
-
-impl RunState {
-    /// The state's name in the database and the API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RunState::Waiting => "waiting",
-            RunState::Queued => "queued",
-            RunState::Admitted => "admitted",
-            RunState::Running => "running",
-            RunState::Succeeded => "succeeded",
-            RunState::Failed => "failed",
-            RunState::TimedOut => "timed_out",
-            RunState::Cancelled => "cancelled",
-            RunState::Aborted => "aborted",
-            RunState::Cleaned => "cleaned",
-        }
-    }
-
-    /// Parses a database state name.
-    pub fn parse(s: &str) -> Option<Self> {
-        Some(match s {
-            "waiting" => RunState::Waiting,
-            "queued" => RunState::Queued,
-            "admitted" => RunState::Admitted,
-            "running" => RunState::Running,
-            "succeeded" => RunState::Succeeded,
-            "failed" => RunState::Failed,
-            "timed_out" => RunState::TimedOut,
-            "cancelled" => RunState::Cancelled,
-            "aborted" => RunState::Aborted,
-            "cleaned" => RunState::Cleaned,
-            _ => return None,
-        })
-    }
-
-    /// Whether the run will never change again (except to `cleaned`).
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            RunState::Succeeded
-                | RunState::Failed
-                | RunState::TimedOut
-                | RunState::Cancelled
-                | RunState::Aborted
-                | RunState::Cleaned
-        )
-    }
-}
+pub use crate::domain::RunState;
+use crate::domain::{Flow, Priority};
 
 /// A run as the API shows it.
 #[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
@@ -100,10 +28,10 @@ pub struct RunRow {
     pub service: String,
     /// Namespace.
     pub namespace: String,
-    /// `high` or `normal`.
-    pub priority: String,
-    /// `priority` or `legacy`.
-    pub flow: String,
+    /// Its queue.
+    pub priority: Priority,
+    /// Through admission or not.
+    pub flow: Flow,
     /// Requested millicores.
     pub cpu: i64,
     /// Requested MiB of memory.
@@ -112,8 +40,8 @@ pub struct RunRow {
     pub pods: i64,
     /// Requested MiB of storage.
     pub storage: i64,
-    /// State name (see [`RunState`]).
-    pub state: String,
+    /// Where it is in its life.
+    pub state: RunState,
     /// When it entered the queue.
     pub enqueued_at: DateTime<Utc>,
     /// When admission let it start.
@@ -142,13 +70,6 @@ pub struct RunRow {
     pub not_before: Option<DateTime<Utc>>,
     /// Attempts lost to dead workers.
     pub lost_attempts: i32,
-}
-
-impl RunRow {
-    /// The parsed state.
-    pub fn run_state(&self) -> RunState {
-        RunState::parse(&self.state).unwrap_or(RunState::Failed)
-    }
 }
 
 /// One entry of a run's timeline.
@@ -228,7 +149,8 @@ impl Store {
             .bind(id)
             .bind(reason)
             .bind(actor)
-            .bind("cancelled")
+            // The event is named after the state the run enters.
+            .bind(RunState::Cancelled)
             .bind(None::<DateTime<Utc>>)
             .fetch_optional(&mut *tx)
             .await?;

@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
 use super::blobs::{CHUNK_BYTES, blob_write};
-use super::runs::RunState;
 use super::{BlobId, Resources, Result, RunId, Store};
+use crate::domain::{Flow, Priority};
 
 /// What to insert for a one-off submission (an upload creates a job and its run at once).
 #[derive(Debug, Clone)]
@@ -21,10 +21,10 @@ pub struct SubmitParams {
     pub namespace_quota: Resources,
     /// Submitting user.
     pub user_id: String,
-    /// `high` or `normal`.
-    pub priority: String,
-    /// `priority` (admission) or `legacy` (admitted on insert).
-    pub flow: String,
+    /// Its queue.
+    pub priority: Priority,
+    /// Through admission, or admitted on insert (legacy).
+    pub flow: Flow,
     /// Requested resources.
     pub request: Resources,
     /// The uploaded files as a zip archive.
@@ -116,15 +116,15 @@ async fn insert(
     blob: Option<BlobId>,
     inline: Option<&[u8]>,
 ) -> Result<RunId> {
-    let state = if p.flow == "legacy" { RunState::Admitted } else { RunState::Queued };
+    let state = p.flow.initial_state();
     let command = p.command.as_ref().map(|c| serde_json::json!(c));
     let id: RunId = sqlx::query_scalar(include_str!("../../sql/runs/submit.sql"))
         .bind(&p.name)
         .bind(&p.service)
         .bind(&p.namespace)
         .bind(&p.user_id)
-        .bind(&p.priority)
-        .bind(&p.flow)
+        .bind(p.priority)
+        .bind(p.flow)
         .bind(p.request.cpu)
         .bind(p.request.memory)
         .bind(p.request.pods)
@@ -134,7 +134,7 @@ async fn insert(
         .bind(&p.env)
         .bind(p.timeout_seconds)
         .bind(p.max_attempts)
-        .bind(state.as_str())
+        .bind(state)
         .bind(p.now)
         .bind(p.idempotency.as_ref().map(|(k, _)| k.as_str()))
         .bind(p.idempotency.as_ref().map(|(_, h)| h.as_str()))

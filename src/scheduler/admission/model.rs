@@ -1,7 +1,6 @@
 //! What one admission cycle reads (the snapshot and the policy) and what it decides.
 
 use std::collections::HashMap;
-use std::fmt;
 
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
@@ -13,31 +12,7 @@ use crate::store::{RunId, WorkerId};
 /// Share of admissions the high queue gets when both queues have admissible runs, per the design document.
 pub const DEFAULT_HIGH_SHARE_PERCENT: u8 = 90;
 
-/// Priority of a run; each priority is its own FIFO queue.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Priority {
-    /// The high queue, which gets `high_share_percent` of the admissions.
-    High,
-    /// The normal queue.
-    Normal,
-}
-
-impl Priority {
-    /// The priority's name: `high` or `normal`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Priority::High => "high",
-            Priority::Normal => "normal",
-        }
-    }
-}
-
-impl fmt::Display for Priority {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+pub use crate::domain::Priority;
 
 /// A run waiting in a queue, as the snapshot sees it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
