@@ -302,8 +302,8 @@ impl Default for ServiceConfig {
             storage: 0,
             timeout_seconds: None,
             max_attempts: 1,
-            retry_backoff_seconds: 5.0,
-            retry_backoff_max_seconds: 300.0,
+            retry_backoff_seconds: crate::retry::BACKOFF_SECONDS_DEFAULT,
+            retry_backoff_max_seconds: crate::retry::BACKOFF_MAX_SECONDS_DEFAULT,
         }
     }
 }
@@ -382,6 +382,9 @@ impl Config {
         if self.services.values().any(|s| s.max_attempts == 0) {
             return invalid("services.<name>.max-attempts must be at least 1");
         }
+        if self.services.values().any(|s| !(s.retry_backoff_seconds >= 0.0 && s.retry_backoff_max_seconds >= 0.0)) {
+            return invalid("services.<name>.retry-backoff-seconds and retry-backoff-max-seconds must be 0 or more");
+        }
         if self.max_lost_attempts == 0 {
             return invalid("max-lost-attempts must be at least 1");
         }
@@ -389,6 +392,15 @@ impl Config {
             return invalid("lease-timeout-seconds must be longer than worker.heartbeat-seconds");
         }
         Ok(())
+    }
+
+    /// The retry policy runs of `service` are submitted with, if the service is configured.
+    pub fn retry_policy(&self, service: &str) -> Option<crate::retry::RetryPolicy> {
+        self.services.get(service).map(|s| crate::retry::RetryPolicy {
+            max_attempts: i32::try_from(s.max_attempts).unwrap_or(i32::MAX),
+            backoff_seconds: s.retry_backoff_seconds,
+            backoff_max_seconds: s.retry_backoff_max_seconds,
+        })
     }
 
     /// The per-user cap of `service`, if the service is configured.

@@ -11,6 +11,7 @@
 //! - [`dev`]: `berth dev`, everything in one process on a private Postgres it starts itself.
 //! - [`domain`]: the named values (priority, flow, run state, ...) as enums, with their one
 //!   conversion to and from Postgres text.
+//! - [`retry`]: the one decision of what follows an attempt (retry after a back-off, or a final state).
 //! - [`config`], [`clock`], [`shutdown`], [`telemetry`], [`metrics`]: process plumbing.
 //!
 //! The processes never talk to each other: claims use `FOR UPDATE SKIP LOCKED`, the leader holds an
@@ -28,6 +29,7 @@ pub mod domain;
 pub mod executor;
 pub mod metrics;
 pub mod resources;
+pub mod retry;
 pub mod scheduler;
 pub mod shutdown;
 pub mod store;

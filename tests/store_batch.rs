@@ -21,6 +21,7 @@ fn finish(run: RunId, attempt_id: AttemptId, zip: Option<Vec<u8>>) -> FinishPara
         result_zip: zip,
         message: "done".into(),
         retry_after_seconds: None,
+        excused: false,
         now: None,
     }
 }

@@ -71,6 +71,69 @@ async fn attempts_are_used_up_then_the_run_fails() {
 }
 
 #[tokio::test]
+async fn the_runs_own_policy_decides_its_retry_not_the_workers_configuration() {
+    let mut api = test_config();
+    let svc = api.services.get_mut("example").unwrap();
+    svc.max_attempts = 2;
+    svc.retry_backoff_seconds = 0.1;
+    let app = TestApp::spawn(api, Services { api: true, scheduler: true, worker: false }).await;
+    let id = app.submit_script("exit 3\n", "1").await;
+    // A worker whose own configuration does not know the service at all.
+    let mut bare = test_config();
+    bare.services.clear();
+    bare.worker.services = vec!["example".into()];
+    let worker =
+        TestApp::spawn_on(app.database_url.clone(), bare, Services { api: false, scheduler: false, worker: true })
+            .await;
+    assert_eq!(app.wait_terminal(id).await, "failed");
+    let n: i64 = sqlx::query_scalar("select count(*) from attempts where run_id = $1")
+        .bind(id)
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 2, "the run's stored max_attempts (2) decided, not the worker's configuration");
+    worker.stop().await;
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_fatal_executor_error_is_never_retried() {
+    let mut config = test_config();
+    let svc = config.services.get_mut("example").unwrap();
+    svc.max_attempts = 3;
+    svc.retry_backoff_seconds = 0.1;
+    let app = TestApp::spawn_all(config.clone()).await;
+    // No run.sh and no command: the process executor refuses it as Fatal.
+    let input = berth::executor::archive::zip_files(&[("data.txt".to_string(), b"x".to_vec())]).unwrap();
+    let id = app
+        .store
+        .run_submit(berth::store::runs::SubmitParams {
+            name: "no-run-sh".into(),
+            service: "example".into(),
+            namespace: "default".into(),
+            namespace_quota: berth::api::seed::namespace_quota(&config),
+            user_id: "1".into(),
+            priority: berth::domain::Priority::Normal,
+            flow: berth::domain::Flow::Priority,
+            request: Resources { cpu: 0, memory: 0, pods: 1, storage: 0 },
+            input_zip: input,
+            command: None,
+            env: serde_json::json!({}),
+            timeout_seconds: None,
+            retry: config.retry_policy("example").unwrap(),
+            idempotency: None,
+            now: None,
+        })
+        .await
+        .unwrap();
+    assert_eq!(app.wait_terminal(id.0).await, "failed");
+    let (_, run) = app.get_json(&format!("/api/v1/runs/{id}")).await;
+    assert_eq!(run["attempts"].as_array().unwrap().len(), 1, "three attempts allowed, one used: {run}");
+    assert!(run["message"].as_str().unwrap().contains("no run.sh"), "{run}");
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn cancelling_a_running_run_kills_it_and_it_ends_cancelled() {
     let app = TestApp::spawn_all(test_config()).await;
     let gate = gate_path("never");
@@ -148,6 +211,7 @@ async fn a_dead_workers_run_is_requeued_and_its_late_writes_change_nothing() {
         result_zip: Some(b"not a zip".to_vec()),
         message: "late".into(),
         retry_after_seconds: None,
+        excused: false,
         now: None,
     };
     assert!(!app.store.run_finish(late).await.unwrap(), "a fenced-out attempt cannot finish the run");

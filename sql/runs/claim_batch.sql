@@ -39,7 +39,8 @@ with candidates as materialized (
     from fitting f
     where r.id = f.id
     returning r.id, r.job_id, r.attempt, r.attempt_id, r.started_at, r.admitted_at, r.cpu, r.memory, r.pods, r.storage,
-              r.service, r.max_attempts, r.lost_attempts + r.handed_back_attempts as excused_attempts
+              r.service, r.max_attempts, r.retry_backoff_seconds, r.retry_backoff_max_seconds, r.lost_attempts,
+              r.lost_attempts + r.handed_back_attempts as excused_attempts
 ), attempt as (
     insert into attempts (id, run_id, worker_id, number, started_at)
     select attempt_id, id, $1, attempt, started_at from claimed
@@ -50,7 +51,8 @@ with candidates as materialized (
     from claimed
 )
 select c.id, c.attempt, c.attempt_id, c.admitted_at, c.cpu, c.memory, c.pods, c.storage,
-       c.service, c.max_attempts, c.excused_attempts,
+       c.service, c.max_attempts, c.retry_backoff_seconds, c.retry_backoff_max_seconds, c.lost_attempts,
+       c.excused_attempts,
        j.input_blob_id, j.command, j.env, j.timeout_seconds,
        -- Inputs that fit one chunk come with the claim: no second round trip per run.
        case when b.size = 0 then ''::bytea

@@ -1,9 +1,11 @@
 -- Ends the current attempt of a run with its outcome, result and event. Refused (no row returned)
 -- unless $2 is still the run's fencing token and the run is still running: a worker that lost its
 -- lease cannot overwrite anything. With $8 set (a retry), the run waits $8 seconds and then goes
--- back to the queue at its place instead of ending.
+-- back to the queue at its place instead of ending; with $9 true as well (an infrastructure fault,
+-- retry::decide), the attempt does not count against the job's own and joins the lost ones.
 -- $1 run_id, $2 attempt_id, $3 attempt outcome ('succeeded' | 'failed' | 'timed_out' | 'cancelled'),
--- $4 exit_code, $5 result_blob_id, $6 message, $7 now (nullable), $8 retry after seconds (nullable).
+-- $4 exit_code, $5 result_blob_id, $6 message, $7 now (nullable), $8 retry after seconds (nullable),
+-- $9 excused (the retry is for an infrastructure fault).
 -- Row locks: the run row (update).
 with run as (
     update runs
@@ -11,7 +13,8 @@ with run as (
         finished_at = case when $8::float8 is null then coalesce($7::timestamptz, now()) end,
         not_before = case when $8::float8 is null then null
                           else coalesce($7::timestamptz, now()) + make_interval(secs => $8::float8) end,
-        exit_code = $4, result_blob_id = $5, message = $6, cancel_requested = false
+        exit_code = $4, result_blob_id = $5, message = $6, cancel_requested = false,
+        lost_attempts = lost_attempts + case when $8::float8 is not null and $9::boolean then 1 else 0 end
     where id = $1 and attempt_id = $2 and state = 'running'
     returning id, attempt, attempt_id, coalesce($7::timestamptz, now()) as at, exit_code, not_before
 ), attempt as (

@@ -8,7 +8,7 @@
 -- $13 env (jsonb), $14 timeout_seconds, $15 max_attempts, $16 initial state ('queued' | 'admitted'),
 -- $17 now (nullable: the database clock), $18 idempotency key (nullable), $19 request fingerprint,
 -- $20 input zip of at most one chunk (nullable: none, or $11), $21..$24 the namespace's default
--- quota (cpu, memory, pods, storage).
+-- quota (cpu, memory, pods, storage), $25 retry back-off seconds, $26 longest retry back-off.
 -- No row locks.
 with ns as (
     insert into namespaces (name, cpu_limit, memory_limit, pods_limit, storage_limit)
@@ -21,15 +21,18 @@ with ns as (
     insert into blob_chunks (blob_id, seq, data) select id, 0, $20::bytea from input where length($20::bytea) > 0
 ), job as (
     insert into jobs (name, service, namespace, user_id, priority, flow, cpu, memory, pods, storage,
-                      input_blob_id, command, env, timeout_seconds, max_attempts, created_at)
+                      input_blob_id, command, env, timeout_seconds, max_attempts, created_at,
+                      retry_backoff_seconds, retry_backoff_max_seconds)
     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11::bigint, (select id from input)), $12, $13, $14, $15,
-            coalesce($17::timestamptz, now()))
+            coalesce($17::timestamptz, now()), $25, $26)
     returning *
 ), run as (
     insert into runs (job_id, user_id, service, namespace, priority, flow, cpu, memory, pods, storage,
-                      state, enqueued_at, admitted_at, max_attempts, idempotency_key, request_hash)
+                      state, enqueued_at, admitted_at, max_attempts, idempotency_key, request_hash,
+                      retry_backoff_seconds, retry_backoff_max_seconds)
     select id, user_id, service, namespace, priority, flow, cpu, memory, pods, storage,
-           $16, created_at, case when $16 = 'admitted' then created_at end, max_attempts, $18, $19
+           $16, created_at, case when $16 = 'admitted' then created_at end, max_attempts, $18, $19,
+           retry_backoff_seconds, retry_backoff_max_seconds
     from job
     returning id, state, enqueued_at
 ), event as (

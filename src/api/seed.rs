@@ -127,7 +127,7 @@ pub async fn upload(State(state): State<AppState>, headers: HeaderMap, multipart
             command: None,
             env: serde_json::json!({}),
             timeout_seconds: upload.timeout_seconds,
-            max_attempts: upload.max_attempts,
+            retry: upload.retry,
             idempotency,
             now: None,
         })
@@ -284,7 +284,7 @@ struct Upload {
     flow: Flow,
     request: Resources,
     timeout_seconds: Option<i32>,
-    max_attempts: i32,
+    retry: crate::retry::RetryPolicy,
 }
 
 async fn read_form(mut multipart: Multipart, limit: u64) -> Result<Form> {
@@ -381,6 +381,7 @@ fn validate(form: Form, config: &Config) -> Result<Upload> {
     if !form.files.iter().any(|(name, _)| name == "run.sh") {
         return Err(Error::bad_request("missing_run_sh", "one of the files must be named run.sh"));
     }
+    let retry = config.retry_policy(&service).unwrap_or_default();
     Ok(Upload {
         files: form.files,
         user_id,
@@ -390,6 +391,6 @@ fn validate(form: Form, config: &Config) -> Result<Upload> {
         flow,
         request,
         timeout_seconds: defaults.timeout_seconds.and_then(|t| i32::try_from(t).ok()),
-        max_attempts: i32::try_from(defaults.max_attempts).unwrap_or(i32::MAX),
+        retry,
     })
 }

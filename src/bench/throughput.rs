@@ -103,8 +103,13 @@ pub fn single(t: &crate::store::batch::SubmitBatchParams, user: String) -> Submi
         command: None,
         env: serde_json::json!({}),
         timeout_seconds: t.timeout_seconds,
-        max_attempts: t.max_attempts,
+        retry: berth_retry(t.max_attempts),
         idempotency: None,
         now: None,
     }
+}
+
+/// The bench's runs retry as its batch template says (no back-off: a no-op never fails).
+fn berth_retry(max_attempts: i32) -> crate::retry::RetryPolicy {
+    crate::retry::RetryPolicy { max_attempts, ..crate::retry::RetryPolicy::default() }
 }

@@ -115,6 +115,16 @@ pub enum Error {
     Fatal(String),
 }
 
+impl Error {
+    /// Whether trying again can help, for [`crate::retry::decide`].
+    pub fn class(&self) -> crate::retry::ErrorClass {
+        match self {
+            Error::Retryable(_) => crate::retry::ErrorClass::Retryable,
+            Error::Fatal(_) => crate::retry::ErrorClass::Fatal,
+        }
+    }
+}
+
 /// Result type of the executor layer.
 pub type Result<T> = std::result::Result<T, Error>;
 

@@ -9,6 +9,7 @@ use super::notify::{self, notify};
 use super::runs::RunState;
 use super::{AttemptId, BlobId, Resources, Result, RunId, Store, WorkerId};
 use crate::domain::AttemptOutcome;
+use crate::retry::RetryPolicy;
 
 /// One attempt of a run, as `GET /api/v1/runs/{id}` lists it.
 #[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
@@ -52,10 +53,12 @@ pub struct ClaimedRun {
     pub env: Vec<(String, String)>,
     /// Maximum execution time in seconds.
     pub timeout_seconds: Option<i32>,
-    /// Service (its retry policy applies).
+    /// Service.
     pub service: String,
-    /// Attempts the job allows.
-    pub max_attempts: i32,
+    /// What follows a failed attempt: the run's own policy.
+    pub retry: RetryPolicy,
+    /// Attempts lost to the infrastructure so far (dead workers, retryable executor errors).
+    pub lost_attempts: i32,
     /// Attempts lost to dead workers or handed back by draining ones: they do not count against
     /// `max_attempts`.
     pub excused_attempts: i32,
@@ -96,6 +99,8 @@ pub struct FinishParams {
     pub message: String,
     /// Retry: the run waits this many seconds, then goes back to the queue at its place.
     pub retry_after_seconds: Option<f64>,
+    /// The retry is for an infrastructure fault: the attempt does not count against the job's own.
+    pub excused: bool,
     /// Injected clock; `None` uses the database clock.
     pub now: Option<DateTime<Utc>>,
 }
@@ -179,6 +184,7 @@ impl Store {
             .bind(&p.message)
             .bind(p.now)
             .bind(p.retry_after_seconds)
+            .bind(p.excused)
             .fetch_optional(&mut *tx)
             .await?;
         if done.is_none() {
@@ -234,7 +240,12 @@ fn claimed_from_row(r: sqlx::postgres::PgRow) -> Result<ClaimedRun> {
         env,
         timeout_seconds: r.try_get("timeout_seconds")?,
         service: r.try_get("service")?,
-        max_attempts: r.try_get("max_attempts")?,
+        retry: RetryPolicy {
+            max_attempts: r.try_get("max_attempts")?,
+            backoff_seconds: r.try_get("retry_backoff_seconds")?,
+            backoff_max_seconds: r.try_get("retry_backoff_max_seconds")?,
+        },
+        lost_attempts: r.try_get("lost_attempts")?,
         excused_attempts: r.try_get("excused_attempts")?,
     })
 }

@@ -7,6 +7,7 @@ use sqlx::PgConnection;
 use super::blobs::{CHUNK_BYTES, blob_write};
 use super::{BlobId, Resources, Result, RunId, Store};
 use crate::domain::{Flow, Priority};
+use crate::retry::RetryPolicy;
 
 /// What to insert for a one-off submission (an upload creates a job and its run at once).
 #[derive(Debug, Clone)]
@@ -35,8 +36,8 @@ pub struct SubmitParams {
     pub env: serde_json::Value,
     /// Maximum execution time.
     pub timeout_seconds: Option<i32>,
-    /// Attempts allowed.
-    pub max_attempts: i32,
+    /// What follows a failed attempt (stored with the run).
+    pub retry: RetryPolicy,
     /// Idempotency key and the request's fingerprint: a second submission with the same key
     /// returns the first run instead of creating another.
     pub idempotency: Option<(String, String)>,
@@ -133,7 +134,7 @@ async fn insert(
         .bind(command)
         .bind(&p.env)
         .bind(p.timeout_seconds)
-        .bind(p.max_attempts)
+        .bind(p.retry.max_attempts)
         .bind(state)
         .bind(p.now)
         .bind(p.idempotency.as_ref().map(|(k, _)| k.as_str()))
@@ -143,6 +144,8 @@ async fn insert(
         .bind(p.namespace_quota.memory)
         .bind(p.namespace_quota.pods)
         .bind(p.namespace_quota.storage)
+        .bind(p.retry.backoff_seconds)
+        .bind(p.retry.backoff_max_seconds)
         .fetch_one(conn)
         .await?;
     Ok(id)

@@ -6,6 +6,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use crate::executor::{ExecRequest, Executor, LogChunk, Outcome};
+use crate::retry::{self, End, Next};
 use crate::store::runs::{ClaimedRun, FinishParams, RunState};
 use crate::store::{AttemptId, RunId, Store};
 
@@ -44,8 +45,8 @@ pub struct Attempt {
     pub stop: CancellationToken,
     /// Set before `stop` fires when the run should be handed back rather than recorded as cancelled.
     pub hand_back: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    /// The service's retry policy (`None`: no retry).
-    pub policy: Option<crate::config::ServiceConfig>,
+    /// Infrastructure faults a run may suffer before it fails (`max-lost-attempts`).
+    pub infrastructure_budget: i32,
     /// Records the end, batched with other attempts' ends.
     pub completer: super::complete::Completer,
 }
@@ -81,7 +82,7 @@ impl Attempt {
         let _ = pump.await;
 
         let handing_back = self.hand_back.load(std::sync::atomic::Ordering::SeqCst);
-        let (state, exit_code, zip_path, message) = match result {
+        let (end, exit_code, zip_path, message) = match result {
             Ok(r) if handing_back && r.outcome == Outcome::Cancelled => {
                 if let Some(path) = &r.result_zip {
                     let _ = tokio::fs::remove_file(path).await;
@@ -98,28 +99,29 @@ impl Attempt {
                 return if released { Ended::HandedBack } else { Ended::Fenced };
             }
             Ok(r) => {
-                let (state, message) = match r.outcome {
-                    Outcome::Succeeded => (RunState::Succeeded, "run.sh exited with 0".to_string()),
+                let (end, message) = match r.outcome {
+                    Outcome::Succeeded => (End::Succeeded, "run.sh exited with 0".to_string()),
                     Outcome::Failed => (
-                        RunState::Failed,
+                        End::Failed,
                         match r.exit_code {
                             Some(code) => format!("exited with code {code}"),
                             None => "killed by a signal".to_string(),
                         },
                     ),
-                    Outcome::TimedOut => (RunState::TimedOut, "killed at its maximum execution time".to_string()),
-                    Outcome::Cancelled => (RunState::Cancelled, "cancelled while running".to_string()),
+                    Outcome::TimedOut => (End::TimedOut, "killed at its maximum execution time".to_string()),
+                    Outcome::Cancelled => (End::Cancelled, "cancelled while running".to_string()),
                 };
-                (state, r.exit_code, r.result_zip, message)
+                (end, r.exit_code, r.result_zip, message)
             }
-            Err(e) => (RunState::Failed, None, None, format!("executor error: {e}")),
+            Err(e) => (End::ExecutorError(e.class()), None, None, format!("executor error: {e}")),
         };
-        let own_attempts = self.run.attempt - self.run.excused_attempts;
-        let retry_after_seconds = match (state, &self.policy) {
-            (RunState::Failed | RunState::TimedOut, Some(policy)) => {
-                super::retry::retry_delay_seconds(own_attempts, policy, rand::random::<f64>())
-            }
-            _ => None,
+        let used =
+            retry::Used { own: self.run.attempt - self.run.excused_attempts, infrastructure: self.run.lost_attempts };
+        let next = retry::decide(end, &self.run.retry, used, self.infrastructure_budget, rand::random::<f64>());
+        let (state, retry_after_seconds, excused) = match next {
+            Next::Final(state) => (state, None, false),
+            // The attempt's own outcome is recorded; the run waits for its retry.
+            Next::Retry { after_seconds, excused } => (attempt_state(end), Some(after_seconds), excused),
         };
         let zip = match &zip_path {
             Some(path) => tokio::fs::read(path).await.ok(),
@@ -136,6 +138,7 @@ impl Attempt {
             result_zip: zip,
             message,
             retry_after_seconds,
+            excused,
             now: None,
         };
         // The result stays in memory (in `finish`) until the end is recorded or refused.
@@ -147,6 +150,16 @@ impl Attempt {
             tracing::warn!(run = %id, attempt = %token, "attempt is no longer current; result discarded");
             Ended::Fenced
         }
+    }
+}
+
+/// The state an attempt that ended with `end` records as its outcome when the run is retried.
+fn attempt_state(end: End) -> RunState {
+    match end {
+        End::Succeeded => RunState::Succeeded,
+        End::TimedOut => RunState::TimedOut,
+        End::Cancelled => RunState::Cancelled,
+        End::Failed | End::ExecutorError(_) | End::Lost => RunState::Failed,
     }
 }
 

@@ -10,7 +10,6 @@ pub mod claim_floor;
 pub mod complete;
 pub mod heartbeat;
 pub mod outage;
-pub mod retry;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -49,8 +48,9 @@ pub struct WorkerSettings {
     pub scratch: PathBuf,
     /// How long a drain waits before handing runs back.
     pub drain_timeout: Duration,
-    /// Service policies (retries).
-    pub service_policies: std::collections::BTreeMap<String, crate::config::ServiceConfig>,
+    /// Infrastructure faults (lost attempts, retryable executor errors) a run may suffer before
+    /// it fails (`max-lost-attempts`).
+    pub infrastructure_budget: i32,
 }
 
 impl WorkerSettings {
@@ -73,7 +73,7 @@ impl WorkerSettings {
             poll: Duration::from_millis(w.poll_ms),
             scratch,
             drain_timeout: Duration::from_secs_f64(w.drain_timeout_seconds.max(0.0)),
-            service_policies: config.services.clone(),
+            infrastructure_budget: i32::try_from(config.max_lost_attempts).unwrap_or(i32::MAX),
         }
     }
 }
@@ -239,7 +239,6 @@ impl Claimer {
                 },
             );
             let run_id = run.id;
-            let policy = self.settings.service_policies.get(&run.service).cloned();
             let attempt = Attempt {
                 run,
                 store: self.store.clone(),
@@ -247,7 +246,7 @@ impl Claimer {
                 scratch: self.settings.scratch.clone(),
                 stop,
                 hand_back,
-                policy,
+                infrastructure_budget: self.settings.infrastructure_budget,
                 completer: self.completer.clone(),
             };
             // Boxed: the attempt's future is 10.7 KB (its rare paths hold database futures), and
