@@ -8,8 +8,9 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 
 use crate::config::Config;
+use crate::dev;
 use crate::dev::postgres::{EmbeddedPostgres, Options};
-use crate::dev::{self, Services};
+use crate::service::{self, Roles};
 use crate::store::Store;
 
 /// berth: a job orchestrator on PostgreSQL.
@@ -129,7 +130,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Api { port, metrics_port } => {
             override_port(&mut config, port, metrics_port);
-            run_one(config, Services { api: true, scheduler: false, worker: false }).await
+            run_one(config, Roles { api: true, scheduler: false, worker: false }).await
         }
         Command::Worker { metrics_port, services, capacity } => {
             override_port(&mut config, None, metrics_port);
@@ -137,11 +138,11 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             if !services.is_empty() {
                 config.worker.services = services;
             }
-            run_one(config, Services { api: false, scheduler: false, worker: true }).await
+            run_one(config, Roles { api: false, scheduler: false, worker: true }).await
         }
         Command::Scheduler { metrics_port } => {
             override_port(&mut config, None, metrics_port);
-            run_one(config, Services { api: false, scheduler: true, worker: false }).await
+            run_one(config, Roles { api: false, scheduler: true, worker: false }).await
         }
         Command::Bench(args) => Ok(crate::bench::run(args.options(), config).await?),
         Command::Migrate { undo, check } => {
@@ -188,7 +189,7 @@ async fn run_dev(mut config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
             "berth dev is up: try curl http://localhost:{}/health",
             config.api.port
         );
-        dev::run_services(store, Arc::new(config), Services::ALL, Some(listener), cancel).await?;
+        service::run(store, Arc::new(config), Roles::ALL, Some(listener), cancel).await?;
         anyhow::Ok(())
     }
     .await;
@@ -199,19 +200,19 @@ async fn run_dev(mut config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
     result
 }
 
-async fn run_one(config: Config, services: Services) -> anyhow::Result<()> {
+async fn run_one(config: Config, roles: Roles) -> anyhow::Result<()> {
     let url = database_url(&config)?;
     let store =
         Store::connect(&url, crate::store::POOL_SIZE_DEFAULT).await.context("cannot connect to the database")?;
     store.migrate_check().await?;
     crate::metrics::install(config.metrics.port).map_err(anyhow::Error::msg)?;
-    let listener = if services.api {
+    let listener = if roles.api {
         Some(dev::bind(config.api.port).await.with_context(|| format!("cannot listen on port {}", config.api.port))?)
     } else {
         None
     };
     let cancel = crate::shutdown::on_signal();
-    dev::run_services(store, Arc::new(config), services, listener, cancel).await?;
+    service::run(store, Arc::new(config), roles, listener, cancel).await?;
     Ok(())
 }
 

@@ -2,8 +2,10 @@
 //!
 //! # Layout
 //!
+//! - [`service`]: the one shape of every long-running loop, and the process wiring that starts them.
 //! - [`api`]: the HTTP API (axum), stateless; any number of replicas.
-//! - [`scheduler`]: leader election and the leader's loops (admission); one leads, others wait.
+//! - [`scheduler`]: leader election and the leader's duties (admission, rescue, statistics); one
+//!   leads, others wait.
 //! - [`worker`]: registers capacity, claims admitted runs, executes them, stores results.
 //! - [`executor`]: how a run executes (a process running `run.sh`, or no-op for benchmarks).
 //! - [`store`]: the only module that talks to Postgres; every statement lives in `sql/`.
@@ -31,6 +33,7 @@ pub mod metrics;
 pub mod resources;
 pub mod retry;
 pub mod scheduler;
+pub mod service;
 pub mod shutdown;
 pub mod store;
 pub mod telemetry;

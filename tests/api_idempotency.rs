@@ -2,7 +2,7 @@
 
 mod common;
 
-use berth::dev::Services;
+use berth::service::Roles;
 use common::{TestApp, test_config};
 
 async fn upload_with_key(app: &TestApp, key: &str, script: &'static [u8]) -> reqwest::Response {
@@ -15,7 +15,7 @@ async fn upload_with_key(app: &TestApp, key: &str, script: &'static [u8]) -> req
 
 #[tokio::test]
 async fn the_same_key_and_request_return_the_same_run_and_another_request_is_a_409() {
-    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
+    let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
     let first = upload_with_key(&app, "k-1", b"echo one\n").await;
     assert_eq!(first.status(), 201);
     assert!(first.headers().get("idempotent-replayed").is_none());
@@ -40,7 +40,7 @@ async fn the_same_key_and_request_return_the_same_run_and_another_request_is_a_4
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_retries_with_one_key_create_one_run() {
-    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
+    let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..6 {
         let (http, url) = (app.http.clone(), app.url("/upload"));

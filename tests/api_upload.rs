@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use berth::dev::Services;
+use berth::service::Roles;
 use common::{TestApp, test_config, wait_for, zip_names, zip_read};
 
 /// (what, files, fields, expected error code)
@@ -79,7 +79,7 @@ async fn a_failing_run_sh_fails_and_keeps_its_partial_output() {
 
 #[tokio::test]
 async fn every_bad_upload_is_a_400_with_a_json_body_and_leaves_nothing_behind() {
-    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
+    let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
     let run_sh: &[u8] = b"echo hi\n";
     let cases: Vec<BadCase> = vec![
         ("no user_id", vec![("run.sh", run_sh)], vec![("service", "example")], "missing_field"),
@@ -156,7 +156,7 @@ async fn every_bad_upload_is_a_400_with_a_json_body_and_leaves_nothing_behind() 
 async fn an_upload_above_the_limit_is_a_413_and_leaves_nothing_behind() {
     let mut config = test_config();
     config.api.max_upload_bytes = 4096;
-    let app = TestApp::spawn(config, Services { api: true, scheduler: false, worker: false }).await;
+    let app = TestApp::spawn(config, Roles { api: true, scheduler: false, worker: false }).await;
     let big = vec![b'x'; 64 * 1024];
     let before = app.counts().await;
     let res =
@@ -170,7 +170,7 @@ async fn an_upload_above_the_limit_is_a_413_and_leaves_nothing_behind() {
 
 #[tokio::test]
 async fn unknown_ids_are_404_with_json() {
-    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
+    let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
     for path in ["/download/999999", "/download/abc", "/download/-1", "/api/v1/runs/424242", "/api/v1/runs/42/logs"] {
         let (status, body) = app.get_json(path).await;
         assert_eq!(status, 404, "{path}");
@@ -205,7 +205,7 @@ async fn head_codes_follow_the_run_through_its_states() {
     app.stop().await;
 
     // Queued (no worker) and cancelled.
-    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
+    let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
     let queued = app.submit_script("echo hi\n", "4").await;
     assert_eq!(head(&app, queued).await, 202, "queued");
     let (_, body) = app.get_json(&format!("/download/{queued}")).await;
@@ -222,7 +222,7 @@ async fn head_codes_follow_the_run_through_its_states() {
 
 #[tokio::test]
 async fn health_root_and_swagger_answer() {
-    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
+    let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
     let (status, body) = app.get_json("/health").await;
     assert_eq!((status, body["status"].as_str()), (200, Some("healthy")));
     let root = app.http.get(app.url("/")).send().await.unwrap();

@@ -6,11 +6,11 @@ mod common;
 use std::time::Duration;
 
 use berth::clock::Clock;
-use berth::dev::Services;
 use berth::resources::Resources;
 use berth::scheduler::SchedulerSettings;
 use berth::scheduler::admission::Wrr;
 use berth::scheduler::cycle;
+use berth::service::Roles;
 use berth::store::RunId;
 use common::{TestApp, gate_path, test_config, wait_for};
 
@@ -101,7 +101,7 @@ async fn one_run_planned_in_etl() -> Planned {
 
 /// One run per request (millicores), submitted in order.
 async fn planned_in_etl(cpus: &[&str]) -> Planned {
-    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
+    let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
     let store = app.store.clone();
     let capacity = Resources { cpu: 8000, memory: 8192, pods: 8, storage: 8192 };
     store.worker_register("idle", &["example".to_string()], capacity).await.unwrap();
@@ -229,7 +229,7 @@ async fn a_deposed_leaders_commit_writes_nothing() {
 
 #[tokio::test]
 async fn namespaces_are_managed_over_the_api_and_impossible_requests_are_refused() {
-    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
+    let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
     let (status, _) = app.get_json("/api/v1/namespaces/nope").await;
     assert_eq!(status, 404);
     for bad in [
@@ -301,7 +301,7 @@ async fn moving_every_job_to_the_legacy_flow_admits_a_blocked_run_at_once() {
 
 #[tokio::test]
 async fn a_backlog_blocked_in_one_namespace_does_not_hide_another_namespace() {
-    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
+    let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
     let store = app.store.clone();
     let capacity = Resources { cpu: 8000, memory: 8192, pods: 8, storage: 8192 };
     store.worker_register("idle", &["example".to_string()], capacity).await.unwrap();
@@ -366,7 +366,7 @@ async fn a_head_blocked_past_the_head_timeout_is_cancelled_with_a_reason_a_perso
 /// lock; at a million rows it takes about 250 ms) does not hold up admission.
 #[tokio::test]
 async fn admission_goes_on_while_the_statistics_refresh_waits() {
-    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: true, worker: false }).await;
+    let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: true, worker: false }).await;
     let store = app.store.clone();
     let capacity = Resources { cpu: 8000, memory: 8192, pods: 8, storage: 8192 };
     store.worker_register("idle", &["example".to_string()], capacity).await.unwrap();

@@ -4,7 +4,7 @@ mod common;
 
 use std::time::Duration;
 
-use berth::dev::Services;
+use berth::service::Roles;
 use common::{TestApp, test_config, wait_for};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
@@ -13,7 +13,7 @@ async fn the_leader_exports_queue_quota_and_admission_metrics() {
     let handle = PrometheusBuilder::new().install_recorder().expect("recorder");
     berth::metrics::describe();
     // A scheduler with no worker: runs stay queued, blocked by the pool.
-    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: true, worker: false }).await;
+    let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: true, worker: false }).await;
     app.store
         .namespace_set_quota("etl", berth::resources::Resources { cpu: 3000, memory: 2048, pods: 4, storage: 100 })
         .await

@@ -5,8 +5,8 @@ mod common;
 
 use std::time::Duration;
 
-use berth::dev::Services;
 use berth::resources::Resources;
+use berth::service::Roles;
 use berth::store::runs::{ClaimParams, FinishParams, RunState};
 use berth::store::{AttemptId, RunId};
 use common::{TestApp, gate_path, test_config, wait_for};
@@ -76,15 +76,14 @@ async fn the_runs_own_policy_decides_its_retry_not_the_workers_configuration() {
     let svc = api.services.get_mut("example").unwrap();
     svc.max_attempts = 2;
     svc.retry_backoff_seconds = 0.1;
-    let app = TestApp::spawn(api, Services { api: true, scheduler: true, worker: false }).await;
+    let app = TestApp::spawn(api, Roles { api: true, scheduler: true, worker: false }).await;
     let id = app.submit_script("exit 3\n", "1").await;
     // A worker whose own configuration does not know the service at all.
     let mut bare = test_config();
     bare.services.clear();
     bare.worker.services = vec!["example".into()];
     let worker =
-        TestApp::spawn_on(app.database_url.clone(), bare, Services { api: false, scheduler: false, worker: true })
-            .await;
+        TestApp::spawn_on(app.database_url.clone(), bare, Roles { api: false, scheduler: false, worker: true }).await;
     assert_eq!(app.wait_terminal(id).await, "failed");
     let n: i64 = sqlx::query_scalar("select count(*) from attempts where run_id = $1")
         .bind(id)
@@ -167,7 +166,7 @@ async fn a_dead_workers_run_is_requeued_and_its_late_writes_change_nothing() {
     config.lease_timeout_seconds = 2;
     config.worker.heartbeat_seconds = 1;
     // API and scheduler only: the "worker" below claims once and then dies (never heartbeats).
-    let app = TestApp::spawn(config.clone(), Services { api: true, scheduler: true, worker: false }).await;
+    let app = TestApp::spawn(config.clone(), Roles { api: true, scheduler: true, worker: false }).await;
     let capacity = Resources { cpu: 4000, memory: 4096, pods: 4, storage: 1024 };
     let ghost = app.store.worker_register("ghost", &["example".to_string()], capacity).await.unwrap();
     let id = app.submit_script("echo ok > out.txt\n", "1").await;
@@ -219,7 +218,7 @@ async fn a_dead_workers_run_is_requeued_and_its_late_writes_change_nothing() {
     app.stop().await;
 
     // A real worker picks the run up and completes it; the lost attempt did not use up the job's one attempt.
-    let app2 = TestApp::spawn_on(url, config, Services::ALL).await;
+    let app2 = TestApp::spawn_on(url, config, Roles::ALL).await;
     assert_eq!(app2.wait_terminal(id).await, "succeeded");
     let kinds = event_kinds(&app2, id).await;
     assert!(kinds.contains(&"requeued".to_string()), "{kinds:?}");
@@ -236,7 +235,7 @@ async fn a_dead_workers_run_is_requeued_and_its_late_writes_change_nothing() {
 async fn an_admitted_run_nobody_claims_goes_back_to_the_queue() {
     let mut config = test_config();
     config.scheduler.startup_timeout_seconds = 1;
-    let app = TestApp::spawn(config, Services { api: true, scheduler: true, worker: false }).await;
+    let app = TestApp::spawn(config, Roles { api: true, scheduler: true, worker: false }).await;
     let capacity = Resources { cpu: 4000, memory: 4096, pods: 4, storage: 1024 };
     // A live worker that never claims: admission counts on it, then the startup timeout takes the run back.
     let idle = app.store.worker_register("idle", &["example".to_string()], capacity).await.unwrap();
@@ -284,7 +283,7 @@ async fn a_draining_worker_hands_unfinished_runs_back_and_that_costs_the_job_no_
     assert_eq!(outcome, "handed_back");
 
     // Restarted: the failure after the hand-back still gets its retry (the job has 2 attempts of its own).
-    let app = TestApp::spawn_on(url, config, Services::ALL).await;
+    let app = TestApp::spawn_on(url, config, Roles::ALL).await;
     assert_eq!(app.wait_terminal(id).await, "succeeded");
     let outcomes: Vec<String> = sqlx::query_scalar("select outcome from attempts where run_id = $1 order by id")
         .bind(id)
@@ -298,7 +297,7 @@ async fn a_draining_worker_hands_unfinished_runs_back_and_that_costs_the_job_no_
 
 #[tokio::test]
 async fn a_claim_whose_reply_was_lost_is_handed_back_by_the_workers_heartbeat() {
-    let app = TestApp::spawn(test_config(), Services { api: true, scheduler: false, worker: false }).await;
+    let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
     let capacity = Resources { cpu: 4000, memory: 4096, pods: 4, storage: 1024 };
     let w = app.store.worker_register("w", &["example".to_string()], capacity).await.unwrap();
     let res =

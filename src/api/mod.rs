@@ -7,6 +7,7 @@ pub mod namespaces;
 pub mod queue;
 pub mod runs;
 pub mod seed;
+pub mod server;
 pub mod workers;
 
 use std::sync::Arc;
@@ -25,6 +26,7 @@ use crate::config::Config;
 use crate::store::Store;
 
 pub use error::{Error, Result};
+pub use server::Server;
 
 /// What every handler can reach.
 #[derive(Clone)]

@@ -16,7 +16,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
@@ -24,10 +23,11 @@ use crate::config::{Config, ServiceConfig};
 use crate::dev::postgres::{EmbeddedPostgres, Options};
 use crate::executor::Executor;
 use crate::resources::Resources;
-use crate::scheduler::{self, SchedulerSettings};
+use crate::scheduler::{Scheduler, SchedulerSettings};
+use crate::service::Supervisor;
 use crate::store::Store;
 use crate::store::batch::SubmitBatchParams;
-use crate::worker::{self, WorkerSettings};
+use crate::worker::{Worker, WorkerSettings};
 use report::{Machine, Measurement};
 
 /// The service every benchmark run belongs to.
@@ -262,44 +262,31 @@ impl Bench {
 
 /// The scheduler, workers and API running in-process for one measurement.
 pub struct Services {
-    cancel: CancellationToken,
-    tasks: JoinSet<()>,
+    supervisor: Supervisor,
 }
 
 impl Services {
     /// Starts a scheduler, `workers` worker loops with `executor`, and the API on `listener`.
     pub fn start(store: &Store, config: &Config, workers: usize, listener: Option<TcpListener>) -> Self {
-        let cancel = CancellationToken::new();
-        let mut tasks = JoinSet::new();
-        let settings = SchedulerSettings::from_config(config);
-        tasks.spawn(scheduler::run(store.clone(), settings, Clock::System, cancel.clone()));
+        let mut supervisor = Supervisor::new(CancellationToken::new());
+        supervisor.spawn(Scheduler::new(store.clone(), SchedulerSettings::from_config(config), Clock::System));
         for i in 0..workers {
             let mut settings = WorkerSettings::from_config(config);
             settings.name = format!("bench-worker-{i}");
-            let executor = Executor::of_kind(config.worker.executor);
-            let (store, cancel) = (store.clone(), cancel.clone());
-            tasks.spawn(async move {
-                if let Err(e) = worker::run(store, settings, executor, cancel).await {
-                    tracing::error!(error = %e, "bench worker stopped");
-                }
-            });
+            supervisor.spawn(Worker::new(store.clone(), settings, Executor::of_kind(config.worker.executor)));
         }
         if let Some(listener) = listener {
             let state = crate::api::AppState { store: store.clone(), config: Arc::new(config.clone()) };
-            let cancel = cancel.clone();
-            tasks.spawn(async move {
-                if let Err(e) = crate::api::serve(listener, state, cancel).await {
-                    tracing::error!(error = %e, "bench API stopped");
-                }
-            });
+            supervisor.spawn(crate::api::Server::new(listener, state));
         }
-        Self { cancel, tasks }
+        Self { supervisor }
     }
 
     /// Stops everything and waits for it.
-    pub async fn stop(mut self) {
-        self.cancel.cancel();
-        while self.tasks.join_next().await.is_some() {}
+    pub async fn stop(self) {
+        if let Err(e) = self.supervisor.stop().await {
+            tracing::error!(error = %e, "a bench service failed");
+        }
     }
 }
 

@@ -7,10 +7,49 @@ use std::time::Instant;
 
 use super::SchedulerSettings;
 use super::admission::{self, HeadAction, NamespaceUse, QueuedRun, Snapshot, WorkerFree, Wrr};
+use super::duty::{Done, Duty, Term, Trigger, Wake};
 use crate::clock::Clock;
 use crate::resources::Resources;
+use crate::service::BoxFuture;
 use crate::store::admission::{AdmitBatch, Admitted, LeaderTx, SnapshotRows};
-use crate::store::{Result, RunId, Store};
+use crate::store::{Result, RunId, Store, notify};
+
+/// Admission as a leader duty: a quick cycle on every submit or finish notification (or at once
+/// when the last one left runs that could still fit), a full one once per tick. The full cycle also
+/// refreshes every block record and the queue gauges.
+pub struct Admission {
+    trigger: Trigger,
+    wrr: Wrr,
+}
+
+impl Admission {
+    /// The duty for `term`, starting from the credits the term inherited.
+    pub fn new(term: &Term) -> Self {
+        let (high, normal) = term.wrr;
+        Self { trigger: Trigger { every: term.settings.tick, channels: &CHANNELS }, wrr: Wrr { high, normal } }
+    }
+}
+
+/// The notifications that wake admission.
+const CHANNELS: [&str; 2] = [notify::QUEUED, notify::FINISHED];
+
+impl Duty for Admission {
+    fn name(&self) -> &'static str {
+        "admission"
+    }
+
+    fn trigger(&self) -> Trigger {
+        self.trigger
+    }
+
+    fn run<'a>(&'a mut self, term: &'a Term, wake: Wake) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(async move {
+            let full = wake == Wake::Interval;
+            let outcome = run(&term.store, term.epoch, &mut self.wrr, &term.settings, &term.clock, full).await?;
+            Ok(Done { again: outcome.again() })
+        })
+    }
+}
 
 /// What a cycle did.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]

@@ -1,12 +1,15 @@
-//! `berth scheduler`: leader election, then the leader's admission loop.
+//! `berth scheduler`: leader election, then the leader's duties.
 //!
 //! Every scheduler process tries to take a session advisory lock on a dedicated connection; the
-//! winner bumps the fencing epoch and runs admission cycles, woken by NOTIFY (submit, finish) or a
-//! tick, never two at a time. Losing the connection loses the leadership at once; SIGTERM releases it
-//! at once so another scheduler takes over without waiting for a timeout.
+//! winner bumps the fencing epoch and runs the leader duties ([`duty`]: rescue, statistics,
+//! admission, ...) on their triggers, never two at a time ([`leader`]). Losing the connection loses
+//! the leadership at once; SIGTERM releases it at once so another scheduler takes over without
+//! waiting for a timeout.
 
 pub mod admission;
 pub mod cycle;
+pub mod duty;
+pub mod leader;
 pub mod rescuer;
 pub mod statistics;
 
@@ -16,16 +19,15 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::store::{Error, Store, notify};
-use admission::{Policy, Wrr};
+use crate::service::{BoxFuture, Service};
+use crate::store::Store;
+use admission::Policy;
+use duty::Term;
 
 /// Most queued runs per namespace and priority one cycle looks at.
 pub const SCAN_LIMIT_DEFAULT: i64 = 1000;
 /// Fewest queued runs per namespace and priority a notification-driven cycle looks at.
 pub const QUICK_SCAN_MIN: i64 = 100;
-
-/// The notifications that wake this loop.
-const CHANNELS: [&str; 2] = [notify::QUEUED, notify::FINISHED];
 
 /// The scheduler's own settings, derived from [`Config`].
 #[derive(Debug, Clone)]
@@ -86,6 +88,33 @@ impl SchedulerSettings {
     }
 }
 
+/// A scheduler as a long-running [`Service`]: stands for election, leads while elected.
+pub struct Scheduler {
+    store: Store,
+    settings: SchedulerSettings,
+    clock: Clock,
+}
+
+impl Scheduler {
+    /// A scheduler with `settings`; `clock` is injected into its duties.
+    pub fn new(store: Store, settings: SchedulerSettings, clock: Clock) -> Self {
+        Self { store, settings, clock }
+    }
+}
+
+impl Service for Scheduler {
+    fn name(&self) -> &'static str {
+        "scheduler"
+    }
+
+    fn run(self: Box<Self>, cancel: CancellationToken) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async move {
+            run(self.store, self.settings, self.clock, cancel).await;
+            Ok(())
+        })
+    }
+}
+
 /// Runs for election until `cancel`; leads while elected.
 pub async fn run(store: Store, settings: SchedulerSettings, clock: Clock, cancel: CancellationToken) {
     // Every scheduler exports the gauge, so a standby shows 0 rather than nothing.
@@ -95,7 +124,14 @@ pub async fn run(store: Store, settings: SchedulerSettings, clock: Clock, cancel
             Ok(Some(session)) => {
                 tracing::info!(epoch = session.epoch(), "elected scheduler leader");
                 crate::metrics::leadership(Some(session.epoch()));
-                lead(&store, session, &settings, &clock, &cancel).await;
+                let term = Term {
+                    store: store.clone(),
+                    epoch: session.epoch(),
+                    settings: settings.clone(),
+                    clock: clock.clone(),
+                    wrr: session.wrr(),
+                };
+                leader::lead(session, term, &cancel).await;
                 crate::metrics::leadership(None);
                 crate::metrics::queues_empty();
             }
@@ -105,87 +141,6 @@ pub async fn run(store: Store, settings: SchedulerSettings, clock: Clock, cancel
         tokio::select! {
             _ = cancel.cancelled() => {}
             _ = tokio::time::sleep(settings.tick) => {}
-        }
-    }
-}
-
-async fn lead(
-    store: &Store,
-    mut session: crate::store::leader::LeaderSession,
-    settings: &SchedulerSettings,
-    clock: &Clock,
-    cancel: &CancellationToken,
-) {
-    let epoch = session.epoch();
-    let (high, normal) = session.wrr();
-    let mut wrr = Wrr { high, normal };
-    let mut listener = notify::listen(store, &CHANNELS).await;
-    let mut last_rescue: Option<tokio::time::Instant> = None;
-    let mut last_records: Option<tokio::time::Instant> = None;
-    let mut last_alive: Option<tokio::time::Instant> = None;
-    let mut analyzing: Option<tokio::task::JoinHandle<()>> = None;
-    loop {
-        if last_rescue.is_none_or(|at| at.elapsed() >= settings.tick) {
-            last_rescue = Some(tokio::time::Instant::now());
-            match rescuer::run(store, epoch, settings, clock).await {
-                Ok(_) => {}
-                Err(Error::Deposed { .. }) => {
-                    tracing::warn!(epoch, "deposed: another scheduler took over");
-                    return;
-                }
-                Err(e) => tracing::warn!(error = %e, "leader timers failed"),
-            }
-            // Off the loop: an analyze of a million runs takes about 250 ms, and admission
-            // waited for it (priority enqueue-to-start p99 144 ms with 1,000,000 queued).
-            if analyzing.as_ref().is_none_or(|h| h.is_finished()) {
-                let store = store.clone();
-                analyzing = Some(tokio::spawn(async move {
-                    if let Err(e) = statistics::refresh_if_stale(&store).await {
-                        tracing::warn!(error = %e, "cannot refresh the runs table's statistics");
-                    }
-                }));
-            }
-        }
-        // Block records are refreshed once per tick; head changes are written at once.
-        let all_records = last_records.is_none_or(|at| at.elapsed() >= settings.tick);
-        if all_records {
-            last_records = Some(tokio::time::Instant::now());
-        }
-        let again = match cycle::run(store, epoch, &mut wrr, settings, clock, all_records).await {
-            Ok(outcome) => outcome.again(),
-            Err(Error::Deposed { .. }) => {
-                tracing::warn!(epoch, "deposed: another scheduler took over");
-                return;
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "admission cycle failed");
-                false
-            }
-        };
-        if !again {
-            tokio::select! {
-                _ = cancel.cancelled() => {}
-                woke = notify::wait(&mut listener) => if woke.is_none() { listener = None },
-                _ = tokio::time::sleep(settings.tick) => {
-                    if listener.is_none() {
-                        listener = notify::listen(store, &CHANNELS).await;
-                    }
-                }
-            }
-        }
-        if cancel.is_cancelled() {
-            session.release().await;
-            tracing::info!(epoch, "leadership released");
-            return;
-        }
-        // Once per tick: a lost lock connection cannot let a write through meanwhile, because
-        // every leader write checks the epoch (a new leader has already bumped it).
-        if last_alive.is_none_or(|at| at.elapsed() >= settings.tick) {
-            last_alive = Some(tokio::time::Instant::now());
-            if !session.alive().await {
-                tracing::warn!(epoch, "lost the leader connection: leadership lost");
-                return;
-            }
         }
     }
 }

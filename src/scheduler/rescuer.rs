@@ -3,9 +3,40 @@
 //! transaction per pass, at most once per tick.
 
 use crate::clock::Clock;
+use crate::service::BoxFuture;
 use crate::store::{Result, Store};
 
 use super::SchedulerSettings;
+use super::duty::{Done, Duty, Term, Trigger, Wake};
+
+/// The rescue as a leader duty: once per tick.
+pub struct Rescue {
+    trigger: Trigger,
+}
+
+impl Rescue {
+    /// The duty for `term`.
+    pub fn new(term: &Term) -> Self {
+        Self { trigger: Trigger::every(term.settings.tick) }
+    }
+}
+
+impl Duty for Rescue {
+    fn name(&self) -> &'static str {
+        "rescue"
+    }
+
+    fn trigger(&self) -> Trigger {
+        self.trigger
+    }
+
+    fn run<'a>(&'a mut self, term: &'a Term, _wake: Wake) -> BoxFuture<'a, Result<Done>> {
+        Box::pin(async move {
+            run(&term.store, term.epoch, &term.settings, &term.clock).await?;
+            Ok(Done::default())
+        })
+    }
+}
 
 /// What one pass moved.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

@@ -23,6 +23,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::Config;
 use crate::executor::Executor;
 use crate::resources::Resources;
+use crate::service::{BoxFuture, Service};
 use crate::store::runs::ClaimParams;
 use crate::store::{RunId, Store, WorkerId, notify};
 use attempt::{Attempt, Ended};
@@ -87,6 +88,32 @@ struct InFlight {
     request: Resources,
     stop: CancellationToken,
     hand_back: Arc<AtomicBool>,
+}
+
+/// A worker as a long-running [`Service`].
+pub struct Worker {
+    store: Store,
+    settings: WorkerSettings,
+    executor: Executor,
+}
+
+impl Worker {
+    /// A worker with `settings` executing on `executor`.
+    pub fn new(store: Store, settings: WorkerSettings, executor: Executor) -> Self {
+        Self { store, settings, executor }
+    }
+}
+
+impl Service for Worker {
+    fn name(&self) -> &'static str {
+        "worker"
+    }
+
+    fn run(self: Box<Self>, cancel: CancellationToken) -> BoxFuture<'static, std::result::Result<(), String>> {
+        Box::pin(async move {
+            run(self.store, self.settings, self.executor, cancel).await.map(|_| ()).map_err(|e| e.to_string())
+        })
+    }
 }
 
 /// Runs a worker until `cancel`, then drains. Returns its registration id.

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use berth::config::Config;
 use berth::dev::postgres::{EmbeddedPostgres, Options};
-use berth::dev::{self, Services};
+use berth::service::{self, Roles};
 use berth::store::Store;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
@@ -173,12 +173,12 @@ pub struct TestApp {
 
 impl TestApp {
     /// Starts `services` with `config` on a fresh database.
-    pub async fn spawn(config: Config, services: Services) -> TestApp {
+    pub async fn spawn(config: Config, services: Roles) -> TestApp {
         Self::spawn_on(fresh_database_url().await, config, services).await
     }
 
     /// Starts `services` with `config` on an existing database (a restart).
-    pub async fn spawn_on(url: String, mut config: Config, services: Services) -> TestApp {
+    pub async fn spawn_on(url: String, mut config: Config, services: Roles) -> TestApp {
         let scratch = tempfile::tempdir().expect("scratch");
         config.worker.scratch_dir = scratch.path().to_path_buf();
         config.database_url = Some(url.clone());
@@ -188,7 +188,7 @@ impl TestApp {
         let cancel = CancellationToken::new();
         let (s, c, k) = (store.clone(), Arc::new(config), cancel.clone());
         let handle = tokio::spawn(async move {
-            dev::run_services(s, c, services, Some(listener), k).await.expect("services");
+            service::run(s, c, services, Some(listener), k).await.expect("services");
         });
         TestApp {
             base,
@@ -203,7 +203,7 @@ impl TestApp {
 
     /// Everything, as `berth dev` runs it.
     pub async fn spawn_all(config: Config) -> TestApp {
-        Self::spawn(config, Services::ALL).await
+        Self::spawn(config, Roles::ALL).await
     }
 
     /// Stops the services and waits for them to drain.
