@@ -6,6 +6,7 @@
 //! at once so another scheduler takes over without waiting for a timeout.
 
 pub mod admission;
+pub mod capacity;
 pub mod cycle;
 pub mod rescuer;
 pub mod statistics;
