@@ -9,7 +9,8 @@
 //! - [`store`]: the only module that talks to Postgres; every statement lives in `sql/`.
 //! - [`mod@bench`]: `berth bench`, the same measurements every time (throughput, latency, depth, e2e).
 //! - [`dev`]: `berth dev`, everything in one process on a private Postgres it starts itself.
-//! - [`config`], [`clock`], [`shutdown`], [`telemetry`], [`metrics`]: process plumbing.
+//! - [`config`], [`clock`], [`shutdown`], [`telemetry`] (logs, on stderr), [`metrics`] (names,
+//!   help texts, setters; it imports no service module): process plumbing.
 //!
 //! The processes never talk to each other: claims use `FOR UPDATE SKIP LOCKED`, the leader holds an
 //! advisory lock and fences its writes with an epoch, and LISTEN/NOTIFY wakes loops early (each

@@ -197,7 +197,7 @@ pub fn install(addr: SocketAddr) -> Result<(), String> {
 /// client cannot grow the label's set.
 const HTTP_METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"];
 
-/// The `method` label of a request method: one of [`HTTP_METHODS`], or `other`.
+/// The `method` label of a request method: one of the nine standard methods, or `other`.
 pub fn method_label(method: &str) -> &'static str {
     HTTP_METHODS.iter().find(|m| **m == method).copied().unwrap_or("other")
 }
@@ -359,6 +359,14 @@ mod tests {
                 "{}: counters and only counters end in _total",
                 m.name
             );
+        }
+    }
+
+    #[test]
+    fn the_operations_guide_lists_every_metric() {
+        let guide = include_str!("../docs/operations.md");
+        for m in METRICS {
+            assert!(guide.contains(&format!("| `{}` |", m.name)), "docs/operations.md does not list {}", m.name);
         }
     }
 

@@ -39,7 +39,7 @@ fn free_port() -> u16 {
     listener.local_addr().expect("addr").port()
 }
 
-/// The value of the series `line_start` (name and labels exactly as rendered), if present.
+/// The value of `series` (its name and labels exactly as rendered), if present.
 fn value(text: &str, series: &str) -> Option<f64> {
     text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.trim().parse().ok())
 }
@@ -76,12 +76,14 @@ async fn the_exporter_passes_promtool_check_metrics() {
         assert_eq!(app.wait_terminal(id).await, "succeeded");
     }
     // A run no worker has room for: it blocks the head of its queue with a pods shortfall.
-    let res = app.upload(&[("run.sh", b"echo big\n")], &[("user_id", "2"), ("service", "example"), ("pods", "9")]).await;
+    let res =
+        app.upload(&[("run.sh", b"echo big\n")], &[("user_id", "2"), ("service", "example"), ("pods", "9")]).await;
     assert_eq!(res.status(), 201);
     let blocked: serde_json::Value = res.json().await.expect("json");
     let blocked = blocked["id"].as_i64().expect("id");
     // A cancelled run (as big: it is never claimed), an unmatched route and a method no one knows.
-    let res = app.upload(&[("run.sh", b"echo big\n")], &[("user_id", "3"), ("service", "example"), ("pods", "9")]).await;
+    let res =
+        app.upload(&[("run.sh", b"echo big\n")], &[("user_id", "3"), ("service", "example"), ("pods", "9")]).await;
     assert_eq!(res.status(), 201);
     let id = res.json::<serde_json::Value>().await.expect("json")["id"].as_i64().expect("id");
     let res = app.http.post(app.url(&format!("/api/v1/runs/{id}/cancel"))).send().await.expect("cancel");
