@@ -180,7 +180,7 @@ async fn run_dev(mut config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
     let result = async {
         let url = database_url(&config)?;
         let store = dev::connect_and_migrate(&url).await.context("cannot prepare the database")?;
-        crate::metrics::install(config.metrics.port).map_err(anyhow::Error::msg)?;
+        crate::metrics::install(config.metrics.listen()).map_err(anyhow::Error::msg)?;
         let listener =
             dev::bind(config.api.port).await.with_context(|| format!("cannot listen on port {}", config.api.port))?;
         tracing::info!(
@@ -205,7 +205,7 @@ async fn run_one(config: Config, roles: Roles) -> anyhow::Result<()> {
     let store =
         Store::connect(&url, crate::store::POOL_SIZE_DEFAULT).await.context("cannot connect to the database")?;
     store.migrate_check().await?;
-    crate::metrics::install(config.metrics.port).map_err(anyhow::Error::msg)?;
+    crate::metrics::install(config.metrics.listen()).map_err(anyhow::Error::msg)?;
     let listener = if roles.api {
         Some(dev::bind(config.api.port).await.with_context(|| format!("cannot listen on port {}", config.api.port))?)
     } else {

@@ -6,6 +6,7 @@
 //! (which also defines the service).
 
 use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +15,8 @@ use serde::{Deserialize, Serialize};
 pub const API_PORT_DEFAULT: u16 = 5000;
 /// The default metrics port.
 pub const METRICS_PORT_DEFAULT: u16 = 8000;
+/// The default address of the metrics exporter: every interface.
+pub const METRICS_ADDRESS_DEFAULT: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 /// The default upload limit: 400 MB, as in the seed.
 pub const MAX_UPLOAD_BYTES_DEFAULT: u64 = 400 * 1024 * 1024;
 /// The default per-user, per-service concurrency cap.
@@ -89,6 +92,15 @@ pub struct ApiConfig {
 pub struct MetricsConfig {
     /// Port of this process's `/metrics`; 0 disables the exporter.
     pub port: u16,
+    /// Address the exporter listens on (`0.0.0.0`: every interface; `127.0.0.1`: this machine only).
+    pub address: IpAddr,
+}
+
+impl MetricsConfig {
+    /// Where the exporter listens.
+    pub fn listen(&self) -> SocketAddr {
+        SocketAddr::new(self.address, self.port)
+    }
 }
 
 /// Admission queue settings (DESIGN §4).
@@ -253,7 +265,7 @@ impl Default for ApiConfig {
 
 impl Default for MetricsConfig {
     fn default() -> Self {
-        Self { port: METRICS_PORT_DEFAULT }
+        Self { port: METRICS_PORT_DEFAULT, address: METRICS_ADDRESS_DEFAULT }
     }
 }
 
@@ -486,6 +498,7 @@ mod tests {
         assert_eq!(c.job_run_cleanup.retention_period, 2_592_000);
         assert_eq!(c.api.port, 5000);
         assert_eq!(c.metrics.port, 8000);
+        assert_eq!(c.metrics.listen(), "0.0.0.0:8000".parse().unwrap());
         assert_eq!(c.runs_per_user("example"), Some(5));
     }
 
@@ -497,9 +510,11 @@ mod tests {
                 ("BERTH_QUEUE_HEAD_TIMEOUT_SECONDS", "2"),
                 ("BERTH_QUEUE_HIGH_SCHEDULING_SHARE_PERCENTAGE", "75"),
                 ("BERTH_SETTINGS_BATCH_SIZE", "7"),
+                ("BERTH_METRICS_ADDRESS", "127.0.0.1"),
             ]),
         )
         .unwrap();
+        assert_eq!(c.metrics.listen(), "127.0.0.1:8000".parse().unwrap());
         assert_eq!(c.queue.head_timeout_seconds, 2);
         assert_eq!(c.queue.high.scheduling_share_percentage, 75);
         assert_eq!(c.settings.batch_size, 7);

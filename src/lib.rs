@@ -14,7 +14,8 @@
 //! - [`domain`]: the named values (priority, flow, run state, ...) as enums, with their one
 //!   conversion to and from Postgres text.
 //! - [`retry`]: the one decision of what follows an attempt (retry after a back-off, or a final state).
-//! - [`config`], [`clock`], [`shutdown`], [`telemetry`], [`metrics`]: process plumbing.
+//! - [`config`], [`clock`], [`shutdown`], [`telemetry`] (logs, on stderr), [`metrics`] (names,
+//!   help texts, setters; it imports no service module): process plumbing.
 //!
 //! The processes never talk to each other: claims use `FOR UPDATE SKIP LOCKED`, the leader holds an
 //! advisory lock and fences its writes with an epoch, and LISTEN/NOTIFY wakes loops early (each

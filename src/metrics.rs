@@ -1,17 +1,16 @@
 //! Every metric name and description, and the Prometheus exporter. Labels come from small fixed
-//! sets (method, route template, status, priority, outcome, configured names); never a run id.
+//! sets (method, route template, status, priority, outcome, operator-created namespaces); never a
+//! run id. Nothing here decides anything: callers compute the figures, these functions set them.
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
+use std::sync::Mutex;
 use std::time::Duration;
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{Unit, counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
 use metrics_exporter_prometheus::PrometheusBuilder;
 
 use crate::resources::{Dimension, Resources};
-use crate::scheduler::admission::{Decisions, Priority, Snapshot};
-use crate::store::RunId;
-use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
 
 /// The (namespace, priority) queues this process has reported, so an emptied queue, or a lost
 /// leadership, reads 0 rather than its last value.
@@ -67,37 +66,121 @@ pub const RUNS_RESCUED: &str = "berth_runs_rescued_total";
 /// Head-of-queue timeouts, by action (retry, cancel).
 pub const HEAD_TIMEOUTS: &str = "berth_head_timeouts_total";
 
-/// Registers every description; call once per process.
-pub fn describe() {
-    describe_counter!(HTTP_REQUESTS, "HTTP requests served, by method, route template and status.");
-    describe_histogram!(HTTP_DURATION, metrics::Unit::Seconds, "HTTP request latency.");
-    describe_counter!(RUNS_SUBMITTED, "Runs accepted by the API.");
-    describe_counter!(RUNS_CLAIMED, "Runs claimed by this worker.");
-    describe_counter!(RUNS_FINISHED, "Attempts finished by this worker, by outcome.");
-    describe_gauge!(WORKER_RUNNING, "Attempts executing on this worker.");
-    describe_counter!(RUNS_ADMITTED, "Runs admitted by the scheduler leader, by priority and namespace.");
-    describe_counter!(STALE_QUOTA_RETRIES, "Admissions refused at commit because the snapshot was stale.");
-    describe_histogram!(ADMISSION_CYCLE, metrics::Unit::Seconds, "Duration of one admission cycle.");
-    describe_histogram!(
-        ADMISSION_WAIT,
-        metrics::Unit::Seconds,
-        "Time from enqueue to admission, by priority and namespace."
-    );
-    describe_gauge!(LEADER, "1 while this process leads the scheduler.");
-    describe_gauge!(LEADER_EPOCH, "Fencing epoch of the leadership term this process holds.");
-    describe_counter!(HEAD_TIMEOUTS, "Head-of-queue timeouts, by action.");
-    describe_counter!(
-        RUNS_RESCUED,
-        "Runs moved by the leader's timers: lost (dead worker), unclaimed (startup timeout), woken (back-off over)."
-    );
+/// What kind of series a metric is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Only goes up (name ends in `_total`).
+    Counter,
+    /// Goes up and down.
+    Gauge,
+    /// Observations in buckets.
+    Histogram,
 }
 
-/// Starts the exporter on `port` (all interfaces), serving `/metrics`. Port 0 disables it.
-pub fn install(port: u16) -> Result<(), String> {
-    if port == 0 {
+/// One metric: its name, kind, unit and the HELP text the exporter serves.
+#[derive(Debug, Clone, Copy)]
+pub struct Metric {
+    /// The series name.
+    pub name: &'static str,
+    /// Counter, gauge or histogram.
+    pub kind: Kind,
+    /// The unit, when it has one (not appended to the name: the names carry it already).
+    pub unit: Option<Unit>,
+    /// The HELP text: what it counts, its labels, and who exports it.
+    pub help: &'static str,
+}
+
+const fn metric(name: &'static str, kind: Kind, unit: Option<Unit>, help: &'static str) -> Metric {
+    Metric { name, kind, unit, help }
+}
+
+/// Every metric berth exports. [`describe`] registers each one; a unit test fails when a name
+/// above is missing here, so no metric goes out without HELP text.
+pub const METRICS: &[Metric] = &[
+    metric(HTTP_REQUESTS, Kind::Counter, None, "HTTP requests served, by method, route template and status."),
+    metric(HTTP_DURATION, Kind::Histogram, Some(Unit::Seconds), "HTTP request latency, by method and route template."),
+    metric(RUNS_SUBMITTED, Kind::Counter, None, "Runs accepted by the API."),
+    metric(RUNS_CLAIMED, Kind::Counter, None, "Runs claimed by this worker."),
+    metric(RUNS_FINISHED, Kind::Counter, None, "Attempts finished by this worker, by outcome."),
+    metric(WORKER_RUNNING, Kind::Gauge, None, "Attempts executing on this worker."),
+    metric(RUNS_ADMITTED, Kind::Counter, None, "Runs admitted by the scheduler leader, by priority and namespace."),
+    metric(STALE_QUOTA_RETRIES, Kind::Counter, None, "Admissions refused at commit because the snapshot was stale."),
+    metric(ADMISSION_CYCLE, Kind::Histogram, Some(Unit::Seconds), "Duration of one admission cycle."),
+    metric(
+        ADMISSION_WAIT,
+        Kind::Histogram,
+        Some(Unit::Seconds),
+        "Time from enqueue to admission, by priority and namespace.",
+    ),
+    metric(LEADER, Kind::Gauge, None, "1 while this process leads the scheduler."),
+    metric(LEADER_EPOCH, Kind::Gauge, None, "Fencing epoch of the leadership term this process holds (0: none)."),
+    metric(
+        QUEUE_DEPTH,
+        Kind::Gauge,
+        None,
+        "Queued runs by namespace and priority, counted up to the admission scan limit (leader only).",
+    ),
+    metric(QUOTA_LIMIT, Kind::Gauge, None, "Namespace quota by namespace and dimension (leader only)."),
+    metric(
+        QUOTA_USED,
+        Kind::Gauge,
+        None,
+        "Namespace quota used by admitted and running runs, by namespace and dimension (leader only).",
+    ),
+    metric(
+        WORKER_FREE,
+        Kind::Gauge,
+        None,
+        "Free capacity of live workers, summed, by dimension, after fitting admitted unclaimed runs (leader only).",
+    ),
+    metric(WORKERS_LIVE, Kind::Gauge, None, "Live workers (leader only)."),
+    metric(
+        HEAD_BLOCKED,
+        Kind::Gauge,
+        Some(Unit::Seconds),
+        "Longest time a blocking head has blocked its queue, by namespace and priority (leader only).",
+    ),
+    metric(
+        HEAD_SHORTFALL,
+        Kind::Gauge,
+        None,
+        "Largest shortfall of the blocking heads, by namespace, priority and dimension (leader only).",
+    ),
+    metric(RUNS_CANCELLED, Kind::Counter, None, "Runs cancelled, by reason (api, head_timeout)."),
+    metric(WORKER_CAPACITY, Kind::Gauge, None, "Capacity of live workers, summed, by dimension (leader only)."),
+    metric(
+        RUNS_RESCUED,
+        Kind::Counter,
+        None,
+        "Runs moved by the leader's timers: lost (dead worker), unclaimed (startup timeout), woken (back-off over).",
+    ),
+    metric(
+        HEAD_TIMEOUTS,
+        Kind::Counter,
+        None,
+        "Head-of-queue timeouts, by action (retry, cancel), namespace and priority.",
+    ),
+];
+
+/// Registers every description in [`METRICS`]; call once per process, after installing a recorder.
+pub fn describe() {
+    for m in METRICS {
+        match (m.kind, m.unit) {
+            (Kind::Counter, Some(unit)) => describe_counter!(m.name, unit, m.help),
+            (Kind::Counter, None) => describe_counter!(m.name, m.help),
+            (Kind::Gauge, Some(unit)) => describe_gauge!(m.name, unit, m.help),
+            (Kind::Gauge, None) => describe_gauge!(m.name, m.help),
+            (Kind::Histogram, Some(unit)) => describe_histogram!(m.name, unit, m.help),
+            (Kind::Histogram, None) => describe_histogram!(m.name, m.help),
+        }
+    }
+}
+
+/// Starts the exporter on `addr`, serving `/metrics`. Port 0 disables it.
+pub fn install(addr: SocketAddr) -> Result<(), String> {
+    if addr.port() == 0 {
         return Ok(());
     }
-    let addr = SocketAddr::from(([0, 0, 0, 0], port));
     PrometheusBuilder::new()
         .with_http_listener(addr)
         .set_buckets(&[
@@ -105,16 +188,27 @@ pub fn install(port: u16) -> Result<(), String> {
         ])
         .map_err(|e| e.to_string())?
         .install()
-        .map_err(|e| format!("cannot serve metrics on port {port}: {e}"))?;
+        .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
     describe();
     Ok(())
 }
 
-/// Records one HTTP request.
+/// The HTTP methods the `method` label names; any other method a client sends reads `other`, so a
+/// client cannot grow the label's set.
+const HTTP_METHODS: [&str; 9] = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"];
+
+/// The `method` label of a request method: one of the nine standard methods, or `other`.
+pub fn method_label(method: &str) -> &'static str {
+    HTTP_METHODS.iter().find(|m| **m == method).copied().unwrap_or("other")
+}
+
+/// Records one HTTP request. `method` is bounded here ([`method_label`]); `route` must be a route
+/// template or `unmatched`, never a raw path.
 pub fn http_request(method: &str, route: &str, status: u16, took: Duration) {
-    counter!(HTTP_REQUESTS, "method" => method.to_string(), "route" => route.to_string(), "status" => status.to_string())
+    let method = method_label(method);
+    counter!(HTTP_REQUESTS, "method" => method, "route" => route.to_string(), "status" => status.to_string())
         .increment(1);
-    histogram!(HTTP_DURATION, "method" => method.to_string(), "route" => route.to_string()).record(took.as_secs_f64());
+    histogram!(HTTP_DURATION, "method" => method, "route" => route.to_string()).record(took.as_secs_f64());
 }
 
 /// Records an accepted submission.
@@ -173,54 +267,39 @@ pub fn rescued(lost: usize, unclaimed: usize, woken: usize) {
     counter!(RUNS_RESCUED, "kind" => "woken").increment(woken as u64);
 }
 
-/// Records the leader's queue-wide gauges from a cycle's snapshot and decisions. Labels are
-/// namespaces (configured or created by quota), priorities and dimensions: small, bounded sets.
-pub fn queue_snapshot(snapshot: &Snapshot, decisions: &Decisions) {
-    // One pass over the queue and one over the records: (namespace, priority) -> figures.
-    #[derive(Default)]
-    struct Queue {
-        depth: usize,
-        blocked_seconds: f64,
-        shortfall: [i64; 4],
+/// Figures of one (namespace, priority) queue, computed by the leader's capacity model.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct QueueFigures {
+    /// Queued runs seen (up to the scan limit).
+    pub depth: usize,
+    /// Longest time a blocking head has blocked the queue, in seconds.
+    pub blocked_seconds: f64,
+    /// The blocking heads' largest shortfall per dimension.
+    pub shortfall: Resources,
+}
+
+/// Records one queue's depth, head time and shortfall, and remembers it so that
+/// [`queues_empty`] can zero it later.
+pub fn queue(namespace: &str, priority: &'static str, figures: &QueueFigures) {
+    REPORTED_QUEUES.lock().unwrap_or_else(|e| e.into_inner()).insert((namespace.to_string(), priority));
+    set_queue(namespace, priority, figures);
+}
+
+/// Records a namespace's quota and what its admitted and running runs use.
+pub fn quota(namespace: &str, limit: &Resources, used: &Resources) {
+    for d in Dimension::ALL {
+        gauge!(QUOTA_LIMIT, "namespace" => namespace.to_string(), "dimension" => d.to_string())
+            .set(limit.get(d) as f64);
+        gauge!(QUOTA_USED, "namespace" => namespace.to_string(), "dimension" => d.to_string()).set(used.get(d) as f64);
     }
-    let mut queues: HashMap<(&str, Priority), Queue> = HashMap::new();
-    let mut where_is: HashMap<RunId, (&str, Priority)> = HashMap::new();
-    for r in &snapshot.queued {
-        let key = (r.namespace.as_str(), r.priority);
-        where_is.insert(r.id, key);
-        let q = queues.entry(key).or_default();
-        q.depth += 1;
-        if let Some(since) = r.head_since {
-            q.blocked_seconds = q.blocked_seconds.max((snapshot.now - since).num_milliseconds().max(0) as f64 / 1000.0);
-        }
-    }
-    for rec in &decisions.records {
-        let Some(key) = where_is.get(&rec.run) else { continue };
-        let q = queues.entry(*key).or_default();
-        for s in &rec.scopes {
-            if let Some(i) = s.dimension.and_then(|d| Dimension::ALL.iter().position(|x| *x == d)) {
-                q.shortfall[i] = q.shortfall[i].max(s.shortfall);
-            }
-        }
-    }
-    let empty = Queue::default();
-    let mut reported = REPORTED_QUEUES.lock().unwrap_or_else(|e| e.into_inner());
-    for (ns, quota) in &snapshot.namespaces {
-        for priority in [Priority::High, Priority::Normal] {
-            let q = queues.get(&(ns.as_str(), priority)).unwrap_or(&empty);
-            set_queue(ns, priority.as_str(), q.depth as f64, q.blocked_seconds, &q.shortfall);
-            reported.insert((ns.clone(), priority.as_str()));
-        }
-        for d in Dimension::ALL {
-            gauge!(QUOTA_LIMIT, "namespace" => ns.clone(), "dimension" => d.to_string()).set(quota.limit.get(d) as f64);
-            gauge!(QUOTA_USED, "namespace" => ns.clone(), "dimension" => d.to_string()).set(quota.used.get(d) as f64);
-        }
-    }
-    let free = snapshot.workers.iter().fold(Resources::default(), |acc, w| acc.saturating_add(&w.free));
+}
+
+/// Records the live workers: how many, and their free capacity summed.
+pub fn workers(live: usize, free: &Resources) {
     for d in Dimension::ALL {
         gauge!(WORKER_FREE, "dimension" => d.to_string()).set(free.get(d) as f64);
     }
-    gauge!(WORKERS_LIVE).set(snapshot.workers.len() as f64);
+    gauge!(WORKERS_LIVE).set(live as f64);
 }
 
 /// Sets every reported queue's depth, head time and shortfall to 0: nothing is queued, or this
@@ -228,17 +307,17 @@ pub fn queue_snapshot(snapshot: &Snapshot, decisions: &Decisions) {
 pub fn queues_empty() {
     let reported = REPORTED_QUEUES.lock().unwrap_or_else(|e| e.into_inner());
     for (ns, priority) in reported.iter() {
-        set_queue(ns, priority, 0.0, 0.0, &[0; 4]);
+        set_queue(ns, priority, &QueueFigures::default());
     }
 }
 
-fn set_queue(ns: &str, priority: &'static str, depth: f64, blocked_seconds: f64, shortfall: &[i64; 4]) {
+fn set_queue(ns: &str, priority: &'static str, figures: &QueueFigures) {
     let labels = [("namespace", ns.to_string()), ("priority", priority.to_string())];
-    gauge!(QUEUE_DEPTH, &labels).set(depth);
-    gauge!(HEAD_BLOCKED, &labels).set(blocked_seconds);
-    for (i, d) in Dimension::ALL.iter().enumerate() {
+    gauge!(QUEUE_DEPTH, &labels).set(figures.depth as f64);
+    gauge!(HEAD_BLOCKED, &labels).set(figures.blocked_seconds);
+    for d in Dimension::ALL {
         gauge!(HEAD_SHORTFALL, "namespace" => ns.to_string(), "priority" => priority, "dimension" => d.to_string())
-            .set(shortfall[i] as f64);
+            .set(figures.shortfall.get(d) as f64);
     }
 }
 
@@ -246,5 +325,56 @@ fn set_queue(ns: &str, priority: &'static str, depth: f64, blocked_seconds: f64,
 pub fn worker_capacity(capacity: Resources) {
     for d in Dimension::ALL {
         gauge!(WORKER_CAPACITY, "dimension" => d.to_string()).set(capacity.get(d) as f64);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The values of every `pub const NAME: &str = "..."` in this file.
+    fn declared_names() -> Vec<String> {
+        include_str!("metrics.rs")
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("pub const ")?.split_once(": &str = \""))
+            .filter_map(|(_, rest)| rest.split_once('"').map(|(name, _)| name.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn every_declared_metric_has_help_text() {
+        let declared = declared_names();
+        assert!(declared.len() >= 20, "the source scan finds the names: {declared:?}");
+        for name in &declared {
+            let m = METRICS.iter().find(|m| m.name == name);
+            assert!(m.is_some(), "{name} is declared but missing from METRICS: it would have no HELP text");
+        }
+        assert_eq!(METRICS.len(), declared.len(), "METRICS lists each declared name once");
+        for m in METRICS {
+            assert!(!m.help.trim().is_empty(), "{} has empty help", m.name);
+            assert!(m.name.starts_with("berth_"), "{} lacks the berth_ prefix", m.name);
+            assert_eq!(
+                m.kind == Kind::Counter,
+                m.name.ends_with("_total"),
+                "{}: counters and only counters end in _total",
+                m.name
+            );
+        }
+    }
+
+    #[test]
+    fn the_operations_guide_lists_every_metric() {
+        let guide = include_str!("../docs/operations.md");
+        for m in METRICS {
+            assert!(guide.contains(&format!("| `{}` |", m.name)), "docs/operations.md does not list {}", m.name);
+        }
+    }
+
+    #[test]
+    fn the_method_label_is_a_known_method_or_other() {
+        assert_eq!(method_label("GET"), "GET");
+        assert_eq!(method_label("PATCH"), "PATCH");
+        assert_eq!(method_label("get"), "other", "methods are case-sensitive");
+        assert_eq!(method_label("XYZZY-1234"), "other");
     }
 }

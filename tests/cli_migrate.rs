@@ -53,3 +53,25 @@ fn services_without_a_database_url_say_so() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("DATABASE_URL is not set"));
 }
+
+/// Logs go to stderr and stdout carries only the command's result, whatever `RUST_LOG` says.
+#[tokio::test]
+async fn stdout_carries_the_result_and_logs_go_to_stderr() {
+    let url = common::empty_database_url().await;
+    for (args, result) in
+        [(&["migrate"][..], "migrations applied\n"), (&["migrate", "--check"], "the schema is up to date\n")]
+    {
+        let out = Command::new(env!("CARGO_BIN_EXE_berth"))
+            .args(args)
+            .env("DATABASE_URL", &url)
+            .env("RUST_LOG", "debug")
+            .output()
+            .expect("run berth");
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let start: String = stdout.chars().take(300).collect();
+        assert!(stdout == result, "{args:?}: stdout must be {result:?} alone; it starts with {start:?}");
+        let logs = String::from_utf8_lossy(&out.stderr);
+        assert!(logs.contains("DEBUG"), "{args:?}: the debug logs went to stderr: {logs}");
+    }
+}

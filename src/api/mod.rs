@@ -94,10 +94,10 @@ pub async fn serve(
 
 async fn track_http(req: Request, next: Next) -> Response {
     let started = Instant::now();
-    let method = req.method().to_string();
+    let method = crate::metrics::method_label(req.method().as_str());
     let route =
         req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
     let response = next.run(req).await;
-    crate::metrics::http_request(&method, &route, response.status().as_u16(), started.elapsed());
+    crate::metrics::http_request(method, &route, response.status().as_u16(), started.elapsed());
     response
 }

@@ -6,12 +6,13 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 use super::SchedulerSettings;
-use super::admission::{self, HeadAction, NamespaceUse, QueuedRun, Snapshot, WorkerFree, Wrr};
+use super::admission::{self, HeadAction, QueuedRun, Snapshot, Wrr};
+use super::capacity;
 use super::duty::{Done, Duty, Term, Trigger, Wake};
 use crate::clock::Clock;
 use crate::resources::Resources;
 use crate::service::BoxFuture;
-use crate::store::admission::{AdmitBatch, Admitted, LeaderTx, SnapshotRows};
+use crate::store::admission::{AdmitBatch, Admitted, LeaderTx};
 use crate::store::{Result, RunId, Store, notify};
 
 /// Admission as a leader duty: a quick cycle on every submit or finish notification (or at once
@@ -120,10 +121,10 @@ pub async fn plan(
         crate::metrics::queues_empty();
         return Ok(None);
     };
-    let snapshot = to_snapshot(&rows, clock, wrr);
+    let snapshot = capacity::snapshot(&rows, clock, wrr);
     let decisions = admission::decide(&snapshot, &settings.policy);
     if per_queue >= settings.scan_limit {
-        crate::metrics::queue_snapshot(&snapshot, &decisions);
+        capacity::report(&snapshot, &decisions);
     }
     Ok(Some(Plan { snapshot, decisions, all_records: true, started }))
 }
@@ -220,51 +221,4 @@ async fn timeouts(
         }
     }
     Ok(())
-}
-
-/// Builds the pure function's input from the rows: the live workers, each worker's free capacity
-/// reduced by the admitted runs no worker has claimed yet (fitted first-fit).
-pub fn to_snapshot(rows: &SnapshotRows, clock: &Clock, wrr: Wrr) -> Snapshot {
-    crate::metrics::worker_capacity(
-        rows.workers.iter().fold(Resources::default(), |acc, w| acc.saturating_add(&w.capacity)),
-    );
-    let mut workers: Vec<WorkerFree> =
-        rows.workers.iter().map(|w| WorkerFree { id: w.id, services: w.services.clone(), free: w.free }).collect();
-    for (service, request) in &rows.unclaimed {
-        if let Some(w) = workers.iter_mut().find(|w| w.services.contains(service) && request.fits_in(&w.free)) {
-            w.free = w.free.saturating_sub(request);
-        }
-    }
-    Snapshot {
-        // The database clock, unless a test injected one.
-        now: clock.sql_now().unwrap_or(rows.now),
-        queued: rows
-            .queued
-            .iter()
-            .map(|q| QueuedRun {
-                id: q.id,
-                user: q.user_id.clone(),
-                service: q.service.clone(),
-                namespace: q.namespace.clone(),
-                priority: q.priority,
-                request: q.request,
-                enqueued_at: q.enqueued_at,
-                head_since: q.head_since,
-                head_retries: u32::try_from(q.head_retries).unwrap_or(0),
-                not_before: q.not_before,
-            })
-            .collect(),
-        namespaces: rows
-            .namespaces
-            .iter()
-            .map(|n| (n.name.clone(), NamespaceUse { limit: n.limit, used: n.used }))
-            .collect(),
-        running_per_user: rows
-            .user_running
-            .iter()
-            .map(|(k, v)| (k.clone(), u32::try_from(*v).unwrap_or(u32::MAX)))
-            .collect(),
-        workers,
-        wrr,
-    }
 }

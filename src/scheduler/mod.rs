@@ -7,6 +7,7 @@
 //! waiting for a timeout.
 
 pub mod admission;
+pub mod capacity;
 pub mod cycle;
 pub mod duty;
 pub mod leader;

@@ -1,7 +1,5 @@
 //! The leader's reads and writes for admission: one consistent snapshot, then one fenced commit.
 
-use std::collections::HashMap;
-
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sqlx::types::Json;
@@ -82,141 +80,80 @@ struct Quota {
     storage_limit: i64,
 }
 
-impl Quota {
-    fn limit(&self) -> Resources {
-        Resources { cpu: self.cpu_limit, memory: self.memory_limit, pods: self.pods_limit, storage: self.storage_limit }
+impl From<Quota> for QuotaRow {
+    fn from(q: Quota) -> Self {
+        Self {
+            name: q.name,
+            limit: Resources { cpu: q.cpu_limit, memory: q.memory_limit, pods: q.pods_limit, storage: q.storage_limit },
+        }
     }
 }
 
-/// Admitted and running runs per (user, service).
-pub type PerUser = HashMap<(String, String), i64>;
+/// A namespace's quota, as the snapshot reads it (its use is summed from the active groups).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuotaRow {
+    /// Name.
+    pub name: String,
+    /// Quota.
+    pub limit: Resources,
+}
 
 /// A live worker's capacity, from the ledger.
-#[derive(Debug, Clone, Deserialize)]
-struct LedgerWorker {
-    id: WorkerId,
-    services: Vec<String>,
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct LiveWorkerRow {
+    /// Registration id.
+    pub id: WorkerId,
+    /// Services it runs.
+    pub services: Vec<String>,
+    /// Capacity.
     #[serde(flatten)]
-    capacity: Resources,
+    pub capacity: Resources,
 }
 
 /// Admitted and running runs that share everything the ledger tells apart.
-#[derive(Debug, Clone, Deserialize)]
-struct ActiveGroup {
-    namespace: String,
-    user_id: String,
-    service: String,
-    state: RunState,
-    worker_id: Option<WorkerId>,
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct ActiveGroup {
+    /// Namespace.
+    pub namespace: String,
+    /// Submitting user.
+    pub user_id: String,
+    /// Service.
+    pub service: String,
+    /// `admitted` or `running`.
+    pub state: RunState,
+    /// The worker running them (`running` only).
+    pub worker_id: Option<WorkerId>,
+    /// Each run's request.
     #[serde(flatten)]
-    request: Resources,
-    runs: i64,
+    pub request: Resources,
+    /// How many runs.
+    pub runs: i64,
     /// The oldest admission among them.
-    first: Option<DateTime<Utc>>,
+    pub first: Option<DateTime<Utc>>,
 }
 
 /// The `ledger` column of admission/snapshot.sql.
 #[derive(Debug, Deserialize)]
 struct Ledger {
     namespaces: Vec<Quota>,
-    workers: Vec<LedgerWorker>,
+    workers: Vec<LiveWorkerRow>,
     active: Vec<ActiveGroup>,
 }
 
-/// A live worker with what its running runs use.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WorkerUse {
-    /// Registration id.
-    pub id: WorkerId,
-    /// Services it runs.
-    pub services: Vec<String>,
-    /// Capacity.
-    pub capacity: Resources,
-    /// Capacity minus its running runs' requests.
-    pub free: Resources,
-}
-
-/// Everything one admission cycle reads, from one consistent snapshot.
+/// Everything one admission cycle reads, from one consistent snapshot, as read: the scheduler's
+/// capacity model (`scheduler::capacity`) sums and fits it.
 #[derive(Debug, Clone)]
 pub struct SnapshotRows {
     /// Queued runs (priority flow), oldest first per priority.
     pub queued: Vec<QueuedRow>,
-    /// Namespaces with use.
-    pub namespaces: Vec<NamespaceRow>,
-    /// Admitted and running runs per (user, service).
-    pub user_running: PerUser,
-    /// Live workers with use.
-    pub workers: Vec<WorkerUse>,
-    /// Admitted runs not yet claimed, oldest shape first: (service, request).
-    pub unclaimed: Vec<(String, Resources)>,
+    /// Every namespace's quota.
+    pub namespaces: Vec<QuotaRow>,
+    /// Live workers.
+    pub workers: Vec<LiveWorkerRow>,
+    /// Admitted and running runs, grouped.
+    pub active: Vec<ActiveGroup>,
     /// The database clock at the snapshot.
     pub now: DateTime<Utc>,
-}
-
-/// Unclaimed admitted runs of one (service, request): how many, and the oldest admission.
-type Shape = (i64, Option<DateTime<Utc>>);
-
-impl Ledger {
-    /// Sums the groups per scope: the namespaces' use, the runs per (user, service), the workers'
-    /// free capacity and the unclaimed admitted runs, oldest shape first.
-    fn into_rows(self, queued: Vec<QueuedRow>, now: DateTime<Utc>) -> SnapshotRows {
-        let mut used: HashMap<&str, Resources> = HashMap::new();
-        let mut per_user = PerUser::new();
-        let mut per_worker: HashMap<WorkerId, Resources> = HashMap::new();
-        // (service, request) -> (runs, oldest admission)
-        let mut shapes: HashMap<(&str, Resources), Shape> = HashMap::new();
-        for g in &self.active {
-            let total = g.request.times(g.runs);
-            let ns = used.entry(g.namespace.as_str()).or_default();
-            *ns = ns.saturating_add(&total);
-            *per_user.entry((g.user_id.clone(), g.service.clone())).or_default() += g.runs;
-            match (g.state, g.worker_id) {
-                (RunState::Running, Some(worker)) => {
-                    let w = per_worker.entry(worker).or_default();
-                    *w = w.saturating_add(&total);
-                }
-                (RunState::Admitted, _) => {
-                    let shape = shapes.entry((g.service.as_str(), g.request)).or_insert((0, g.first));
-                    // Every admitted run has its admission time (migration 0010's constraint).
-                    shape.0 += g.runs;
-                    shape.1 = shape.1.min(g.first);
-                }
-                _ => {}
-            }
-        }
-        let namespaces = self
-            .namespaces
-            .iter()
-            .map(|q| NamespaceRow {
-                name: q.name.clone(),
-                limit: q.limit(),
-                used: used.get(q.name.as_str()).copied().unwrap_or_default(),
-            })
-            .collect();
-        let workers = self
-            .workers
-            .into_iter()
-            .map(|w| {
-                let used = per_worker.get(&w.id).copied().unwrap_or_default();
-                WorkerUse {
-                    id: w.id,
-                    services: w.services,
-                    capacity: w.capacity,
-                    free: w.capacity.saturating_sub(&used),
-                }
-            })
-            .collect();
-        let mut unclaimed: Vec<_> = shapes.into_iter().collect();
-        // Oldest shape first; ties in a fixed order.
-        unclaimed.sort_by_key(|((service, r), (_, first))| (*first, *service, r.cpu, r.memory, r.pods, r.storage));
-        let unclaimed = unclaimed
-            .into_iter()
-            .flat_map(|((service, request), (runs, _))| {
-                std::iter::repeat_n((service.to_string(), request), usize::try_from(runs).unwrap_or(0))
-            })
-            .collect();
-        SnapshotRows { queued, namespaces, user_running: per_user, workers, unclaimed, now }
-    }
 }
 
 impl Store {
@@ -248,7 +185,13 @@ impl Store {
                 })
             })
             .collect::<Result<Vec<_>>>()?;
-        Ok(Some(ledger.into_rows(queued, now)))
+        Ok(Some(SnapshotRows {
+            queued,
+            namespaces: ledger.namespaces.into_iter().map(QuotaRow::from).collect(),
+            workers: ledger.workers,
+            active: ledger.active,
+            now,
+        }))
     }
 
     /// Commits a cycle's admissions as a transaction of its own (admission/admit.sql): one round
@@ -382,63 +325,4 @@ pub(super) async fn namespace_use(conn: &mut PgConnection, names: Option<&[Strin
     let rows: Vec<NamespaceUseRow> =
         sqlx::query_as(include_str!("../../sql/admission/namespace_use.sql")).bind(names).fetch_all(conn).await?;
     Ok(rows.into_iter().map(NamespaceRow::from).collect())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn group(
-        ns: &str,
-        user: &str,
-        state: &str,
-        worker: Option<WorkerId>,
-        cpu: i64,
-        runs: i64,
-        first: i64,
-    ) -> ActiveGroup {
-        ActiveGroup {
-            namespace: ns.into(),
-            user_id: user.into(),
-            service: "svc".into(),
-            state: state.parse().expect("a run state"),
-            worker_id: worker,
-            request: Resources { cpu, memory: 10, pods: 1, storage: 0 },
-            runs,
-            first: DateTime::from_timestamp(first, 0),
-        }
-    }
-
-    #[test]
-    fn the_ledger_sums_each_scope_from_the_groups() {
-        let quota = |name: &str| Quota {
-            name: name.into(),
-            cpu_limit: 10_000,
-            memory_limit: 10_000,
-            pods_limit: 100,
-            storage_limit: 100,
-        };
-        let capacity = Resources { cpu: 4000, memory: 1000, pods: 10, storage: 100 };
-        let ledger = Ledger {
-            namespaces: vec![quota("a"), quota("idle")],
-            workers: vec![LedgerWorker { id: WorkerId(1), services: vec!["svc".into()], capacity }],
-            active: vec![
-                group("a", "u1", "running", Some(WorkerId(1)), 500, 2, 5),
-                // Running on a worker that is no longer live: counts for its namespace and user only.
-                group("a", "u1", "running", Some(WorkerId(9)), 100, 1, 5),
-                group("a", "u2", "admitted", None, 250, 3, 30),
-                group("a", "u1", "admitted", None, 250, 1, 20),
-                group("a", "u1", "admitted", None, 700, 1, 40),
-            ],
-        };
-        let SnapshotRows { namespaces, user_running: users, workers, unclaimed, .. } =
-            ledger.into_rows(Vec::new(), DateTime::UNIX_EPOCH);
-        assert_eq!(namespaces[0].used, Resources { cpu: 2800, memory: 80, pods: 8, storage: 0 });
-        assert_eq!(namespaces[1].used, Resources::default(), "a namespace without runs uses nothing");
-        assert_eq!(users[&("u1".to_string(), "svc".to_string())], 5);
-        assert_eq!(users[&("u2".to_string(), "svc".to_string())], 3);
-        assert_eq!(workers[0].free, Resources { cpu: 3000, memory: 980, pods: 8, storage: 100 });
-        let cpus: Vec<i64> = unclaimed.iter().map(|(_, r)| r.cpu).collect();
-        assert_eq!(cpus, [250, 250, 250, 250, 700], "one shape for both users, oldest shape first");
-    }
 }

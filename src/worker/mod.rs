@@ -235,8 +235,9 @@ impl Claimer {
             self.floor.observe(params.limit, claimed.iter().map(|r| r.admitted_at));
             let short = i64::try_from(claimed.len()).unwrap_or(i64::MAX) < params.limit;
             if !claimed.is_empty() {
+                let n = claimed.len();
                 self.start_attempts(claimed, in_flight, tasks);
-                crate::metrics::runs_claimed(in_flight.len(), in_flight.len());
+                crate::metrics::runs_claimed(n, in_flight.len());
             }
             // A short claim from the oldest end took everything that fits: claiming again now
             // would come back empty. A short claim above a floor looks again from the oldest end.
