@@ -1,4 +1,4 @@
--- Inserts a job and its first run, with the `submitted` event (and `admitted` for the legacy flow),
+-- Inserts a one-off job (an upload) and its first run, which copies the job's payload, with the `submitted` event (and `admitted` for the legacy flow),
 -- creates the namespace with its default quota if it is new, stores an input that fits one blob
 -- chunk, and wakes the leader (queued) or the workers (admitted) at commit: one statement, so a
 -- submission is one round trip.
@@ -22,17 +22,19 @@ with ns as (
 ), job as (
     insert into jobs (name, service, namespace, user_id, priority, flow, cpu, memory, pods, storage,
                       input_blob_id, command, env, timeout_seconds, max_attempts, created_at,
-                      retry_backoff_seconds, retry_backoff_max_seconds)
+                      retry_backoff_seconds, retry_backoff_max_seconds, updated_at, created_by, one_off)
     values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11::bigint, (select id from input)), $12, $13, $14, $15,
-            coalesce($17::timestamptz, now()), $25, $26)
+            coalesce($17::timestamptz, now()), $25, $26, coalesce($17::timestamptz, now()), $4, true)
     returning *
 ), run as (
     insert into runs (job_id, user_id, service, namespace, priority, flow, cpu, memory, pods, storage,
                       state, enqueued_at, admitted_at, max_attempts, idempotency_key, request_hash,
-                      retry_backoff_seconds, retry_backoff_max_seconds)
+                      retry_backoff_seconds, retry_backoff_max_seconds,
+                      input_blob_id, command, env, timeout_seconds, triggered_by)
     select id, user_id, service, namespace, priority, flow, cpu, memory, pods, storage,
            $16, created_at, case when $16 = 'admitted' then created_at end, max_attempts, $18, $19,
-           retry_backoff_seconds, retry_backoff_max_seconds
+           retry_backoff_seconds, retry_backoff_max_seconds,
+           input_blob_id, command, env, timeout_seconds, 'upload'
     from job
     returning id, state, enqueued_at
 ), event as (
