@@ -3,6 +3,7 @@ drop index runs_namespace;
 drop index runs_user;
 alter table runs drop column input_blob_id, drop column command, drop column env, drop column timeout_seconds,
     drop column triggered_by;
+drop index jobs_stored_name_trgm;
 drop index jobs_stored;
 drop index jobs_stored_name;
 alter table jobs drop constraint jobs_name_length;

@@ -16,8 +16,10 @@ alter table jobs add constraint jobs_name_length check (char_length(name) betwee
 -- A stored job's name is unique in its namespace among the jobs that are not deleted; one-off
 -- jobs (uploads) are named after their service and user and repeat freely.
 create unique index jobs_stored_name on jobs (namespace, name) where not one_off and deleted_at is null;
--- The job list: stored jobs, newest first.
+-- The job list: stored jobs, newest first; and the search by part of their name (jobs_name_trgm
+-- covers the one-off jobs of uploads too, which outnumber stored jobs and which the list hides).
 create index jobs_stored on jobs (id) where not one_off and deleted_at is null;
+create index jobs_stored_name_trgm on jobs using gin (name gin_trgm_ops) where not one_off and deleted_at is null;
 
 -- A run keeps what it was started with: its payload is copied from the job when it is created,
 -- so editing or deleting the job never changes a run already queued or running.

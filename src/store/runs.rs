@@ -70,6 +70,8 @@ pub struct RunRow {
     pub not_before: Option<DateTime<Utc>>,
     /// Attempts lost to dead workers.
     pub lost_attempts: i32,
+    /// Who started it (`upload`, `api`, a user).
+    pub triggered_by: String,
 }
 
 /// One entry of a run's timeline.
@@ -104,7 +106,10 @@ pub struct LogEntry {
 impl Store {
     /// One run, or `None` if unknown.
     pub async fn run_get(&self, id: RunId) -> Result<Option<RunRow>> {
-        Ok(sqlx::query_as(include_str!("../../sql/runs/get.sql")).bind(id).fetch_optional(self.pool()).await?)
+        Ok(sqlx::query_as(concat!(include_str!("../../sql/runs/list_select.sql"), " where r.id = $1"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
     /// A run's timeline.
