@@ -272,3 +272,35 @@ fn exec_bench(config: Option<&Path>, args: &[OsString]) -> anyhow::Error {
     let err = command.args(args).exec();
     anyhow::Error::new(err).context(format!("cannot run {}", bench.display()))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn bench_args(line: &[&str]) -> Vec<OsString> {
+        match Cli::try_parse_from(line).expect("parses").command {
+            Command::Bench { args } => args,
+            other => panic!("not bench: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    /// `berth bench` hands every flag to berth-bench untouched, `--help` included.
+    #[test]
+    fn bench_passes_its_flags_through() {
+        assert_eq!(
+            bench_args(&["berth", "bench", "--scenario", "latency", "--probes", "50", "--json"]),
+            ["--scenario", "latency", "--probes", "50", "--json"]
+        );
+        assert_eq!(bench_args(&["berth", "bench", "--help"]), ["--help"]);
+        assert!(bench_args(&["berth", "bench"]).is_empty());
+        let cli = Cli::try_parse_from(["berth", "--config", "b.toml", "bench", "--runs", "10"]).expect("parses");
+        assert_eq!(cli.config.as_deref(), Some(Path::new("b.toml")));
+    }
+}

@@ -1,6 +1,7 @@
 //! The `berth-bench` binary (also reached as `berth bench`): parse the flags, load berth's
 //! configuration, log to stderr, run [`berth_bench::run`]. Figures go to stdout, nothing else does.
 
+use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,8 +30,9 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(LOG_FILTER_DEFAULT));
-    let _ =
-        tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr).try_init();
+    let colour = std::io::stderr().is_terminal();
+    let subscriber = tracing_subscriber::fmt().with_env_filter(filter).with_target(false).with_ansi(colour);
+    let _ = subscriber.with_writer(std::io::stderr).try_init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -52,4 +54,18 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .context("cannot load the configuration")?;
     berth_bench::run(cli.args.options(), config).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+        let cli = Cli::try_parse_from(["berth-bench", "--scenario", "throughput", "--runs", "2000"]).expect("parses");
+        assert_eq!(cli.args.options().runs, 2000);
+    }
 }
