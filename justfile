@@ -22,9 +22,9 @@ lint:
 db-reset:
     rm -rf .berth
 
-# Benchmarks (see docs/benchmarks.md).
-bench:
-    cargo run --release -- bench
+# Benchmarks (see docs/benchmarks.md): the berth-bench crate in bench/, e.g. `just bench --scenario latency`.
+bench *ARGS:
+    cargo run --release -p berth-bench -- {{ARGS}}
 
 # What CI runs, on this checkout.
 ci:

@@ -1,6 +1,8 @@
 //! The command line: parse, load configuration, start logging and metrics, dispatch.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -87,8 +89,14 @@ pub enum Command {
         #[arg(long)]
         metrics_port: Option<u16>,
     },
-    /// Measures throughput, latency, queue depth and end-to-end speed on a private Postgres.
-    Bench(crate::bench::cli::BenchArgs),
+    /// Measures throughput, latency, queue depth and end-to-end speed on a private Postgres
+    /// (runs the `berth-bench` binary next to this one; `berth bench --help` lists its flags).
+    #[command(disable_help_flag = true)]
+    Bench {
+        /// The flags of `berth-bench`, passed through.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
     /// Applies the embedded migrations.
     Migrate {
         /// Reverts every migration instead.
@@ -144,7 +152,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             override_port(&mut config, None, metrics_port);
             run_one(config, Roles { api: false, scheduler: true, worker: false }).await
         }
-        Command::Bench(args) => Ok(crate::bench::run(args.options(), config).await?),
+        Command::Bench { args } => Err(exec_bench(cli.config.as_deref(), &args)),
         Command::Migrate { undo, check } => {
             let url = database_url(&config)?;
             let store = Store::connect(&url, 2).await.context("cannot connect to the database")?;
@@ -238,4 +246,62 @@ fn apply_capacity(config: &mut Config, c: &CapacityArgs) {
     w.memory = c.memory.unwrap_or(w.memory);
     w.pods = c.pods.unwrap_or(w.pods);
     w.storage = c.storage.unwrap_or(w.storage);
+}
+
+/// The benchmark's binary: built by the same `cargo build`, installed beside `berth`.
+pub const BENCH_BINARY: &str = "berth-bench";
+
+/// `berth bench`: replaces this process with the `berth-bench` binary next to this one, with the
+/// same flags (and `--config`). The benchmark lives in its own crate so that the library every
+/// replica runs carries none of it. Returns only if the exec failed.
+fn exec_bench(config: Option<&Path>, args: &[OsString]) -> anyhow::Error {
+    let dir = match std::env::current_exe() {
+        Ok(exe) => exe.parent().map(Path::to_path_buf).unwrap_or_default(),
+        Err(e) => return anyhow::Error::new(e).context("cannot find this executable's folder"),
+    };
+    let bench = dir.join(BENCH_BINARY);
+    if !bench.is_file() {
+        return anyhow::anyhow!(
+            "{} not found: build it with `cargo build --release` (it is the {BENCH_BINARY} binary of this workspace)",
+            bench.display()
+        );
+    }
+    let mut command = std::process::Command::new(&bench);
+    if let Some(path) = config {
+        command.arg("--config").arg(path);
+    }
+    let err = command.args(args).exec();
+    anyhow::Error::new(err).context(format!("cannot run {}", bench.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::*;
+
+    fn bench_args(line: &[&str]) -> Vec<OsString> {
+        match Cli::try_parse_from(line).expect("parses").command {
+            Command::Bench { args } => args,
+            other => panic!("not bench: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    /// `berth bench` hands every flag to berth-bench untouched, `--help` included.
+    #[test]
+    fn bench_passes_its_flags_through() {
+        assert_eq!(
+            bench_args(&["berth", "bench", "--scenario", "latency", "--probes", "50", "--json"]),
+            ["--scenario", "latency", "--probes", "50", "--json"]
+        );
+        assert_eq!(bench_args(&["berth", "bench", "--help"]), ["--help"]);
+        assert!(bench_args(&["berth", "bench"]).is_empty());
+        let cli = Cli::try_parse_from(["berth", "--config", "b.toml", "bench", "--runs", "10"]).expect("parses");
+        assert_eq!(cli.config.as_deref(), Some(Path::new("b.toml")));
+    }
 }

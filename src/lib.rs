@@ -9,7 +9,6 @@
 //! - [`worker`]: registers capacity, claims admitted runs, executes them, stores results.
 //! - [`executor`]: how a run executes (a process running `run.sh`, or no-op for benchmarks).
 //! - [`store`]: the only module that talks to Postgres; every statement lives in `sql/`.
-//! - [`mod@bench`]: `berth bench`, the same measurements every time (throughput, latency, depth, e2e).
 //! - [`dev`]: `berth dev`, everything in one process on a private Postgres it starts itself.
 //! - [`domain`]: the named values (priority, flow, run state, ...) as enums, with their one
 //!   conversion to and from Postgres text.
@@ -17,13 +16,15 @@
 //! - [`config`], [`clock`], [`shutdown`], [`telemetry`] (logs, on stderr), [`metrics`] (names,
 //!   help texts, setters; it imports no service module): process plumbing.
 //!
+//! The benchmark is not part of this library: `berth-bench` (the workspace crate in `bench/`, also
+//! run as `berth bench`) measures it from outside, through its public API.
+//!
 //! The processes never talk to each other: claims use `FOR UPDATE SKIP LOCKED`, the leader holds an
 //! advisory lock and fences its writes with an epoch, and LISTEN/NOTIFY wakes loops early (each
 //! also polls, so a lost notification only costs latency).
 #![warn(missing_docs)]
 
 pub mod api;
-pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod config;

@@ -77,30 +77,3 @@ async fn bulk_enqueue_then_batched_finish_fences_each_run() {
     let no_zip = store.run_get(claimed[2].id).await.unwrap().unwrap();
     assert_eq!((no_zip.state.as_str(), no_zip.result_blob_id), ("succeeded", None));
 }
-
-/// The fill of `berth bench --scenario history` leaves what a run that ran leaves (its four
-/// events, one ended attempt, a succeeded state), and only for the admitted runs of its namespace.
-#[tokio::test]
-async fn the_bench_history_fill_leaves_what_a_finished_run_leaves() {
-    let store = common::fresh_store().await;
-    let ids = store.run_submit_batch(&batch(&["1", "2"])).await.unwrap();
-    let mut elsewhere = batch(&["3"]);
-    elsewhere.namespace = "elsewhere".into();
-    let untouched = store.run_submit_batch(&elsewhere).await.unwrap();
-
-    assert_eq!(store.bench_finish_history("default").await.unwrap(), 2);
-    for &id in &ids {
-        let run = store.run_get(id).await.unwrap().unwrap();
-        assert_eq!(run.state.as_str(), "succeeded");
-        let kinds: Vec<String> = store.run_events(id).await.unwrap().into_iter().map(|e| e.kind).collect();
-        assert_eq!(kinds, ["submitted", "admitted", "started", "succeeded"]);
-        let attempts = store.attempt_list(id).await.unwrap();
-        assert_eq!(attempts.len(), 1);
-        assert_eq!((attempts[0].number, attempts[0].outcome.map(|o| o.as_str())), (1, Some("succeeded")));
-        assert!(attempts[0].finished_at.is_some());
-    }
-    let other = store.run_get(untouched[0]).await.unwrap().unwrap();
-    assert_eq!(other.state.as_str(), "admitted", "another namespace is left alone");
-    assert_eq!(store.bench_finish_history("default").await.unwrap(), 0, "nothing left to finish");
-    store.bench_vacuum().await.unwrap();
-}

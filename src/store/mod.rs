@@ -6,7 +6,6 @@
 pub mod admission;
 pub mod attempts;
 pub mod batch;
-pub mod bench;
 pub mod blobs;
 pub mod jobs;
 pub mod leader;

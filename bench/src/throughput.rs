@@ -4,9 +4,9 @@
 use std::time::Instant;
 
 use super::report::Measurement;
-use super::{Bench, ENQUEUE_BATCH, MEASUREMENT_TIMEOUT, Result, SERVICE, Services};
-use crate::store::RunId;
-use crate::store::runs::SubmitParams;
+use super::{Bench, ENQUEUE_BATCH, MEASUREMENT_TIMEOUT, Result, SERVICE, Services, db};
+use berth::store::RunId;
+use berth::store::runs::SubmitParams;
 
 /// Distinct users the runs come from (well above what the per-user cap needs to fill the workers).
 pub const USERS: u64 = 1000;
@@ -27,7 +27,7 @@ pub async fn run(bench: &Bench) -> Result<Vec<Measurement>> {
 async fn one_flow(bench: &Bench, flow: &'static str) -> Result<Vec<Measurement>> {
     let n = bench.opts.runs;
     bench.progress(&format!("throughput, flow {flow}: enqueueing {n} runs"));
-    bench.store.bench_reset().await?;
+    db::reset(&bench.store).await?;
     let users = super::users(bench.opts.seed, USERS, n);
     let single = n.min(SINGLE_MAX);
     let single_rate = enqueue_single(bench, flow, &users[..single]).await?;
@@ -39,13 +39,13 @@ async fn one_flow(bench: &Bench, flow: &'static str) -> Result<Vec<Measurement>>
 
     bench.progress(&format!("throughput, flow {flow}: burn-down"));
     let first = RunId(1);
-    let start = bench.store.bench_window(first).await?.now;
+    let start = db::window(&bench.store, first).await?.now;
     let cpu_before = super::cpu::busy_ticks();
     let services = Services::start(&bench.store, &bench.config, bench.opts.workers, None);
     bench.wait_drained(MEASUREMENT_TIMEOUT).await?;
     let cpu_after = super::cpu::busy_ticks();
     services.stop().await;
-    let end = bench.store.bench_window(first).await?;
+    let end = db::window(&bench.store, first).await?;
     let seconds = end.last_finish.map_or(0.0, |t| (t - start).num_microseconds().unwrap_or(0) as f64 / 1e6);
     let done = u64::try_from(end.succeeded).unwrap_or(0);
     let n64 = n as u64;
@@ -79,7 +79,7 @@ async fn enqueue_single(bench: &Bench, flow: &str, users: &[String]) -> Result<f
             for user in part {
                 store.run_submit(single(&template, user)).await?;
             }
-            Ok::<(), crate::store::Error>(())
+            Ok::<(), berth::store::Error>(())
         });
     }
     while let Some(done) = tasks.join_next().await {
@@ -89,7 +89,7 @@ async fn enqueue_single(bench: &Bench, flow: &str, users: &[String]) -> Result<f
 }
 
 /// The one-run submission equivalent to a bulk template.
-pub fn single(t: &crate::store::batch::SubmitBatchParams, user: String) -> SubmitParams {
+pub fn single(t: &berth::store::batch::SubmitBatchParams, user: String) -> SubmitParams {
     SubmitParams {
         name: t.name.clone(),
         service: SERVICE.into(),
@@ -110,6 +110,6 @@ pub fn single(t: &crate::store::batch::SubmitBatchParams, user: String) -> Submi
 }
 
 /// The bench's runs retry as its batch template says (no back-off: a no-op never fails).
-fn berth_retry(max_attempts: i32) -> crate::retry::RetryPolicy {
-    crate::retry::RetryPolicy { max_attempts, ..crate::retry::RetryPolicy::default() }
+fn berth_retry(max_attempts: i32) -> berth::retry::RetryPolicy {
+    berth::retry::RetryPolicy { max_attempts, ..berth::retry::RetryPolicy::default() }
 }

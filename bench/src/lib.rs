@@ -1,10 +1,17 @@
-//! `berth bench`: measures berth the same way every time, on a private Postgres it starts itself
-//! (fsync on, as deployed) unless `DATABASE_URL` is set, with the real scheduler, worker and API
-//! loops running in-process. One file per scenario; [`report`] prints the figures.
+//! `berth-bench` (also run as `berth bench`): measures berth the same way every time, on a private
+//! Postgres it starts itself (fsync on, as deployed) unless `DATABASE_URL` is set, with the real
+//! scheduler, worker and API loops running in-process. One file per scenario; [`report`] prints
+//! the figures.
+//!
+//! This crate sits beside the `berth` library and uses only its public API: the services every
+//! replica runs do not carry the bench's code, its statements (`bench/sql/`, run by [`db`]) or
+//! its destructive resets.
+#![warn(missing_docs)]
 
 pub mod admission;
 pub mod cli;
 pub mod cpu;
+pub mod db;
 pub mod depth;
 pub mod e2e;
 pub mod latency;
@@ -18,16 +25,16 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::clock::Clock;
-use crate::config::{Config, ServiceConfig};
-use crate::dev::postgres::{EmbeddedPostgres, Options};
-use crate::executor::Executor;
-use crate::resources::Resources;
-use crate::scheduler::{Scheduler, SchedulerSettings};
-use crate::service::Supervisor;
-use crate::store::Store;
-use crate::store::batch::SubmitBatchParams;
-use crate::worker::{Worker, WorkerSettings};
+use berth::clock::Clock;
+use berth::config::{Config, ServiceConfig};
+use berth::dev::postgres::{EmbeddedPostgres, Options};
+use berth::executor::Executor;
+use berth::resources::Resources;
+use berth::scheduler::{Scheduler, SchedulerSettings};
+use berth::service::Supervisor;
+use berth::store::Store;
+use berth::store::batch::SubmitBatchParams;
+use berth::worker::{Worker, WorkerSettings};
 use report::{Machine, Measurement};
 
 /// The service every benchmark run belongs to.
@@ -97,10 +104,10 @@ pub struct BenchOptions {
 pub enum Error {
     /// The database failed.
     #[error(transparent)]
-    Store(#[from] crate::store::Error),
+    Store(#[from] berth::store::Error),
     /// The private Postgres failed.
     #[error(transparent)]
-    Postgres(#[from] crate::dev::postgres::Error),
+    Postgres(#[from] berth::dev::postgres::Error),
     /// A file or socket failed.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -150,19 +157,19 @@ pub async fn run(opts: BenchOptions, config: Config) -> Result<()> {
     };
     let url = pg.as_ref().map(|p| p.url("postgres")).or_else(|| config.database_url.clone()).unwrap_or_default();
     let result = async {
-        let store = crate::dev::connect_and_migrate(&url).await?;
-        if pg.is_none() && store.bench_any_runs().await? {
+        let store = berth::dev::connect_and_migrate(&url).await?;
+        if pg.is_none() && db::any_runs(&store).await? {
             return Err(Error::Refused(
                 "DATABASE_URL names a database that holds runs; berth bench empties its tables, so give it an empty one"
                     .into(),
             ));
         }
-        let machine = Machine::detect(store.bench_settings().await?, pg.is_some());
+        let machine = Machine::detect(db::settings(&store).await?, pg.is_some());
         machine.print(opts.json);
         let bench = Bench { store, config: bench_config(config, &opts, scratch.path().join("scratch")), opts };
         let figures = bench.all().await?;
         report::print(&figures, bench.opts.json);
-        bench.store.bench_reset().await?;
+        db::reset(&bench.store).await?;
         Ok(())
     }
     .await;
@@ -179,7 +186,7 @@ fn bench_config(mut config: Config, opts: &BenchOptions, scratch: PathBuf) -> Co
     config.worker.services = vec![SERVICE.into()];
     config.worker.pods = opts.pods;
     config.worker.scratch_dir = scratch;
-    config.worker.executor = crate::domain::ExecutorKind::Noop;
+    config.worker.executor = berth::domain::ExecutorKind::Noop;
     if let Some(b) = opts.batch_size {
         config.settings.batch_size = b;
     }
@@ -228,8 +235,8 @@ impl Bench {
             name: format!("{SERVICE}-{flow}"),
             service: SERVICE.into(),
             namespace: namespace.into(),
-            namespace_quota: crate::api::seed::namespace_quota(&self.config),
-            priority: crate::domain::Priority::Normal,
+            namespace_quota: berth::api::seed::namespace_quota(&self.config),
+            priority: berth::domain::Priority::Normal,
             // The bench's flows are literals of the domain's names ("legacy", "priority").
             flow: flow.parse().expect("a bench flow is a domain flow"),
             request: Resources { cpu: 0, memory: 0, pods: 1, storage: 0 },
@@ -244,16 +251,16 @@ impl Bench {
     /// Waits until no run is pending (probing the hot partial indexes), or the timeout.
     pub async fn wait_drained(&self, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        while self.store.bench_pending().await? && Instant::now() < deadline {
+        while db::pending(&self.store).await? && Instant::now() < deadline {
             tokio::time::sleep(POLL).await;
         }
         Ok(())
     }
 
     /// Waits until every run from `from` on has finished, or the timeout.
-    pub async fn wait_finished_from(&self, from: crate::store::RunId, timeout: Duration) -> Result<()> {
+    pub async fn wait_finished_from(&self, from: berth::store::RunId, timeout: Duration) -> Result<()> {
         let deadline = Instant::now() + timeout;
-        while self.store.bench_pending_from(from).await? > 0 && Instant::now() < deadline {
+        while db::pending_from(&self.store, from).await? > 0 && Instant::now() < deadline {
             tokio::time::sleep(POLL).await;
         }
         Ok(())
@@ -276,8 +283,8 @@ impl Services {
             supervisor.spawn(Worker::new(store.clone(), settings, Executor::of_kind(config.worker.executor)));
         }
         if let Some(listener) = listener {
-            let state = crate::api::AppState { store: store.clone(), config: Arc::new(config.clone()) };
-            supervisor.spawn(crate::api::Server::new(listener, state));
+            let state = berth::api::AppState { store: store.clone(), config: Arc::new(config.clone()) };
+            supervisor.spawn(berth::api::Server::new(listener, state));
         }
         Self { supervisor }
     }

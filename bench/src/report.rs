@@ -34,7 +34,7 @@ pub struct Measurement {
     /// Largest delay in milliseconds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_ms: Option<f64>,
-    /// Busy CPU time of the whole machine per run, in microseconds (see `bench::cpu`).
+    /// Busy CPU time of the whole machine per run, in microseconds (see [`crate::cpu`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_us_per_run: Option<f64>,
     /// Runs submitted but not completed successfully.
@@ -155,7 +155,7 @@ impl Machine {
         Self {
             scenario: "machine",
             cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
-            memory_mib: crate::worker::capacity::machine_memory_mib(),
+            memory_mib: berth::worker::capacity::machine_memory_mib(),
             cpu,
             postgres: settings.into_iter().collect(),
             private_postgres,

@@ -1,10 +1,10 @@
-//! The flags of `berth bench`.
+//! The flags of `berth-bench` (and of `berth bench`, which runs it).
 
 use std::time::Duration;
 
 use super::{BenchOptions, SEED_DEFAULT, Scenario};
 
-/// `berth bench` flags.
+/// `berth-bench` flags.
 #[derive(Debug, Clone, clap::Args)]
 pub struct BenchArgs {
     /// Which scenario to run.

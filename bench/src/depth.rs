@@ -8,9 +8,9 @@
 use std::time::Instant;
 
 use super::report::Measurement;
-use super::{Bench, Result, SERVICE};
-use crate::resources::Resources;
-use crate::store::runs::ClaimParams;
+use super::{Bench, Result, SERVICE, db};
+use berth::resources::Resources;
+use berth::store::runs::ClaimParams;
 
 /// Runs per bulk statement when filling the backlog.
 pub const FILL_BATCH: usize = 10_000;
@@ -42,7 +42,7 @@ pub async fn run(bench: &Bench, backlog: Backlog) -> Result<Vec<Measurement>> {
     let mut out = Vec::new();
     for &depth in &bench.opts.depths {
         bench.progress(&format!("{scenario} {depth}: filling the table"));
-        bench.store.bench_reset().await?;
+        db::reset(&bench.store).await?;
         fill(bench, depth, backlog).await?;
         for flow in ["legacy", "priority"] {
             bench.progress(&format!("{scenario} {depth}, flow {flow}: {} probes", bench.opts.probes));
@@ -66,12 +66,12 @@ async fn fill(bench: &Bench, depth: u64, backlog: Backlog) -> Result<()> {
             Backlog::Finished => {
                 // Legacy runs are admitted on insert; no worker claims them before they are done.
                 bench.store.run_submit_batch(&bench.batch("legacy", "history", chunk.to_vec())).await?;
-                bench.store.bench_finish_history("history").await?;
+                db::finish_history(&bench.store, "history").await?;
             }
         }
     }
     if backlog == Backlog::Finished {
-        bench.store.bench_vacuum().await?;
+        db::vacuum(&bench.store).await?;
     }
     Ok(())
 }

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::report::Measurement;
-use super::{Bench, Result, Services};
-use crate::store::RunId;
+use super::{Bench, Result, Services, db};
+use berth::store::RunId;
 
 /// Time given to the services to register and elect a leader before the first probe.
 pub const WARM_UP: Duration = Duration::from_millis(1500);
@@ -15,7 +15,7 @@ pub async fn run(bench: &Bench) -> Result<Vec<Measurement>> {
     let mut out = Vec::new();
     for flow in ["legacy", "priority"] {
         bench.progress(&format!("latency, flow {flow}: {} probes", bench.opts.probes));
-        bench.store.bench_reset().await?;
+        db::reset(&bench.store).await?;
         out.push(probe(bench, flow, "latency", "enqueue_to_start", "default").await?);
     }
     Ok(out)
@@ -43,7 +43,7 @@ pub async fn probe(
     }
     bench.wait_finished_from(first.unwrap_or(RunId(1)), Duration::from_secs(60)).await?;
     services.stop().await;
-    let timings = bench.store.bench_timings(first.unwrap_or(RunId(1))).await?;
+    let timings = db::timings(&bench.store, first.unwrap_or(RunId(1))).await?;
     let probes: Vec<_> = timings.iter().filter(|t| t.id >= first.unwrap_or(RunId(1))).collect();
     let mut starts: Vec<f64> = probes.iter().filter_map(|t| t.start_ms).collect();
     let lost = probes.iter().filter(|t| t.state != "succeeded").count() as u64;

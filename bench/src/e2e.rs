@@ -8,7 +8,7 @@ use reqwest::multipart::{Form, Part};
 use tokio::sync::Mutex;
 
 use super::report::Measurement;
-use super::{Bench, Error, MEASUREMENT_TIMEOUT, Result, SERVICE, Services};
+use super::{Bench, Error, MEASUREMENT_TIMEOUT, Result, SERVICE, Services, db};
 
 /// Distinct users uploading.
 pub const USERS: u64 = 50;
@@ -25,9 +25,9 @@ pub const RUN_SH: &str = "#!/bin/bash\necho \"hello from $BERTH_RUN_ID\" > out.t
 pub async fn run(bench: &Bench) -> Result<Vec<Measurement>> {
     let n = bench.opts.e2e_runs;
     bench.progress(&format!("e2e: {n} run.sh jobs over HTTP"));
-    bench.store.bench_reset().await?;
+    db::reset(&bench.store).await?;
     let mut config = bench.config.clone();
-    config.worker.executor = crate::domain::ExecutorKind::Process;
+    config.worker.executor = berth::domain::ExecutorKind::Process;
     config.worker.pods = PODS;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let base = format!("http://{}", listener.local_addr()?);

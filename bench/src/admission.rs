@@ -16,13 +16,13 @@ use serde::Serialize;
 
 use super::report::Percentiles;
 use super::{BenchOptions, Error, Result};
-use crate::config::Config;
-use crate::resources::Resources;
-use crate::scheduler::SchedulerSettings;
-use crate::scheduler::admission::{
+use berth::config::Config;
+use berth::resources::Resources;
+use berth::scheduler::SchedulerSettings;
+use berth::scheduler::admission::{
     Decisions, HeadAction, NamespaceUse, Policy, Priority, QueuedRun, Snapshot, WorkerFree, decide,
 };
-use crate::store::{RunId, WorkerId};
+use berth::store::{RunId, WorkerId};
 
 /// Namespaces the runs are spread over (uniformly at random).
 pub const NAMESPACES: usize = 30;

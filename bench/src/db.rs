@@ -1,0 +1,98 @@
+//! The bench's own statements: progress, timings, server settings, and the destructive resets and
+//! fills of a benchmark database. They live here, in `bench/sql/`, and not in the `berth` library,
+//! so that no replica ships a `TRUNCATE`; they run on the library's pool ([`Store::pool`]).
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use berth::store::{Result, RunId, Store};
+
+/// One run's benchmark timings (database clock, milliseconds from enqueue).
+#[derive(Debug, Clone)]
+pub struct RunTiming {
+    /// Run id.
+    pub id: RunId,
+    /// State name.
+    pub state: String,
+    /// Enqueue to the start of its last attempt.
+    pub start_ms: Option<f64>,
+    /// Enqueue to its end.
+    pub finish_ms: Option<f64>,
+}
+
+/// The database clock and the end of a burn-down.
+#[derive(Debug, Clone)]
+pub struct BenchWindow {
+    /// The database clock now.
+    pub now: DateTime<Utc>,
+    /// The last finish among the runs looked at.
+    pub last_finish: Option<DateTime<Utc>>,
+    /// How many of them succeeded.
+    pub succeeded: i64,
+}
+
+/// Empties every table a benchmark writes (destructive).
+pub async fn reset(store: &Store) -> Result<()> {
+    sqlx::query(include_str!("../sql/reset.sql")).execute(store.pool()).await?;
+    Ok(())
+}
+
+/// Turns the admitted runs of `namespace` into runs that ran and succeeded, with their attempts
+/// and events (destructive); returns how many.
+pub async fn finish_history(store: &Store, namespace: &str) -> Result<u64> {
+    let runs: i64 =
+        sqlx::query_scalar(include_str!("../sql/finish_history.sql")).bind(namespace).fetch_one(store.pool()).await?;
+    Ok(u64::try_from(runs).unwrap_or(0))
+}
+
+/// VACUUM (ANALYZE) of the runs, attempts and events tables.
+pub async fn vacuum(store: &Store) -> Result<()> {
+    sqlx::raw_sql(include_str!("../sql/vacuum.sql")).execute(store.pool()).await?;
+    Ok(())
+}
+
+/// Whether any run exists (the bench refuses to wipe a database in use).
+pub async fn any_runs(store: &Store) -> Result<bool> {
+    Ok(sqlx::query_scalar(include_str!("../sql/any_runs.sql")).fetch_one(store.pool()).await?)
+}
+
+/// The server's version and speed-relevant settings as (name, value).
+pub async fn settings(store: &Store) -> Result<Vec<(String, String)>> {
+    let rows = sqlx::query(include_str!("../sql/settings.sql")).fetch_all(store.pool()).await?;
+    rows.into_iter().map(|r| Ok((r.try_get("name")?, r.try_get("value")?))).collect()
+}
+
+/// Whether any run is not finished yet.
+pub async fn pending(store: &Store) -> Result<bool> {
+    Ok(sqlx::query_scalar(include_str!("../sql/pending.sql")).fetch_one(store.pool()).await?)
+}
+
+/// Runs from `from` on not finished yet.
+pub async fn pending_from(store: &Store, from: RunId) -> Result<i64> {
+    Ok(sqlx::query_scalar(include_str!("../sql/pending_from.sql")).bind(from).fetch_one(store.pool()).await?)
+}
+
+/// The database clock now, the last finish and the successes among runs from `from` on.
+pub async fn window(store: &Store, from: RunId) -> Result<BenchWindow> {
+    let r = sqlx::query(include_str!("../sql/window.sql")).bind(from).fetch_one(store.pool()).await?;
+    Ok(BenchWindow {
+        now: r.try_get("now")?,
+        last_finish: r.try_get("last_finish")?,
+        succeeded: r.try_get("succeeded")?,
+    })
+}
+
+/// Timings of every run from `from` on, in id order.
+pub async fn timings(store: &Store, from: RunId) -> Result<Vec<RunTiming>> {
+    let rows = sqlx::query(include_str!("../sql/timings.sql")).bind(from).fetch_all(store.pool()).await?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(RunTiming {
+                id: r.try_get("id")?,
+                state: r.try_get("state")?,
+                start_ms: r.try_get("start_ms")?,
+                finish_ms: r.try_get("finish_ms")?,
+            })
+        })
+        .collect()
+}
