@@ -160,6 +160,12 @@ pub async fn run(opts: BenchOptions, config: Config) -> Result<()> {
         let machine = Machine::detect(store.bench_settings().await?, pg.is_some());
         machine.print(opts.json);
         let bench = Bench { store, config: bench_config(config, &opts, scratch.path().join("scratch")), opts };
+        // Submissions never create namespaces: `default` and the bench's own exist before any.
+        crate::api::create_namespaces(&bench.store, &bench.config).await?;
+        let q = crate::config::QuotaConfig::default();
+        let unlimited = Resources { cpu: q.cpu, memory: q.memory, pods: q.pods, storage: q.storage };
+        let own = [("backlog".to_string(), Resources::default()), ("history".to_string(), unlimited)];
+        bench.store.namespace_create_missing(&own).await?;
         let figures = bench.all().await?;
         report::print(&figures, bench.opts.json);
         bench.store.bench_reset().await?;
@@ -228,7 +234,6 @@ impl Bench {
             name: format!("{SERVICE}-{flow}"),
             service: SERVICE.into(),
             namespace: namespace.into(),
-            namespace_quota: crate::api::seed::namespace_quota(&self.config),
             priority: "normal".into(),
             flow: flow.into(),
             request: Resources { cpu: 0, memory: 0, pods: 1, storage: 0 },

@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::blobs::{CHUNK_BYTES, blob_write};
-use super::namespaces::namespace_ensure;
+use super::namespaces::namespace_require;
 use super::notify::{self, notify};
 use super::runs::{FinishParams, RunState};
 use super::{AttemptId, Resources, Result, RunId, Store};
@@ -15,10 +15,8 @@ pub struct SubmitBatchParams {
     pub name: String,
     /// Service the runs are routed to.
     pub service: String,
-    /// Namespace whose quota they use.
+    /// Namespace whose quota they use; it must exist ([`super::Error::UnknownNamespace`] otherwise).
     pub namespace: String,
-    /// Quota of the namespace if it does not exist yet.
-    pub namespace_quota: Resources,
     /// `high` or `normal`.
     pub priority: String,
     /// `priority` (admission) or `legacy` (admitted on insert).
@@ -45,7 +43,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut tx = self.pool().begin().await?;
-        namespace_ensure(&mut tx, &p.namespace, p.namespace_quota).await?;
+        namespace_require(&mut tx, &p.namespace).await?;
         let blob = blob_write(&mut tx, &p.input_zip).await?;
         let state = if p.flow == "legacy" { RunState::Admitted } else { RunState::Queued };
         let ids: Vec<RunId> = sqlx::query_scalar(include_str!("../../sql/runs/submit_batch.sql"))

@@ -85,8 +85,8 @@ impl RunState {
     }
 }
 
-/// A run as the API shows it.
-#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+/// A run as `runs/get.sql` reads it (the API shows it through `api::runs::RunView`).
+#[derive(Debug, Clone, FromRow)]
 pub struct RunRow {
     /// Run id.
     pub id: RunId,
@@ -133,10 +133,8 @@ pub struct RunRow {
     /// Last outcome message (cancellation reason, executor error).
     pub message: String,
     /// Result zip, once stored.
-    #[serde(skip)]
     pub result_blob_id: Option<BlobId>,
     /// Why the run still waits, as of the last admission cycle.
-    #[schema(value_type = Option<Object>)]
     pub block: Option<serde_json::Value>,
     /// End of a retry back-off or head-timeout cool-down.
     pub not_before: Option<DateTime<Utc>>,
@@ -152,7 +150,7 @@ impl RunRow {
 }
 
 /// One entry of a run's timeline.
-#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, FromRow)]
 pub struct RunEvent {
     /// Event id (orders the timeline).
     pub id: i64,
@@ -165,7 +163,6 @@ pub struct RunEvent {
     /// In words.
     pub message: String,
     /// Structured details.
-    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 
