@@ -8,6 +8,7 @@ pub mod error;
 pub mod idempotency;
 pub mod namespaces;
 pub mod queue;
+pub mod rejections;
 pub mod resources;
 pub mod runs;
 pub mod seed;
@@ -149,6 +150,7 @@ pub fn app(state: AppState) -> Router {
         .fold(Router::new(), |router, r| router.route(r.path, (r.handler)()))
         .merge(SwaggerUi::new(SWAGGER_UI_PATH).url(OPENAPI_PATH, ApiDoc::openapi()))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(rejections::json_errors))
         .layer(middleware::from_fn(track_http))
         .with_state(state)
 }

@@ -77,7 +77,8 @@ pub async fn get_namespace(State(state): State<AppState>, Path(name): Path<Strin
 /// Creates a namespace, or sets its quota; admission uses it from its next cycle. Names are 1 to
 /// 63 letters, digits, dashes, underscores or dots; every dimension is a non-negative integer.
 #[utoipa::path(put, path = "/api/v1/namespaces/{name}",
-    params(("name" = String, Path, description = "1 to 63 letters, digits, dashes, underscores or dots")),
+    params(("name" = String, Path, description = "1 to 63 letters, digits, dashes, underscores or dots",
+        pattern = "^[A-Za-z0-9._-]{1,63}$", example = "etl")),
     request_body = QuotaBody, responses(
         (status = 200, body = NamespaceView),
         (status = 400, description = "invalid name or quota", body = ErrorBody)))]

@@ -118,7 +118,7 @@ impl WhyView {
 }
 
 /// Why the run waits (or what it is doing), in words and as JSON.
-#[utoipa::path(get, path = "/api/v1/runs/{id}/why", params(("id" = i64, Path, description = "run id")), responses(
+#[utoipa::path(get, path = "/api/v1/runs/{id}/why", params(("id" = i64, Path, description = "run id", example = 1)), responses(
     (status = 200, body = WhyView), (status = 404, description = "unknown run", body = ErrorBody)))]
 pub async fn why(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<WhyView>> {
     let id = parse_id(&id)?;

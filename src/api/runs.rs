@@ -187,7 +187,7 @@ pub struct LogsView {
 }
 
 /// A run: state, user, service, priority, timestamps, exit code, attempts, worker, events.
-#[utoipa::path(get, path = "/api/v1/runs/{id}", params(("id" = i64, Path, description = "run id")), responses(
+#[utoipa::path(get, path = "/api/v1/runs/{id}", params(("id" = i64, Path, description = "run id", example = 1)), responses(
     (status = 200, body = RunView), (status = 404, description = "unknown run", body = ErrorBody)))]
 pub async fn get_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunView>> {
     let id = parse_id(&id)?;
@@ -198,7 +198,7 @@ pub async fn get_run(State(state): State<AppState>, Path(id): Path<String>) -> R
 }
 
 /// The run's stdout and stderr, every attempt, as text.
-#[utoipa::path(get, path = "/api/v1/runs/{id}/logs", params(("id" = i64, Path, description = "run id")), responses(
+#[utoipa::path(get, path = "/api/v1/runs/{id}/logs", params(("id" = i64, Path, description = "run id", example = 1)), responses(
     (status = 200, body = LogsView), (status = 404, description = "unknown run", body = ErrorBody)))]
 pub async fn get_logs(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<LogsView>> {
     let id = parse_id(&id)?;
@@ -219,7 +219,7 @@ pub async fn get_logs(State(state): State<AppState>, Path(id): Path<String>) -> 
 }
 
 /// The result zip whatever the outcome (a failed run's partial output matters).
-#[utoipa::path(get, path = "/api/v1/runs/{id}/result", params(("id" = i64, Path, description = "run id")), responses(
+#[utoipa::path(get, path = "/api/v1/runs/{id}/result", params(("id" = i64, Path, description = "run id", example = 1)), responses(
     (status = 200, description = "the result files as a zip", content_type = "application/zip", body = Vec<u8>),
     (status = 404, description = "unknown run", body = ErrorBody),
     (status = 409, description = "no result yet", body = ErrorBody)))]
@@ -241,7 +241,7 @@ pub async fn get_result(State(state): State<AppState>, Path(id): Path<String>) -
 
 /// Cancels a run: at once when it has not started, by killing its process group when it runs
 /// (the run then ends `cancelled`). A terminal run answers 409 with its state.
-#[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", params(("id" = i64, Path, description = "run id")), responses(
+#[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", params(("id" = i64, Path, description = "run id", example = 1)), responses(
     (status = 200, body = RunView), (status = 404, description = "unknown run", body = ErrorBody),
     (status = 409, description = "the run has finished", body = ErrorBody)))]
 pub async fn cancel_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunView>> {

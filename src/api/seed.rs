@@ -60,7 +60,7 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<HealthBody>> {
 }
 
 /// Status while the run is not completed (JSON), the result zip once it is.
-#[utoipa::path(get, path = "/download/{id}", params(("id" = i64, Path, description = "run id")), responses(
+#[utoipa::path(get, path = "/download/{id}", params(("id" = i64, Path, description = "run id", example = 1)), responses(
     (status = 200, description = "the result zip when completed, else the status as JSON", content(
         (StatusBody = "application/json"), (Vec<u8> = "application/zip"))),
     (status = 404, description = "unknown id", body = ErrorBody)))]
@@ -81,7 +81,7 @@ pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> 
 }
 
 /// Status as a code: 200 completed, 202 queued or running, 204 failed, cancelled or cleaned, 404 unknown.
-#[utoipa::path(head, path = "/download/{id}", params(("id" = i64, Path, description = "run id")), responses(
+#[utoipa::path(head, path = "/download/{id}", params(("id" = i64, Path, description = "run id", example = 1)), responses(
     (status = 200, description = "completed"), (status = 202, description = "queued or running"),
     (status = 204, description = "failed, cancelled or cleaned"), (status = 404, description = "unknown id")))]
 pub async fn download_head(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {

@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::extract::multipart::{Multipart, MultipartError};
+use axum::extract::multipart::{Multipart, MultipartError, MultipartRejection};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -54,6 +54,7 @@ pub struct UploadForm {
     /// `high` or `normal` (default `normal`, case-insensitive).
     priority: Option<PriorityField>,
     /// An existing namespace (default `default`); 400 `unknown_namespace` when nobody created it.
+    #[schema(pattern = "^[A-Za-z0-9._-]{1,63}$")]
     namespace: Option<String>,
     /// `priority` (admission, default) or `legacy` (skips admission), case-insensitive.
     flow: Option<FlowField>,
@@ -100,7 +101,14 @@ pub struct UploadResponse {
         unknown service or namespace, a request that can never fit the namespace's quota", body = ErrorBody),
     (status = 409, description = "the Idempotency-Key was used for another request", body = ErrorBody),
     (status = 413, description = "larger than the upload limit (api.max-upload-bytes)", body = ErrorBody)))]
-pub async fn upload(State(state): State<AppState>, headers: HeaderMap, multipart: Multipart) -> Result<Response> {
+pub async fn upload(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    multipart: std::result::Result<Multipart, MultipartRejection>,
+) -> Result<Response> {
+    let multipart = multipart.map_err(|e| {
+        Error::bad_request("bad_multipart", format!("expected a multipart/form-data body: {}", e.body_text()))
+    })?;
     let key = idempotency::key(&headers)?;
     let form = read_form(multipart, state.config.api.max_upload_bytes).await?;
     let upload = validate(form, &state.config)?;
