@@ -63,7 +63,7 @@ pub struct Config {
     pub orchestrator: OrchestratorConfig,
     /// Services by name.
     pub services: BTreeMap<String, ServiceConfig>,
-    /// Namespace quotas applied when a namespace is first used.
+    /// The namespaces created at startup (`default` always) and their quotas.
     pub namespaces: NamespacesConfig,
     /// Worker settings.
     pub worker: WorkerConfig,
@@ -189,12 +189,41 @@ pub struct QuotaConfig {
     pub storage: i64,
 }
 
-/// Namespace defaults.
+/// Namespaces: `default` always exists; the others exist because an operator created them, with
+/// `PUT /api/v1/namespaces/{name}` or here (`[namespaces.etl]`, optionally with a `quota`). The API
+/// creates `default` and the configured ones when it starts, each unless it exists: a quota set
+/// since (by `PUT`) is kept.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case", default)]
 pub struct NamespacesConfig {
-    /// Quota given to a namespace when it is first used.
+    /// Quota of `default`, and of configured namespaces that name none, when they are created.
     pub default_quota: QuotaConfig,
+    /// Namespaces to create at startup, by name (every other key of `[namespaces]`).
+    #[serde(flatten)]
+    pub named: BTreeMap<String, NamespaceConfig>,
+}
+
+/// A namespace declared in configuration.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct NamespaceConfig {
+    /// Its quota when created; `namespaces.default-quota` when unset.
+    pub quota: Option<QuotaConfig>,
+}
+
+impl NamespacesConfig {
+    /// What to create at startup: `default`, then every configured namespace, with its quota.
+    pub fn at_startup(&self) -> Vec<(String, QuotaConfig)> {
+        let mut out = vec![(NAMESPACE_DEFAULT.to_string(), self.default_quota)];
+        for (name, ns) in &self.named {
+            let quota = ns.quota.unwrap_or(self.default_quota);
+            match out.iter_mut().find(|(n, _)| n == name) {
+                Some(existing) => existing.1 = quota,
+                None => out.push((name.clone(), quota)),
+            }
+        }
+        out
+    }
 }
 
 /// Worker settings.
@@ -403,6 +432,16 @@ impl Config {
         if self.lease_timeout_seconds <= self.worker.heartbeat_seconds {
             return invalid("lease-timeout-seconds must be longer than worker.heartbeat-seconds");
         }
+        for (name, quota) in self.namespaces.at_startup() {
+            if !namespace_name_ok(&name) {
+                return Err(Error::Invalid(format!(
+                    "namespace {name:?} must be 1 to 63 letters, digits, dashes, underscores or dots"
+                )));
+            }
+            if [quota.cpu, quota.memory, quota.pods, quota.storage].iter().any(|v| *v < 0) {
+                return Err(Error::Invalid(format!("the quota of namespace {name:?} must not be negative")));
+            }
+        }
         Ok(())
     }
 
@@ -419,6 +458,13 @@ impl Config {
     pub fn runs_per_user(&self, service: &str) -> Option<u32> {
         self.services.get(service).map(|s| s.runs_per_user)
     }
+}
+
+/// Whether `name` can name a namespace: 1 to 63 letters, digits, dashes, underscores or dots.
+pub fn namespace_name_ok(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
 }
 
 /// The configuration keys set by `env`, with their string values.
@@ -555,5 +601,23 @@ mod tests {
         assert_eq!(c.settings.batch_size, 60);
         assert_eq!(c.runs_per_user("gpu"), Some(2));
         assert_eq!(c.runs_per_user("example"), Some(5));
+    }
+
+    #[test]
+    fn namespaces_are_declared_under_their_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.toml");
+        let text = "[namespaces.default-quota]\npods = 10\n[namespaces.etl]\n[namespaces.gpu.quota]\ncpu = 8000\n";
+        std::fs::write(&path, text).unwrap();
+        let c = Config::load(Some(&path), env(&[])).unwrap();
+        let ten = QuotaConfig { pods: 10, ..QuotaConfig::default() };
+        let gpu = QuotaConfig { cpu: 8000, ..QuotaConfig::default() };
+        assert_eq!(
+            c.namespaces.at_startup(),
+            vec![("default".to_string(), ten), ("etl".to_string(), ten), ("gpu".to_string(), gpu)]
+        );
+        assert_eq!(Config::load(None, env(&[])).unwrap().namespaces.at_startup().len(), 1, "default always");
+        std::fs::write(&path, "[namespaces.\"a b\"]\n").unwrap();
+        assert!(Config::load(Some(&path), env(&[])).is_err(), "a name the API would refuse");
     }
 }

@@ -306,6 +306,7 @@ async fn a_backlog_blocked_in_one_namespace_does_not_hide_another_namespace() {
     let capacity = Resources { cpu: 8000, memory: 8192, pods: 8, storage: 8192 };
     store.worker_register("idle", &["example".to_string()], capacity).await.unwrap();
     store.namespace_set_quota("a", Resources { cpu: 8000, memory: 8192, pods: 1, storage: 8192 }).await.unwrap();
+    common::create_namespace(&store, "b", 1_000_000).await;
     let mut backlog = Vec::new();
     for _ in 0..5 {
         let res = upload_in(&app, "echo a\n", "a", "0").await;
@@ -377,7 +378,8 @@ async fn admission_goes_on_while_the_statistics_refresh_waits() {
     // Enough finished runs, never analyzed, for the leader to want fresh statistics.
     let users: Vec<String> = (0..=berth::scheduler::statistics::MIN_ROWS).map(|i| format!("u{i}")).collect();
     let users: Vec<&str> = users.iter().map(String::as_str).collect();
-    store.run_submit_batch(&common::legacy_batch(&users, 1_000_000)).await.unwrap();
+    common::create_namespace(&store, "default", 1_000_000).await;
+    store.run_submit_batch(&common::legacy_batch(&users)).await.unwrap();
     sqlx::query("update runs set state = 'succeeded', finished_at = now()").execute(store.pool()).await.unwrap();
     let analyze_waits = || async {
         let waiting: i64 = sqlx::query_scalar(

@@ -9,7 +9,7 @@ use berth::store::runs::{ClaimParams, FinishParams, RunState};
 use berth::store::{AttemptId, RunId};
 
 fn batch(users: &[&str]) -> SubmitBatchParams {
-    common::legacy_batch(users, 1000)
+    common::legacy_batch(users)
 }
 
 fn finish(run: RunId, attempt_id: AttemptId, zip: Option<Vec<u8>>) -> FinishParams {
@@ -29,6 +29,7 @@ fn finish(run: RunId, attempt_id: AttemptId, zip: Option<Vec<u8>>) -> FinishPara
 #[tokio::test]
 async fn bulk_enqueue_then_batched_finish_fences_each_run() {
     let store = common::fresh_store().await;
+    common::create_namespace(&store, "default", 1000).await;
     let ids = store.run_submit_batch(&batch(&["1", "2", "3"])).await.unwrap();
     assert_eq!(ids.len(), 3);
     assert!(ids.windows(2).all(|w| w[0] < w[1]), "run ids follow the input order");

@@ -19,7 +19,8 @@ const RUNS: usize = 1_000;
 async fn fill(store: &berth::store::Store, flow: berth::domain::Flow) -> Vec<RunId> {
     let users: Vec<String> = (0..TABLE).map(|i| format!("u{}", i % 1000)).collect();
     let users: Vec<&str> = users.iter().map(String::as_str).collect();
-    let batch = SubmitBatchParams { flow, ..common::legacy_batch(&users, 1_000_000) };
+    common::create_namespace(store, "default", 1_000_000).await;
+    let batch = SubmitBatchParams { flow, ..common::legacy_batch(&users) };
     let mut ids = Vec::new();
     for users in batch.user_ids.chunks(5_000) {
         ids.extend(

@@ -102,6 +102,7 @@ async fn a_fatal_executor_error_is_never_retried() {
     svc.max_attempts = 3;
     svc.retry_backoff_seconds = 0.1;
     let app = TestApp::spawn_all(config.clone()).await;
+    common::create_namespace(&app.store, "default", 1_000_000).await;
     // No run.sh and no command: the process executor refuses it as Fatal.
     let input = berth::executor::archive::zip_files(&[("data.txt".to_string(), b"x".to_vec())]).unwrap();
     let id = app
@@ -110,7 +111,6 @@ async fn a_fatal_executor_error_is_never_retried() {
             name: "no-run-sh".into(),
             service: "example".into(),
             namespace: "default".into(),
-            namespace_quota: berth::api::seed::namespace_quota(&config),
             user_id: "1".into(),
             priority: berth::domain::Priority::Normal,
             flow: berth::domain::Flow::Priority,

@@ -59,9 +59,8 @@ async fn fill(bench: &Bench, depth: u64, backlog: Backlog) -> Result<()> {
     for chunk in users.chunks(FILL_BATCH) {
         match backlog {
             Backlog::Queued => {
-                let mut p = bench.batch("priority", "backlog", chunk.to_vec());
-                p.namespace_quota = Resources::default();
-                bench.store.run_submit_batch(&p).await?;
+                // `backlog` has no quota (created at the bench's start).
+                bench.store.run_submit_batch(&bench.batch("priority", "backlog", chunk.to_vec())).await?;
             }
             Backlog::Finished => {
                 // Legacy runs are admitted on insert; no worker claims them before they are done.

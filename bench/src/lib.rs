@@ -167,6 +167,12 @@ pub async fn run(opts: BenchOptions, config: Config) -> Result<()> {
         let machine = Machine::detect(db::settings(&store).await?, pg.is_some());
         machine.print(opts.json);
         let bench = Bench { store, config: bench_config(config, &opts, scratch.path().join("scratch")), opts };
+        // Submissions never create namespaces: `default` and the bench's own exist before any.
+        berth::api::create_namespaces(&bench.store, &bench.config).await?;
+        let q = berth::config::QuotaConfig::default();
+        let unlimited = Resources { cpu: q.cpu, memory: q.memory, pods: q.pods, storage: q.storage };
+        let own = [("backlog".to_string(), Resources::default()), ("history".to_string(), unlimited)];
+        bench.store.namespace_create_missing(&own).await?;
         let figures = bench.all().await?;
         report::print(&figures, bench.opts.json);
         db::reset(&bench.store).await?;
@@ -235,7 +241,6 @@ impl Bench {
             name: format!("{SERVICE}-{flow}"),
             service: SERVICE.into(),
             namespace: namespace.into(),
-            namespace_quota: berth::api::seed::namespace_quota(&self.config),
             priority: berth::domain::Priority::Normal,
             // The bench's flows are literals of the domain's names ("legacy", "priority").
             flow: flow.parse().expect("a bench flow is a domain flow"),

@@ -94,7 +94,6 @@ pub fn single(t: &berth::store::batch::SubmitBatchParams, user: String) -> Submi
         name: t.name.clone(),
         service: SERVICE.into(),
         namespace: t.namespace.clone(),
-        namespace_quota: t.namespace_quota,
         user_id: user,
         priority: t.priority,
         flow: t.flow,

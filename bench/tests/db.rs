@@ -14,7 +14,6 @@ fn batch(namespace: &str, users: &[&str]) -> SubmitBatchParams {
         name: "bulk".into(),
         service: "example".into(),
         namespace: namespace.into(),
-        namespace_quota: Resources { cpu: 1000, memory: 1000, pods: 1000, storage: 1000 },
         priority: berth::domain::Priority::Normal,
         flow: berth::domain::Flow::Legacy,
         request: Resources { cpu: 0, memory: 0, pods: 1, storage: 0 },
@@ -72,7 +71,11 @@ async fn database(dir: &std::path::Path) -> (Store, Server) {
             (pg.url("postgres"), Server::Private(pg))
         }
     };
-    (berth::dev::connect_and_migrate(&url).await.expect("migrated database"), server)
+    let store = berth::dev::connect_and_migrate(&url).await.expect("migrated database");
+    let quota = Resources { cpu: 1000, memory: 1000, pods: 1000, storage: 1000 };
+    let namespaces = [("default".to_string(), quota), ("elsewhere".to_string(), quota)];
+    store.namespace_create_missing(&namespaces).await.expect("namespaces");
+    (store, server)
 }
 
 /// One test, one server: every statement of `bench/sql/` in the order a measurement runs them.

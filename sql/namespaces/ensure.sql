@@ -1,5 +1,6 @@
--- Creates a namespace with the default quota if it does not exist yet.
--- $1 name, $2 cpu, $3 memory, $4 pods, $5 storage. No row locks (insert ... on conflict do nothing).
+-- Creates the namespaces that do not exist yet (what configuration declares, and `default`), at
+-- startup. $1 names text[], $2 cpu, $3 memory, $4 pods, $5 storage (bigint[], one per name).
+-- No row locks (insert ... on conflict do nothing: an existing namespace keeps its quota).
 insert into namespaces (name, cpu_limit, memory_limit, pods_limit, storage_limit)
-values ($1, $2, $3, $4, $5)
+select * from unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
 on conflict (name) do nothing

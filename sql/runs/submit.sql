@@ -1,21 +1,20 @@
--- Inserts a one-off job (an upload) and its first run, which copies the job's payload, with the `submitted` event (and `admitted` for the legacy flow),
--- creates the namespace with its default quota if it is new, stores an input that fits one blob
--- chunk, and wakes the leader (queued) or the workers (admitted) at commit: one statement, so a
--- submission is one round trip.
+-- Inserts a one-off job (an upload) and its first run, which copies the job's payload, with the
+-- `submitted` event (and `admitted` for the legacy flow), stores an input that fits one blob chunk,
+-- and wakes the leader (queued) or the workers (admitted) at commit: one statement, so a
+-- submission is one round trip. Inserts nothing and returns no row when the namespace does not
+-- exist (submissions never create namespaces).
 -- $1 name, $2 service, $3 namespace, $4 user_id, $5 priority, $6 flow,
 -- $7 cpu, $8 memory, $9 pods, $10 storage, $11 input_blob_id (nullable: stored by the caller when
 -- larger than one chunk), $12 command (jsonb, null for run.sh),
 -- $13 env (jsonb), $14 timeout_seconds, $15 max_attempts, $16 initial state ('queued' | 'admitted'),
 -- $17 now (nullable: the database clock), $18 idempotency key (nullable), $19 request fingerprint,
--- $20 input zip of at most one chunk (nullable: none, or $11), $21..$24 the namespace's default
--- quota (cpu, memory, pods, storage), $25 retry back-off seconds, $26 longest retry back-off.
--- No row locks.
+-- $20 input zip of at most one chunk (nullable: none, or $11), $21 retry back-off seconds,
+-- $22 longest retry back-off.
+-- No row locks (namespaces are never deleted, so reading the namespace is enough).
 with ns as (
-    insert into namespaces (name, cpu_limit, memory_limit, pods_limit, storage_limit)
-    values ($3, $21, $22, $23, $24)
-    on conflict (name) do nothing
+    select name from namespaces where name = $3
 ), input as (
-    insert into blobs (size) select length($20::bytea) where $20::bytea is not null
+    insert into blobs (size) select length($20::bytea) from ns where $20::bytea is not null
     returning id
 ), input_chunk as (
     insert into blob_chunks (blob_id, seq, data) select id, 0, $20::bytea from input where length($20::bytea) > 0
@@ -23,8 +22,9 @@ with ns as (
     insert into jobs (name, service, namespace, user_id, priority, flow, cpu, memory, pods, storage,
                       input_blob_id, command, env, timeout_seconds, max_attempts, created_at,
                       retry_backoff_seconds, retry_backoff_max_seconds, updated_at, created_by, one_off)
-    values ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11::bigint, (select id from input)), $12, $13, $14, $15,
-            coalesce($17::timestamptz, now()), $25, $26, coalesce($17::timestamptz, now()), $4, true)
+    select $1, $2, ns.name, $4, $5, $6, $7, $8, $9, $10, coalesce($11::bigint, (select id from input)), $12, $13, $14,
+           $15, coalesce($17::timestamptz, now()), $21, $22, coalesce($17::timestamptz, now()), $4, true
+    from ns
     returning *
 ), run as (
     insert into runs (job_id, user_id, service, namespace, priority, flow, cpu, memory, pods, storage,

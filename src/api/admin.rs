@@ -1,7 +1,7 @@
 //! `/api/v1/admin`: the switch of every job to the legacy flow (the seed's migrate endpoint).
 
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use serde::Serialize;
 
 use super::{AppState, Result};
@@ -21,4 +21,13 @@ pub async fn migrate_to_legacy(State(state): State<AppState>) -> Result<Json<Mig
     let (jobs, runs) = state.store.jobs_migrate_to_legacy("api").await?;
     tracing::info!(jobs, runs, "every job moved to the legacy flow");
     Ok(Json(MigrateView { jobs, runs }))
+}
+
+/// The seed product's path for the same switch: every job of every domain moves to the legacy
+/// flow (berth has no domains; the segment is accepted and ignored).
+#[utoipa::path(post, path = "/api/v1/domains/{domain}/spark/jobs/migrate-from-prefect",
+    params(("domain" = String, Path, description = "ignored: the switch applies to every job")),
+    responses((status = 200, body = MigrateView)))]
+pub async fn migrate_from_prefect(state: State<AppState>, Path(_domain): Path<String>) -> Result<Json<MigrateView>> {
+    migrate_to_legacy(state).await
 }

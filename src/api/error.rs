@@ -40,7 +40,7 @@ pub enum Error {
     Unavailable,
     /// Anything else: logged, answered with a generic message.
     #[error(transparent)]
-    Internal(#[from] store::Error),
+    Internal(store::Error),
 }
 
 /// Result alias of the API layer.
@@ -61,6 +61,26 @@ impl Error {
         Error::BadRequest { code, message: message.into() }
     }
 
+    /// The 400 for a namespace nobody created, saying how to create it.
+    pub fn unknown_namespace(name: &str) -> Self {
+        Error::bad_request(
+            "unknown_namespace",
+            format!(
+                "namespace {name:?} does not exist; an operator creates it with PUT /api/v1/namespaces/{name} \
+                 or in configuration ([namespaces.{name}])"
+            ),
+        )
+    }
+
+    /// The 409 for an idempotency key reused with another request. It names no run: the other
+    /// request's run is not this request's answer.
+    pub fn idempotency_conflict() -> Self {
+        Error::Conflict {
+            code: "idempotency_conflict",
+            message: "this Idempotency-Key was used for another request; use a new key for a new request".into(),
+        }
+    }
+
     fn status_and_code(&self) -> (StatusCode, &'static str) {
         match self {
             Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
@@ -69,6 +89,16 @@ impl Error {
             Error::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Error::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
+        }
+    }
+}
+
+impl From<store::Error> for Error {
+    fn from(e: store::Error) -> Self {
+        match e {
+            store::Error::UnknownNamespace(name) => Error::unknown_namespace(&name),
+            store::Error::IdempotencyConflict => Error::idempotency_conflict(),
+            e => Error::Internal(e),
         }
     }
 }

@@ -1,13 +1,19 @@
 //! The HTTP API: seed-compatible routes (`/upload`, `/download/{id}`, `/health`) and `/api/v1`.
+//!
+//! Bodies are the API's own types (`…View`, built by a `from_row` beside each handler), never
+//! the store's rows, so the database can change without changing the API.
 
 pub mod admin;
 pub mod error;
 pub mod idempotency;
 pub mod namespaces;
 pub mod queue;
+pub mod rejections;
+pub mod resources;
 pub mod runs;
 pub mod seed;
 pub mod server;
+pub mod upload;
 pub mod workers;
 
 use std::sync::Arc;
@@ -17,12 +23,13 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, head, post, put};
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::config::Config;
+use crate::resources::Resources;
 use crate::store::Store;
 
 pub use error::{Error, Result};
@@ -37,12 +44,55 @@ pub struct AppState {
     pub config: Arc<Config>,
 }
 
-/// The OpenAPI document, generated from the handlers.
+/// One route: method and path as the OpenAPI document spells them, and its handler.
+pub struct Route {
+    /// `GET`, `HEAD`, `POST` or `PUT`.
+    pub method: &'static str,
+    /// The path, with `{param}` segments.
+    pub path: &'static str,
+    handler: fn() -> MethodRouter<AppState>,
+}
+
+/// Every route of the API. [`app`] builds the router from this table only, and
+/// `tests/api_openapi.rs` fails when the document misses one of them (or the router serves one
+/// that is not here), so a new route is added here, with its `#[utoipa::path]` in [`ApiDoc`].
+pub const ROUTES: &[Route] = &[
+    Route { method: "GET", path: "/", handler: || get(seed::root) },
+    Route { method: "GET", path: "/health", handler: || get(seed::health) },
+    Route { method: "POST", path: "/upload", handler: || post(upload::upload) },
+    Route { method: "GET", path: "/download/{id}", handler: || get(seed::download) },
+    Route { method: "HEAD", path: "/download/{id}", handler: || head(seed::download_head) },
+    Route { method: "GET", path: "/api/v1/runs/{id}", handler: || get(runs::get_run) },
+    Route { method: "GET", path: "/api/v1/runs/{id}/logs", handler: || get(runs::get_logs) },
+    Route { method: "GET", path: "/api/v1/runs/{id}/result", handler: || get(runs::get_result) },
+    Route { method: "POST", path: "/api/v1/runs/{id}/cancel", handler: || post(runs::cancel_run) },
+    Route { method: "GET", path: "/api/v1/runs/{id}/why", handler: || get(queue::why) },
+    Route { method: "GET", path: "/api/v1/queue", handler: || get(queue::get_queue) },
+    Route { method: "GET", path: "/api/v1/namespaces", handler: || get(namespaces::list_namespaces) },
+    Route { method: "GET", path: "/api/v1/namespaces/{name}", handler: || get(namespaces::get_namespace) },
+    Route { method: "PUT", path: "/api/v1/namespaces/{name}", handler: || put(namespaces::put_namespace) },
+    Route { method: "GET", path: "/api/v1/workers", handler: || get(workers::list_workers) },
+    Route { method: "POST", path: "/api/v1/admin/migrate-to-legacy", handler: || post(admin::migrate_to_legacy) },
+    // The seed product's path for the same switch.
+    Route {
+        method: "POST",
+        path: "/api/v1/domains/{domain}/spark/jobs/migrate-from-prefect",
+        handler: || post(admin::migrate_from_prefect),
+    },
+];
+
+/// Where the document is served, and the Swagger UI that reads it.
+pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
+/// The Swagger UI.
+pub const SWAGGER_UI_PATH: &str = "/swagger-ui";
+
+/// The OpenAPI document, generated from the handlers: every route of [`ROUTES`].
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "berth", description = "A job orchestrator on PostgreSQL. Seed-compatible routes plus /api/v1."),
+    info(title = "berth", description = "A job orchestrator on PostgreSQL. Seed-compatible routes plus /api/v1. \
+        Every error answers `{ \"error\": code, \"message\": text }` (ErrorBody)."),
     paths(
-        seed::upload,
+        upload::upload,
         seed::download,
         seed::download_head,
         seed::health,
@@ -51,44 +101,84 @@ pub struct AppState {
         runs::get_logs,
         runs::get_result,
         runs::cancel_run,
-        workers::list_workers
+        queue::why,
+        queue::get_queue,
+        namespaces::list_namespaces,
+        namespaces::get_namespace,
+        namespaces::put_namespace,
+        workers::list_workers,
+        admin::migrate_to_legacy,
+        admin::migrate_from_prefect
     ),
-    components(schemas(error::ErrorBody, seed::UploadForm, seed::UploadResponse, seed::StatusBody))
+    components(schemas(error::ErrorBody, upload::UploadForm, upload::UploadResponse, seed::StatusBody)),
+    modifiers(&ServerErrors)
 )]
 pub struct ApiDoc;
 
-/// The router with every route, the upload limit and HTTP metrics.
+/// Adds the answers any route that reads the database can give: 503 while the database is
+/// unreachable, 500 for a fault of berth's own (logged; the body says only that).
+struct ServerErrors;
+
+impl utoipa::Modify for ServerErrors {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        let errors = [("500", "internal error; see the server log"), ("503", "the database is unreachable")];
+        for (path, item) in doc.paths.paths.iter_mut() {
+            if path == "/" {
+                continue; // answers without the database
+            }
+            let head = item.head.iter_mut().map(|op| (op, false));
+            let others = [&mut item.get, &mut item.put, &mut item.post].into_iter().flatten().map(|op| (op, true));
+            for (op, with_body) in others.chain(head) {
+                for (status, description) in errors {
+                    let mut response = ResponseBuilder::new().description(description);
+                    if with_body {
+                        let schema = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
+                        response = response.content("application/json", schema);
+                    }
+                    op.responses.responses.entry(status.to_string()).or_insert_with(|| response.build().into());
+                }
+            }
+        }
+    }
+}
+
+/// The router with every route of [`ROUTES`], the document and its UI, the upload limit and HTTP
+/// metrics.
 pub fn app(state: AppState) -> Router {
     let limit = usize::try_from(state.config.api.max_upload_bytes).unwrap_or(usize::MAX);
-    Router::new()
-        .route("/", get(seed::root))
-        .route("/health", get(seed::health))
-        .route("/upload", post(seed::upload))
-        .route("/download/{id}", get(seed::download).head(seed::download_head))
-        .route("/api/v1/runs/{id}", get(runs::get_run))
-        .route("/api/v1/runs/{id}/logs", get(runs::get_logs))
-        .route("/api/v1/runs/{id}/result", get(runs::get_result))
-        .route("/api/v1/runs/{id}/cancel", post(runs::cancel_run))
-        .route("/api/v1/runs/{id}/why", get(queue::why))
-        .route("/api/v1/queue", get(queue::get_queue))
-        .route("/api/v1/namespaces", get(namespaces::list_namespaces))
-        .route("/api/v1/namespaces/{name}", get(namespaces::get_namespace).put(namespaces::put_namespace))
-        .route("/api/v1/workers", get(workers::list_workers))
-        .route("/api/v1/admin/migrate-to-legacy", post(admin::migrate_to_legacy))
-        // The seed product's path for the same switch.
-        .route("/api/v1/domains/{domain}/spark/jobs/migrate-from-prefect", post(admin::migrate_to_legacy))
-        .merge(SwaggerUi::new("/swagger-ui").url("/api-docs/openapi.json", ApiDoc::openapi()))
+    ROUTES
+        .iter()
+        .fold(Router::new(), |router, r| router.route(r.path, (r.handler)()))
+        .merge(SwaggerUi::new(SWAGGER_UI_PATH).url(OPENAPI_PATH, ApiDoc::openapi()))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(rejections::json_errors))
         .layer(middleware::from_fn(track_http))
         .with_state(state)
 }
 
-/// Serves the API on `listener` until `cancel`, finishing in-flight requests.
+/// Creates `default` and the configured namespaces, each unless it exists (what the API does when
+/// it starts, before it accepts a submission).
+pub async fn create_namespaces(store: &Store, config: &Config) -> crate::store::Result<()> {
+    let namespaces: Vec<(String, Resources)> = config
+        .namespaces
+        .at_startup()
+        .into_iter()
+        .map(|(name, q)| (name, Resources { cpu: q.cpu, memory: q.memory, pods: q.pods, storage: q.storage }))
+        .collect();
+    store.namespace_create_missing(&namespaces).await
+}
+
+/// Creates the configured namespaces, then serves the API on `listener` until `cancel`,
+/// finishing in-flight requests.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     state: AppState,
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
+    create_namespaces(&state.store, &state.config)
+        .await
+        .map_err(|e| std::io::Error::other(format!("creating the configured namespaces: {e}")))?;
     axum::serve(listener, app(state)).with_graceful_shutdown(async move { cancel.cancelled().await }).await
 }
 

@@ -1,44 +1,87 @@
-//! `/api/v1/namespaces`: quotas in four dimensions, with use and queued demand.
+//! `/api/v1/namespaces`: quotas in four dimensions, with use and queued demand. Namespaces exist
+//! because an operator created them (here with `PUT`, or in configuration); `default` always.
 
 use axum::Json;
 use axum::extract::{Path, State};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
+use super::error::ErrorBody;
+use super::resources::ResourcesView;
 use super::{AppState, Error, Result};
 use crate::resources::Resources;
-use crate::store::queue::NamespaceView;
+use crate::store::queue::NamespaceUsage;
 
 /// Body of `PUT /api/v1/namespaces/{name}`: the quota (millicores, MiB, pods, MiB).
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaBody {
     /// Millicores.
+    #[schema(minimum = 0)]
     pub cpu: i64,
     /// MiB.
+    #[schema(minimum = 0)]
     pub memory: i64,
     /// Pods.
+    #[schema(minimum = 0)]
     pub pods: i64,
     /// MiB.
+    #[schema(minimum = 0)]
     pub storage: i64,
+}
+
+/// A namespace: its quota, what its admitted and running runs use, and what its queued runs ask for.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct NamespaceView {
+    /// Name.
+    pub name: String,
+    /// Quota.
+    pub limit: ResourcesView,
+    /// Requests of its admitted and running runs.
+    pub used: ResourcesView,
+    /// Requests of its queued runs.
+    pub queued: ResourcesView,
+    /// Number of queued runs.
+    pub queued_runs: i64,
+}
+
+impl NamespaceView {
+    /// The API's view of a namespace's stored quota, use and demand.
+    pub fn from_row(ns: &NamespaceUsage) -> Self {
+        NamespaceView {
+            name: ns.name.clone(),
+            limit: ns.limit.into(),
+            used: ns.used.into(),
+            queued: ns.queued.into(),
+            queued_runs: ns.queued_runs,
+        }
+    }
 }
 
 /// Every namespace.
 #[utoipa::path(get, path = "/api/v1/namespaces", responses((status = 200, body = Vec<NamespaceView>)))]
 pub async fn list_namespaces(State(state): State<AppState>) -> Result<Json<Vec<NamespaceView>>> {
-    Ok(Json(state.store.namespace_views(None).await?))
+    Ok(Json(state.store.namespace_views(None).await?.iter().map(NamespaceView::from_row).collect()))
 }
 
 /// One namespace: limit, used and queued demand per dimension.
-#[utoipa::path(get, path = "/api/v1/namespaces/{name}", params(("name" = String, Path)), responses(
-    (status = 200, body = NamespaceView), (status = 404, body = super::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/namespaces/{name}", params(("name" = String, Path, description = "namespace")),
+    responses((status = 200, body = NamespaceView), (status = 404, description = "no such namespace", body = ErrorBody)))]
 pub async fn get_namespace(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<NamespaceView>> {
     let views = state.store.namespace_views(Some(std::slice::from_ref(&name))).await?;
-    views.into_iter().next().map(Json).ok_or_else(|| Error::NotFound(format!("namespace {name:?}")))
+    views
+        .first()
+        .map(|ns| Json(NamespaceView::from_row(ns)))
+        .ok_or_else(|| Error::NotFound(format!("namespace {name:?}")))
 }
 
-/// Sets (or creates) a namespace's quota; admission uses it from its next cycle.
-#[utoipa::path(put, path = "/api/v1/namespaces/{name}", params(("name" = String, Path)), request_body = QuotaBody, responses(
-    (status = 200, body = NamespaceView), (status = 400, body = super::error::ErrorBody)))]
+/// Creates a namespace, or sets its quota; admission uses it from its next cycle. Names are 1 to
+/// 63 letters, digits, dashes, underscores or dots; every dimension is a non-negative integer.
+#[utoipa::path(put, path = "/api/v1/namespaces/{name}",
+    params(("name" = String, Path, description = "1 to 63 letters, digits, dashes, underscores or dots",
+        pattern = "^[A-Za-z0-9._-]{1,63}$", example = "etl")),
+    request_body = QuotaBody, responses(
+        (status = 200, body = NamespaceView),
+        (status = 400, description = "invalid name or quota", body = ErrorBody)))]
 pub async fn put_namespace(
     State(state): State<AppState>,
     Path(name): Path<String>,

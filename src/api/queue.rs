@@ -1,33 +1,91 @@
 //! `/api/v1/queue` and `/api/v1/runs/{id}/why`: where a run stands and why it waits, in words.
 
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Path, Query, State};
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::error::ErrorBody;
 use super::seed::parse_id;
 use super::{AppState, Error, Result};
 use crate::domain::Priority;
-use crate::store::queue::QueuedView;
+use crate::store::RunId;
+use crate::store::queue::QueuedRow;
 use crate::store::runs::{RunRow, RunState};
 
 /// Most rows the queue view returns.
 pub const QUEUE_LIMIT_DEFAULT: i64 = 500;
+/// The most rows one queue request may ask for (larger `limit`s are lowered to it).
+pub const QUEUE_LIMIT_MAX: i64 = 10_000;
 
 /// Filters of the queue view.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct QueueQuery {
     /// Only this namespace.
     pub namespace: Option<String>,
     /// Only `high` or `normal`.
+    #[param(pattern = "^(high|normal)$")]
     pub priority: Option<String>,
-    /// Most rows (default 500).
+    /// Most rows (default 500; below 1 means 1, above 10000 means 10000).
     pub limit: Option<i64>,
+}
+
+/// A queued run, in admission order.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct QueuedView {
+    /// Run id.
+    pub id: RunId,
+    /// Submitting user.
+    pub user_id: String,
+    /// Service.
+    pub service: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Its queue.
+    pub priority: Priority,
+    /// Queue position key.
+    pub enqueued_at: DateTime<Utc>,
+    /// Since when it blocks the head of a scope.
+    pub head_since: Option<DateTime<Utc>>,
+    /// End of its cool-down after a head-timeout retry.
+    pub not_before: Option<DateTime<Utc>>,
+    /// The last admission cycle's record of why it waits.
+    #[schema(value_type = Option<Object>)]
+    pub block: Option<serde_json::Value>,
+}
+
+impl QueuedView {
+    /// The API's view of a stored queued run.
+    pub fn from_row(q: &QueuedRow) -> Self {
+        QueuedView {
+            id: q.id,
+            user_id: q.user_id.clone(),
+            service: q.service.clone(),
+            namespace: q.namespace.clone(),
+            priority: q.priority,
+            enqueued_at: q.enqueued_at,
+            head_since: q.head_since,
+            not_before: q.not_before,
+            block: q.block.clone(),
+        }
+    }
 }
 
 /// Queued runs in admission order with their block records.
 #[utoipa::path(get, path = "/api/v1/queue", params(QueueQuery), responses(
-    (status = 200, body = Vec<QueuedView>), (status = 400, body = super::error::ErrorBody)))]
-pub async fn get_queue(State(state): State<AppState>, Query(q): Query<QueueQuery>) -> Result<Json<Vec<QueuedView>>> {
+    (status = 200, body = Vec<QueuedView>), (status = 400, description = "invalid filter", body = ErrorBody)))]
+pub async fn get_queue(
+    State(state): State<AppState>,
+    query: std::result::Result<Query<QueueQuery>, QueryRejection>,
+) -> Result<Json<Vec<QueuedView>>> {
+    let Query(q) = query.map_err(|e| {
+        Error::bad_request(
+            "invalid_query",
+            format!("expected namespace, priority (high or normal) and limit (an integer): {}", e.body_text()),
+        )
+    })?;
     let priority =
         match q.priority.as_deref() {
             None => None,
@@ -35,8 +93,9 @@ pub async fn get_queue(State(state): State<AppState>, Query(q): Query<QueueQuery
                 Error::bad_request("invalid_field", format!("priority must be high or normal, got {p:?}"))
             })?),
         };
-    let limit = q.limit.unwrap_or(QUEUE_LIMIT_DEFAULT).clamp(1, 10_000);
-    Ok(Json(state.store.queue_list(q.namespace.as_deref(), priority, limit).await?))
+    let limit = q.limit.unwrap_or(QUEUE_LIMIT_DEFAULT).clamp(1, QUEUE_LIMIT_MAX);
+    let rows = state.store.queue_list(q.namespace.as_deref(), priority, limit).await?;
+    Ok(Json(rows.iter().map(QueuedView::from_row).collect()))
 }
 
 /// Why a run is where it is.
@@ -45,7 +104,7 @@ pub struct WhyView {
     /// Run id.
     pub id: i64,
     /// State name.
-    pub state: String,
+    pub state: RunState,
     /// In words.
     pub message: String,
     /// The last admission cycle's record (reason, scopes with requested/available/shortfall, position).
@@ -53,13 +112,20 @@ pub struct WhyView {
     pub record: Option<serde_json::Value>,
 }
 
+impl WhyView {
+    /// The API's view of where a stored run stands.
+    pub fn from_row(run: &RunRow) -> Self {
+        WhyView { id: run.id.0, state: run.state, message: explain(run), record: run.block.clone() }
+    }
+}
+
 /// Why the run waits (or what it is doing), in words and as JSON.
-#[utoipa::path(get, path = "/api/v1/runs/{id}/why", params(("id" = i64, Path)), responses(
-    (status = 200, body = WhyView), (status = 404, body = super::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/runs/{id}/why", params(("id" = i64, Path, description = "run id", example = 1)), responses(
+    (status = 200, body = WhyView), (status = 404, description = "unknown run", body = ErrorBody)))]
 pub async fn why(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<WhyView>> {
     let id = parse_id(&id)?;
     let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
-    Ok(Json(WhyView { id: id.0, state: run.state.to_string(), message: explain(&run), record: run.block.clone() }))
+    Ok(Json(WhyView::from_row(&run)))
 }
 
 /// One sentence on where the run stands.

@@ -1,42 +1,207 @@
 //! `/api/v1/runs/{id}`: a run with its timeline, its logs, its result, and cancellation.
 
+use crate::domain::{AttemptOutcome, Flow, Priority, RunState};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::response::Response;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use super::error::ErrorBody;
 use super::seed::{parse_id, zip_response};
 use super::{AppState, Error, Result};
 use crate::store::attempts::AttemptRow;
 use crate::store::runs::{RunEvent, RunRow};
+use crate::store::{AttemptId, JobId, RunId, WorkerId};
 
-/// A run and its events in order.
+/// A run with its attempts and its timeline.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RunView {
-    /// The run.
-    #[serde(flatten)]
-    pub run: RunRow,
+    /// Run id.
+    pub id: RunId,
+    /// Job id.
+    pub job_id: JobId,
+    /// Job name.
+    pub job_name: String,
+    /// Submitting user.
+    pub user_id: String,
+    /// Service.
+    pub service: String,
+    /// Namespace.
+    pub namespace: String,
+    /// Its queue.
+    pub priority: Priority,
+    /// Through admission (`priority`) or not (`legacy`).
+    pub flow: Flow,
+    /// Requested millicores.
+    pub cpu: i64,
+    /// Requested MiB of memory.
+    pub memory: i64,
+    /// Requested pods.
+    pub pods: i64,
+    /// Requested MiB of storage.
+    pub storage: i64,
+    /// `waiting`, `queued`, `admitted`, `running`, `succeeded`, `failed`, `timed_out`,
+    /// `cancelled`, `aborted` or `cleaned` (docs/state_machine.md).
+    pub state: RunState,
+    /// When it entered the queue.
+    pub enqueued_at: DateTime<Utc>,
+    /// When admission let it start.
+    pub admitted_at: Option<DateTime<Utc>>,
+    /// When the current attempt started.
+    pub started_at: Option<DateTime<Utc>>,
+    /// When it reached a terminal state.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Attempt number (0 before the first claim).
+    pub attempt: i32,
+    /// Attempts allowed.
+    pub max_attempts: i32,
+    /// Worker of the current or last attempt.
+    pub worker_id: Option<WorkerId>,
+    /// Exit code of the last attempt.
+    pub exit_code: Option<i32>,
+    /// Last outcome message (cancellation reason, executor error).
+    pub message: String,
+    /// Why the run still waits, as of the last admission cycle (see `/api/v1/runs/{id}/why`).
+    #[schema(value_type = Option<Object>)]
+    pub block: Option<serde_json::Value>,
+    /// End of a retry back-off or head-timeout cool-down.
+    pub not_before: Option<DateTime<Utc>>,
+    /// Attempts lost to dead workers.
+    pub lost_attempts: i32,
     /// Its attempts in order.
-    pub attempts: Vec<AttemptRow>,
+    pub attempts: Vec<AttemptView>,
     /// Its timeline.
-    pub events: Vec<RunEvent>,
+    pub events: Vec<EventView>,
+}
+
+impl RunView {
+    /// The API's view of a stored run with its attempts and events: the one place that maps them.
+    pub fn from_row(run: &RunRow, attempts: &[AttemptRow], events: &[RunEvent]) -> Self {
+        RunView {
+            id: run.id,
+            job_id: run.job_id,
+            job_name: run.job_name.clone(),
+            user_id: run.user_id.clone(),
+            service: run.service.clone(),
+            namespace: run.namespace.clone(),
+            priority: run.priority,
+            flow: run.flow,
+            cpu: run.cpu,
+            memory: run.memory,
+            pods: run.pods,
+            storage: run.storage,
+            state: run.state,
+            enqueued_at: run.enqueued_at,
+            admitted_at: run.admitted_at,
+            started_at: run.started_at,
+            finished_at: run.finished_at,
+            attempt: run.attempt,
+            max_attempts: run.max_attempts,
+            worker_id: run.worker_id,
+            exit_code: run.exit_code,
+            message: run.message.clone(),
+            block: run.block.clone(),
+            not_before: run.not_before,
+            lost_attempts: run.lost_attempts,
+            attempts: attempts.iter().map(AttemptView::from_row).collect(),
+            events: events.iter().map(EventView::from_row).collect(),
+        }
+    }
+}
+
+/// One attempt of a run.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct AttemptView {
+    /// The attempt's id, which is also its fencing token.
+    pub id: AttemptId,
+    /// 1 for the first attempt.
+    pub number: i32,
+    /// The worker that ran it.
+    pub worker_id: WorkerId,
+    /// When it was claimed.
+    pub started_at: DateTime<Utc>,
+    /// When it ended.
+    pub finished_at: Option<DateTime<Utc>>,
+    /// Final state, `lost` (its worker died) or `handed_back` (its worker drained); null while it runs.
+    pub outcome: Option<AttemptOutcome>,
+    /// Exit code of the process, if it exited.
+    pub exit_code: Option<i32>,
+}
+
+impl AttemptView {
+    /// The API's view of a stored attempt.
+    pub fn from_row(a: &AttemptRow) -> Self {
+        AttemptView {
+            id: a.id,
+            number: a.number,
+            worker_id: a.worker_id,
+            started_at: a.started_at,
+            finished_at: a.finished_at,
+            outcome: a.outcome,
+            exit_code: a.exit_code,
+        }
+    }
+}
+
+/// One entry of a run's timeline.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct EventView {
+    /// Event id (orders the timeline).
+    pub id: i64,
+    /// When it happened.
+    pub at: DateTime<Utc>,
+    /// What happened (`submitted`, `admitted`, `started`, `succeeded`, ...).
+    pub kind: String,
+    /// Who did it (`api`, `scheduler`, `worker`, a user).
+    pub actor: String,
+    /// In words.
+    pub message: String,
+    /// Structured details.
+    #[schema(value_type = Object)]
+    pub details: serde_json::Value,
+}
+
+impl EventView {
+    /// The API's view of a stored event.
+    pub fn from_row(e: &RunEvent) -> Self {
+        EventView {
+            id: e.id,
+            at: e.at,
+            kind: e.kind.clone(),
+            actor: e.actor.clone(),
+            message: e.message.clone(),
+            details: e.details.clone(),
+        }
+    }
+}
+
+/// A run's output, every attempt, as text (invalid UTF-8 replaced).
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct LogsView {
+    /// Run id.
+    pub id: RunId,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
 }
 
 /// A run: state, user, service, priority, timestamps, exit code, attempts, worker, events.
-#[utoipa::path(get, path = "/api/v1/runs/{id}", params(("id" = i64, Path)), responses(
-    (status = 200, body = RunView), (status = 404, body = super::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/runs/{id}", params(("id" = i64, Path, description = "run id", example = 1)), responses(
+    (status = 200, body = RunView), (status = 404, description = "unknown run", body = ErrorBody)))]
 pub async fn get_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunView>> {
     let id = parse_id(&id)?;
     let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
     let attempts = state.store.attempt_list(id).await?;
     let events = state.store.run_events(id).await?;
-    Ok(Json(RunView { run, attempts, events }))
+    Ok(Json(RunView::from_row(&run, &attempts, &events)))
 }
 
 /// The run's stdout and stderr, every attempt, as text.
-#[utoipa::path(get, path = "/api/v1/runs/{id}/logs", params(("id" = i64, Path)), responses(
-    (status = 200, body = serde_json::Value), (status = 404, body = super::error::ErrorBody)))]
-pub async fn get_logs(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<serde_json::Value>> {
+#[utoipa::path(get, path = "/api/v1/runs/{id}/logs", params(("id" = i64, Path, description = "run id", example = 1)), responses(
+    (status = 200, body = LogsView), (status = 404, description = "unknown run", body = ErrorBody)))]
+pub async fn get_logs(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<LogsView>> {
     let id = parse_id(&id)?;
     state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
     let mut stdout = Vec::new();
@@ -47,17 +212,18 @@ pub async fn get_logs(State(state): State<AppState>, Path(id): Path<String>) -> 
             _ => stdout.extend_from_slice(&entry.data),
         }
     }
-    Ok(Json(serde_json::json!({
-        "id": id,
-        "stdout": String::from_utf8_lossy(&stdout),
-        "stderr": String::from_utf8_lossy(&stderr),
-    })))
+    Ok(Json(LogsView {
+        id,
+        stdout: String::from_utf8_lossy(&stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&stderr).into_owned(),
+    }))
 }
 
 /// The result zip whatever the outcome (a failed run's partial output matters).
-#[utoipa::path(get, path = "/api/v1/runs/{id}/result", params(("id" = i64, Path)), responses(
-    (status = 200, description = "application/zip"), (status = 404, body = super::error::ErrorBody),
-    (status = 409, description = "no result yet", body = super::error::ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/runs/{id}/result", params(("id" = i64, Path, description = "run id", example = 1)), responses(
+    (status = 200, description = "the result files as a zip", content_type = "application/zip", body = Vec<u8>),
+    (status = 404, description = "unknown run", body = ErrorBody),
+    (status = 409, description = "no result yet", body = ErrorBody)))]
 pub async fn get_result(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let id = parse_id(&id)?;
     let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
@@ -76,9 +242,9 @@ pub async fn get_result(State(state): State<AppState>, Path(id): Path<String>) -
 
 /// Cancels a run: at once when it has not started, by killing its process group when it runs
 /// (the run then ends `cancelled`). A terminal run answers 409 with its state.
-#[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", params(("id" = i64, Path)), responses(
-    (status = 200, body = RunView), (status = 404, body = super::error::ErrorBody),
-    (status = 409, body = super::error::ErrorBody)))]
+#[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", params(("id" = i64, Path, description = "run id", example = 1)), responses(
+    (status = 200, body = RunView), (status = 404, description = "unknown run", body = ErrorBody),
+    (status = 409, description = "the run has finished", body = ErrorBody)))]
 pub async fn cancel_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunView>> {
     let id = parse_id(&id)?;
     let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;

@@ -11,8 +11,8 @@ use super::{AttemptId, BlobId, Resources, Result, RunId, Store, WorkerId};
 use crate::domain::AttemptOutcome;
 use crate::retry::RetryPolicy;
 
-/// One attempt of a run, as `GET /api/v1/runs/{id}` lists it.
-#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize, utoipa::ToSchema)]
+/// One attempt of a run (the API shows it through `api::runs::AttemptView`).
+#[derive(Debug, Clone, sqlx::FromRow)]
 pub struct AttemptRow {
     /// The attempt's id, which is also its fencing token.
     pub id: AttemptId,

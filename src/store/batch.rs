@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 
 use super::blobs::{CHUNK_BYTES, blob_write};
-use super::namespaces::namespace_ensure;
+use super::namespaces::namespace_require;
 use super::notify::{self, notify};
 use super::runs::{FinishParams, RunState};
 use super::{AttemptId, Resources, Result, RunId, Store};
@@ -16,10 +16,8 @@ pub struct SubmitBatchParams {
     pub name: String,
     /// Service the runs are routed to.
     pub service: String,
-    /// Namespace whose quota they use.
+    /// Namespace whose quota they use; it must exist ([`super::Error::UnknownNamespace`] otherwise).
     pub namespace: String,
-    /// Quota of the namespace if it does not exist yet.
-    pub namespace_quota: Resources,
     /// Its queue.
     pub priority: Priority,
     /// Through admission, or admitted on insert (legacy).
@@ -46,7 +44,7 @@ impl Store {
             return Ok(Vec::new());
         }
         let mut tx = self.pool().begin().await?;
-        namespace_ensure(&mut tx, &p.namespace, p.namespace_quota).await?;
+        namespace_require(&mut tx, &p.namespace).await?;
         let blob = blob_write(&mut tx, &p.input_zip).await?;
         let state = p.flow.initial_state();
         let ids: Vec<RunId> = sqlx::query_scalar(include_str!("../../sql/runs/submit_batch.sql"))

@@ -44,6 +44,13 @@ pub enum Error {
         /// Latest embedded migration.
         expected: i64,
     },
+    /// A submission names a namespace nobody created (namespaces exist because an operator
+    /// created them, or configuration did; a submission never creates one).
+    #[error("namespace {0:?} does not exist")]
+    UnknownNamespace(String),
+    /// The idempotency key was used before for another request.
+    #[error("the idempotency key was used for another request")]
+    IdempotencyConflict,
     /// A leader write was refused because another scheduler took over.
     #[error("leadership lost: epoch {mine} is no longer current")]
     Deposed {

@@ -2,7 +2,6 @@
 //! admin switch of every job to the legacy flow.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::{FromRow, Row};
 
 use super::admission::NamespaceRow;
@@ -10,9 +9,10 @@ use super::notify::{self, notify};
 use super::{Resources, Result, RunId, Store};
 use crate::domain::Priority;
 
-/// A namespace as `GET /api/v1/namespaces/{name}` shows it.
-#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
-pub struct NamespaceView {
+/// A namespace with its quota, use and queued demand (the API shows it through
+/// `api::namespaces::NamespaceView`).
+#[derive(Debug, Clone)]
+pub struct NamespaceUsage {
     /// Name.
     pub name: String,
     /// Quota.
@@ -25,9 +25,9 @@ pub struct NamespaceView {
     pub queued_runs: i64,
 }
 
-/// A queued run in the queue view.
-#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
-pub struct QueuedView {
+/// A queued run in admission order (the API shows it through `api::queue::QueuedView`).
+#[derive(Debug, Clone, FromRow)]
+pub struct QueuedRow {
     /// Run id.
     pub id: RunId,
     /// Submitting user.
@@ -45,13 +45,12 @@ pub struct QueuedView {
     /// End of its cool-down after a head-timeout retry.
     pub not_before: Option<DateTime<Utc>>,
     /// The last admission cycle's record of why it waits.
-    #[schema(value_type = Option<Object>)]
     pub block: Option<serde_json::Value>,
 }
 
 impl Store {
     /// Namespaces (all, or those named) with quota, use and queued demand.
-    pub async fn namespace_views(&self, names: Option<&[String]>) -> Result<Vec<NamespaceView>> {
+    pub async fn namespace_views(&self, names: Option<&[String]>) -> Result<Vec<NamespaceUsage>> {
         let mut conn = self.pool().acquire().await?;
         let rows: Vec<NamespaceRow> = super::admission::namespace_use(&mut conn, names).await?;
         let demand = sqlx::query(include_str!("../../sql/namespaces/queued_demand.sql"))
@@ -65,7 +64,7 @@ impl Store {
                 Some(r) => (super::resources_of(r)?, r.try_get("runs")?),
                 None => (Resources::default(), 0),
             };
-            out.push(NamespaceView { name: ns.name, limit: ns.limit, used: ns.used, queued, queued_runs });
+            out.push(NamespaceUsage { name: ns.name, limit: ns.limit, used: ns.used, queued, queued_runs });
         }
         Ok(out)
     }
@@ -101,7 +100,7 @@ impl Store {
         namespace: Option<&str>,
         priority: Option<Priority>,
         limit: i64,
-    ) -> Result<Vec<QueuedView>> {
+    ) -> Result<Vec<QueuedRow>> {
         Ok(sqlx::query_as(include_str!("../../sql/runs/queue.sql"))
             .bind(namespace)
             .bind(priority)

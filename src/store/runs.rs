@@ -2,7 +2,6 @@
 //! Submission is in `submit.rs`, the attempt lifecycle (claim, logs, finish, hand back) in `attempts.rs`.
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use sqlx::{FromRow, Row};
 
 use super::notify::{self, notify};
@@ -13,8 +12,8 @@ pub use super::submit::{SubmitParams, Submitted};
 pub use crate::domain::RunState;
 use crate::domain::{Flow, Priority};
 
-/// A run as the API shows it.
-#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+/// A run as `runs/get.sql` reads it (the API shows it through `api::runs::RunView`).
+#[derive(Debug, Clone, FromRow)]
 pub struct RunRow {
     /// Run id.
     pub id: RunId,
@@ -61,10 +60,8 @@ pub struct RunRow {
     /// Last outcome message (cancellation reason, executor error).
     pub message: String,
     /// Result zip, once stored.
-    #[serde(skip)]
     pub result_blob_id: Option<BlobId>,
     /// Why the run still waits, as of the last admission cycle.
-    #[schema(value_type = Option<Object>)]
     pub block: Option<serde_json::Value>,
     /// End of a retry back-off or head-timeout cool-down.
     pub not_before: Option<DateTime<Utc>>,
@@ -75,7 +72,7 @@ pub struct RunRow {
 }
 
 /// One entry of a run's timeline.
-#[derive(Debug, Clone, FromRow, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, FromRow)]
 pub struct RunEvent {
     /// Event id (orders the timeline).
     pub id: i64,
@@ -88,7 +85,6 @@ pub struct RunEvent {
     /// In words.
     pub message: String,
     /// Structured details.
-    #[schema(value_type = Object)]
     pub details: serde_json::Value,
 }
 

@@ -16,10 +16,8 @@ pub struct SubmitParams {
     pub name: String,
     /// Service the run is routed to.
     pub service: String,
-    /// Namespace whose quota it uses.
+    /// Namespace whose quota it uses; it must exist ([`super::Error::UnknownNamespace`] otherwise).
     pub namespace: String,
-    /// Quota of the namespace if it does not exist yet.
-    pub namespace_quota: Resources,
     /// Submitting user.
     pub user_id: String,
     /// Its queue.
@@ -52,16 +50,19 @@ pub enum Submitted {
     Created(RunId),
     /// The key was used before with the same request: that run.
     Replayed(RunId),
-    /// The key was used before with another request.
-    Conflict(RunId),
+    /// The key was used before with another request. Carries no id: the caller's request has no
+    /// run, and the other request's run is not the caller's to learn.
+    Conflict,
 }
 
 impl Store {
     /// Stores the inputs, the job and its run (queued, or admitted for the legacy flow) and the
-    /// events, in one transaction; then wakes the leader or the workers.
+    /// events, in one transaction; then wakes the leader or the workers. A reused idempotency key
+    /// returns the first run (same request) or [`super::Error::IdempotencyConflict`] (another).
     pub async fn run_submit(&self, p: SubmitParams) -> Result<RunId> {
         match self.run_submit_idempotent(p).await? {
-            Submitted::Created(id) | Submitted::Replayed(id) | Submitted::Conflict(id) => Ok(id),
+            Submitted::Created(id) | Submitted::Replayed(id) => Ok(id),
+            Submitted::Conflict => Err(super::Error::IdempotencyConflict),
         }
     }
 
@@ -91,8 +92,7 @@ impl Store {
                 .bind(key)
                 .fetch_optional(self.pool())
                 .await?;
-        Ok(row
-            .map(|(id, h)| if h.as_deref() == Some(hash) { Submitted::Replayed(id) } else { Submitted::Conflict(id) }))
+        Ok(row.map(|(id, h)| if h.as_deref() == Some(hash) { Submitted::Replayed(id) } else { Submitted::Conflict }))
     }
 
     async fn run_insert(&self, p: SubmitParams) -> Result<RunId> {
@@ -104,6 +104,7 @@ impl Store {
         }
         let mut tx = self.pool().begin().await?;
         let blob = blob_write(&mut tx, &p.input_zip).await?;
+        // An unknown namespace returns before the commit: dropping `tx` rolls the blob back.
         let id = insert(&mut tx, &p, Some(blob), None).await?;
         tx.commit().await?;
         Ok(id)
@@ -111,6 +112,8 @@ impl Store {
 }
 
 /// Runs `runs/submit.sql`: the input is either a blob already written or (at most one chunk) inline.
+/// The statement inserts nothing when the namespace does not exist: that is
+/// [`super::Error::UnknownNamespace`].
 async fn insert(
     conn: &mut PgConnection,
     p: &SubmitParams,
@@ -119,7 +122,7 @@ async fn insert(
 ) -> Result<RunId> {
     let state = p.flow.initial_state();
     let command = p.command.as_ref().map(|c| serde_json::json!(c));
-    let id: RunId = sqlx::query_scalar(include_str!("../../sql/runs/submit.sql"))
+    let id: Option<RunId> = sqlx::query_scalar(include_str!("../../sql/runs/submit.sql"))
         .bind(&p.name)
         .bind(&p.service)
         .bind(&p.namespace)
@@ -140,13 +143,9 @@ async fn insert(
         .bind(p.idempotency.as_ref().map(|(k, _)| k.as_str()))
         .bind(p.idempotency.as_ref().map(|(_, h)| h.as_str()))
         .bind(inline)
-        .bind(p.namespace_quota.cpu)
-        .bind(p.namespace_quota.memory)
-        .bind(p.namespace_quota.pods)
-        .bind(p.namespace_quota.storage)
         .bind(p.retry.backoff_seconds)
         .bind(p.retry.backoff_max_seconds)
-        .fetch_one(conn)
+        .fetch_optional(conn)
         .await?;
-    Ok(id)
+    id.ok_or_else(|| super::Error::UnknownNamespace(p.namespace.clone()))
 }

@@ -1,13 +1,13 @@
 //! Workers: registration with capacity and services, batched heartbeats, clean stop, listing.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use sqlx::FromRow;
 
 use super::{AttemptId, Resources, Result, RunId, Store, WorkerId};
 
-/// A worker as `GET /api/v1/workers` shows it.
-#[derive(Debug, Clone, FromRow, Serialize, Deserialize, utoipa::ToSchema)]
+/// A registered worker with its use and liveness (the API shows it through
+/// `api::workers::WorkerView`).
+#[derive(Debug, Clone, FromRow)]
 pub struct WorkerRow {
     /// Registration id.
     pub id: WorkerId,
@@ -39,10 +39,6 @@ pub struct WorkerRow {
     pub used_pods: i64,
     /// Used: MiB.
     pub used_storage: i64,
-    /// Capacity minus use.
-    #[sqlx(skip)]
-    #[serde(default)]
-    pub free: Resources,
 }
 
 /// What a heartbeat tells the worker to stop.
@@ -114,14 +110,10 @@ impl Store {
 
     /// Every worker, with use and liveness under a lease of `lease_seconds`.
     pub async fn worker_list(&self, lease_seconds: f64) -> Result<Vec<WorkerRow>> {
-        let mut rows: Vec<WorkerRow> = sqlx::query_as(include_str!("../../sql/workers/list.sql"))
+        Ok(sqlx::query_as(include_str!("../../sql/workers/list.sql"))
             .bind(lease_seconds)
             .bind(None::<DateTime<Utc>>)
             .fetch_all(self.pool())
-            .await?;
-        for w in &mut rows {
-            w.free = w.free();
-        }
-        Ok(rows)
+            .await?)
     }
 }

@@ -319,15 +319,22 @@ pub fn zip_read(bytes: &[u8], name: &str) -> String {
     s
 }
 
+/// Creates (or sets) namespace `name` with a quota of `quota` in every dimension, as an operator
+/// would: submissions never create namespaces, and a store without the API has only those the
+/// test creates.
+pub async fn create_namespace(store: &Store, name: &str, quota: i64) {
+    let quota = berth::resources::Resources { cpu: quota, memory: quota, pods: quota, storage: quota };
+    store.namespace_set_quota(name, quota).await.expect("create namespace");
+}
+
 /// A bulk enqueue of one legacy run per user for the `example` service (1 pod each, no input) in
-/// the `default` namespace, created with a quota of `quota` in every dimension.
-pub fn legacy_batch(users: &[&str], quota: i64) -> berth::store::batch::SubmitBatchParams {
+/// the `default` namespace (which the test creates first, see [`create_namespace`]).
+pub fn legacy_batch(users: &[&str]) -> berth::store::batch::SubmitBatchParams {
     use berth::resources::Resources;
     berth::store::batch::SubmitBatchParams {
         name: "bulk".into(),
         service: "example".into(),
         namespace: "default".into(),
-        namespace_quota: Resources { cpu: quota, memory: quota, pods: quota, storage: quota },
         priority: berth::domain::Priority::Normal,
         flow: berth::domain::Flow::Legacy,
         request: Resources { cpu: 0, memory: 0, pods: 1, storage: 0 },

@@ -1,0 +1,49 @@
+//! Every error the API answers is `{ "error", "message" }`, including the ones axum's extractors
+//! answer themselves in plain text before a handler runs (a path segment that is not UTF-8, a
+//! request that is not multipart, a malformed query): this middleware rewrites those.
+
+use axum::Json;
+use axum::body::to_bytes;
+use axum::extract::Request;
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+use super::error::ErrorBody;
+
+/// Longest plain-text rejection carried into the message (axum's are one line).
+const MESSAGE_MAX_BYTES: usize = 4096;
+
+/// Rewrites a plain-text 4xx or 5xx answer into an [`ErrorBody`] with the same status.
+pub async fn json_errors(req: Request, next: Next) -> Response {
+    let response = next.run(req).await;
+    let status = response.status();
+    let plain = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain {
+        return response;
+    }
+    let text = match to_bytes(response.into_body(), MESSAGE_MAX_BYTES).await {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).trim().to_string(),
+        Err(_) => String::new(),
+    };
+    let message = if text.is_empty() { status.canonical_reason().unwrap_or("error").to_lowercase() } else { text };
+    (status, Json(ErrorBody { error: code(status).into(), message })).into_response()
+}
+
+/// The machine-readable code of a rejection's status.
+fn code(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+        s if s.is_server_error() => "internal",
+        _ => "bad_request",
+    }
+}

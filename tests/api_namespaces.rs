@@ -1,0 +1,74 @@
+//! Namespaces are bounded: they exist because an operator created them (`PUT`, or configuration
+//! when the API starts), `default` always; an upload naming another is a 400 that says how to
+//! create it and leaves nothing behind.
+
+mod common;
+
+use berth::config::{NamespaceConfig, QuotaConfig};
+use berth::service::Roles;
+use common::{TestApp, test_config};
+
+const API_ONLY: Roles = Roles { api: true, scheduler: false, worker: false };
+
+async fn upload_in(app: &TestApp, namespace: &str) -> reqwest::Response {
+    let fields = [("user_id", "1"), ("service", "example"), ("namespace", namespace)];
+    app.upload(&[("run.sh", b"echo hi\n")], &fields).await
+}
+
+async fn namespace_count(app: &TestApp) -> i64 {
+    sqlx::query_scalar("select count(*) from namespaces").fetch_one(app.store.pool()).await.unwrap()
+}
+
+#[tokio::test]
+async fn an_upload_to_an_unknown_namespace_is_a_400_that_says_how_to_create_it() {
+    let app = TestApp::spawn(test_config(), API_ONLY).await;
+    let (before, namespaces) = (app.counts().await, namespace_count(&app).await);
+    let res = upload_in(&app, "etl").await;
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "unknown_namespace");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains(r#"namespace "etl" does not exist"#) && message.contains("PUT /api/v1/namespaces/etl"),
+        "{message}"
+    );
+    assert_eq!((app.counts().await, namespace_count(&app).await), (before, namespaces), "nothing left behind");
+    let (status, _) = app.get_json("/api/v1/namespaces/etl").await;
+    assert_eq!(status, 404, "the upload did not create it");
+
+    let quota = serde_json::json!({"cpu": 1000, "memory": 1024, "pods": 2, "storage": 10});
+    let res = app.http.put(app.url("/api/v1/namespaces/etl")).json(&quota).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(upload_in(&app, "etl").await.status(), 201, "an operator created it");
+    assert_eq!(upload_in(&app, "default").await.status(), 201, "default always exists");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn configured_namespaces_are_created_at_start_and_keep_a_quota_set_since() {
+    let mut config = test_config();
+    config.namespaces.default_quota = QuotaConfig { pods: 10, ..QuotaConfig::default() };
+    config
+        .namespaces
+        .named
+        .insert("gpu".into(), NamespaceConfig { quota: Some(QuotaConfig { cpu: 8000, ..QuotaConfig::default() }) });
+    config.namespaces.named.insert("etl".into(), NamespaceConfig::default());
+    let app = TestApp::spawn(config.clone(), API_ONLY).await;
+    let (_, list) = app.get_json("/api/v1/namespaces").await;
+    let limit = |name: &str| list.as_array().unwrap().iter().find(|n| n["name"] == name).map(|n| n["limit"].clone());
+    assert_eq!(limit("default").unwrap()["pods"], 10, "default gets namespaces.default-quota");
+    assert_eq!(limit("etl").unwrap()["pods"], 10, "a namespace configured without a quota gets the default one");
+    assert_eq!(limit("gpu").unwrap()["cpu"], 8000);
+    assert_eq!(list.as_array().unwrap().len(), 3);
+    assert_eq!(upload_in(&app, "gpu").await.status(), 201);
+
+    // An operator changes gpu's quota; a restart with the same configuration keeps it.
+    let quota = serde_json::json!({"cpu": 500, "memory": 1024, "pods": 2, "storage": 10});
+    assert_eq!(app.http.put(app.url("/api/v1/namespaces/gpu")).json(&quota).send().await.unwrap().status(), 200);
+    let url = app.database_url.clone();
+    app.stop().await;
+    let app = TestApp::spawn_on(url, config, API_ONLY).await;
+    let (_, gpu) = app.get_json("/api/v1/namespaces/gpu").await;
+    assert_eq!(gpu["limit"]["cpu"], 500);
+    app.stop().await;
+}
