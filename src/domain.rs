@@ -32,8 +32,11 @@ macro_rules! text_enum {
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
             serde::Serialize, serde::Deserialize, utoipa::ToSchema,
         )]
+        // Every text is the variant's name in snake case (a test checks it): serde and the
+        // OpenAPI schema both read this attribute.
+        #[serde(rename_all = "snake_case")]
         pub enum $name {
-            $( $(#[$vdoc])* #[serde(rename = $text)] $variant ),+
+            $( $(#[$vdoc])* $variant ),+
         }
 
         impl $name {
@@ -242,6 +245,22 @@ mod tests {
         }
         assert_eq!("legacy".parse::<Flow>(), Ok(Flow::Legacy));
         assert_eq!("streaming".parse::<JobKind>(), Ok(JobKind::Streaming));
+    }
+
+    /// The JSON (and OpenAPI) name of every value is its database name.
+    #[test]
+    fn serde_names_are_the_database_names() {
+        fn check<T: serde::Serialize + Copy>(all: &[T], text: fn(T) -> &'static str) {
+            for v in all {
+                assert_eq!(serde_json::to_value(v).unwrap(), serde_json::json!(text(*v)));
+            }
+        }
+        check(Priority::ALL, Priority::as_str);
+        check(Flow::ALL, Flow::as_str);
+        check(RunState::ALL, RunState::as_str);
+        check(JobKind::ALL, JobKind::as_str);
+        check(AttemptOutcome::ALL, AttemptOutcome::as_str);
+        check(ExecutorKind::ALL, ExecutorKind::as_str);
     }
 
     #[test]

@@ -120,8 +120,9 @@ fn the_upload_documents_its_rules() {
     for rule in ["run.sh", "relative path", "unknown_namespace", "PUT /api/v1/namespaces", "max-upload-bytes"] {
         assert!(text.contains(rule), "the document states the rule about {rule:?}");
     }
-    for schema in ["Priority", "Flow"] {
-        assert!(doc["components"]["schemas"][schema]["enum"].is_array(), "{schema} is an enum");
+    for (schema, values) in [("Priority", ["high", "normal"]), ("Flow", ["priority", "legacy"])] {
+        let listed = &doc["components"]["schemas"][schema]["enum"];
+        assert_eq!(listed, &serde_json::json!(values), "{schema} lists the values the API reads and writes");
     }
 }
 
