@@ -6,6 +6,9 @@
 pub mod admin;
 pub mod error;
 pub mod idempotency;
+pub mod job_input;
+pub mod jobs;
+pub mod lists;
 pub mod namespaces;
 pub mod queue;
 pub mod rejections;
@@ -23,7 +26,7 @@ use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use axum::routing::{MethodRouter, get, head, post, put};
+use axum::routing::{MethodRouter, delete, get, head, patch, post, put};
 use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -46,7 +49,7 @@ pub struct AppState {
 
 /// One route: method and path as the OpenAPI document spells them, and its handler.
 pub struct Route {
-    /// `GET`, `HEAD`, `POST` or `PUT`.
+    /// `GET`, `HEAD`, `POST`, `PUT`, `PATCH` or `DELETE`.
     pub method: &'static str,
     /// The path, with `{param}` segments.
     pub path: &'static str,
@@ -62,6 +65,18 @@ pub const ROUTES: &[Route] = &[
     Route { method: "POST", path: "/upload", handler: || post(upload::upload) },
     Route { method: "GET", path: "/download/{id}", handler: || get(seed::download) },
     Route { method: "HEAD", path: "/download/{id}", handler: || head(seed::download_head) },
+    Route { method: "GET", path: "/api/v1/jobs", handler: || get(jobs::list_jobs) },
+    Route { method: "POST", path: "/api/v1/jobs", handler: || post(jobs::create_job) },
+    Route { method: "GET", path: "/api/v1/jobs/{id}", handler: || get(jobs::get_job) },
+    Route { method: "PUT", path: "/api/v1/jobs/{id}", handler: || put(jobs::put_job) },
+    Route { method: "PATCH", path: "/api/v1/jobs/{id}", handler: || patch(jobs::patch_job) },
+    Route { method: "DELETE", path: "/api/v1/jobs/{id}", handler: || delete(jobs::delete_job) },
+    Route { method: "POST", path: "/api/v1/jobs/{id}/duplicate", handler: || post(jobs::duplicate_job) },
+    Route { method: "POST", path: "/api/v1/jobs/{id}/runs", handler: || post(jobs::start_run) },
+    Route { method: "GET", path: "/api/v1/jobs/{id}/runs", handler: || get(jobs::job_runs) },
+    Route { method: "GET", path: "/api/v1/jobs/{id}/template", handler: || get(jobs::job_template) },
+    Route { method: "GET", path: "/api/v1/jobs/{id}/events", handler: || get(jobs::job_events) },
+    Route { method: "GET", path: "/api/v1/runs", handler: || get(lists::list_runs) },
     Route { method: "GET", path: "/api/v1/runs/{id}", handler: || get(runs::get_run) },
     Route { method: "GET", path: "/api/v1/runs/{id}/logs", handler: || get(runs::get_logs) },
     Route { method: "GET", path: "/api/v1/runs/{id}/result", handler: || get(runs::get_result) },
@@ -97,6 +112,18 @@ pub const SWAGGER_UI_PATH: &str = "/swagger-ui";
         seed::download_head,
         seed::health,
         seed::root,
+        jobs::list_jobs,
+        jobs::create_job,
+        jobs::get_job,
+        jobs::put_job,
+        jobs::patch_job,
+        jobs::delete_job,
+        jobs::duplicate_job,
+        jobs::start_run,
+        jobs::job_runs,
+        jobs::job_template,
+        jobs::job_events,
+        lists::list_runs,
         runs::get_run,
         runs::get_logs,
         runs::get_result,
@@ -110,7 +137,14 @@ pub const SWAGGER_UI_PATH: &str = "/swagger-ui";
         admin::migrate_to_legacy,
         admin::migrate_from_prefect
     ),
-    components(schemas(error::ErrorBody, upload::UploadForm, upload::UploadResponse, seed::StatusBody)),
+    components(schemas(
+        error::ErrorBody,
+        upload::UploadForm,
+        upload::UploadResponse,
+        seed::StatusBody,
+        job_input::JobBody,
+        job_input::JobForm
+    )),
     modifiers(&ServerErrors)
 )]
 pub struct ApiDoc;
@@ -128,7 +162,10 @@ impl utoipa::Modify for ServerErrors {
                 continue; // answers without the database
             }
             let head = item.head.iter_mut().map(|op| (op, false));
-            let others = [&mut item.get, &mut item.put, &mut item.post].into_iter().flatten().map(|op| (op, true));
+            let others = [&mut item.get, &mut item.put, &mut item.post, &mut item.patch, &mut item.delete]
+                .into_iter()
+                .flatten()
+                .map(|op| (op, true));
             for (op, with_body) in others.chain(head) {
                 for (status, description) in errors {
                     let mut response = ResponseBuilder::new().description(description);

@@ -14,9 +14,9 @@ use crate::store::attempts::AttemptRow;
 use crate::store::runs::{RunEvent, RunRow};
 use crate::store::{AttemptId, JobId, RunId, WorkerId};
 
-/// A run with its attempts and its timeline.
+/// A run as the run lists show it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-pub struct RunView {
+pub struct RunSummary {
     /// Run id.
     pub id: RunId,
     /// Job id.
@@ -69,6 +69,16 @@ pub struct RunView {
     pub not_before: Option<DateTime<Utc>>,
     /// Attempts lost to dead workers.
     pub lost_attempts: i32,
+    /// Who started it: `upload`, `api`, or the user or actor named when it was started.
+    pub triggered_by: String,
+}
+
+/// A run with its attempts and its timeline.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct RunView {
+    /// The run.
+    #[serde(flatten)]
+    pub run: RunSummary,
     /// Its attempts in order.
     pub attempts: Vec<AttemptView>,
     /// Its timeline.
@@ -76,9 +86,20 @@ pub struct RunView {
 }
 
 impl RunView {
-    /// The API's view of a stored run with its attempts and events: the one place that maps them.
+    /// The API's view of a stored run with its attempts and events.
     pub fn from_row(run: &RunRow, attempts: &[AttemptRow], events: &[RunEvent]) -> Self {
         RunView {
+            run: RunSummary::from_row(run),
+            attempts: attempts.iter().map(AttemptView::from_row).collect(),
+            events: events.iter().map(EventView::from_row).collect(),
+        }
+    }
+}
+
+impl RunSummary {
+    /// The API's view of a stored run: the one place that maps it.
+    pub fn from_row(run: &RunRow) -> Self {
+        RunSummary {
             id: run.id,
             job_id: run.job_id,
             job_name: run.job_name.clone(),
@@ -104,8 +125,7 @@ impl RunView {
             block: run.block.clone(),
             not_before: run.not_before,
             lost_attempts: run.lost_attempts,
-            attempts: attempts.iter().map(AttemptView::from_row).collect(),
-            events: events.iter().map(EventView::from_row).collect(),
+            triggered_by: run.triggered_by.clone(),
         }
     }
 }

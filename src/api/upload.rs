@@ -142,7 +142,7 @@ pub async fn upload(
 
 /// Refuses a namespace nobody created (saying how to create it), and a request that can never fit
 /// its quota (naming the dimensions).
-async fn check_namespace(state: &AppState, namespace: &str, request: &Resources) -> Result<()> {
+pub(crate) async fn check_namespace(state: &AppState, namespace: &str, request: &Resources) -> Result<()> {
     let limit = state.store.namespace_limit(namespace).await?.ok_or_else(|| Error::unknown_namespace(namespace))?;
     let over: Vec<String> = Resources::shortfalls(request, &limit)
         .into_iter()

@@ -48,7 +48,8 @@ pub struct LogChunk {
 pub struct ExecRequest {
     /// The run's id; exported to the job as `BERTH_RUN_ID`.
     pub run_id: i64,
-    /// The uploaded files as a zip archive, unpacked into the run folder before the job starts.
+    /// The uploaded files as a zip archive, unpacked into the run folder before the job starts;
+    /// empty when the job has no files (a command line alone).
     pub input_zip: Vec<u8>,
     /// `None`: run `bash run.sh` in the folder; `Some(argv)`: run argv (argv\[0\] looked up in PATH).
     pub command: Option<Vec<String>>,

@@ -60,8 +60,11 @@ impl ProcessExecutor {
         cancel: CancellationToken,
     ) -> Result<ExecResult> {
         let input = std::mem::take(&mut req.input_zip);
-        let dest = run_dir.path.clone();
-        blocking(move || archive::unpack(&input, &dest)).await?;
+        if !input.is_empty() {
+            // Empty: a job with a command and no files starts in an empty folder.
+            let dest = run_dir.path.clone();
+            blocking(move || archive::unpack(&input, &dest)).await?;
+        }
         let (outcome, exit_code) = self.supervise(&run_dir.path, &req, logs, &cancel).await?;
         let (dir, out) = (run_dir.path.clone(), run_dir.zip.clone());
         blocking(move || archive::pack(&dir, &out)).await?;

@@ -51,7 +51,7 @@ pub struct JobSpec {
 /// The files of a job being written.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Input {
-    /// Keep the stored files (a replace that sends none).
+    /// These stored files, or none (a replace that sends none keeps the job's; a copy shares them).
     Keep(Option<BlobId>),
     /// New files, zipped.
     Zip(Vec<u8>),
@@ -142,13 +142,14 @@ impl JobRow {
 }
 
 impl Store {
-    /// Creates a stored job with its files (if any) and its `created` event, in one transaction.
-    /// A name already used in the namespace fails on [`NAME_TAKEN_CONSTRAINT`].
-    pub async fn job_create(&self, spec: &JobSpec, input: Option<&[u8]>, actor: &str) -> Result<JobId> {
+    /// Creates a stored job with its files (new ones, or a blob it shares with the job it copies)
+    /// and its `created` event, in one transaction. A name already used in the namespace fails on
+    /// [`NAME_TAKEN_CONSTRAINT`].
+    pub async fn job_create(&self, spec: &JobSpec, input: &Input, actor: &str) -> Result<JobId> {
         let mut tx = self.pool().begin().await?;
         let blob = match input {
-            Some(zip) => Some(blob_write(&mut tx, zip).await?),
-            None => None,
+            Input::Keep(blob) => *blob,
+            Input::Zip(zip) => Some(blob_write(&mut tx, zip).await?),
         };
         let changes = serde_json::json!({ "name": spec.name, "service": spec.service, "namespace": spec.namespace });
         let id: JobId = spec_binds(sqlx::query_scalar(include_str!("../../sql/jobs/create.sql")), spec, blob)
