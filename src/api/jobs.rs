@@ -277,10 +277,10 @@ pub async fn delete_job(
 pub async fn duplicate_job(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Option<Json<DuplicateBody>>,
+    req: Request,
 ) -> Result<(StatusCode, Json<JobView>)> {
     let job = find(&state, parse_id(&id)?).await?;
-    let given = body.and_then(|Json(b)| b.name);
+    let given = optional_json::<DuplicateBody>(req).await?.name;
     let names: Vec<String> = match given {
         Some(name) => {
             job_input::check_name(&name)?;
@@ -308,10 +308,10 @@ pub async fn duplicate_job(
 pub async fn start_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
-    body: Option<Json<StartBody>>,
+    req: Request,
 ) -> Result<(StatusCode, Json<RunView>)> {
     let job = find(&state, parse_id(&id)?).await?;
-    let body = body.map(|Json(b)| b).unwrap_or_default();
+    let body = optional_json::<StartBody>(req).await?;
     let env = body.env.unwrap_or_default();
     // The same rules as the job's own fields.
     let check = JobBody { env: Some(env.clone()), args: body.args.clone(), ..JobBody::of(&job.spec) };
@@ -453,6 +453,20 @@ async fn update(
         Err(e) if is_name_taken(&e) => Err(name_taken(&spec.name, &spec.namespace)),
         Err(e) => Err(e.into()),
     }
+}
+
+/// Most bytes of a small JSON body (a start's overrides, a copy's name).
+const SMALL_BODY_MAX: usize = 1024 * 1024;
+
+/// A small JSON body that may be left out (its default then), with a 400 naming what is wrong.
+async fn optional_json<T: serde::de::DeserializeOwned + Default>(req: Request) -> Result<T> {
+    let bytes = axum::body::to_bytes(req.into_body(), SMALL_BODY_MAX)
+        .await
+        .map_err(|e| Error::bad_request("invalid_body", format!("the body cannot be read: {e}")))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes).map_err(|e| Error::bad_request("invalid_body", format!("invalid JSON body: {e}")))
 }
 
 /// The files zipped (off the async threads), or `None` without files.
