@@ -1,6 +1,4 @@
 drop table job_events;
-drop index runs_namespace;
-drop index runs_user;
 alter table runs drop column input_blob_id, drop column command, drop column env, drop column timeout_seconds,
     drop column triggered_by;
 drop index jobs_stored_name_trgm;
