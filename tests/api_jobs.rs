@@ -231,3 +231,19 @@ async fn uploads_make_one_off_jobs_that_the_list_hides_unless_asked() {
     assert_eq!(status, 400);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn moving_every_job_to_legacy_is_recorded_on_each_job() {
+    let app = TestApp::spawn(test_config(), API_ONLY).await;
+    let (_, job) = app.post_json("/api/v1/jobs", echo_job("moved")).await;
+    let id = job["id"].as_i64().unwrap();
+    let (_, run) = app.post_json(&format!("/api/v1/jobs/{id}/runs"), json!({})).await;
+    let (status, moved) = app.post_json("/api/v1/admin/migrate-to-legacy", json!({})).await;
+    assert_eq!((status, moved["jobs"].as_i64(), moved["runs"].as_i64()), (200, Some(1), Some(1)));
+    let (_, job) = app.get_json(&format!("/api/v1/jobs/{id}")).await;
+    assert_eq!(job["flow"], "legacy");
+    let (_, events) = app.get_json(&format!("/api/v1/jobs/{id}/events")).await;
+    assert_eq!(events[1]["changes"]["flow"], json!({"from": "priority", "to": "legacy"}), "{events}");
+    assert_eq!(app.state(run["id"].as_i64().unwrap()).await, "admitted");
+    app.stop().await;
+}
