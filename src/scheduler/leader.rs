@@ -14,6 +14,20 @@ struct Scheduled {
     again: bool,
 }
 
+/// Why a duty runs in this round, if it does: its interval is due (which also covers a pending
+/// notification or request to run again), it asked to run again, or one of its channels notified.
+fn wake(due: bool, again: bool, notified: Option<&str>, channels: &[&str]) -> Option<Wake> {
+    if due {
+        Some(Wake::Interval)
+    } else if again {
+        Some(Wake::Again)
+    } else if notified.is_some_and(|c| channels.contains(&c)) {
+        Some(Wake::Notified)
+    } else {
+        None
+    }
+}
+
 /// Leads until the term ends; releases the leadership at once when `cancel` fires.
 pub async fn lead(mut session: LeaderSession, term: Term, cancel: &CancellationToken) {
     let epoch = term.epoch;
@@ -33,16 +47,10 @@ pub async fn lead(mut session: LeaderSession, term: Term, cancel: &CancellationT
         for d in &mut duties {
             let trigger = d.duty.trigger();
             let now = Instant::now();
-            let wake = if d.due <= now {
+            let Some(wake) = wake(d.due <= now, d.again, notified.as_deref(), trigger.channels) else { continue };
+            if wake == Wake::Interval {
                 d.due = now + trigger.every;
-                Wake::Interval
-            } else if d.again {
-                Wake::Again
-            } else if notified.as_deref().is_some_and(|c| trigger.channels.contains(&c)) {
-                Wake::Notified
-            } else {
-                continue;
-            };
+            }
             d.again = match d.duty.run(&term, wake).await {
                 Ok(Done { again }) => again,
                 Err(Error::Deposed { .. }) => {
@@ -83,5 +91,21 @@ pub async fn lead(mut session: LeaderSession, term: Term, cancel: &CancellationT
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_duty_wakes_for_its_interval_a_request_or_its_own_channels_only() {
+        let admission = ["berth_queued", "berth_finished"];
+        assert_eq!(wake(true, true, Some("berth_queued"), &admission), Some(Wake::Interval), "the interval wins");
+        assert_eq!(wake(false, true, None, &admission), Some(Wake::Again));
+        assert_eq!(wake(false, false, Some("berth_finished"), &admission), Some(Wake::Notified));
+        assert_eq!(wake(false, false, Some("berth_admitted"), &admission), None, "another duty's channel");
+        assert_eq!(wake(false, false, Some("berth_queued"), &[]), None, "a timer-only duty");
+        assert_eq!(wake(false, false, None, &admission), None);
     }
 }
