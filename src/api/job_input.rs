@@ -18,6 +18,8 @@ use crate::store::jobs::{JobRow, JobSpec};
 
 /// Longest job name (the seed's).
 pub const NAME_MAX_CHARS: usize = 255;
+/// Longest description.
+pub const DESCRIPTION_MAX_CHARS: usize = 10_000;
 
 /// A job definition: every field of `POST /api/v1/jobs` (all optional for `PATCH`). Unknown fields
 /// are refused. `GET /api/v1/jobs/{id}/template` answers this shape.
@@ -27,8 +29,9 @@ pub struct JobBody {
     /// 1–255 letters, digits, dashes, underscores, dots and spaces; unique in its namespace.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    /// Free text.
+    /// Free text, at most 10,000 characters.
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(max_length = 10000)]
     pub description: Option<String>,
     /// `batch` (the default; `streaming` is not supported yet).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -324,9 +327,16 @@ impl JobBody {
         for (k, v) in &tags {
             check_label(k, v)?;
         }
+        let description = self.description.unwrap_or_default();
+        if description.chars().count() > DESCRIPTION_MAX_CHARS || description.contains('\0') {
+            return Err(Error::bad_request(
+                "invalid_field",
+                format!("description must be at most {DESCRIPTION_MAX_CHARS} characters, without NUL bytes"),
+            ));
+        }
         Ok(JobSpec {
             name,
-            description: self.description.unwrap_or_default(),
+            description,
             kind,
             service,
             namespace,

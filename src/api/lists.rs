@@ -25,6 +25,9 @@ impl Pairs {
         let pairs: Vec<(String, String)> = form_urlencoded::parse(raw.unwrap_or("").as_bytes())
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
+        if pairs.iter().any(|(k, v)| k.contains('\0') || v.contains('\0')) {
+            return Err(Error::bad_request("invalid_query", "query parameters hold no NUL byte"));
+        }
         if let Some((k, _)) = pairs.iter().find(|(k, _)| !known.contains(&k.as_str())) {
             return Err(Error::bad_request(
                 "invalid_query",
@@ -183,6 +186,7 @@ mod tests {
         assert_eq!(pairs.tags().unwrap(), [("team".to_string(), "ml".to_string())]);
         assert_eq!(pairs.one("q").as_deref(), Some("etl daily"));
         assert!(Pairs::parse(Some("stat=queued"), &RUN_FILTERS).is_err());
+        assert!(Pairs::parse(Some("q=a%00b"), &RUN_FILTERS).is_err(), "PostgreSQL text holds no NUL");
         assert!(Pairs::parse(Some("tag=nokey"), &RUN_FILTERS).unwrap().tags().is_err());
     }
 
