@@ -423,8 +423,10 @@ impl Config {
         if self.services.values().any(|s| s.max_attempts == 0) {
             return invalid("services.<name>.max-attempts must be at least 1");
         }
-        if self.services.values().any(|s| !(s.retry_backoff_seconds >= 0.0 && s.retry_backoff_max_seconds >= 0.0)) {
-            return invalid("services.<name>.retry-backoff-seconds and retry-backoff-max-seconds must be 0 or more");
+        for name in self.services.keys() {
+            if let Some(Err(e)) = self.retry_policy(name).map(|p| p.check()) {
+                return Err(Error::Invalid(format!("services.{name}: {e}")));
+            }
         }
         if self.max_lost_attempts == 0 {
             return invalid("max-lost-attempts must be at least 1");

@@ -22,6 +22,25 @@ use crate::domain::RunState;
 pub const BACKOFF_SECONDS_DEFAULT: f64 = 5.0;
 /// Longest back-off unless configured.
 pub const BACKOFF_MAX_SECONDS_DEFAULT: f64 = 300.0;
+/// Longest back-off a policy may ask for (7 days): a larger one would put the retry past what a
+/// timestamp holds, and no retry that far out helps anyone.
+pub const BACKOFF_LIMIT_SECONDS: f64 = 7.0 * 24.0 * 3600.0;
+
+impl RetryPolicy {
+    /// Refuses a policy outside its bounds, in words naming the field.
+    pub fn check(&self) -> Result<(), String> {
+        if self.max_attempts < 1 {
+            return Err("max_attempts must be at least 1".into());
+        }
+        let ok = |v: f64| v.is_finite() && (0.0..=BACKOFF_LIMIT_SECONDS).contains(&v);
+        if !ok(self.backoff_seconds) || !ok(self.backoff_max_seconds) {
+            return Err(format!(
+                "retry_backoff_seconds and retry_backoff_max_seconds must be 0 to {BACKOFF_LIMIT_SECONDS} (7 days)"
+            ));
+        }
+        Ok(())
+    }
+}
 
 /// A run's retry policy, stored with the run.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -128,7 +147,9 @@ pub fn decide(end: End, policy: &RetryPolicy, used: Used, infrastructure_budget:
 /// spread out but never collapse to zero.
 pub fn backoff_seconds(policy: &RetryPolicy, n: i32, jitter: f64) -> f64 {
     let exponent = n.clamp(1, 62) - 1;
-    let full = (policy.backoff_seconds * 2f64.powi(exponent)).min(policy.backoff_max_seconds).max(0.0);
+    let full = (policy.backoff_seconds * 2f64.powi(exponent))
+        .min(policy.backoff_max_seconds)
+        .clamp(0.0, BACKOFF_LIMIT_SECONDS);
     let jitter = jitter.clamp(0.0, 1.0);
     full / 2.0 + full / 2.0 * jitter
 }
@@ -189,5 +210,10 @@ mod tests {
         assert_eq!(backoff_seconds(&p, 4, 1.0), 10.0);
         assert_eq!(backoff_seconds(&p, 9, 0.5), 7.5, "still capped far out");
         assert_eq!(backoff_seconds(&p, i32::MAX, 0.5), 7.5, "no overflow");
+        let wild = RetryPolicy { max_attempts: 2, backoff_seconds: 1e13, backoff_max_seconds: f64::INFINITY };
+        assert_eq!(backoff_seconds(&wild, 1, 1.0), BACKOFF_LIMIT_SECONDS, "a stored policy out of bounds is clamped");
+        assert!(wild.check().is_err());
+        assert!(policy(3).check().is_ok());
+        assert!(RetryPolicy { max_attempts: 0, ..policy(3) }.check().is_err());
     }
 }

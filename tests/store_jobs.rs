@@ -33,9 +33,8 @@ fn spec(name: &str) -> JobSpec {
 }
 
 async fn start(store: &Store, id: JobId, by: &str) -> berth::store::RunId {
-    let job = store.job_get(id).await.unwrap().unwrap();
     let p = StartParams { triggered_by: by.into(), ..StartParams::default() };
-    store.job_start_run(&job, &p).await.unwrap().unwrap()
+    store.job_start_run(id, &p).await.unwrap().unwrap()
 }
 
 /// The names `q` finds, best first.
@@ -47,15 +46,19 @@ async fn search(store: &Store, q: &str) -> Vec<String> {
 #[tokio::test]
 async fn a_job_reads_back_as_created_and_its_name_is_unique_in_its_namespace() {
     let store = common::fresh_store().await;
-    let id = store.job_create(&spec("etl daily"), &Input::Keep(None), "alice").await.unwrap();
+    let id = store.job_create(&spec("etl daily"), &Input::Keep(None), serde_json::json!({}), "alice").await.unwrap();
     let job = store.job_get(id).await.unwrap().unwrap();
     assert_eq!(job.spec, spec("etl daily"));
     assert_eq!((job.created_by.as_str(), job.one_off, job.input_bytes), ("alice", false, 0));
-    let again = store.job_create(&spec("etl daily"), &Input::Keep(None), "bob").await.unwrap_err();
+    let again =
+        store.job_create(&spec("etl daily"), &Input::Keep(None), serde_json::json!({}), "bob").await.unwrap_err();
     let berth::store::Error::Db(sqlx::Error::Database(e)) = again else { panic!("{again:?}") };
     assert_eq!(e.constraint(), Some(berth::store::jobs::NAME_TAKEN_CONSTRAINT));
     let elsewhere = JobSpec { namespace: "etl".into(), ..spec("etl daily") };
-    store.job_create(&elsewhere, &Input::Keep(None), "bob").await.expect("the same name in another namespace");
+    store
+        .job_create(&elsewhere, &Input::Keep(None), serde_json::json!({}), "bob")
+        .await
+        .expect("the same name in another namespace");
     let kinds: Vec<String> = store.job_events(id).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert_eq!(kinds, ["created"]);
 }
@@ -63,7 +66,7 @@ async fn a_job_reads_back_as_created_and_its_name_is_unique_in_its_namespace() {
 #[tokio::test]
 async fn a_run_keeps_what_it_was_started_with_when_its_job_changes() {
     let store = common::fresh_store().await;
-    let id = store.job_create(&spec("keeps"), &Input::Keep(None), "alice").await.unwrap();
+    let id = store.job_create(&spec("keeps"), &Input::Keep(None), serde_json::json!({}), "alice").await.unwrap();
     let job = store.job_get(id).await.unwrap().unwrap();
     let p = StartParams {
         priority: Some(Priority::High),
@@ -71,7 +74,7 @@ async fn a_run_keeps_what_it_was_started_with_when_its_job_changes() {
         triggered_by: "carol".into(),
         ..StartParams::default()
     };
-    let run = store.job_start_run(&job, &p).await.unwrap().unwrap();
+    let run = store.job_start_run(id, &p).await.unwrap().unwrap();
     let edited = JobSpec { command: Some(vec!["false".into()]), env: BTreeMap::new(), ..spec("keeps") };
     let changes = serde_json::json!({"command": {"from": ["echo", "hello"], "to": ["false"]}});
     assert!(
@@ -96,9 +99,9 @@ async fn a_run_keeps_what_it_was_started_with_when_its_job_changes() {
 #[tokio::test]
 async fn moving_a_job_to_legacy_takes_its_queued_runs_out_of_admission() {
     let store = common::fresh_store().await;
-    let id = store.job_create(&spec("blocker"), &Input::Keep(None), "alice").await.unwrap();
+    let id = store.job_create(&spec("blocker"), &Input::Keep(None), serde_json::json!({}), "alice").await.unwrap();
     let run = start(&store, id, "alice").await;
-    let other = store.job_create(&spec("bystander"), &Input::Keep(None), "alice").await.unwrap();
+    let other = store.job_create(&spec("bystander"), &Input::Keep(None), serde_json::json!({}), "alice").await.unwrap();
     let untouched = start(&store, other, "alice").await;
     let job = store.job_get(id).await.unwrap().unwrap();
     let legacy = JobSpec { flow: Flow::Legacy, ..spec("blocker") };
@@ -111,7 +114,7 @@ async fn moving_a_job_to_legacy_takes_its_queued_runs_out_of_admission() {
 #[tokio::test]
 async fn deleting_a_job_with_active_runs_needs_cancel_runs_and_its_runs_stay_readable() {
     let store = common::fresh_store().await;
-    let id = store.job_create(&spec("doomed"), &Input::Keep(None), "alice").await.unwrap();
+    let id = store.job_create(&spec("doomed"), &Input::Keep(None), serde_json::json!({}), "alice").await.unwrap();
     let run = start(&store, id, "alice").await;
     assert_eq!(store.job_delete(id, false, "bob").await.unwrap(), Deleted::ActiveRuns(1));
     assert!(store.job_get(id).await.unwrap().is_some(), "refused: nothing changed");
@@ -119,7 +122,7 @@ async fn deleting_a_job_with_active_runs_needs_cancel_runs_and_its_runs_stay_rea
     assert!(store.job_get(id).await.unwrap().is_none());
     assert_eq!(store.run_get(run).await.unwrap().unwrap().state, RunState::Cancelled, "its run stays readable");
     assert_eq!(store.job_delete(id, true, "bob").await.unwrap(), Deleted::NotFound);
-    let again = store.job_create(&spec("doomed"), &Input::Keep(None), "alice").await;
+    let again = store.job_create(&spec("doomed"), &Input::Keep(None), serde_json::json!({}), "alice").await;
     assert!(again.is_ok(), "a deleted job's name is free again");
 }
 
@@ -127,7 +130,7 @@ async fn deleting_a_job_with_active_runs_needs_cancel_runs_and_its_runs_stay_rea
 async fn the_job_list_finds_names_by_similarity_and_by_short_substrings_page_by_page() {
     let store = common::fresh_store().await;
     for name in ["etl-daily", "etl-daily-archive-backfill-2019", "train resnet", "xxabyy", "report.weekly"] {
-        store.job_create(&spec(name), &Input::Keep(None), "alice").await.unwrap();
+        store.job_create(&spec(name), &Input::Keep(None), serde_json::json!({}), "alice").await.unwrap();
     }
     let found = search(&store, "etl-daly").await;
     assert_eq!(found.first().map(String::as_str), Some("etl-daily"), "a typo still ranks the closest first: {found:?}");
@@ -155,8 +158,8 @@ async fn the_job_list_finds_names_by_similarity_and_by_short_substrings_page_by_
 #[tokio::test]
 async fn the_run_list_filters_by_job_state_trigger_and_id() {
     let store = common::fresh_store().await;
-    let a = store.job_create(&spec("alpha"), &Input::Keep(None), "alice").await.unwrap();
-    let b = store.job_create(&spec("beta"), &Input::Keep(None), "alice").await.unwrap();
+    let a = store.job_create(&spec("alpha"), &Input::Keep(None), serde_json::json!({}), "alice").await.unwrap();
+    let b = store.job_create(&spec("beta"), &Input::Keep(None), serde_json::json!({}), "alice").await.unwrap();
     let a1 = start(&store, a, "alice").await;
     let a2 = start(&store, a, "cron").await;
     let b1 = start(&store, b, "alice").await;

@@ -18,6 +18,11 @@ use crate::store::jobs::{JobRow, JobSpec};
 
 /// Longest job name (the seed's).
 pub const NAME_MAX_CHARS: usize = 255;
+/// Most bytes of a job's command, args and env together (each run copies them, and a process's
+/// arguments and environment are bounded by the kernel).
+pub const PAYLOAD_MAX_BYTES: usize = 64 * 1024;
+/// Most labels on a job.
+pub const TAGS_MAX: usize = 64;
 /// Longest description.
 pub const DESCRIPTION_MAX_CHARS: usize = 10_000;
 
@@ -313,17 +318,21 @@ impl JobBody {
             backoff_seconds: self.retry_backoff_seconds.unwrap_or(service_retry.backoff_seconds),
             backoff_max_seconds: self.retry_backoff_max_seconds.unwrap_or(service_retry.backoff_max_seconds),
         };
-        if retry.max_attempts < 1 {
-            return Err(Error::bad_request("invalid_field", "max_attempts must be at least 1"));
-        }
-        let non_negative = |v: f64| v.is_finite() && v >= 0.0;
-        if !non_negative(retry.backoff_seconds) || !non_negative(retry.backoff_max_seconds) {
+        retry.check().map_err(|message| Error::bad_request("invalid_field", message))?;
+        let payload_bytes: usize = command.iter().flatten().chain(&args).map(String::len).sum::<usize>()
+            + env.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+        if payload_bytes > PAYLOAD_MAX_BYTES {
             return Err(Error::bad_request(
                 "invalid_field",
-                "retry_backoff_seconds and retry_backoff_max_seconds must be 0 or more",
+                format!(
+                    "command, args and env together must be at most {PAYLOAD_MAX_BYTES} bytes, got {payload_bytes}"
+                ),
             ));
         }
         let tags = self.tags.unwrap_or_default();
+        if tags.len() > TAGS_MAX {
+            return Err(Error::bad_request("invalid_label", format!("tags: at most {TAGS_MAX} labels")));
+        }
         for (k, v) in &tags {
             check_label(k, v)?;
         }

@@ -290,7 +290,8 @@ pub async fn duplicate_job(
     };
     for name in &names {
         let spec = JobSpec { name: name.clone(), ..job.spec.clone() };
-        let created = state.store.job_create(&spec, &Input::Keep(job.input_blob_id), ACTOR_DEFAULT).await;
+        let definition = serde_json::json!({ "definition": JobBody::of(&spec), "copy_of": job.id });
+        let created = state.store.job_create(&spec, &Input::Keep(job.input_blob_id), definition, ACTOR_DEFAULT).await;
         match created {
             Ok(id) => return Ok((StatusCode::CREATED, Json(view(&state, id).await?))),
             Err(e) if is_name_taken(&e) && names.len() > 1 => continue,
@@ -327,7 +328,7 @@ pub async fn start_run(
         triggered_by,
         admission_off: !state.config.orchestrator.enabled,
     };
-    let run = state.store.job_start_run(&job, &p).await?.ok_or_else(|| Error::NotFound(format!("job {}", job.id)))?;
+    let run = state.store.job_start_run(job.id, &p).await?.ok_or_else(|| Error::NotFound(format!("job {}", job.id)))?;
     crate::metrics::run_submitted();
     let row = state.store.run_get(run).await?.ok_or_else(|| Error::NotFound(format!("run {run}")))?;
     let attempts = state.store.attempt_list(run).await?;
@@ -418,7 +419,8 @@ async fn create(state: &AppState, spec: &JobSpec, files: &[(String, Vec<u8>)], a
         Some(z) => Input::Zip(z),
         None => Input::Keep(None),
     };
-    match state.store.job_create(spec, &input, actor).await {
+    let definition = serde_json::json!({ "definition": JobBody::of(spec) });
+    match state.store.job_create(spec, &input, definition, actor).await {
         Ok(id) => Ok(id),
         Err(e) if is_name_taken(&e) => Err(name_taken(&spec.name, &spec.namespace)),
         Err(e) => Err(e.into()),

@@ -67,6 +67,9 @@ pub async fn list_namespaces(State(state): State<AppState>) -> Result<Json<Vec<N
 #[utoipa::path(get, path = "/api/v1/namespaces/{name}", params(("name" = String, Path, description = "namespace")),
     responses((status = 200, body = NamespaceView), (status = 404, description = "no such namespace", body = ErrorBody)))]
 pub async fn get_namespace(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<NamespaceView>> {
+    if !crate::config::namespace_name_ok(&name) {
+        return Err(Error::NotFound(format!("namespace {name:?}")));
+    }
     let views = state.store.namespace_views(Some(std::slice::from_ref(&name))).await?;
     views
         .first()

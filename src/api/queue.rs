@@ -94,6 +94,9 @@ pub async fn get_queue(
             })?),
         };
     let limit = q.limit.unwrap_or(QUEUE_LIMIT_DEFAULT).clamp(1, QUEUE_LIMIT_MAX);
+    if let Some(ns) = q.namespace.as_deref() {
+        super::seed::check_namespace_name(ns)?;
+    }
     let rows = state.store.queue_list(q.namespace.as_deref(), priority, limit).await?;
     Ok(Json(rows.iter().map(QueuedView::from_row).collect()))
 }

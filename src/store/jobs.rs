@@ -1,5 +1,6 @@
 //! Stored jobs: create, read, replace, delete (soft), start a run, and the history of changes.
-//! Every change is one transaction with its `job_events` row; the list is in `job_list.rs`.
+//! Every change to a stored job is one transaction with its `job_events` row (an upload's one-off
+//! job has none at creation: the upload's run events tell its story); the lists are in `lists.rs`.
 
 use std::collections::BTreeMap;
 
@@ -89,7 +90,7 @@ pub struct JobEvent {
     pub kind: String,
     /// Who.
     pub actor: String,
-    /// What changed: `{field: {"from": .., "to": ..}}` (the whole definition at creation).
+    /// What changed: `{field: {"from": .., "to": ..}}`; at creation, the definition as created.
     pub changes: serde_json::Value,
 }
 
@@ -143,15 +144,20 @@ impl JobRow {
 
 impl Store {
     /// Creates a stored job with its files (new ones, or a blob it shares with the job it copies)
-    /// and its `created` event, in one transaction. A name already used in the namespace fails on
+    /// and its `created` event holding `changes` (the definition), in one transaction. A name already used in the namespace fails on
     /// [`NAME_TAKEN_CONSTRAINT`].
-    pub async fn job_create(&self, spec: &JobSpec, input: &Input, actor: &str) -> Result<JobId> {
+    pub async fn job_create(
+        &self,
+        spec: &JobSpec,
+        input: &Input,
+        changes: serde_json::Value,
+        actor: &str,
+    ) -> Result<JobId> {
         let mut tx = self.pool().begin().await?;
         let blob = match input {
             Input::Keep(blob) => *blob,
             Input::Zip(zip) => Some(blob_write(&mut tx, zip).await?),
         };
-        let changes = serde_json::json!({ "name": spec.name, "service": spec.service, "namespace": spec.namespace });
         let id: JobId = spec_binds(sqlx::query_scalar(include_str!("../../sql/jobs/create.sql")), spec, blob)
             .bind(actor)
             .bind(changes)
@@ -218,6 +224,13 @@ impl Store {
     /// unstarted ones and asks the workers to stop the running ones. Finished runs stay readable.
     pub async fn job_delete(&self, id: JobId, cancel_runs: bool, actor: &str) -> Result<Deleted> {
         let mut tx = self.pool().begin().await?;
+        let found: Option<JobId> = sqlx::query_scalar(include_str!("../../sql/jobs/lock_for_delete.sql"))
+            .bind(id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if found.is_none() {
+            return Ok(Deleted::NotFound);
+        }
         if !cancel_runs {
             let active: i64 =
                 sqlx::query_scalar(include_str!("../../sql/jobs/active_runs.sql")).bind(id).fetch_one(&mut *tx).await?;
@@ -247,8 +260,17 @@ impl Store {
         Ok(Deleted::Done { cancelled, stopping })
     }
 
-    /// Starts a run of `job` with the caller's overrides; `None` when the job does not exist.
-    pub async fn job_start_run(&self, job: &JobRow, p: &StartParams) -> Result<Option<RunId>> {
+    /// Starts a run of job `id` with the caller's overrides; `None` when the job does not exist
+    /// (or was deleted). The job is read and locked (FOR SHARE) in the run's transaction, so the run
+    /// copies one version of it, and a concurrent delete or replace waits for the run (a delete then
+    /// sees it active; a move to legacy then moves it).
+    pub async fn job_start_run(&self, id: JobId, p: &StartParams) -> Result<Option<RunId>> {
+        let mut tx = self.pool().begin().await?;
+        let Some(row) = sqlx::query(include_str!("../../sql/jobs/lock.sql")).bind(id).fetch_optional(&mut *tx).await?
+        else {
+            return Ok(None);
+        };
+        let job = job_from_row(&row)?;
         let args = p.args.as_deref().unwrap_or(&job.spec.args);
         let command = job.command_line(args);
         let row = sqlx::query(include_str!("../../sql/jobs/start_run.sql"))
@@ -259,9 +281,11 @@ impl Store {
             .bind(&p.triggered_by)
             .bind(None::<DateTime<Utc>>)
             .bind(p.admission_off)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *tx)
             .await?;
-        row.map(|r| r.try_get("id")).transpose().map_err(Into::into)
+        let run: Option<RunId> = row.map(|r| r.try_get("id")).transpose()?;
+        tx.commit().await?;
+        Ok(run)
     }
 
     /// A job's history of changes, oldest first.
