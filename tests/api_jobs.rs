@@ -140,7 +140,10 @@ async fn bad_definitions_are_400s_that_name_the_field_and_leave_nothing() {
         (json!({"name": "ok", "service": "example", "command": ["true"], "colour": "red"}), "colour"),
         (json!({"name": "ok", "service": "example", "command": ["true"], "env": {"1X": "y"}}), "env"),
         (json!({"name": 5, "service": "example", "command": ["true"]}), "name"),
-        (json!({"name": "ok", "service": "example", "command": ["true"], "retry_backoff_seconds": 1e13}), "retry_backoff"),
+        (
+            json!({"name": "ok", "service": "example", "command": ["true"], "retry_backoff_seconds": 1e13}),
+            "retry_backoff",
+        ),
         (json!({"name": "ok", "service": "example", "command": ["true"], "args": ["x".repeat(70_000)]}), "args"),
         (json!({"name": "ok", "service": "example", "command": ["true"], "description": "a\u{0}b"}), "description"),
     ];
