@@ -450,9 +450,7 @@ impl Config {
         }
         let c = &self.job_run_cleanup;
         if c.interval_seconds == 0 || c.batch_size == 0 || c.batches_per_pass == 0 {
-            return invalid(
-                "job-run-cleanup.interval-seconds, batch-size and batches-per-pass must be at least 1",
-            );
+            return invalid("job-run-cleanup.interval-seconds, batch-size and batches-per-pass must be at least 1");
         }
         if self.max_lost_attempts == 0 {
             return invalid("max-lost-attempts must be at least 1");

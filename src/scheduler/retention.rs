@@ -203,7 +203,13 @@ pub async fn pass(
             let mut tx = store.leader_tx(epoch).await?;
             let done = tx.runs_clean_batch(c.clean_before, s.batch_size, now, &message).await?;
             tx.commit().await?;
-            crate::metrics::retention_cleaned(done.runs, done.log_rows, done.blobs, done.result_bytes, done.input_bytes);
+            crate::metrics::retention_cleaned(
+                done.runs,
+                done.log_rows,
+                done.blobs,
+                done.result_bytes,
+                done.input_bytes,
+            );
             add_cleaned(&mut report.cleaned, &done);
             report.more = done.runs >= s.batch_size;
             if !report.more {

@@ -140,6 +140,9 @@ impl Store {
 
     /// Which of `ids` are running on some worker.
     pub async fn runs_running_among(&self, ids: &[RunId]) -> Result<Vec<RunId>> {
-        Ok(sqlx::query_scalar(include_str!("../../sql/runs/running_among.sql")).bind(ids).fetch_all(self.pool()).await?)
+        Ok(sqlx::query_scalar(include_str!("../../sql/runs/running_among.sql"))
+            .bind(ids)
+            .fetch_all(self.pool())
+            .await?)
     }
 }

@@ -79,7 +79,8 @@ mod tests {
         assert_eq!(run_of("run-42-00ff00ff00ff00ff"), Some(RunId(42)));
         assert_eq!(run_of("run-42-00ff00ff00ff00ff.zip"), Some(RunId(42)));
         assert_eq!(run_of(&crate::executor::unique_run_name(7)), Some(RunId(7)));
-        for other in ["run-42", "run-42-", "run-x-00ff", "run--1-00ff", "run-0-00ff", "notes.txt", "run-42-zz", "brun-1-00"]
+        for other in
+            ["run-42", "run-42-", "run-x-00ff", "run--1-00ff", "run-0-00ff", "notes.txt", "run-42-zz", "brun-1-00"]
         {
             assert_eq!(run_of(other), None, "{other}");
         }
