@@ -349,7 +349,12 @@ mod tests {
     #[test]
     fn the_orphan_sweep_walks_windows_then_rests() {
         let now = at("2024-06-01T00:00:00Z");
-        let found = |blobs, last, max_id| Orphans { blobs, bytes: 0, last: last.map(BlobId), max_id: BlobId(max_id) };
+        let found = |blobs, last: Option<i64>, max_id| Orphans {
+            blobs,
+            bytes: 0,
+            last: last.map(BlobId),
+            max_id: BlobId(max_id),
+        };
         assert_eq!(Sweep::default().window_after(now), Some(BlobId(0)), "a term starts with a sweep");
         // A full batch: the same window again, from the last one deleted.
         assert_eq!(Sweep::after_window(BlobId(0), &found(500, Some(700), 200_000), 500, now), Sweep::At(BlobId(700)));
