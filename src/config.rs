@@ -26,6 +26,11 @@ pub const NAMESPACE_DEFAULT: &str = "default";
 /// The service configured when none is (so the seed's quick start works as it is).
 pub const SERVICE_DEFAULT: &str = "example";
 
+/// Seconds a finished run keeps its files: 30 days, as in the seed.
+pub const RETENTION_PERIOD_DEFAULT: u64 = 30 * 24 * 3600;
+/// Seconds after it finished at which a cleaned run's row is deleted: 90 days.
+pub const DELETE_AFTER_DEFAULT: u64 = 90 * 24 * 3600;
+
 /// Seconds without a heartbeat before a worker counts as dead.
 pub const LEASE_TIMEOUT_SECONDS_DEFAULT: u64 = 30;
 
@@ -141,6 +146,16 @@ pub struct CleanupConfig {
     pub enabled: bool,
     /// Seconds a finished run keeps its files (seed env `MAX_AGE`).
     pub retention_period: u64,
+    /// Seconds after it finished at which a cleaned run's row, attempts and events are deleted
+    /// (never before the retention period is over).
+    pub delete_after: u64,
+    /// Seconds between two passes of the retention duty.
+    pub interval_seconds: u64,
+    /// Most runs one cleaning or deletion statement handles.
+    pub batch_size: u32,
+    /// Most statements of each kind per pass (the leader runs the pass again at once while the
+    /// last batch was full, between its other duties).
+    pub batches_per_pass: u32,
 }
 
 /// Admission switch.
@@ -323,7 +338,14 @@ impl Default for Settings {
 
 impl Default for CleanupConfig {
     fn default() -> Self {
-        Self { enabled: true, retention_period: 2_592_000 }
+        Self {
+            enabled: true,
+            retention_period: RETENTION_PERIOD_DEFAULT,
+            delete_after: DELETE_AFTER_DEFAULT,
+            interval_seconds: 60,
+            batch_size: 500,
+            batches_per_pass: 4,
+        }
     }
 }
 
@@ -427,6 +449,10 @@ impl Config {
             if let Some(Err(e)) = self.retry_policy(name).map(|p| p.check()) {
                 return Err(Error::Invalid(format!("services.{name}: {e}")));
             }
+        }
+        let c = &self.job_run_cleanup;
+        if c.interval_seconds == 0 || c.batch_size == 0 || c.batches_per_pass == 0 {
+            return invalid("job-run-cleanup.interval-seconds, batch-size and batches-per-pass must be at least 1");
         }
         if self.max_lost_attempts == 0 {
             return invalid("max-lost-attempts must be at least 1");
@@ -544,6 +570,7 @@ mod tests {
         assert_eq!(c.settings.batch_size, 20);
         assert!(c.job_run_cleanup.enabled);
         assert_eq!(c.job_run_cleanup.retention_period, 2_592_000);
+        assert_eq!(c.job_run_cleanup.delete_after, 7_776_000);
         assert_eq!(c.api.port, 5000);
         assert_eq!(c.metrics.port, 8000);
         assert_eq!(c.metrics.listen(), "0.0.0.0:8000".parse().unwrap());

@@ -4,7 +4,7 @@
 //!
 //! - [`service`]: the one shape of every long-running loop, and the process wiring that starts them.
 //! - [`api`]: the HTTP API (axum), stateless; any number of replicas.
-//! - [`scheduler`]: leader election and the leader's duties (admission, rescue, statistics); one
+//! - [`scheduler`]: leader election and the leader's duties (admission, rescue, statistics, retention); one
 //!   leads, others wait.
 //! - [`worker`]: registers capacity, claims admitted runs, executes them, stores results.
 //! - [`executor`]: how a run executes (a process running `run.sh`, or no-op for benchmarks).

@@ -66,6 +66,15 @@ pub const RUNS_RESCUED: &str = "berth_runs_rescued_total";
 /// Head-of-queue timeouts, by action (retry, cancel).
 pub const HEAD_TIMEOUTS: &str = "berth_head_timeouts_total";
 
+/// Runs cleaned by retention (leader only).
+pub const RUNS_CLEANED: &str = "berth_runs_cleaned_total";
+/// Bytes of blobs retention deleted, by kind (result, input, orphan) (leader only).
+pub const RETENTION_BYTES: &str = "berth_retention_deleted_bytes_total";
+/// Rows retention deleted, by table (leader only).
+pub const RETENTION_ROWS: &str = "berth_retention_deleted_rows_total";
+/// Age of the oldest finished run not yet cleaned (leader only).
+pub const OLDEST_FINISHED: &str = "berth_oldest_finished_run_age_seconds";
+
 /// What kind of series a metric is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -159,6 +168,25 @@ pub const METRICS: &[Metric] = &[
         Kind::Counter,
         None,
         "Head-of-queue timeouts, by action (retry, cancel), namespace and priority.",
+    ),
+    metric(RUNS_CLEANED, Kind::Counter, None, "Runs cleaned by retention: files and logs removed (leader only)."),
+    metric(
+        RETENTION_BYTES,
+        Kind::Counter,
+        Some(Unit::Bytes),
+        "Bytes of blobs deleted by retention, by kind (result, input, orphan) (leader only).",
+    ),
+    metric(
+        RETENTION_ROWS,
+        Kind::Counter,
+        None,
+        "Rows deleted by retention, by table (runs, attempts, run_events, run_logs, jobs, job_events, blobs) (leader only).",
+    ),
+    metric(
+        OLDEST_FINISHED,
+        Kind::Gauge,
+        Some(Unit::Seconds),
+        "Age of the oldest finished run not yet cleaned (leader only).",
     ),
 ];
 
@@ -265,6 +293,36 @@ pub fn rescued(lost: usize, unclaimed: usize, woken: usize) {
     counter!(RUNS_RESCUED, "kind" => "lost").increment(lost as u64);
     counter!(RUNS_RESCUED, "kind" => "unclaimed").increment(unclaimed as u64);
     counter!(RUNS_RESCUED, "kind" => "woken").increment(woken as u64);
+}
+
+/// Records one cleaning batch: runs cleaned, log rows, blobs and their bytes deleted.
+pub fn retention_cleaned(runs: i64, log_rows: i64, blobs: i64, result_bytes: i64, input_bytes: i64) {
+    let n = |v: i64| u64::try_from(v).unwrap_or(0);
+    counter!(RUNS_CLEANED).increment(n(runs));
+    counter!(RETENTION_ROWS, "table" => "run_logs").increment(n(log_rows));
+    counter!(RETENTION_ROWS, "table" => "blobs").increment(n(blobs));
+    counter!(RETENTION_BYTES, "kind" => "result").increment(n(result_bytes));
+    counter!(RETENTION_BYTES, "kind" => "input").increment(n(input_bytes));
+}
+
+/// Records one deletion batch: rows deleted per table.
+pub fn retention_deleted(runs: i64, attempts: i64, events: i64, log_rows: i64, jobs: i64, job_events: i64) {
+    let tables =
+        [("runs", runs), ("attempts", attempts), ("run_events", events), ("run_logs", log_rows), ("jobs", jobs)];
+    for (table, rows) in tables.into_iter().chain([("job_events", job_events)]) {
+        counter!(RETENTION_ROWS, "table" => table).increment(u64::try_from(rows).unwrap_or(0));
+    }
+}
+
+/// Records orphan blobs deleted.
+pub fn retention_orphans(blobs: i64, bytes: i64) {
+    counter!(RETENTION_ROWS, "table" => "blobs").increment(u64::try_from(blobs).unwrap_or(0));
+    counter!(RETENTION_BYTES, "kind" => "orphan").increment(u64::try_from(bytes).unwrap_or(0));
+}
+
+/// Records the age of the oldest finished run not yet cleaned.
+pub fn oldest_finished_run(age_seconds: f64) {
+    gauge!(OLDEST_FINISHED).set(age_seconds);
 }
 
 /// Figures of one (namespace, priority) queue, computed by the leader's capacity model.

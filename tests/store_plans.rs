@@ -224,3 +224,45 @@ async fn snapshot_and_claim_read_only_their_runs_under_generic_plans() {
     let root = &plan[0]["Plan"];
     assert!(runs_read(root) <= 2.0 * RUNS as f64, "the claim read {} runs for {RUNS}: {root:#}", runs_read(root));
 }
+
+/// Retention reads the runs it cleans through runs_finished, oldest first, and never more of them
+/// than its batch; the shared-input check reads the runs table once per batch (no index on
+/// runs.input_blob_id: every index on runs costs every claim and finish an insert).
+#[tokio::test]
+async fn retention_cleans_a_batch_through_the_finished_runs_index() {
+    let store = common::fresh_store().await;
+    let ids = fill(&store, berth::domain::Flow::Legacy).await;
+    let old: Vec<RunId> = ids[..2 * RUNS].to_vec();
+    sqlx::query("update runs set state = 'succeeded', finished_at = now() - interval '40 days' where id = any($1)")
+        .bind(&old)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("analyze runs").execute(store.pool()).await.unwrap();
+
+    let mut tx = store.pool().begin().await.unwrap();
+    let explain = format!("explain (analyze, format json) {}", include_str!("../sql/runs/clean_batch.sql"));
+    let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
+        .bind(chrono::Utc::now() - chrono::Duration::days(30))
+        .bind(500_i64)
+        .bind(chrono::Utc::now())
+        .bind("cleaned")
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+
+    let root = &plan[0]["Plan"];
+    let through_index: Vec<&serde_json::Value> =
+        nodes(root).into_iter().filter(|n| n["Index Name"] == "runs_finished").collect();
+    assert_eq!(through_index.len(), 1, "the batch is read through runs_finished: {root:#}");
+    assert_eq!(through_index[0]["Actual Rows"].as_f64(), Some(500.0), "{root:#}");
+    let cleaned = nodes(root)
+        .into_iter()
+        .find(|n| n["Node Type"] == "ModifyTable" && n["Relation Name"] == "runs" && n["Operation"] == "Update")
+        .and_then(|n| n["Actual Rows"].as_f64());
+    assert_eq!(cleaned, Some(500.0), "{root:#}");
+    let seq_scans = nodes(root).into_iter().filter(|n| n["Node Type"] == "Seq Scan" && n["Relation Name"] == "runs");
+    assert!(seq_scans.count() <= 1, "at most one read of the whole table per batch: {root:#}");
+    eprintln!("clean batch of 500 among {TABLE} runs: {} ms", plan[0]["Execution Time"].as_f64().unwrap_or(0.0));
+}

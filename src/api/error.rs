@@ -35,6 +35,14 @@ pub enum Error {
         /// In words.
         message: String,
     },
+    /// It existed, and retention removed it (a cleaned run's result).
+    #[error("{message}")]
+    Gone {
+        /// Machine-readable code.
+        code: &'static str,
+        /// In words.
+        message: String,
+    },
     /// The database is unreachable.
     #[error("the database is unreachable")]
     Unavailable,
@@ -87,6 +95,7 @@ impl Error {
             Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict { code, .. } => (StatusCode::CONFLICT, code),
+            Error::Gone { code, .. } => (StatusCode::GONE, code),
             Error::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "unavailable"),
             Error::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "internal"),
         }

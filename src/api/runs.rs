@@ -243,10 +243,14 @@ pub async fn get_logs(State(state): State<AppState>, Path(id): Path<String>) -> 
 #[utoipa::path(get, path = "/api/v1/runs/{id}/result", params(("id" = i64, Path, description = "run id", example = 1)), responses(
     (status = 200, description = "the result files as a zip", content_type = "application/zip", body = Vec<u8>),
     (status = 404, description = "unknown run", body = ErrorBody),
-    (status = 409, description = "no result yet", body = ErrorBody)))]
+    (status = 409, description = "no result yet", body = ErrorBody),
+    (status = 410, description = "the run was cleaned: retention removed its files (`cleaned`)", body = ErrorBody)))]
 pub async fn get_result(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let id = parse_id(&id)?;
     let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    if run.state == crate::store::runs::RunState::Cleaned {
+        return Err(cleaned(id));
+    }
     let Some(blob) = run.result_blob_id else {
         if run.state == crate::store::runs::RunState::Succeeded {
             // The backend kept no files (the no-op backend): the result is an empty archive.
@@ -257,7 +261,20 @@ pub async fn get_result(State(state): State<AppState>, Path(id): Path<String>) -
             message: format!("run {id} has no result yet: it is {}", run.state),
         });
     };
-    Ok(zip_response(id, state.store.blob_read(blob).await?))
+    let zip = state.store.blob_read(blob).await?;
+    // A zip is never empty: no bytes means retention deleted the blob since the run was read.
+    if zip.is_empty() {
+        return Err(cleaned(id));
+    }
+    Ok(zip_response(id, zip))
+}
+
+/// The 410 for the result of a cleaned run.
+fn cleaned(id: crate::store::RunId) -> Error {
+    Error::Gone {
+        code: "cleaned",
+        message: format!("run {id} was cleaned: its files were removed after the retention period"),
+    }
 }
 
 /// Cancels a run: at once when it has not started, by killing its process group when it runs

@@ -74,7 +74,13 @@ pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> 
             // The backend kept no files (the no-op backend): the result is an empty archive.
             None => crate::executor::archive::EMPTY_ZIP.to_vec(),
         };
-        return Ok(zip_response(id, zip));
+        if !zip.is_empty() {
+            return Ok(zip_response(id, zip));
+        }
+        // A zip is never empty: retention deleted the blob since the run was read. Answer as for a
+        // cleaned run.
+        let body = StatusBody { id, status: seed_status(RunState::Cleaned).into(), message: run.message };
+        return Ok(Json(body).into_response());
     }
     let body = StatusBody { id, status: seed_status(run_state).into(), message: run.message };
     Ok(Json(body).into_response())

@@ -351,8 +351,9 @@ async fn create_run_dir(scratch: &Path, run_id: i64) -> Result<RunDir> {
     Err(Error::Retryable(format!("cannot find an unused run folder name in {}", scratch.display())))
 }
 
-/// Removes a folder tree, first making its folders writable if the job locked them; logs failures.
-fn remove_tree_logged(path: &Path) {
+/// Removes a folder tree, first making its folders writable if the job locked them; logs failures
+/// (also the worker's start-up sweep of leftovers, `worker::leftovers`).
+pub(crate) fn remove_tree_logged(path: &Path) {
     let result = match std::fs::remove_dir_all(path) {
         Err(e) if e.kind() == io::ErrorKind::PermissionDenied => {
             unlock_folders(path);

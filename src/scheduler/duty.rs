@@ -76,11 +76,13 @@ pub trait Duty: Send {
 }
 
 /// Every duty of a leadership term, in the order they run when several are due. Rescue first, so
-/// that admission sees the runs it put back in the same round.
+/// that admission sees the runs it put back in the same round; retention last, after the work that
+/// moves runs.
 pub fn all(term: &Term) -> Vec<Box<dyn Duty>> {
     vec![
         Box::new(super::rescuer::Rescue::new(term)),
         Box::new(super::statistics::Statistics::new(term)),
         Box::new(super::cycle::Admission::new(term)),
+        Box::new(super::retention::Retention::new(term)),
     ]
 }

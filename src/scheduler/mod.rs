@@ -2,7 +2,7 @@
 //!
 //! Every scheduler process tries to take a session advisory lock on a dedicated connection; the
 //! winner bumps the fencing epoch and runs the leader duties ([`duty`]: rescue, statistics,
-//! admission, ...) on their triggers, never two at a time ([`leader`]). Losing the connection loses
+//! admission, retention, ...) on their triggers, never two at a time ([`leader`]). Losing the connection loses
 //! the leadership at once; SIGTERM releases it at once so another scheduler takes over without
 //! waiting for a timeout.
 
@@ -12,6 +12,7 @@ pub mod cycle;
 pub mod duty;
 pub mod leader;
 pub mod rescuer;
+pub mod retention;
 pub mod statistics;
 
 use std::time::Duration;
@@ -47,6 +48,8 @@ pub struct SchedulerSettings {
     pub max_lost_attempts: i32,
     /// Seconds an admitted run may wait for a claim.
     pub startup_timeout_seconds: f64,
+    /// Retention of finished runs (`job-run-cleanup`).
+    pub retention: retention::RetentionSettings,
 }
 
 impl SchedulerSettings {
@@ -73,6 +76,7 @@ impl SchedulerSettings {
             scan_limit: SCAN_LIMIT_DEFAULT,
             max_lost_attempts: i32::try_from(config.max_lost_attempts).unwrap_or(i32::MAX),
             startup_timeout_seconds: config.scheduler.startup_timeout_seconds as f64,
+            retention: retention::RetentionSettings::from_config(&config.job_run_cleanup),
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod namespaces;
 pub mod notify;
 pub mod queue;
 pub mod rescue;
+pub mod retention;
 pub mod runs;
 pub mod submit;
 pub mod workers;

@@ -9,6 +9,7 @@ pub mod capacity;
 pub mod claim_floor;
 pub mod complete;
 pub mod heartbeat;
+pub mod leftovers;
 pub mod outage;
 
 use std::collections::HashMap;
@@ -125,6 +126,8 @@ pub async fn run(
 ) -> crate::store::Result<WorkerId> {
     let id = store.worker_register(&settings.name, &settings.services, settings.capacity).await?;
     tracing::info!(worker = %id, name = %settings.name, services = ?settings.services, capacity = ?settings.capacity, "worker registered");
+    // Before the first claim, so nothing of this process is in flight yet.
+    leftovers::sweep(&store, &settings.scratch).await;
     let executor = Arc::new(executor);
     // The heartbeat outlives `cancel`: a draining worker still holds its runs.
     let beat_stop = CancellationToken::new();

@@ -1,0 +1,3 @@
+drop index jobs_input_blob;
+drop index runs_cleaned;
+drop index runs_finished;

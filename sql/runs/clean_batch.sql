@@ -1,0 +1,61 @@
+-- Cleans the oldest finished runs that finished before $1, at most $2 of them: deletes their logs,
+-- their result blobs and their input blobs unless something else still uses them (a stored job
+-- that is not deleted, or a run outside this batch: cleaned runs reference no blob), and moves
+-- them to `cleaned` with a `cleaned` event. Runs that are not finished are never read: the scan is
+-- the partial index runs_finished, terminal states only.
+-- $1 finished before (timestamptz), $2 most runs, $3 now (the events' time), $4 the events' message.
+-- Row locks: FOR UPDATE SKIP LOCKED on the runs it cleans; the blob rows it deletes and the job rows
+-- whose reference to them it unsets. Called inside a fenced leader transaction.
+with old as materialized (
+    select id, input_blob_id, result_blob_id
+    from runs
+    where state in ('succeeded', 'failed', 'timed_out', 'cancelled', 'aborted')
+      and finished_at is not null and finished_at < $1  -- runs_finished
+    order by finished_at, id
+    limit $2
+    for update skip locked
+), cleaned as (
+    update runs r
+    set state = 'cleaned', input_blob_id = null, result_blob_id = null
+    from old
+    where r.id = old.id
+    returning r.id
+), logs as (
+    delete from run_logs l using old where l.run_id = old.id
+    returning 1
+), inputs as materialized (
+    select distinct input_blob_id as id from old where input_blob_id is not null
+), kept as materialized (
+    -- One scan of runs for the whole batch (a hashed filter): no index on runs.input_blob_id, since
+    -- every index on runs costs every claim and finish an insert.
+    select r.input_blob_id as id
+    from runs r
+    where r.input_blob_id in (select id from inputs) and r.id not in (select id from old)
+    union
+    select j.input_blob_id
+    from jobs j
+    where j.input_blob_id in (select id from inputs) and not j.one_off and j.deleted_at is null
+), doomed as materialized (
+    select result_blob_id as id, 'result' as kind from old where result_blob_id is not null
+    union all
+    select id, 'input' from inputs where id not in (select id from kept where id is not null)
+), unreferenced as (
+    -- One-off and deleted jobs do not keep their files; their reference goes with the blob.
+    update jobs j set input_blob_id = null
+    from doomed d
+    where j.input_blob_id = d.id and j.input_blob_id is not null  -- jobs_input_blob
+    returning 1
+), gone as (
+    delete from blobs b using doomed d where b.id = d.id
+    returning b.size, d.kind
+), events as (
+    insert into run_events (run_id, at, kind, actor, message)
+    select id, $3, 'cleaned', 'scheduler', $4 from cleaned
+    returning 1
+)
+select (select count(*) from cleaned) as runs,
+       (select count(*) from logs) as log_rows,
+       (select count(*) from gone) as blobs,
+       (select coalesce(sum(size), 0) from gone where kind = 'result')::bigint as result_bytes,
+       (select coalesce(sum(size), 0) from gone where kind = 'input')::bigint as input_bytes,
+       (select count(*) from events) as events
