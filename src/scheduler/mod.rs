@@ -8,6 +8,7 @@
 
 pub mod admission;
 pub mod capacity;
+pub mod cron;
 pub mod cycle;
 pub mod duty;
 pub mod leader;
