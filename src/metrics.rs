@@ -65,6 +65,8 @@ pub const WORKER_CAPACITY: &str = "berth_worker_capacity";
 pub const RUNS_RESCUED: &str = "berth_runs_rescued_total";
 /// Head-of-queue timeouts, by action (retry, cancel).
 pub const HEAD_TIMEOUTS: &str = "berth_head_timeouts_total";
+/// Schedule fire times decided by the leader, by outcome (started, replaced, skipped, missed).
+pub const SCHEDULE_FIRES: &str = "berth_schedule_fires_total";
 
 /// What kind of series a metric is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -159,6 +161,12 @@ pub const METRICS: &[Metric] = &[
         Kind::Counter,
         None,
         "Head-of-queue timeouts, by action (retry, cancel), namespace and priority.",
+    ),
+    metric(
+        SCHEDULE_FIRES,
+        Kind::Counter,
+        None,
+        "Schedule fire times decided by the leader, by outcome (started, replaced, skipped, missed).",
     ),
 ];
 
@@ -265,6 +273,14 @@ pub fn rescued(lost: usize, unclaimed: usize, woken: usize) {
     counter!(RUNS_RESCUED, "kind" => "lost").increment(lost as u64);
     counter!(RUNS_RESCUED, "kind" => "unclaimed").increment(unclaimed as u64);
     counter!(RUNS_RESCUED, "kind" => "woken").increment(woken as u64);
+}
+
+/// Counts the fire times one batch of schedules decided, by outcome.
+pub fn schedule_fires(started: u64, replaced: u64, skipped: u64, missed: u64) {
+    counter!(SCHEDULE_FIRES, "outcome" => "started").increment(started);
+    counter!(SCHEDULE_FIRES, "outcome" => "replaced").increment(replaced);
+    counter!(SCHEDULE_FIRES, "outcome" => "skipped").increment(skipped);
+    counter!(SCHEDULE_FIRES, "outcome" => "missed").increment(missed);
 }
 
 /// Figures of one (namespace, priority) queue, computed by the leader's capacity model.

@@ -13,6 +13,7 @@ pub mod cycle;
 pub mod duty;
 pub mod leader;
 pub mod rescuer;
+pub mod schedules;
 pub mod statistics;
 
 use std::time::Duration;
@@ -48,6 +49,8 @@ pub struct SchedulerSettings {
     pub max_lost_attempts: i32,
     /// Seconds an admitted run may wait for a claim.
     pub startup_timeout_seconds: f64,
+    /// Admission is off system-wide (`orchestrator.enabled = false`): scheduled runs are legacy.
+    pub admission_off: bool,
 }
 
 impl SchedulerSettings {
@@ -74,6 +77,7 @@ impl SchedulerSettings {
             scan_limit: SCAN_LIMIT_DEFAULT,
             max_lost_attempts: i32::try_from(config.max_lost_attempts).unwrap_or(i32::MAX),
             startup_timeout_seconds: config.scheduler.startup_timeout_seconds as f64,
+            admission_off: !config.orchestrator.enabled,
         }
     }
 }

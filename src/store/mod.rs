@@ -17,6 +17,7 @@ pub mod notify;
 pub mod queue;
 pub mod rescue;
 pub mod runs;
+pub mod schedules;
 pub mod submit;
 pub mod workers;
 
