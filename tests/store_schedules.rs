@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use berth::config::Config;
-use berth::domain::{ConcurrencyPolicy, Flow, FireOutcome, JobKind, Priority};
+use berth::domain::{ConcurrencyPolicy, FireOutcome, Flow, JobKind, Priority};
 use berth::resources::Resources;
 use berth::retry::RetryPolicy;
 use berth::scheduler::SchedulerSettings;
@@ -80,7 +80,8 @@ fn settings() -> SchedulerSettings {
 async fn a_fire_time_decided_twice_starts_one_run() {
     let store = common::fresh_store().await;
     let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
-    let job = scheduled_job(&store, "etl", &every_minute(ConcurrencyPolicy::Allow, None), at("2030-01-01T10:00:00Z")).await;
+    let job =
+        scheduled_job(&store, "etl", &every_minute(ConcurrencyPolicy::Allow, None), at("2030-01-01T10:00:00Z")).await;
     let decision = FireDecision {
         job_id: job,
         seen_after: at("2030-01-01T10:00:00Z"),
@@ -143,20 +144,12 @@ async fn a_fire_time_decided_twice_starts_one_run() {
 async fn after_downtime_the_latest_fire_inside_the_deadline_starts_and_older_ones_are_missed() {
     let store = common::fresh_store().await;
     let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
-    let within = scheduled_job(
-        &store,
-        "within",
-        &every_minute(ConcurrencyPolicy::Allow, Some(60)),
-        at("2030-01-01T10:00:00Z"),
-    )
-    .await;
-    let past = scheduled_job(
-        &store,
-        "past",
-        &every_minute(ConcurrencyPolicy::Allow, Some(10)),
-        at("2030-01-01T10:00:00Z"),
-    )
-    .await;
+    let within =
+        scheduled_job(&store, "within", &every_minute(ConcurrencyPolicy::Allow, Some(60)), at("2030-01-01T10:00:00Z"))
+            .await;
+    let past =
+        scheduled_job(&store, "past", &every_minute(ConcurrencyPolicy::Allow, Some(10)), at("2030-01-01T10:00:00Z"))
+            .await;
     let now = Some(at("2030-01-01T10:05:30Z"));
     let (decided, fired) = schedules::run(&store, leader.epoch(), &settings(), now, 100).await.unwrap();
     assert_eq!(decided, 2);
@@ -240,7 +233,8 @@ async fn a_deposed_leader_fires_nothing_and_paused_or_deleted_schedules_do_not_f
     let (decided, _) = schedules::run(&store, leader.epoch(), &settings(), now, 100).await.unwrap();
     assert_eq!(decided, 0);
 
-    let streaming = store.job_create(&job_spec("stream", JobKind::Streaming), &Input::Keep(None), "alice").await.unwrap();
+    let streaming =
+        store.job_create(&job_spec("stream", JobKind::Streaming), &Input::Keep(None), "alice").await.unwrap();
     let refused = store.schedule_put(streaming, &every_minute(ConcurrencyPolicy::Allow, None), "alice").await.unwrap();
     assert!(refused.is_none(), "only batch jobs take a schedule");
     let kinds: Vec<String> = store.job_events(job).await.unwrap().into_iter().map(|e| e.kind).collect();

@@ -107,7 +107,12 @@ pub struct Decision {
 /// Decides a schedule whose fire times up to `after` are decided, at `now`: the latest fire time
 /// in `(after, now]` starts if it is at most `deadline` old (no deadline: any age), every other
 /// one in that range is missed. After downtime this starts one run, never a burst.
-pub fn decide(schedule: &CronSchedule, deadline: Option<Duration>, after: DateTime<Utc>, now: DateTime<Utc>) -> Decision {
+pub fn decide(
+    schedule: &CronSchedule,
+    deadline: Option<Duration>,
+    after: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> Decision {
     let not_due = || Decision {
         start: None,
         missed: Vec::new(),

@@ -49,7 +49,8 @@ impl Duty for Schedules {
 
     fn run<'a>(&'a mut self, term: &'a Term, wake: Wake) -> BoxFuture<'a, Result<Done>> {
         Box::pin(async move {
-            let (decided, _) = run(&term.store, term.epoch, &term.settings, term.clock.sql_now(), BATCH_DEFAULT).await?;
+            let (decided, _) =
+                run(&term.store, term.epoch, &term.settings, term.clock.sql_now(), BATCH_DEFAULT).await?;
             if wake == Wake::Interval && self.pruned_at.is_none_or(|at| at.elapsed() >= PRUNE_EVERY_DEFAULT) {
                 self.pruned_at = Some(Instant::now());
                 prune(&term.store, term.epoch, term.clock.sql_now()).await?;
@@ -111,7 +112,14 @@ fn decision(s: &DueSchedule, now: chrono::DateTime<chrono::Utc>) -> FireDecision
         }
         Err(e) => {
             tracing::warn!(job = %s.job_id, error = %e, "a stored schedule does not parse: parked");
-            FireDecision { job_id: s.job_id, seen_after: s.after_at, after: s.after_at, next: None, start: None, missed: vec![] }
+            FireDecision {
+                job_id: s.job_id,
+                seen_after: s.after_at,
+                after: s.after_at,
+                next: None,
+                start: None,
+                missed: vec![],
+            }
         }
     }
 }

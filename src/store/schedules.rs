@@ -243,7 +243,12 @@ impl LeaderTx {
 
     /// Forgets at most `limit` fire records of fire times more than `kept_seconds` before `now`
     /// (`None`: the database's clock); returns how many.
-    pub async fn schedule_prune_fires(&mut self, now: Option<DateTime<Utc>>, kept_seconds: f64, limit: i64) -> Result<u64> {
+    pub async fn schedule_prune_fires(
+        &mut self,
+        now: Option<DateTime<Utc>>,
+        kept_seconds: f64,
+        limit: i64,
+    ) -> Result<u64> {
         let gone: i64 = sqlx::query_scalar(include_str!("../../sql/schedules/prune_fires.sql"))
             .bind(now)
             .bind(kept_seconds)
