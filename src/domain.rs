@@ -1,7 +1,7 @@
 //! The domain's named values: priority, flow, run state, job kind, attempt outcome, executor kind.
 //!
 //! Each is a Rust enum whose text form is its name in the database, the API and the configuration.
-//! [`text_enum!`] writes, in one place, the conversions every one of them needs: to and from
+//! `text_enum!` writes, in one place, the conversions every one of them needs: to and from
 //! Postgres `text` (a value the code does not know is a decode error that names it), serde, the
 //! OpenAPI schema, `Display` and `FromStr`. Nothing else compares these values as strings.
 

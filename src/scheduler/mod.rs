@@ -1,8 +1,8 @@
 //! `berth scheduler`: leader election, then the leader's duties.
 //!
 //! Every scheduler process tries to take a session advisory lock on a dedicated connection; the
-//! winner bumps the fencing epoch and runs the leader duties ([`duty`]: rescue, statistics,
-//! admission, ...) on their triggers, never two at a time ([`leader`]). Losing the connection loses
+//! winner bumps the fencing epoch and runs the leader duties ([`duty`]: rescue, schedules,
+//! statistics, admission, ...) on their triggers, never two at a time ([`leader`]). Losing the connection loses
 //! the leadership at once; SIGTERM releases it at once so another scheduler takes over without
 //! waiting for a timeout.
 
