@@ -163,6 +163,33 @@ text_enum! {
 }
 
 text_enum! {
+    /// What a schedule does with a fire while a run of its job is active.
+    ConcurrencyPolicy("concurrency policy") {
+        /// Start the run anyway.
+        Allow = "allow",
+        /// Skip this fire (recorded as `skipped`).
+        Forbid = "forbid",
+        /// Cancel the active runs, then start (recorded as `replaced`).
+        Replace = "replace",
+    }
+}
+
+text_enum! {
+    /// What became of a schedule's fire time (`schedule_fires.outcome`).
+    FireOutcome("fire outcome") {
+        /// A run started.
+        Started = "started",
+        /// A run of the job was active and the policy is `forbid`: nothing started.
+        Skipped = "skipped",
+        /// Passed while berth was down or behind, older than the starting deadline or than a
+        /// later fire: nothing started.
+        Missed = "missed",
+        /// The job's active runs were cancelled and a run started (policy `replace`).
+        Replaced = "replaced",
+    }
+}
+
+text_enum! {
     /// How an attempt ended (`attempts.outcome`).
     AttemptOutcome("attempt outcome") {
         /// The job exited with 0.
@@ -260,6 +287,8 @@ mod tests {
         check(RunState::ALL, RunState::as_str);
         check(JobKind::ALL, JobKind::as_str);
         check(AttemptOutcome::ALL, AttemptOutcome::as_str);
+        check(ConcurrencyPolicy::ALL, ConcurrencyPolicy::as_str);
+        check(FireOutcome::ALL, FireOutcome::as_str);
         check(ExecutorKind::ALL, ExecutorKind::as_str);
     }
 

@@ -4,8 +4,8 @@
 //!
 //! - [`service`]: the one shape of every long-running loop, and the process wiring that starts them.
 //! - [`api`]: the HTTP API (axum), stateless; any number of replicas.
-//! - [`scheduler`]: leader election and the leader's duties (admission, rescue, statistics, retention); one
-//!   leads, others wait.
+//! - [`scheduler`]: leader election and the leader's duties (admission, rescue, cron schedules,
+//!   statistics, retention); one leads, others wait.
 //! - [`worker`]: registers capacity, claims admitted runs, executes them, stores results.
 //! - [`executor`]: how a run executes (a process running `run.sh`, or no-op for benchmarks).
 //! - [`store`]: the only module that talks to Postgres; every statement lives in `sql/`.

@@ -65,6 +65,8 @@ pub const WORKER_CAPACITY: &str = "berth_worker_capacity";
 pub const RUNS_RESCUED: &str = "berth_runs_rescued_total";
 /// Head-of-queue timeouts, by action (retry, cancel).
 pub const HEAD_TIMEOUTS: &str = "berth_head_timeouts_total";
+/// Schedule fire times decided by the leader, by outcome (started, replaced, skipped, missed).
+pub const SCHEDULE_FIRES: &str = "berth_schedule_fires_total";
 
 /// Runs cleaned by retention (leader only).
 pub const RUNS_CLEANED: &str = "berth_runs_cleaned_total";
@@ -187,6 +189,12 @@ pub const METRICS: &[Metric] = &[
         Kind::Gauge,
         Some(Unit::Seconds),
         "Age of the oldest finished run not yet cleaned (leader only).",
+    ),
+    metric(
+        SCHEDULE_FIRES,
+        Kind::Counter,
+        None,
+        "Schedule fire times decided by the leader, by outcome (started, replaced, skipped, missed).",
     ),
 ];
 
@@ -323,6 +331,14 @@ pub fn retention_orphans(blobs: i64, bytes: i64) {
 /// Records the age of the oldest finished run not yet cleaned.
 pub fn oldest_finished_run(age_seconds: f64) {
     gauge!(OLDEST_FINISHED).set(age_seconds);
+}
+
+/// Counts the fire times one batch of schedules decided, by outcome.
+pub fn schedule_fires(started: u64, replaced: u64, skipped: u64, missed: u64) {
+    counter!(SCHEDULE_FIRES, "outcome" => "started").increment(started);
+    counter!(SCHEDULE_FIRES, "outcome" => "replaced").increment(replaced);
+    counter!(SCHEDULE_FIRES, "outcome" => "skipped").increment(skipped);
+    counter!(SCHEDULE_FIRES, "outcome" => "missed").increment(missed);
 }
 
 /// Figures of one (namespace, priority) queue, computed by the leader's capacity model.

@@ -16,6 +16,7 @@ use super::error::ErrorBody;
 use super::job_input::{self, FilesCheck, JobBody, JobForm, Sent};
 use super::lists::{self, Pairs, RunPage};
 use super::runs::RunView;
+use super::schedules::ScheduleSummary;
 use super::{AppState, Error, Result};
 use crate::domain::{Flow, JobKind, Priority};
 use crate::executor::archive;
@@ -84,6 +85,9 @@ pub struct JobView {
     /// Similarity to the search `q` (list results only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<f32>,
+    /// Its cron schedule (`GET /api/v1/jobs/{id}` only; absent: none, or a list result).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<ScheduleSummary>,
 }
 
 impl JobView {
@@ -118,6 +122,7 @@ impl JobView {
             updated_at: job.updated_at,
             one_off: job.one_off,
             score: None,
+            schedule: None,
         }
     }
 }
@@ -494,16 +499,19 @@ async fn zip(files: &[(String, Vec<u8>)]) -> Result<Option<Vec<u8>>> {
     Ok(Some(zip))
 }
 
-async fn find(state: &AppState, id: JobId) -> Result<JobRow> {
+/// The job `id` (not deleted), or a 404.
+pub(super) async fn find(state: &AppState, id: JobId) -> Result<JobRow> {
     state.store.job_get(id).await?.ok_or_else(|| Error::NotFound(format!("job {id}")))
 }
 
 async fn view(state: &AppState, id: JobId) -> Result<JobView> {
-    Ok(JobView::from_row(&find(state, id).await?))
+    let job = find(state, id).await?;
+    let schedule = state.store.schedule_get(id).await?.map(|s| ScheduleSummary::from_row(&s, Utc::now()));
+    Ok(JobView { schedule, ..JobView::from_row(&job) })
 }
 
 /// Parses a job id from a path segment, with a 404 for anything that cannot be one.
-fn parse_id(raw: &str) -> Result<JobId> {
+pub(super) fn parse_id(raw: &str) -> Result<JobId> {
     raw.parse::<i64>().ok().filter(|id| *id > 0).map(JobId).ok_or_else(|| Error::NotFound(format!("job {raw}")))
 }
 

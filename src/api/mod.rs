@@ -14,6 +14,7 @@ pub mod queue;
 pub mod rejections;
 pub mod resources;
 pub mod runs;
+pub mod schedules;
 pub mod seed;
 pub mod server;
 pub mod upload;
@@ -76,6 +77,10 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/api/v1/jobs/{id}/runs", handler: || get(jobs::job_runs) },
     Route { method: "GET", path: "/api/v1/jobs/{id}/template", handler: || get(jobs::job_template) },
     Route { method: "GET", path: "/api/v1/jobs/{id}/events", handler: || get(jobs::job_events) },
+    Route { method: "GET", path: "/api/v1/jobs/{id}/schedule", handler: || get(schedules::get_schedule) },
+    Route { method: "PUT", path: "/api/v1/jobs/{id}/schedule", handler: || put(schedules::put_schedule) },
+    Route { method: "PATCH", path: "/api/v1/jobs/{id}/schedule", handler: || patch(schedules::patch_schedule) },
+    Route { method: "DELETE", path: "/api/v1/jobs/{id}/schedule", handler: || delete(schedules::delete_schedule) },
     Route { method: "GET", path: "/api/v1/runs", handler: || get(lists::list_runs) },
     Route { method: "GET", path: "/api/v1/runs/{id}", handler: || get(runs::get_run) },
     Route { method: "GET", path: "/api/v1/runs/{id}/logs", handler: || get(runs::get_logs) },
@@ -123,6 +128,10 @@ pub const SWAGGER_UI_PATH: &str = "/swagger-ui";
         jobs::job_runs,
         jobs::job_template,
         jobs::job_events,
+        schedules::get_schedule,
+        schedules::put_schedule,
+        schedules::patch_schedule,
+        schedules::delete_schedule,
         lists::list_runs,
         runs::get_run,
         runs::get_logs,

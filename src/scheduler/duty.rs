@@ -75,12 +75,13 @@ pub trait Duty: Send {
     fn run<'a>(&'a mut self, term: &'a Term, wake: Wake) -> BoxFuture<'a, Result<Done>>;
 }
 
-/// Every duty of a leadership term, in the order they run when several are due. Rescue first, so
-/// that admission sees the runs it put back in the same round; retention last, after the work that
-/// moves runs.
+/// Every duty of a leadership term, in the order they run when several are due. Rescue and
+/// schedules first, so that admission sees the runs they queued in the same round; retention last,
+/// after the work that moves runs.
 pub fn all(term: &Term) -> Vec<Box<dyn Duty>> {
     vec![
         Box::new(super::rescuer::Rescue::new(term)),
+        Box::new(super::schedules::Schedules::new(term)),
         Box::new(super::statistics::Statistics::new(term)),
         Box::new(super::cycle::Admission::new(term)),
         Box::new(super::retention::Retention::new(term)),

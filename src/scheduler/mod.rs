@@ -1,18 +1,20 @@
 //! `berth scheduler`: leader election, then the leader's duties.
 //!
 //! Every scheduler process tries to take a session advisory lock on a dedicated connection; the
-//! winner bumps the fencing epoch and runs the leader duties ([`duty`]: rescue, statistics,
-//! admission, retention, ...) on their triggers, never two at a time ([`leader`]). Losing the connection loses
+//! winner bumps the fencing epoch and runs the leader duties ([`duty`]: rescue, schedules,
+//! statistics, admission, retention, ...) on their triggers, never two at a time ([`leader`]). Losing the connection loses
 //! the leadership at once; SIGTERM releases it at once so another scheduler takes over without
 //! waiting for a timeout.
 
 pub mod admission;
 pub mod capacity;
+pub mod cron;
 pub mod cycle;
 pub mod duty;
 pub mod leader;
 pub mod rescuer;
 pub mod retention;
+pub mod schedules;
 pub mod statistics;
 
 use std::time::Duration;
@@ -50,6 +52,8 @@ pub struct SchedulerSettings {
     pub startup_timeout_seconds: f64,
     /// Retention of finished runs (`job-run-cleanup`).
     pub retention: retention::RetentionSettings,
+    /// Admission is off system-wide (`orchestrator.enabled = false`): scheduled runs are legacy.
+    pub admission_off: bool,
 }
 
 impl SchedulerSettings {
@@ -77,6 +81,7 @@ impl SchedulerSettings {
             max_lost_attempts: i32::try_from(config.max_lost_attempts).unwrap_or(i32::MAX),
             startup_timeout_seconds: config.scheduler.startup_timeout_seconds as f64,
             retention: retention::RetentionSettings::from_config(&config.job_run_cleanup),
+            admission_off: !config.orchestrator.enabled,
         }
     }
 }

@@ -250,6 +250,8 @@ impl Store {
         if deleted == 0 {
             return Ok(Deleted::NotFound);
         }
+        // A deleted job's schedule stops with it.
+        super::schedules::schedule_delete(&mut tx, id, actor).await?;
         if cancelled > 0 {
             notify(&mut tx, notify::FINISHED).await?;
         }

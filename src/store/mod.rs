@@ -18,6 +18,7 @@ pub mod queue;
 pub mod rescue;
 pub mod retention;
 pub mod runs;
+pub mod schedules;
 pub mod submit;
 pub mod workers;
 

@@ -13,6 +13,9 @@ pub const ADMITTED: &str = "berth_admitted";
 /// A run finished or released resources: the leader should run an admission cycle.
 pub const FINISHED: &str = "berth_finished";
 
+/// A schedule was set, changed or removed: the leader looks at due schedules at once.
+pub const SCHEDULES: &str = "berth_schedules";
+
 /// A running run's cancellation was requested: workers check their runs at once.
 pub const CANCEL: &str = "berth_cancel";
 

@@ -1,0 +1,2 @@
+drop table schedule_fires;
+drop table schedules;

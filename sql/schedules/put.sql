@@ -1,0 +1,29 @@
+-- Sets the schedule of a batch job (creates or replaces it), with a `schedule_set` job event, and
+-- wakes the leader. An edit applies from its time on: `after_at` moves to now (never back), so no
+-- fire time before the edit is decided by the new expression and none is decided twice; the
+-- leader looks at it at once (`next_fire_at` = now) and computes its next fire time.
+-- $1 job id, $2 cron, $3 time zone, $4 policy, $5 starting deadline seconds (nullable), $6 paused,
+-- $7 actor, $8 now (nullable). Row locks: the schedule row (upsert). No row when the job does not
+-- exist, is deleted, or is not a batch job.
+with job as (
+    select id from jobs where id = $1 and deleted_at is null and kind = 'batch'
+), schedule as (
+    insert into schedules as s (job_id, cron, time_zone, policy, starting_deadline_seconds, paused, after_at,
+                                next_fire_at, created_at, updated_at)
+    select id, $2, $3, $4, $5, $6, coalesce($8::timestamptz, now()), coalesce($8::timestamptz, now()),
+           coalesce($8::timestamptz, now()), coalesce($8::timestamptz, now())
+    from job
+    on conflict (job_id) do update
+        set cron = excluded.cron, time_zone = excluded.time_zone, policy = excluded.policy,
+            starting_deadline_seconds = excluded.starting_deadline_seconds, paused = excluded.paused,
+            after_at = greatest(s.after_at, excluded.after_at), next_fire_at = excluded.next_fire_at,
+            updated_at = excluded.updated_at
+    returning *
+), event as (
+    insert into job_events (job_id, at, kind, actor, changes)
+    select job_id, updated_at, 'schedule_set', $7,
+           jsonb_build_object('cron', cron, 'time_zone', time_zone, 'policy', policy,
+                              'starting_deadline_seconds', starting_deadline_seconds, 'paused', paused)
+    from schedule
+)
+select schedule.*, pg_notify('berth_schedules', '') from schedule
