@@ -48,6 +48,25 @@ pub struct BenchArgs {
     /// Flows measured by the throughput scenario.
     #[arg(long, value_delimiter = ',', default_value = "legacy,priority")]
     pub flows: Vec<Flow>,
+    /// Jobs in the tables of the lists scenario.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub list_jobs: u64,
+    /// Of which stored definitions (the rest are one-off jobs, as uploads leave them).
+    #[arg(long, default_value_t = 100_000)]
+    pub list_stored: u64,
+    /// Finished runs in the tables of the lists scenario (one per one-off job, the rest over the
+    /// stored jobs).
+    #[arg(long, default_value_t = 3_000_000)]
+    pub list_runs: u64,
+    /// Users the lists scenario's jobs and runs belong to.
+    #[arg(long, default_value_t = 2000)]
+    pub list_users: u64,
+    /// Timed requests of each kind in the lists scenario.
+    #[arg(long, default_value_t = 100)]
+    pub list_requests: usize,
+    /// Print the plans of the lists scenario's statements on stderr (EXPLAIN ANALYZE, BUFFERS).
+    #[arg(long)]
+    pub plans: bool,
 }
 
 /// A flow of the throughput scenario.
@@ -86,6 +105,14 @@ impl BenchArgs {
             e2e_runs: self.e2e_runs.max(1),
             batch_size: self.batch_size,
             flows: self.flows.iter().map(|f| f.as_str()).collect(),
+            lists: super::lists::ListSizes {
+                jobs: self.list_jobs,
+                stored: self.list_stored,
+                runs: self.list_runs,
+                users: self.list_users,
+            },
+            list_requests: self.list_requests.max(1),
+            plans: self.plans,
         }
     }
 }

@@ -51,6 +51,76 @@ pub async fn vacuum(store: &Store) -> Result<()> {
     Ok(())
 }
 
+/// The shape of the `lists` scenario's tables (`bench/sql/fill_jobs.sql`, `fill_runs.sql`).
+#[derive(Debug, Clone)]
+pub struct ListsFill {
+    /// Jobs in all.
+    pub jobs: i64,
+    /// Of which stored definitions (the rest are one-off jobs of uploads).
+    pub stored: i64,
+    /// Finished runs: one per one-off job, the rest over the stored jobs.
+    pub runs: i64,
+    /// Users the jobs belong to (`user-0` ...), besides `departed`, whose runs are all old.
+    pub users: i64,
+    /// Namespaces the jobs are spread over (they must exist).
+    pub namespaces: Vec<String>,
+    /// Seed of the hashes that make every choice.
+    pub seed: i64,
+    /// The newest job is created, and the newest run enqueued, at this time.
+    pub end: DateTime<Utc>,
+    /// The history spans this many seconds before `end`.
+    pub span_seconds: f64,
+}
+
+/// Inserts jobs `first` to `last` of `fill` (destructive: the ids are named, not drawn); returns how many.
+pub async fn fill_jobs(store: &Store, fill: &ListsFill, first: i64, last: i64) -> Result<u64> {
+    let done = sqlx::query(include_str!("../sql/fill_jobs.sql"))
+        .bind(first)
+        .bind(last)
+        .bind(fill.jobs)
+        .bind(fill.stored)
+        .bind(fill.users)
+        .bind(&fill.namespaces)
+        .bind(fill.seed)
+        .bind(fill.end)
+        .bind(fill.span_seconds)
+        .execute(store.pool())
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Inserts the finished runs of slice `slice` (1-based) of `slices` of `fill`, after its jobs; returns how many.
+pub async fn fill_runs(store: &Store, fill: &ListsFill, slice: i64, slices: i64) -> Result<u64> {
+    let done = sqlx::query(include_str!("../sql/fill_runs.sql"))
+        .bind(slice)
+        .bind(slices)
+        .bind(fill.jobs)
+        .bind(fill.stored)
+        .bind(fill.runs)
+        .bind(fill.end)
+        .bind(fill.span_seconds)
+        .bind(fill.seed)
+        .execute(store.pool())
+        .await?;
+    Ok(done.rows_affected())
+}
+
+/// Moves the job and run sequences past the ids the fill named.
+pub async fn fill_sequences(store: &Store, jobs: i64, runs: i64) -> Result<()> {
+    sqlx::query(include_str!("../sql/fill_sequences.sql"))
+        .bind(jobs.max(1))
+        .bind(runs.max(1))
+        .execute(store.pool())
+        .await?;
+    Ok(())
+}
+
+/// VACUUM (ANALYZE) of the jobs and runs tables.
+pub async fn vacuum_lists(store: &Store) -> Result<()> {
+    sqlx::raw_sql(include_str!("../sql/vacuum_lists.sql")).execute(store.pool()).await?;
+    Ok(())
+}
+
 /// Whether any run exists (the bench refuses to wipe a database in use).
 pub async fn any_runs(store: &Store) -> Result<bool> {
     Ok(sqlx::query_scalar(include_str!("../sql/any_runs.sql")).fetch_one(store.pool()).await?)

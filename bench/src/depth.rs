@@ -76,7 +76,7 @@ async fn fill(bench: &Bench, depth: u64, backlog: Backlog) -> Result<()> {
 }
 
 /// Times [`CLAIMS`] claims by a worker of its own, each with one legacy run waiting to be claimed.
-async fn claim_cost(bench: &Bench, scenario: &'static str) -> Result<Measurement> {
+pub async fn claim_cost(bench: &Bench, scenario: &'static str) -> Result<Measurement> {
     let capacity = Resources { cpu: 1_000_000, memory: 1_000_000, pods: 1_000_000, storage: 1_000_000 };
     let worker = bench.store.worker_register("bench-claimer", &[SERVICE.to_string()], capacity).await?;
     let params =

@@ -15,6 +15,7 @@ pub mod db;
 pub mod depth;
 pub mod e2e;
 pub mod latency;
+pub mod lists;
 pub mod report;
 pub mod throughput;
 
@@ -64,6 +65,8 @@ pub enum Scenario {
     History,
     /// `run.sh` jobs through HTTP upload to download.
     E2e,
+    /// The job search and the job and run lists over HTTP with 1,000,000 jobs and 3,000,000 runs.
+    Lists,
     /// The admission function in a simulated cluster (no database).
     Admission,
 }
@@ -97,6 +100,12 @@ pub struct BenchOptions {
     pub batch_size: Option<usize>,
     /// Flows of the throughput scenario (`legacy`, `priority`).
     pub flows: Vec<&'static str>,
+    /// Sizes of the lists scenario's tables.
+    pub lists: lists::ListSizes,
+    /// Timed requests of each kind in the lists scenario.
+    pub list_requests: usize,
+    /// Print the plans of the lists scenario's statements on stderr.
+    pub plans: bool,
 }
 
 /// Errors of a benchmark.
@@ -222,6 +231,9 @@ impl Bench {
             }
             if matches!(s, Scenario::All | Scenario::E2e) {
                 figures.extend(e2e::run(self).await?);
+            }
+            if matches!(s, Scenario::All | Scenario::Lists) {
+                figures.extend(lists::run(self).await?);
             }
             reps.push(figures);
         }

@@ -4,6 +4,7 @@
 use berth::dev::postgres::{EmbeddedPostgres, Options};
 use berth::resources::Resources;
 use berth::store::batch::SubmitBatchParams;
+use berth::store::lists::{JobFilter, RunFilter};
 use berth::store::{RunId, Store};
 use berth_bench::db;
 use sqlx::{Connection, PgConnection};
@@ -91,6 +92,8 @@ async fn the_bench_statements_on_a_real_postgres() {
 
     the_history_fill_leaves_what_a_finished_run_leaves(&store).await;
     db::reset(&store).await.unwrap();
+    the_lists_fill_makes_the_tables_it_describes(&store).await;
+    db::reset(&store).await.unwrap();
     assert!(!db::any_runs(&store).await.unwrap(), "reset empties the runs");
 
     let ids = store.run_submit_batch(&batch("default", &["1", "2"])).await.unwrap();
@@ -137,4 +140,61 @@ async fn the_history_fill_leaves_what_a_finished_run_leaves(store: &Store) {
     assert_eq!(other.state.as_str(), "admitted", "another namespace is left alone");
     assert_eq!(db::finish_history(store, "default").await.unwrap(), 0, "nothing left to finish");
     db::vacuum(store).await.unwrap();
+}
+
+/// The fill of `--scenario lists` at a tiny size: the stored and one-off jobs it says, one run per
+/// one-off job and the rest over stored jobs created before them, ids in enqueue order across
+/// slices, only finished states, a user whose runs are all old, and sequences past its ids.
+async fn the_lists_fill_makes_the_tables_it_describes(store: &Store) {
+    let fill = db::ListsFill {
+        jobs: 100,
+        stored: 10,
+        runs: 150,
+        users: 5,
+        namespaces: vec!["default".into(), "elsewhere".into()],
+        seed: 5,
+        end: chrono::Utc::now() - chrono::Duration::hours(1),
+        span_seconds: 365.0 * 24.0 * 3600.0,
+    };
+    assert_eq!(db::fill_jobs(store, &fill, 1, 60).await.unwrap(), 60);
+    assert_eq!(db::fill_jobs(store, &fill, 61, 100).await.unwrap(), 40);
+    let mut runs = 0;
+    for slice in 1..=3 {
+        runs += db::fill_runs(store, &fill, slice, 3).await.unwrap();
+    }
+    assert_eq!(runs, 150);
+    db::fill_sequences(store, fill.jobs, fill.runs).await.unwrap();
+    db::vacuum_lists(store).await.unwrap();
+
+    let scalar =
+        |sql: &'static str| async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(store.pool()).await.expect(sql) };
+    assert_eq!(scalar("select count(*) from jobs where not one_off").await, 10);
+    assert_eq!(scalar("select count(*) from jobs where id % 10 = 0 and not one_off").await, 10, "spread evenly");
+    let stored = store.job_list(&JobFilter { limit: 500, ..JobFilter::default() }).await.unwrap();
+    assert_eq!(stored.len(), 10, "the list shows the stored jobs");
+    for (job, _) in &stored {
+        assert!(job.spec.name.split(' ').count() >= 5, "several words: {}", job.spec.name);
+        assert!(job.spec.tags.contains_key("team"), "{:?}", job.spec.tags);
+        assert!(["default", "elsewhere"].contains(&job.spec.namespace.as_str()));
+    }
+    assert_eq!(scalar("select count(*) from runs").await, 150);
+    assert_eq!(scalar("select max(id) from runs").await, 150, "ids 1 to 150");
+    let one_run_each =
+        "select count(*) from jobs j where j.one_off and (select count(*) from runs r where r.job_id = j.id) <> 1";
+    assert_eq!(scalar(one_run_each).await, 0, "each one-off job has its one run");
+    let backwards = "select count(*) from (select enqueued_at < lag(enqueued_at) over (order by id) as back from runs) x \
+                     where back";
+    assert_eq!(scalar(backwards).await, 0, "newest first by id is newest first by time");
+    let before_job = "select count(*) from runs r join jobs j on j.id = r.job_id where r.enqueued_at < j.created_at";
+    assert_eq!(scalar(before_job).await, 0, "no run before its job");
+    let active = "select count(*) from runs where state not in ('succeeded', 'failed', 'timed_out', 'cancelled')";
+    assert_eq!(scalar(active).await, 0, "finished runs only");
+    let departed_newest = "select count(*) from runs where user_id = 'departed' and enqueued_at > \
+                           (select min(enqueued_at) + interval '30 days' from runs)";
+    assert_eq!(scalar(departed_newest).await, 0, "departed's runs are all old");
+    let departed = RunFilter { user: Some("departed".into()), limit: 50, ..RunFilter::default() };
+    assert!(!store.run_list(&departed).await.unwrap().is_empty());
+
+    let next = store.run_submit_batch(&batch("default", &["1"])).await.unwrap();
+    assert_eq!(next, [RunId(151)], "the sequences start after the fill's ids");
 }
