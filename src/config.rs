@@ -188,6 +188,20 @@ pub struct ServiceConfig {
     pub retry_backoff_seconds: f64,
     /// Longest retry back-off in seconds.
     pub retry_backoff_max_seconds: f64,
+    /// `http` executor: base URLs (`http://host:9000`) of this service's remote executors,
+    /// comma-separated; each gives `/submit`, `/retrieve`, `/retrieve_partial`, `/kill` and `/load`.
+    pub executors: String,
+    /// `http` executor: the executors' submit URLs, comma-separated (seed env
+    /// `SERVICE_<NAME>_UPLOAD_URL`); added to [`ServiceConfig::executors`].
+    pub upload_url: String,
+    /// `http` executor: their retrieve URLs, in the same order (seed env `SERVICE_<NAME>_DOWNLOAD_URL`);
+    /// unset: the submit URL's base plus `/retrieve`.
+    pub download_url: String,
+    /// `http` executor: their kill URLs, in the same order (seed 2.x env `SERVICE_<NAME>_TERMINATE_URL`);
+    /// unset: none (a cancelled run is only stopped being watched).
+    pub terminate_url: String,
+    /// `http` executor: runs each executor of this service is given at once; 0: no limit.
+    pub executor_slots: u32,
 }
 
 /// A namespace quota in the four dimensions.
@@ -263,8 +277,13 @@ pub struct WorkerConfig {
     pub poll_ms: u64,
     /// Folder for run directories and result zips; empty means the system temp folder.
     pub scratch_dir: PathBuf,
-    /// Executor backend: `process` (run.sh with bash) or `noop` (benchmarks).
+    /// Executor backend: `process` (run.sh with bash), `http` (a remote executor speaking the
+    /// seed's client protocol; see `docs/executors.md`) or `noop` (benchmarks).
     pub executor: crate::domain::ExecutorKind,
+    /// `http` executor: milliseconds between two polls of a remote run.
+    pub http_poll_ms: u64,
+    /// `http` executor: seconds one request to a remote executor may take.
+    pub http_request_timeout_seconds: u64,
     /// Seconds a stopping worker lets running attempts finish before handing them back.
     pub drain_timeout_seconds: f64,
 }
@@ -367,6 +386,11 @@ impl Default for ServiceConfig {
             max_attempts: 1,
             retry_backoff_seconds: crate::retry::BACKOFF_SECONDS_DEFAULT,
             retry_backoff_max_seconds: crate::retry::BACKOFF_MAX_SECONDS_DEFAULT,
+            executors: String::new(),
+            upload_url: String::new(),
+            download_url: String::new(),
+            terminate_url: String::new(),
+            executor_slots: 0,
         }
     }
 }
@@ -396,6 +420,8 @@ impl Default for WorkerConfig {
             poll_ms: 1000,
             scratch_dir: PathBuf::new(),
             executor: crate::domain::ExecutorKind::Process,
+            http_poll_ms: 500,
+            http_request_timeout_seconds: 30,
             drain_timeout_seconds: 30.0,
         }
     }
@@ -453,6 +479,16 @@ impl Config {
         let c = &self.job_run_cleanup;
         if c.interval_seconds == 0 || c.batch_size == 0 || c.batches_per_pass == 0 {
             return invalid("job-run-cleanup.interval-seconds, batch-size and batches-per-pass must be at least 1");
+        }
+        if self.worker.executor == crate::domain::ExecutorKind::Http {
+            if self.worker.http_poll_ms == 0 || self.worker.http_request_timeout_seconds == 0 {
+                return invalid("worker.http-poll-ms and worker.http-request-timeout-seconds must be positive");
+            }
+            for (name, service) in &self.services {
+                if let Err(e) = crate::executor::http::endpoints_of(service) {
+                    return Err(Error::Invalid(format!("services.{name}: {e}")));
+                }
+            }
         }
         if self.max_lost_attempts == 0 {
             return invalid("max-lost-attempts must be at least 1");
@@ -528,11 +564,19 @@ fn seed_key(name: &str) -> Option<String> {
         "MAX_AGE" => Some("job-run-cleanup.retention-period".into()),
         "DATABASE_URL" => Some("database-url".into()),
         _ => {
-            let service = name.strip_prefix("SERVICE_")?.strip_suffix("_RUNS_PER_USER")?;
+            let rest = name.strip_prefix("SERVICE_")?;
+            let (service, key) = [
+                ("_RUNS_PER_USER", "runs-per-user"),
+                ("_UPLOAD_URL", "upload-url"),
+                ("_DOWNLOAD_URL", "download-url"),
+                ("_TERMINATE_URL", "terminate-url"),
+            ]
+            .iter()
+            .find_map(|(suffix, key)| rest.strip_suffix(suffix).map(|s| (s, *key)))?;
             if service.is_empty() {
                 return None;
             }
-            Some(format!("services.{}.runs-per-user", service.to_lowercase()))
+            Some(format!("services.{}.{key}", service.to_lowercase()))
         }
     }
 }
@@ -612,6 +656,30 @@ mod tests {
         assert_eq!(c.runs_per_user("example"), Some(10));
         assert_eq!(c.job_run_cleanup.retention_period, 60);
         assert_eq!(c.services["haddock"].pods, 1, "a service defined by env gets the other defaults");
+        let c = Config::load(
+            None,
+            env(&[
+                ("SERVICE_HADDOCK_UPLOAD_URL", "http://a:9000/submit,http://b:9000/submit"),
+                ("SERVICE_HADDOCK_DOWNLOAD_URL", "http://a:9000/retrieve,http://b:9000/retrieve"),
+                ("SERVICE_HADDOCK_TERMINATE_URL", "http://a:9000/kill,http://b:9000/kill"),
+                ("BERTH_WORKER_EXECUTOR", "http"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.services["haddock"].upload_url, "http://a:9000/submit,http://b:9000/submit");
+        assert_eq!(c.services["haddock"].terminate_url, "http://a:9000/kill,http://b:9000/kill");
+        assert!(
+            Config::load(
+                None,
+                env(&[
+                    ("SERVICE_HADDOCK_UPLOAD_URL", "http://a:9000/submit,http://b:9000/submit"),
+                    ("SERVICE_HADDOCK_DOWNLOAD_URL", "http://a:9000/retrieve"),
+                    ("BERTH_WORKER_EXECUTOR", "http"),
+                ]),
+            )
+            .is_err(),
+            "a download list that does not match the upload list is a startup error"
+        );
     }
 
     #[test]

@@ -212,6 +212,8 @@ text_enum! {
     ExecutorKind("executor kind") {
         /// `bash run.sh` (or the command line) as a local child process.
         Process = "process",
+        /// Forwards the run to a remote executor speaking the seed's client protocol.
+        Http = "http",
         /// Runs nothing and reports success; for benchmarks.
         Noop = "noop",
     }

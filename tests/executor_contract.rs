@@ -25,6 +25,7 @@ fn request(scratch: &Path, files: &[(&str, &str)]) -> ExecRequest {
         timeout: Some(Duration::from_secs(60)),
         memory_limit_mib: None,
         scratch: scratch.to_path_buf(),
+        service: "example".into(),
     }
 }
 

@@ -4,6 +4,7 @@
 //! backend means adding a file with a type implementing [`Execute`] and one arm to each `match`.
 
 pub mod archive;
+pub mod http;
 pub mod noop;
 pub mod process;
 
@@ -62,6 +63,8 @@ pub struct ExecRequest {
     pub memory_limit_mib: Option<u64>,
     /// Parent folder; the backend creates a fresh private folder inside it for each run.
     pub scratch: PathBuf,
+    /// The run's service (the `http` backend forwards the run to one of the service's executors).
+    pub service: String,
 }
 
 impl std::fmt::Debug for ExecRequest {
@@ -76,6 +79,7 @@ impl std::fmt::Debug for ExecRequest {
             .field("timeout", &self.timeout)
             .field("memory_limit_mib", &self.memory_limit_mib)
             .field("scratch", &self.scratch)
+            .field("service", &self.service)
             .finish()
     }
 }
@@ -151,14 +155,30 @@ pub enum Executor {
     Process(process::ProcessExecutor),
     /// Runs nothing and reports success; used by benchmarks.
     Noop(noop::NoopExecutor),
+    /// Forwards runs to remote executors speaking the seed's client protocol.
+    Http(http::HttpExecutor),
 }
 
 impl Executor {
-    /// The backend of a kind (`worker.executor`).
+    /// The backend of a kind (`worker.executor`) that needs no configuration; `http` gets its
+    /// services' executors from [`Executor::from_config`] and has none here (every run fails).
     pub fn of_kind(kind: ExecutorKind) -> Self {
         match kind {
             ExecutorKind::Noop => Executor::Noop(noop::NoopExecutor),
             ExecutorKind::Process => Executor::Process(process::ProcessExecutor::default()),
+            ExecutorKind::Http => {
+                let mut config = crate::config::Config::default();
+                config.services.clear();
+                Executor::Http(http::HttpExecutor::from_config(&config).expect("no services: nothing can be wrong"))
+            }
+        }
+    }
+
+    /// The configured backend (`worker.executor`, and for `http` the services' executors).
+    pub fn from_config(config: &crate::config::Config) -> std::result::Result<Self, String> {
+        match config.worker.executor {
+            ExecutorKind::Http => http::HttpExecutor::from_config(config).map(Executor::Http),
+            kind => Ok(Self::of_kind(kind)),
         }
     }
 
@@ -167,6 +187,7 @@ impl Executor {
         match self {
             Executor::Process(_) => ExecutorKind::Process,
             Executor::Noop(_) => ExecutorKind::Noop,
+            Executor::Http(_) => ExecutorKind::Http,
         }
     }
 
@@ -180,6 +201,7 @@ impl Executor {
         match self {
             Executor::Process(backend) => backend.run(req, logs, cancel).await,
             Executor::Noop(backend) => backend.run(req, logs, cancel).await,
+            Executor::Http(backend) => backend.run(req, logs, cancel).await,
         }
     }
 }
@@ -193,6 +215,12 @@ impl From<process::ProcessExecutor> for Executor {
 impl From<noop::NoopExecutor> for Executor {
     fn from(backend: noop::NoopExecutor) -> Self {
         Executor::Noop(backend)
+    }
+}
+
+impl From<http::HttpExecutor> for Executor {
+    fn from(backend: http::HttpExecutor) -> Self {
+        Executor::Http(backend)
     }
 }
 

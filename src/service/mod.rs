@@ -75,7 +75,7 @@ pub async fn run(
         services.spawn(Scheduler::new(store.clone(), SchedulerSettings::from_config(&config), Clock::System));
     }
     if roles.worker {
-        let executor = Executor::of_kind(config.worker.executor);
+        let executor = Executor::from_config(&config).map_err(std::io::Error::other)?;
         services.spawn(Worker::new(store, WorkerSettings::from_config(&config), executor));
     }
     services.wait().await

@@ -74,6 +74,7 @@ impl Attempt {
             timeout: self.run.timeout_seconds.and_then(|s| u64::try_from(s).ok()).map(Duration::from_secs),
             memory_limit_mib: u64::try_from(self.run.request.memory).ok().filter(|m| *m > 0),
             scratch: self.scratch.clone(),
+            service: self.run.service.clone(),
         };
         let (log_tx, log_rx) = mpsc::channel(64);
         let pump = tokio::spawn(pump_logs(self.store.clone(), id, token, log_rx, self.stop.clone()));
