@@ -48,6 +48,18 @@ pub struct BenchArgs {
     /// Flows measured by the throughput scenario.
     #[arg(long, value_delimiter = ',', default_value = "legacy,priority")]
     pub flows: Vec<Flow>,
+    /// Schedules due in the same second (schedules scenario).
+    #[arg(long, default_value_t = 10_000)]
+    pub schedules: usize,
+    /// Seconds of steady load, once without and once with retention (retention scenario).
+    #[arg(long, default_value_t = 180)]
+    pub retention_seconds: u64,
+    /// Runs per second of that load.
+    #[arg(long, default_value_t = 50)]
+    pub retention_rate: u64,
+    /// KiB of (incompressible) input files per run of that load.
+    #[arg(long, default_value_t = 16)]
+    pub retention_input_kib: usize,
 }
 
 /// A flow of the throughput scenario.
@@ -86,6 +98,10 @@ impl BenchArgs {
             e2e_runs: self.e2e_runs.max(1),
             batch_size: self.batch_size,
             flows: self.flows.iter().map(|f| f.as_str()).collect(),
+            schedules: self.schedules.max(1),
+            retention_seconds: self.retention_seconds.max(1),
+            retention_rate: self.retention_rate.max(1),
+            retention_input_kib: self.retention_input_kib,
         }
     }
 }

@@ -16,6 +16,8 @@ pub mod depth;
 pub mod e2e;
 pub mod latency;
 pub mod report;
+pub mod retention;
+pub mod schedules;
 pub mod throughput;
 
 use std::path::PathBuf;
@@ -66,6 +68,13 @@ pub enum Scenario {
     E2e,
     /// The admission function in a simulated cluster (no database).
     Admission,
+    /// 10,000 schedules due in the same second: fire-to-enqueue lag, each fired once.
+    Schedules,
+    /// Retention under a steady load: table and blob sizes over time, enqueue-to-start and claim
+    /// cost with retention off and on.
+    Retention,
+    /// `schedules` then `retention` (issue 14).
+    Time,
 }
 
 /// What to measure and how often.
@@ -97,6 +106,14 @@ pub struct BenchOptions {
     pub batch_size: Option<usize>,
     /// Flows of the throughput scenario (`legacy`, `priority`).
     pub flows: Vec<&'static str>,
+    /// Schedules due in the same second (schedules scenario).
+    pub schedules: usize,
+    /// Seconds of load per mode (retention scenario).
+    pub retention_seconds: u64,
+    /// Runs per second of that load.
+    pub retention_rate: u64,
+    /// KiB of input files per run of that load.
+    pub retention_input_kib: usize,
 }
 
 /// Errors of a benchmark.
@@ -222,6 +239,12 @@ impl Bench {
             }
             if matches!(s, Scenario::All | Scenario::E2e) {
                 figures.extend(e2e::run(self).await?);
+            }
+            if matches!(s, Scenario::All | Scenario::Schedules | Scenario::Time) {
+                figures.extend(schedules::run(self).await?);
+            }
+            if matches!(s, Scenario::All | Scenario::Retention | Scenario::Time) {
+                figures.extend(retention::run(self).await?);
             }
             reps.push(figures);
         }
