@@ -67,6 +67,18 @@ pub struct BenchArgs {
     /// Print the plans of the lists scenario's statements on stderr (EXPLAIN ANALYZE, BUFFERS).
     #[arg(long)]
     pub plans: bool,
+    /// Schedules due in the same second (schedules scenario).
+    #[arg(long, default_value_t = 10_000)]
+    pub schedules: usize,
+    /// Seconds of steady load, once without and once with retention (retention scenario).
+    #[arg(long, default_value_t = 180)]
+    pub retention_seconds: u64,
+    /// Runs per second of that load.
+    #[arg(long, default_value_t = 50)]
+    pub retention_rate: u64,
+    /// KiB of (incompressible) input files per run of that load.
+    #[arg(long, default_value_t = 16)]
+    pub retention_input_kib: usize,
 }
 
 /// A flow of the throughput scenario.
@@ -113,6 +125,10 @@ impl BenchArgs {
             },
             list_requests: self.list_requests.max(1),
             plans: self.plans,
+            schedules: self.schedules.max(1),
+            retention_seconds: self.retention_seconds.max(1),
+            retention_rate: self.retention_rate.max(1),
+            retention_input_kib: self.retention_input_kib,
         }
     }
 }

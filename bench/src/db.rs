@@ -166,3 +166,65 @@ pub async fn timings(store: &Store, from: RunId) -> Result<Vec<RunTiming>> {
         })
         .collect()
 }
+
+/// Creates `n` stored jobs of `flow` with a schedule `cron` each, first due at `due`; returns how
+/// many schedules (destructive fill, `schedules` scenario).
+pub async fn schedules_fill(store: &Store, n: i64, due: DateTime<Utc>, cron: &str, flow: &str) -> Result<i64> {
+    Ok(sqlx::query_scalar(include_str!("../sql/schedules_fill.sql"))
+        .bind(n)
+        .bind(due)
+        .bind(cron)
+        .bind(flow)
+        .fetch_one(store.pool())
+        .await?)
+}
+
+/// Fire times decided so far.
+pub async fn fires_decided(store: &Store) -> Result<i64> {
+    Ok(sqlx::query_scalar(include_str!("../sql/fires_decided.sql")).fetch_one(store.pool()).await?)
+}
+
+/// Per started fire: (job, fire-to-enqueue milliseconds, runs it names).
+pub async fn fire_lags(store: &Store) -> Result<Vec<(i64, Option<f64>, i64)>> {
+    Ok(sqlx::query_as(include_str!("../sql/fire_lags.sql")).fetch_all(store.pool()).await?)
+}
+
+/// Runs started by schedules, and the most one job got.
+pub async fn schedule_runs(store: &Store) -> Result<(i64, i64)> {
+    Ok(sqlx::query_as(include_str!("../sql/schedule_runs.sql")).fetch_one(store.pool()).await?)
+}
+
+/// Rows and bytes retention bounds.
+#[derive(Debug, Clone, Copy, sqlx::FromRow)]
+pub struct Sizes {
+    /// Rows in `runs`.
+    pub runs: i64,
+    /// Of which `cleaned`.
+    pub cleaned: i64,
+    /// Rows in `run_events`.
+    pub events: i64,
+    /// Rows in `blobs`.
+    pub blobs: i64,
+    /// Their bytes (content).
+    pub blob_bytes: i64,
+    /// `runs` on disk, with its indexes.
+    pub runs_disk: i64,
+    /// `run_events` and `attempts` on disk.
+    pub history_disk: i64,
+    /// `blobs` and `blob_chunks` on disk.
+    pub blobs_disk: i64,
+}
+
+/// The sizes now.
+pub async fn sizes(store: &Store) -> Result<Sizes> {
+    Ok(sqlx::query_as(include_str!("../sql/sizes.sql")).fetch_one(store.pool()).await?)
+}
+
+/// (id, enqueue-to-start ms) of the started runs of `service` above `after`.
+pub async fn started_since(store: &Store, after: RunId, service: &str) -> Result<Vec<(RunId, f64)>> {
+    Ok(sqlx::query_as(include_str!("../sql/started_since.sql"))
+        .bind(after)
+        .bind(service)
+        .fetch_all(store.pool())
+        .await?)
+}

@@ -17,6 +17,8 @@ pub mod e2e;
 pub mod latency;
 pub mod lists;
 pub mod report;
+pub mod retention;
+pub mod schedules;
 pub mod throughput;
 
 use std::path::PathBuf;
@@ -69,6 +71,13 @@ pub enum Scenario {
     Lists,
     /// The admission function in a simulated cluster (no database).
     Admission,
+    /// 10,000 schedules due in the same second: fire-to-enqueue lag, each fired once.
+    Schedules,
+    /// Retention under a steady load: table and blob sizes over time, enqueue-to-start and claim
+    /// cost with retention off and on.
+    Retention,
+    /// `schedules` then `retention` (issue 14).
+    Time,
 }
 
 /// What to measure and how often.
@@ -106,6 +115,14 @@ pub struct BenchOptions {
     pub list_requests: usize,
     /// Print the plans of the lists scenario's statements on stderr.
     pub plans: bool,
+    /// Schedules due in the same second (schedules scenario).
+    pub schedules: usize,
+    /// Seconds of load per mode (retention scenario).
+    pub retention_seconds: u64,
+    /// Runs per second of that load.
+    pub retention_rate: u64,
+    /// KiB of input files per run of that load.
+    pub retention_input_kib: usize,
 }
 
 /// Errors of a benchmark.
@@ -234,6 +251,12 @@ impl Bench {
             }
             if matches!(s, Scenario::All | Scenario::Lists) {
                 figures.extend(lists::run(self).await?);
+            }
+            if matches!(s, Scenario::All | Scenario::Schedules | Scenario::Time) {
+                figures.extend(schedules::run(self).await?);
+            }
+            if matches!(s, Scenario::All | Scenario::Retention | Scenario::Time) {
+                figures.extend(retention::run(self).await?);
             }
             reps.push(figures);
         }

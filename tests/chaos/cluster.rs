@@ -17,8 +17,13 @@ pub const LEASE_SECONDS: u64 = 3;
 pub const WORKER_PODS: i64 = 4;
 /// Per-user cap of service `example` (config file below).
 pub const RUNS_PER_USER: i64 = 3;
+/// Retention period (`job-run-cleanup.retention-period`, seconds): finished runs lose their files
+/// this long after they finished, while the test still runs.
+pub const RETENTION_SECONDS: u64 = 10;
 /// Limits every process reads: a per-user cap of 3, a pods quota of 10 for namespace `default`
-/// (below the three workers' 12 slots, so the quota binds), two attempts per run, short back-offs.
+/// (below the three workers' 12 slots, so the quota binds), two attempts per run, short back-offs;
+/// retention every second with a period of [`RETENTION_SECONDS`], rows kept for an hour (so the
+/// checks can read every run's history).
 const CONFIG: &str = r#"
 max-lost-attempts = 10
 [services.example]
@@ -31,6 +36,9 @@ pods = 10
 [worker]
 poll-ms = 200
 drain-timeout-seconds = 0.3
+[job-run-cleanup]
+interval-seconds = 1
+delete-after = 3600
 "#;
 
 /// Which berth process.
@@ -131,7 +139,8 @@ impl Cluster {
     /// Starts Postgres and applies the migrations with `berth migrate`.
     pub async fn start() -> Cluster {
         let dir = tempfile::tempdir().expect("temp dir");
-        std::fs::write(dir.path().join("berth.toml"), CONFIG).expect("config file");
+        let config = format!("{CONFIG}retention-period = {RETENTION_SECONDS}\n");
+        std::fs::write(dir.path().join("berth.toml"), config).expect("config file");
         let pg = EmbeddedPostgres::start(pg_options(dir.path(), None)).await.expect("start Postgres");
         let (port, url) = (pg.port(), pg.url("postgres"));
         let api_port = std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("port").port();

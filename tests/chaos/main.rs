@@ -1,7 +1,9 @@
 //! Chaos on real processes: `berth api` (1), `scheduler` (2) and `worker` (3) on a private Postgres,
 //! a stream of runs of varied length, and, on a fixed seed, `kill -9` of workers and of the leader, a
-//! Postgres restart and a worker drain. Checks that nothing is lost, no attempts overlap and no
-//! limit is exceeded; prints a one-line JSON summary.
+//! Postgres restart and a worker drain, while stored jobs fire on schedules every two seconds and
+//! retention cleans finished runs after ten. Checks that nothing is lost, no attempts overlap, no
+//! limit is exceeded, every fire started exactly one run and cleanup touched only finished runs;
+//! prints a one-line JSON summary.
 //!
 //! Short version: part of `cargo test`. Long version (see `docs/chaos.md`):
 //! `BERTH_CHAOS_SECONDS=300 cargo test --release --test chaos -- --nocapture`.
@@ -11,6 +13,7 @@ mod common;
 
 mod checks;
 mod cluster;
+mod time;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -182,7 +185,7 @@ async fn nothing_is_lost_under_chaos() {
         procs.push(c.spawn(Role::Worker, &format!("worker-{next_worker}")));
         next_worker += 1;
     }
-    let pool = PgPoolOptions::new().max_connections(3).acquire_timeout(Duration::from_secs(2));
+    let pool = PgPoolOptions::new().max_connections(5).acquire_timeout(Duration::from_secs(2));
     let pool = pool.connect(&c.url).await.expect("connect");
     let http = reqwest::Client::builder().timeout(Duration::from_secs(10)).build().expect("client");
     wait_for("the API, a leader and three workers", Duration::from_secs(60), || async {
@@ -193,9 +196,20 @@ async fn nothing_is_lost_under_chaos() {
     })
     .await;
 
+    let scheduled = time::create_schedules(&http, &c.api).await;
+
     let samples = Arc::new(Mutex::new(Samples::default()));
     let stop = CancellationToken::new();
     let sampler = tokio::spawn(checks::sample_limits(pool.clone(), samples.clone(), stop.clone()));
+    let captured = time::Captured::default();
+    let stop_collecting = CancellationToken::new();
+    let collector = tokio::spawn(time::collect_outputs(
+        http.clone(),
+        c.api.clone(),
+        pool.clone(),
+        captured.clone(),
+        stop_collecting.clone(),
+    ));
     let n = (seconds * 4.0) as usize;
     let submitter = tokio::spawn(submit_stream(c.api.clone(), n, seconds, seed, c.logs()));
 
@@ -297,10 +311,12 @@ async fn nothing_is_lost_under_chaos() {
     let (accepted, unavailable, submit_problems) = submitter.await.expect("submitter");
     f.unavailable_answers += unavailable;
     f.problems.extend(submit_problems);
+    let fired_until = time::pause_schedules(&http, &c.api, &pool, &scheduled).await;
     let deadline = Duration::from_secs_f64(60.0 + seconds / 2.0);
     wait_for("every run to reach a terminal state", deadline, || async {
         let open: i64 = sqlx::query_scalar(
-            "select count(*) from runs where state not in ('succeeded', 'failed', 'timed_out', 'cancelled', 'aborted')",
+            "select count(*) from runs \
+             where state not in ('succeeded', 'failed', 'timed_out', 'cancelled', 'aborted', 'cleaned')",
         )
         .fetch_one(&pool)
         .await
@@ -308,13 +324,26 @@ async fn nothing_is_lost_under_chaos() {
         (open == 0).then_some(())
     })
     .await;
+    // Retention catches up with the runs that finished last; the collector reads their results
+    // meanwhile, then once more for those it has not read (they are not cleaned yet).
+    time::wait_cleaned(&pool).await;
     stop.cancel();
     sampler.await.expect("sampler");
+    stop_collecting.cancel();
+    collector.await.expect("collector");
+    time::sweep(&http, &c.api, &pool, &captured).await;
     check_alive(&mut procs, &mut f.problems);
 
     let killed: Vec<String> = f.worker_kills.iter().map(|(n, _)| n.clone()).collect();
     let end = checks::end_state(&pool, &accepted, &killed).await;
-    f.problems.extend(checks::check_outputs(&http, &c.api, &pool, &accepted).await);
+    let captured = std::mem::take(&mut *captured.lock().unwrap());
+    let (outputs_checked, output_problems) = time::check_outputs(&pool, &captured, |id, job| {
+        accepted.get(&id).map(|a| a.tag.clone()).or_else(|| scheduled.tags.get(&job).cloned())
+    })
+    .await;
+    f.problems.extend(output_problems);
+    let fires = time::check_fires(&pool, &scheduled, fired_until).await;
+    let cleaning = time::check_cleaning(&pool, &scheduled).await;
     let mut requeue_ms = Vec::new();
     for (name, at) in &f.worker_kills {
         let first: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
@@ -362,15 +391,27 @@ async fn nothing_is_lost_under_chaos() {
         "unavailable_503s": f.unavailable_answers,
         "longest_leader_gap_ms": f.leader_gaps_ms.iter().max(),
         "worker_death_to_requeue_ms": { "max": requeue_ms.last(), "median": requeue_ms.get(requeue_ms.len() / 2) },
+        "scheduled_runs": fires.runs, "schedule_fires": fires.by_outcome,
+        "cleaned": cleaning.cleaned, "outputs_checked": outputs_checked,
     });
     println!("{summary}");
-    let problems: Vec<&String> = f.problems.iter().chain(&end.problems).chain(&samples.violations).take(20).collect();
+    let problems: Vec<&String> = f
+        .problems
+        .iter()
+        .chain(&end.problems)
+        .chain(&samples.violations)
+        .chain(&fires.problems)
+        .chain(&cleaning.problems)
+        .take(20)
+        .collect();
     assert!(problems.is_empty(), "chaos found problems (logs in {}):\n{problems:#?}", c.logs().display());
     assert_eq!(end.runs, accepted.len() as i64, "runs rows vs accepted submissions");
     assert_eq!(accepted.len(), n, "every submission was eventually accepted");
     assert_eq!(end.lost, 0);
     assert_eq!(end.overlapping, 0);
     assert!(samples.taken > 0, "the sampler never read the database");
+    assert!(fires.by_outcome.get("started").is_some_and(|n| *n > 0), "no schedule started a run");
+    assert!(cleaning.cleaned > 0, "retention cleaned nothing");
     assert!(f.pg_restarts >= 1 && f.unavailable_answers >= 1, "the outage was not seen by the API");
     assert!(
         requeue_ms.iter().all(|ms| *ms < (LEASE_SECONDS as i64 + 5) * 1000),
