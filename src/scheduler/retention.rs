@@ -152,25 +152,16 @@ pub struct Report {
     pub more: bool,
 }
 
-/// Passes one task runs back to back while each finds a full batch, before it waits for the
-/// duty's next interval.
-pub const PASSES_PER_TASK_MAX: usize = 16;
-
-/// The retention as a leader duty, on its own interval. Its passes run in a task of their own, off
-/// the leader loop, as the statistics refresh does: a pass takes tens of milliseconds per batch,
-/// and admission waited for it (enqueue-to-start p99 18 ms without retention, 44 ms with it,
-/// `berth bench --scenario retention`). Every write is still fenced by the term's epoch; a task
-/// that finds itself deposed stops, and the duty ends the term when it collects that result.
+/// The retention as a leader duty, on its own interval.
 pub struct Retention {
     trigger: Trigger,
-    sweep: Option<Sweep>,
-    running: Option<tokio::task::JoinHandle<(Sweep, Result<Report>)>>,
+    sweep: Sweep,
 }
 
 impl Retention {
     /// The duty for `term`.
     pub fn new(term: &Term) -> Self {
-        Self { trigger: Trigger::every(term.settings.retention.interval), sweep: Some(Sweep::default()), running: None }
+        Self { trigger: Trigger::every(term.settings.retention.interval), sweep: Sweep::default() }
     }
 }
 
@@ -185,36 +176,8 @@ impl Duty for Retention {
 
     fn run<'a>(&'a mut self, term: &'a Term, _wake: Wake) -> BoxFuture<'a, Result<Done>> {
         Box::pin(async move {
-            if self.running.as_ref().is_some_and(|h| !h.is_finished()) {
-                return Ok(Done::default());
-            }
-            if let Some(done) = self.running.take() {
-                match done.await {
-                    Ok((sweep, result)) => {
-                        self.sweep = Some(sweep);
-                        match result {
-                            Ok(_) => {}
-                            Err(e @ crate::store::Error::Deposed { .. }) => return Err(e),
-                            Err(e) => tracing::warn!(error = %e, "retention pass failed"),
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e, "the retention task panicked"),
-                }
-            }
-            let mut sweep = self.sweep.take().unwrap_or_default();
-            let (store, epoch, clock) = (term.store.clone(), term.epoch, term.clock.clone());
-            let settings = term.settings.retention.clone();
-            self.running = Some(tokio::spawn(async move {
-                let mut result = Ok(Report::default());
-                for _ in 0..PASSES_PER_TASK_MAX {
-                    result = pass(&store, epoch, &settings, &clock, &mut sweep).await;
-                    if !matches!(result, Ok(Report { more: true, .. })) {
-                        break;
-                    }
-                }
-                (sweep, result)
-            }));
-            Ok(Done::default())
+            let report = pass(&term.store, term.epoch, &term.settings.retention, &term.clock, &mut self.sweep).await?;
+            Ok(Done { again: report.more })
         })
     }
 }
