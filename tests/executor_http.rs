@@ -231,6 +231,63 @@ async fn run_collect(
     (result, collector.await.expect("collector"))
 }
 
+/// A run in a task of its own: its result and its log.
+type RunTask = tokio::task::JoinHandle<(berth::executor::Result<ExecResult>, String)>;
+
+/// Starts `req` on `exec` in a task; the receiver gets the payload id and the executor's base URL
+/// as soon as the executor logs its submission.
+fn run_spawned(
+    exec: &Executor,
+    req: ExecRequest,
+    cancel: CancellationToken,
+) -> (RunTask, tokio::sync::oneshot::Receiver<(u64, String)>) {
+    let (id_tx, id_rx) = tokio::sync::oneshot::channel();
+    let exec = exec.clone();
+    let task = tokio::spawn(async move {
+        let (tx, mut rx) = mpsc::channel::<LogChunk>(16);
+        let collector = tokio::spawn(async move {
+            let (mut text, mut id_tx) = (String::new(), Some(id_tx));
+            while let Some(c) = rx.recv().await {
+                text.push_str(&String::from_utf8_lossy(&c.data));
+                // "submitted as payload <id> to <base>/submit"
+                let submitted = text.split("submitted as payload ").nth(1).and_then(|t| {
+                    let mut words = t.split_whitespace();
+                    let id = words.next()?.parse::<u64>().ok()?;
+                    let url = words.nth(1)?.trim_end_matches("/submit").to_string();
+                    Some((id, url))
+                });
+                if let Some(found) = submitted
+                    && let Some(sender) = id_tx.take()
+                {
+                    let _ = sender.send(found);
+                }
+            }
+            text
+        });
+        let result = exec.run(req, tx, cancel).await;
+        (result, collector.await.expect("collector"))
+    });
+    (task, id_rx)
+}
+
+/// Waits (at most 15 s) until the seed executor at `url` reports payload `id` as `Running`.
+async fn wait_running(url: &str, id: u64) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let client = reqwest::Client::new();
+    loop {
+        let answer = client.get(format!("{url}/retrieve/{id}")).send().await;
+        let body: serde_json::Value = match answer {
+            Ok(r) => r.json().await.unwrap_or_default(),
+            Err(_) => serde_json::Value::Null,
+        };
+        if body["status"] == "Running" {
+            return;
+        }
+        assert!(Instant::now() < deadline, "payload {id} never ran on {url}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 fn zip_contents(path: &Path) -> HashMap<String, Vec<u8>> {
     let file = std::fs::File::open(path).expect("open result zip");
     let mut archive = zip::ZipArchive::new(file).expect("read result zip");
@@ -536,11 +593,9 @@ async fn the_real_seed_executor_runs_fails_and_kills() {
     let script = format!("{TRAP}sleep 30\n");
     for attempt in 1..=3 {
         let cancel = CancellationToken::new();
-        let task = tokio::spawn({
-            let (exec, cancel, req) = (exec.clone(), cancel.clone(), request(tmp.path(), &script));
-            async move { run_collect(&exec, req, cancel).await }
-        });
-        tokio::time::sleep(Duration::from_millis(1500)).await; // let the seed's 500 ms runner start it
+        let (task, submitted) = run_spawned(&exec, request(tmp.path(), &script), cancel.clone());
+        let (id, url) = submitted.await.expect("submitted");
+        wait_running(&url, id).await;
         cancel.cancel();
         let (r, logs) = task.await.expect("join");
         if seed_race(&r, attempt) {
@@ -584,11 +639,9 @@ async fn the_real_seed_executor_restarted_mid_run_loses_the_run() {
     let mut seed = start_seed(&bin).await;
     let tmp = tempfile::tempdir().expect("tempdir");
     let exec = executor(&config(&[&seed.url], 0));
-    let task = tokio::spawn({
-        let (exec, req) = (exec.clone(), request(tmp.path(), &format!("{TRAP}sleep 5\n")));
-        async move { run_collect(&exec, req, CancellationToken::new()).await }
-    });
-    tokio::time::sleep(Duration::from_millis(800)).await; // submitted by now (bounded by the assertion below)
+    let (task, id) = run_spawned(&exec, request(tmp.path(), &format!("{TRAP}sleep 5\n")), CancellationToken::new());
+    let (id, url) = id.await.expect("submitted");
+    wait_running(&url, id).await;
     // Kill it and start a new one on the same port: its payload table is new, the id unknown (404).
     let _ = seed.child.kill();
     let _ = seed.child.wait();
