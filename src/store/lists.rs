@@ -3,7 +3,7 @@
 //! **Dynamic SQL** (the one exception STYLE allows): each statement is built with `QueryBuilder`
 //! from the filters present, so PostgreSQL plans exactly the query asked and uses the index meant
 //! for it, rather than one generic plan of `($1 is null or ...)` clauses. Every value is a bound
-//! parameter; only fixed fragments are pushed as text. `tests/store_lists.rs` checks the plans.
+//! parameter; only fixed fragments are pushed as text. `tests/store_jobs.rs` checks the plans.
 
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
