@@ -89,6 +89,11 @@ pub struct ApiConfig {
     pub port: u16,
     /// Largest accepted upload body, in bytes.
     pub max_upload_bytes: u64,
+    /// Which generation of the seed's server `GET /download/{id}` answers like where the two
+    /// differ: 2 (the default, berth's behaviour so far) answers 200 with the JSON status until
+    /// the zip and a non-zero exit as `Failed`; 1 answers 202 while the run is not done and gives
+    /// the zip of a run that ran and exited non-zero. See docs/executors.md.
+    pub seed_generation: u8,
 }
 
 /// Prometheus exporter settings.
@@ -322,7 +327,7 @@ impl Default for Config {
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        Self { port: API_PORT_DEFAULT, max_upload_bytes: MAX_UPLOAD_BYTES_DEFAULT }
+        Self { port: API_PORT_DEFAULT, max_upload_bytes: MAX_UPLOAD_BYTES_DEFAULT, seed_generation: 2 }
     }
 }
 
@@ -458,6 +463,9 @@ impl Config {
         }
         if self.settings.batch_size == 0 {
             return invalid("settings.batch-size must be at least 1");
+        }
+        if !matches!(self.api.seed_generation, 1 | 2) {
+            return invalid("api.seed-generation must be 1 or 2");
         }
         if self.services.is_empty() {
             return invalid("at least one service must be configured");

@@ -1,5 +1,7 @@
-//! The seed system's routes, kept compatible: `GET|HEAD /download/{id}`, `GET /health`, `GET /`
-//! (and `POST /upload`, in `upload.rs`).
+//! The seed system's routes, kept compatible with both generations of its clients:
+//! `GET|HEAD /download/{id}`, `GET /download_partial/{id}`, `POST /terminate/{id}`, `GET /health`,
+//! `GET /` (and `POST /upload`, in `upload.rs`). Where the generations differ,
+//! `api.seed-generation` picks (docs/executors.md, "berth's seed API").
 
 use axum::Json;
 use axum::body::Body;
@@ -18,20 +20,24 @@ use crate::store::runs::RunState;
 pub struct StatusBody {
     /// Run id.
     pub id: RunId,
-    /// One of Queued, Running, Completed, Failed, Cancelled, Cleaned.
+    /// The seed's status name: Queued, Processing, Running, Completed, Failed, Killed or Cleaned
+    /// (berth never answers the seed's Submitted, Invalid, Lost or Unknown: see docs/executors.md).
     pub status: String,
     /// In words (e.g. the failure or cancellation reason).
     pub message: String,
 }
 
-/// The seed's status name of a berth run state.
+/// The seed's status name of a berth run state: waiting for admission is the seed's `Queued`,
+/// admitted but not yet started on a worker its `Processing`, and a run stopped on request
+/// (cancelled or aborted) its `Killed`.
 pub fn seed_status(state: RunState) -> &'static str {
     match state {
-        RunState::Waiting | RunState::Queued | RunState::Admitted => "Queued",
+        RunState::Waiting | RunState::Queued => "Queued",
+        RunState::Admitted => "Processing",
         RunState::Running => "Running",
         RunState::Succeeded => "Completed",
-        RunState::Failed | RunState::TimedOut | RunState::Aborted => "Failed",
-        RunState::Cancelled => "Cancelled",
+        RunState::Failed | RunState::TimedOut => "Failed",
+        RunState::Cancelled | RunState::Aborted => "Killed",
         RunState::Cleaned => "Cleaned",
     }
 }
@@ -60,15 +66,21 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<HealthBody>> {
 }
 
 /// Status while the run is not completed (JSON), the result zip once it is.
+///
+/// With `api.seed-generation = 1` (the seed 1.x server's answers) a run not yet done answers
+/// 202, and a run that ran and exited non-zero still gives its zip.
 #[utoipa::path(get, path = "/download/{id}", params(("id" = i64, Path, description = "run id", example = 1)), responses(
     (status = 200, description = "the result zip when completed, else the status as JSON", content(
         (StatusBody = "application/json"), (Vec<u8> = "application/zip"))),
+    (status = 202, description = "not done yet (only with `api.seed-generation = 1`)", body = StatusBody),
     (status = 404, description = "unknown id", body = ErrorBody)))]
 pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
     let id = parse_id(&id)?;
     let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    let first_generation = state.config.api.seed_generation == 1;
     let run_state = run.state;
-    if run_state == RunState::Succeeded {
+    let zip_of_failure = first_generation && run_state == RunState::Failed && run.exit_code.is_some();
+    if run_state == RunState::Succeeded || zip_of_failure {
         let zip = match run.result_blob_id {
             Some(blob) => state.store.blob_read(blob).await?,
             // The backend kept no files (the no-op backend): the result is an empty archive.
@@ -83,7 +95,75 @@ pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> 
         return Ok(Json(body).into_response());
     }
     let body = StatusBody { id, status: seed_status(run_state).into(), message: run.message };
-    Ok(Json(body).into_response())
+    let code = if first_generation && !run_state.is_terminal() { StatusCode::ACCEPTED } else { StatusCode::OK };
+    Ok((code, Json(body)).into_response())
+}
+
+/// The run's folder as it is so far, in any state (the seed 2.x server's route): the result zip
+/// once the run has one; before that, its input files with the output so far as `stdout.log` and
+/// `stderr.log` (a running run's working folder lives on its worker, which berth's API does not
+/// reach).
+#[utoipa::path(get, path = "/download_partial/{id}", params(("id" = i64, Path, description = "run id", example = 1)), responses(
+    (status = 200, description = "the folder so far as a zip", content_type = "application/zip", body = Vec<u8>),
+    (status = 404, description = "unknown id", body = ErrorBody),
+    (status = 410, description = "the run was cleaned: retention removed its files (`cleaned`)", body = ErrorBody)))]
+pub async fn download_partial(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+    let id = parse_id(&id)?;
+    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    let cleaned = || Error::Gone {
+        code: "cleaned",
+        message: format!("run {id} was cleaned: its files were removed after the retention period"),
+    };
+    if run.state == RunState::Cleaned {
+        return Err(cleaned());
+    }
+    if let Some(blob) = run.result_blob_id {
+        let zip = state.store.blob_read(blob).await?;
+        return if zip.is_empty() { Err(cleaned()) } else { Ok(zip_response(id, zip)) };
+    }
+    let input = state.store.run_input(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    for entry in state.store.run_logs(id).await? {
+        match entry.stream.as_str() {
+            "stderr" => stderr.extend_from_slice(&entry.data),
+            _ => stdout.extend_from_slice(&entry.data),
+        }
+    }
+    let logs: Vec<(String, Vec<u8>)> = [("stdout.log", stdout), ("stderr.log", stderr)]
+        .into_iter()
+        .filter(|(_, data)| !data.is_empty())
+        .map(|(name, data)| (name.to_string(), data))
+        .collect();
+    // The input was checked when it was accepted; should it not read as a zip now, the client
+    // still gets the bytes it uploaded.
+    let zip = crate::executor::archive::with_extra_files(&input, &logs).unwrap_or_else(|e| {
+        tracing::warn!(run = id.0, error = %e, "cannot add the logs to the partial folder; sending the input alone");
+        input.clone()
+    });
+    Ok(zip_response(id, zip))
+}
+
+/// Stops a run (the seed 2.x server's route): a run not started yet is cancelled at once, a
+/// running one is killed by its worker and ends `cancelled` (the seed's `Killed`). A run that
+/// has already ended answers 409 with its state.
+#[utoipa::path(post, path = "/terminate/{id}", params(("id" = i64, Path, description = "run id", example = 1)), responses(
+    (status = 200, description = "terminated, or being killed", body = StatusBody),
+    (status = 404, description = "unknown id", body = ErrorBody),
+    (status = 409, description = "the run has ended", body = ErrorBody)))]
+pub async fn terminate(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<StatusBody>> {
+    let id = parse_id(&id)?;
+    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    let stopped = state.store.run_cancel_unstarted(id, "terminated through the seed API", "api").await?
+        || state.store.run_request_cancel(id, "api").await?;
+    if !stopped {
+        return Err(Error::Conflict {
+            code: "not_cancellable",
+            message: format!("run {id} is {} and cannot be terminated", run.state),
+        });
+    }
+    crate::metrics::run_cancelled("api");
+    let now = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    Ok(Json(StatusBody { id, status: seed_status(now.state).into(), message: "job terminated".into() }))
 }
 
 /// Status as a code: 200 completed, 202 queued or running, 204 failed, cancelled or cleaned, 404 unknown.

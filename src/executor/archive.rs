@@ -85,6 +85,28 @@ pub fn zip_files(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
     Ok(writer.finish().map_err(build_err)?.into_inner())
 }
 
+/// `zip_bytes` with `extra` files added (deflated, mode 0644), for a folder "as it is so far"
+/// (the seed's `GET /download_partial/{id}`). An extra whose name the archive already has, or
+/// that is not a safe relative path, is left out: the archive's own files win.
+pub fn with_extra_files(zip_bytes: &[u8], extra: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
+    let bad_zip = |e: zip::result::ZipError| Error::Fatal(format!("invalid zip: {e}"));
+    let mut writer = ZipWriter::new_append(Cursor::new(zip_bytes.to_vec())).map_err(bad_zip)?;
+    let existing: HashSet<String> = {
+        let archive = ZipArchive::new(Cursor::new(zip_bytes)).map_err(bad_zip)?;
+        archive.file_names().filter_map(|n| n.ok().map(|n| n.into_owned())).collect()
+    };
+    for (name, data) in extra {
+        if existing.contains(name) || safe_relative_path(name).is_none() {
+            continue;
+        }
+        let options =
+            SimpleFileOptions::default().compression_method(CompressionMethod::Deflated).unix_permissions(0o644);
+        writer.start_file(name.as_str(), options).map_err(bad_zip)?;
+        writer.write_all(data).map_err(|e| Error::Retryable(format!("cannot build zip: {e}")))?;
+    }
+    Ok(writer.finish().map_err(bad_zip)?.into_inner())
+}
+
 /// Unpacks `zip_bytes` into the existing folder `dest` and returns the relative paths created
 /// (`/`-separated; folders end with `/`).
 ///
@@ -237,6 +259,27 @@ mod tests {
         assert_eq!(archive.len(), 0);
         let built = ZipWriter::new(Cursor::new(Vec::new())).finish().expect("finish").into_inner();
         assert_eq!(built, EMPTY_ZIP, "what the zip crate writes for an empty archive");
+    }
+
+    #[test]
+    fn extra_files_are_added_and_never_replace_the_archive_s_own() {
+        let input =
+            zip_files(&[("run.sh".into(), b"echo hi".to_vec()), ("stdout.log".into(), b"mine".to_vec())]).expect("zip");
+        let extra = [
+            ("stdout.log".to_string(), b"from berth".to_vec()),
+            ("stderr.log".to_string(), b"oops".to_vec()),
+            ("../escape".to_string(), b"no".to_vec()),
+        ];
+        let both = with_extra_files(&input, &extra).expect("append");
+        let mut archive = ZipArchive::new(Cursor::new(both)).expect("readable");
+        let mut names: Vec<_> = archive.file_names().filter_map(|n| n.ok().map(|n| n.into_owned())).collect();
+        names.sort();
+        assert_eq!(names, ["run.sh", "stderr.log", "stdout.log"]);
+        let mut kept = String::new();
+        archive.by_name("stdout.log").expect("entry").read_to_string(&mut kept).expect("read");
+        assert_eq!(kept, "mine");
+        let from_empty = with_extra_files(EMPTY_ZIP, &extra[1..2]).expect("append to empty");
+        assert_eq!(ZipArchive::new(Cursor::new(from_empty)).expect("readable").len(), 1);
     }
 
     #[test]

@@ -127,6 +127,20 @@ impl Store {
             .collect()
     }
 
+    /// A run's input files as the zip it was submitted with (an empty zip when it has none), or
+    /// `None` for an unknown run.
+    pub async fn run_input(&self, id: RunId) -> Result<Option<Vec<u8>>> {
+        let blob: Option<Option<BlobId>> = sqlx::query_scalar(include_str!("../../sql/runs/input_blob.sql"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?;
+        match blob {
+            None => Ok(None),
+            Some(None) => Ok(Some(crate::executor::archive::EMPTY_ZIP.to_vec())),
+            Some(Some(blob)) => Ok(Some(self.blob_read(blob).await?)),
+        }
+    }
+
     /// Asks the worker running `id` to stop it; false when the run is not running (or already asked).
     pub async fn run_request_cancel(&self, id: RunId, actor: &str) -> Result<bool> {
         let mut tx = self.pool().begin().await?;
