@@ -278,3 +278,23 @@ async fn many_due_schedules_fire_in_batches_of_one_statement_each() {
     assert_eq!(tx.schedule_prune_fires(later, 7.0 * 86400.0, 100).await.unwrap(), 30);
     tx.commit().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_leader_learns_how_long_until_the_next_fire_time() {
+    let store = common::fresh_store().await;
+    let now = Some(at("2030-01-01T10:00:00Z"));
+    assert_eq!(store.schedule_next_fire_in(now).await.unwrap(), None, "no schedule: nothing to wait for");
+
+    scheduled_job(&store, "later", &every_minute(ConcurrencyPolicy::Allow, None), at("2030-01-01T10:00:40Z")).await;
+    let soon =
+        scheduled_job(&store, "soon", &every_minute(ConcurrencyPolicy::Allow, None), at("2030-01-01T10:00:02.5Z"))
+            .await;
+    // A due fire time the duty has not taken (a locked row, a deleted job's) is not waited for.
+    scheduled_job(&store, "past", &every_minute(ConcurrencyPolicy::Allow, None), at("2030-01-01T09:59:00Z")).await;
+    let within = store.schedule_next_fire_in(now).await.unwrap().expect("a future fire time");
+    assert_eq!(within, std::time::Duration::from_millis(2500));
+
+    sqlx::query("update schedules set paused = true where job_id = $1").bind(soon).execute(store.pool()).await.unwrap();
+    let within = store.schedule_next_fire_in(now).await.unwrap().expect("the other schedule");
+    assert_eq!(within, std::time::Duration::from_secs(40), "a paused schedule is not waited for");
+}

@@ -47,7 +47,7 @@ impl Duty for Admission {
         Box::pin(async move {
             let full = wake == Wake::Interval;
             let outcome = run(&term.store, term.epoch, &mut self.wrr, &term.settings, &term.clock, full).await?;
-            Ok(Done { again: outcome.again() })
+            Ok(Done { again: outcome.again(), within: None })
         })
     }
 }

@@ -46,6 +46,9 @@ pub enum Wake {
 pub struct Done {
     /// Run this duty again at once (e.g. the admission batch was full).
     pub again: bool,
+    /// Run it again no later than this from now, even before its interval (e.g. the schedules'
+    /// next fire time, so a fire does not wait for the next tick). The run counts as its interval.
+    pub within: Option<Duration>,
 }
 
 /// One leadership term: what every duty needs.

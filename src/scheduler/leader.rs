@@ -28,6 +28,12 @@ fn wake(due: bool, again: bool, notified: Option<&str>, channels: &[&str]) -> Op
     }
 }
 
+/// When a duty runs next: at its interval `due`, or sooner when its last run asked to run again
+/// `within` some time from `now`.
+fn sooner(due: Instant, now: Instant, within: Option<std::time::Duration>) -> Instant {
+    within.map_or(due, |w| due.min(now + w))
+}
+
 /// Leads until the term ends; releases the leadership at once when `cancel` fires.
 pub async fn lead(mut session: LeaderSession, term: Term, cancel: &CancellationToken) {
     let epoch = term.epoch;
@@ -52,7 +58,10 @@ pub async fn lead(mut session: LeaderSession, term: Term, cancel: &CancellationT
                 d.due = now + trigger.every;
             }
             d.again = match d.duty.run(&term, wake).await {
-                Ok(Done { again }) => again,
+                Ok(Done { again, within }) => {
+                    d.due = sooner(d.due, Instant::now(), within);
+                    again
+                }
                 Err(Error::Deposed { .. }) => {
                     tracing::warn!(epoch, "deposed: another scheduler took over");
                     return;
@@ -107,5 +116,16 @@ mod tests {
         assert_eq!(wake(false, false, Some("berth_admitted"), &admission), None, "another duty's channel");
         assert_eq!(wake(false, false, Some("berth_queued"), &[]), None, "a timer-only duty");
         assert_eq!(wake(false, false, None, &admission), None);
+    }
+
+    #[test]
+    fn a_duty_asking_to_run_within_a_time_runs_then_unless_its_interval_comes_first() {
+        use std::time::Duration;
+        let now = Instant::now();
+        let due = now + Duration::from_secs(1);
+        assert_eq!(sooner(due, now, None), due, "no request: the interval");
+        assert_eq!(sooner(due, now, Some(Duration::from_millis(300))), now + Duration::from_millis(300));
+        assert_eq!(sooner(due, now, Some(Duration::from_secs(5))), due, "the interval comes first");
+        assert_eq!(sooner(due, now, Some(Duration::ZERO)), now);
     }
 }

@@ -177,7 +177,7 @@ impl Duty for Retention {
     fn run<'a>(&'a mut self, term: &'a Term, _wake: Wake) -> BoxFuture<'a, Result<Done>> {
         Box::pin(async move {
             let report = pass(&term.store, term.epoch, &term.settings.retention, &term.clock, &mut self.sweep).await?;
-            Ok(Done { again: report.more })
+            Ok(Done { again: report.more, within: None })
         })
     }
 }

@@ -1,8 +1,9 @@
 //! The cron duty: fires due schedules. Each pass reads a batch of due schedules (one statement,
 //! rows locked), decides each with [`super::cron::decide`] at the database's instant, and commits
 //! every decision, its fire records and its runs in one statement of the same fenced transaction.
-//! Runs every tick and at once when a schedule changes (`berth_schedules`).
+//! Runs at the next fire time, every tick, and at once when a schedule changes (`berth_schedules`).
 
+use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -55,7 +56,12 @@ impl Duty for Schedules {
                 self.pruned_at = Some(Instant::now());
                 prune(&term.store, term.epoch, term.clock.sql_now()).await?;
             }
-            Ok(Done { again: decided >= BATCH_DEFAULT as usize })
+            let again = decided >= BATCH_DEFAULT as usize;
+            // Wake at the next fire time rather than at the next tick (up to a tick of lag for
+            // every fire otherwise). A due schedule the pass left (a locked row, a deleted job's)
+            // is not a fire time to wait for: only future ones count.
+            let within = if again { None } else { term.store.schedule_next_fire_in(term.clock.sql_now()).await? };
+            Ok(Done { again, within })
         })
     }
 }
@@ -74,7 +80,18 @@ pub async fn run(
     let Some(at) = at else {
         return Ok((0, Fired::default()));
     };
-    let decisions: Vec<FireDecision> = due.iter().map(|s| decision(s, at)).collect();
+    // Parsed once per expression and zone in a pass: schedules often share them, and a parse
+    // (with its probe for a real day) costs more than the decision.
+    let mut parsed: HashMap<(&str, &str), std::result::Result<CronSchedule, super::cron::Error>> = HashMap::new();
+    let decisions: Vec<FireDecision> = due
+        .iter()
+        .map(|s| {
+            let schedule = parsed
+                .entry((s.cron.as_str(), s.time_zone.as_str()))
+                .or_insert_with(|| CronSchedule::parse(&s.cron, &s.time_zone));
+            decision(s, schedule.as_ref(), at)
+        })
+        .collect();
     let fired = tx.schedule_fire(&decisions, now, settings.admission_off).await?;
     tx.commit().await?;
     crate::metrics::schedule_fires(fired.started, fired.replaced, fired.skipped, fired.missed);
@@ -93,11 +110,15 @@ pub async fn run(
 /// The decision for one due schedule at `now`. A schedule whose stored expression no longer
 /// parses (it was checked when set; a newer time zone database could drop a name) is parked:
 /// it never fires, with a warning, until it is set again.
-fn decision(s: &DueSchedule, now: chrono::DateTime<chrono::Utc>) -> FireDecision {
-    match CronSchedule::parse(&s.cron, &s.time_zone) {
+fn decision(
+    s: &DueSchedule,
+    schedule: std::result::Result<&CronSchedule, &super::cron::Error>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> FireDecision {
+    match schedule {
         Ok(schedule) => {
             let deadline = s.starting_deadline_seconds.map(|d| chrono::Duration::seconds(i64::from(d)));
-            let d = decide(&schedule, deadline, s.after_at, now);
+            let d = decide(schedule, deadline, s.after_at, now);
             if d.missed_unlisted {
                 tracing::info!(job = %s.job_id, "schedule missed more fire times than it records");
             }

@@ -132,6 +132,16 @@ impl Store {
         schedule_delete(&mut conn, job, actor).await
     }
 
+    /// How long until the earliest future fire time of any unpaused schedule (`now`: `None` for
+    /// the database's clock), or `None` when no schedule will fire.
+    pub async fn schedule_next_fire_in(&self, now: Option<DateTime<Utc>>) -> Result<Option<std::time::Duration>> {
+        let seconds: Option<f64> = sqlx::query_scalar(include_str!("../../sql/schedules/next_fire_in.sql"))
+            .bind(now)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(seconds.map(|s| std::time::Duration::from_secs_f64(s.max(0.0))))
+    }
+
     /// The latest `limit` fires of `job`, newest first.
     pub async fn schedule_fires(&self, job: JobId, limit: i64) -> Result<Vec<FireRow>> {
         let rows = sqlx::query(include_str!("../../sql/schedules/fires.sql"))
