@@ -403,3 +403,99 @@ async fn admission_goes_on_while_the_statistics_refresh_waits() {
     lock.rollback().await.unwrap();
     app.stop().await;
 }
+
+/// Queues `backlogs` runs per user (in the given order of (user, count) blocks) in the priority
+/// flow of namespace `default`, with the `example` service capped at `cap` runs per user, a worker
+/// with room for everything, and reads of `scan_limit` runs per queue. Returns the leader's
+/// settings and lease.
+async fn capped_backlogs(
+    app: &TestApp,
+    blocks: &[(&str, usize)],
+    scan_limit: i64,
+    cap: u32,
+) -> (SchedulerSettings, berth::store::leader::LeaderSession) {
+    let store = &app.store;
+    let capacity = Resources { cpu: 1_000_000, memory: 1_000_000, pods: 1_000_000, storage: 1_000_000 };
+    store.worker_register("roomy", &["example".to_string()], capacity).await.unwrap();
+    common::create_namespace(store, "default", 1_000_000).await;
+    for (user, count) in blocks {
+        let users = vec![*user; *count];
+        let batch = berth::store::batch::SubmitBatchParams {
+            flow: berth::domain::Flow::Priority,
+            request: Resources { cpu: 0, memory: 0, pods: 0, storage: 0 },
+            ..common::legacy_batch(&users)
+        };
+        store.run_submit_batch(&batch).await.unwrap();
+    }
+    let mut config = test_config();
+    config.services.get_mut("example").unwrap().runs_per_user = cap;
+    let mut settings = SchedulerSettings::from_config(&config);
+    settings.scan_limit = scan_limit;
+    settings.policy.batch_size = 10_000;
+    let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
+    (settings, leader)
+}
+
+async fn active_per_user(store: &berth::store::Store) -> std::collections::BTreeMap<String, i64> {
+    sqlx::query_as::<_, (String, i64)>(
+        "select user_id, count(*) from runs where state in ('admitted', 'running') group by user_id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+    .into_iter()
+    .collect()
+}
+
+#[tokio::test]
+async fn a_users_capped_backlog_does_not_hide_another_users_run_queued_behind_it() {
+    let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
+    // Alice's 50 runs fill every read of 5; Bob's one run is queued behind them all.
+    let (settings, leader) = capped_backlogs(&app, &[("alice", 50), ("bob", 1)], 5, 1).await;
+    let mut wrr = Wrr::default();
+
+    let first = cycle::run(&app.store, leader.epoch(), &mut wrr, &settings, &Clock::System, true).await.unwrap();
+    assert_eq!(first.admitted.len(), 2, "alice's first run and bob's, in the same cycle");
+    let active = active_per_user(&app.store).await;
+    assert_eq!(active.get("bob"), Some(&1), "bob's run is not hidden behind alice's backlog");
+    assert_eq!(active.get("alice"), Some(&1), "alice stays at her cap of 1");
+    leader.release().await;
+    app.stop().await;
+}
+
+/// The property, over generated cases: with room everywhere, one full cycle after the queues are
+/// filled every user has min(cap, queued) runs active, however the users' backlogs interleave
+/// and however short the reads are (no user's backlog hides another user's runs).
+#[tokio::test]
+async fn one_full_cycle_admits_every_user_up_to_their_cap_however_backlogs_interleave() {
+    let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = |below: u64| {
+        // splitmix64: a fixed sequence of cases, the same on every run.
+        seed = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = seed;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        (z ^ (z >> 31)) % below
+    };
+    for case in 0..8 {
+        let users = ["u1", "u2", "u3", "u4"];
+        let blocks: Vec<(&str, usize)> =
+            (0..1 + next(6)).map(|_| (users[next(4) as usize], 1 + next(12) as usize)).collect();
+        let scan_limit = 1 + next(4) as i64;
+        let cap = 1 + next(3) as u32;
+        let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
+        let (settings, leader) = capped_backlogs(&app, &blocks, scan_limit, cap).await;
+        let mut wrr = Wrr::default();
+        cycle::run(&app.store, leader.epoch(), &mut wrr, &settings, &Clock::System, true).await.unwrap();
+        let mut queued: std::collections::BTreeMap<&str, i64> = Default::default();
+        for (user, count) in &blocks {
+            *queued.entry(user).or_default() += *count as i64;
+        }
+        let expected: std::collections::BTreeMap<String, i64> =
+            queued.iter().map(|(u, n)| (u.to_string(), (*n).min(i64::from(cap)))).collect();
+        let active = active_per_user(&app.store).await;
+        assert_eq!(active, expected, "case {case}: blocks {blocks:?}, reads of {scan_limit}, cap {cap}");
+        leader.release().await;
+        app.stop().await;
+    }
+}

@@ -100,6 +100,22 @@ pub fn fit_unclaimed(workers: &mut [WorkerFree], unclaimed: &[(String, Resources
     }
 }
 
+/// A queued run as the decision sees it.
+pub fn queued_run(q: &crate::store::admission::QueuedRow) -> QueuedRun {
+    QueuedRun {
+        id: q.id,
+        user: q.user_id.clone(),
+        service: q.service.clone(),
+        namespace: q.namespace.clone(),
+        priority: q.priority,
+        request: q.request,
+        enqueued_at: q.enqueued_at,
+        head_since: q.head_since,
+        head_retries: u32::try_from(q.head_retries).unwrap_or(0),
+        not_before: q.not_before,
+    }
+}
+
 /// Builds the admission decision's input from the rows: the summed ledger, each worker's free
 /// capacity reduced by the unclaimed admitted runs, and the queued runs. Records the live
 /// workers' summed capacity.
@@ -110,22 +126,7 @@ pub fn snapshot(rows: &SnapshotRows, clock: &Clock, wrr: Wrr) -> Snapshot {
     Snapshot {
         // The database clock, unless a test injected one.
         now: clock.sql_now().unwrap_or(rows.now),
-        queued: rows
-            .queued
-            .iter()
-            .map(|q| QueuedRun {
-                id: q.id,
-                user: q.user_id.clone(),
-                service: q.service.clone(),
-                namespace: q.namespace.clone(),
-                priority: q.priority,
-                request: q.request,
-                enqueued_at: q.enqueued_at,
-                head_since: q.head_since,
-                head_retries: u32::try_from(q.head_retries).unwrap_or(0),
-                not_before: q.not_before,
-            })
-            .collect(),
+        queued: rows.queued.iter().map(queued_run).collect(),
         namespaces: namespaces.into_iter().collect(),
         running_per_user: user_running.into_iter().map(|(k, v)| (k, u32::try_from(v).unwrap_or(u32::MAX))).collect(),
         workers,

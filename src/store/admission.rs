@@ -168,23 +168,7 @@ impl Store {
         let Some(first) = rows.first() else { return Ok(None) };
         let now: DateTime<Utc> = first.try_get("now")?;
         let Json(ledger): Json<Ledger> = first.try_get("ledger")?;
-        let queued = rows
-            .iter()
-            .map(|r| {
-                Ok(QueuedRow {
-                    id: r.try_get("id")?,
-                    user_id: r.try_get("user_id")?,
-                    service: r.try_get("service")?,
-                    namespace: r.try_get("namespace")?,
-                    priority: r.try_get("priority")?,
-                    request: super::resources_of(r)?,
-                    enqueued_at: r.try_get("enqueued_at")?,
-                    head_since: r.try_get("head_since")?,
-                    head_retries: r.try_get("head_retries")?,
-                    not_before: r.try_get("not_before")?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let queued = rows.iter().map(queued_row).collect::<Result<Vec<_>>>()?;
         Ok(Some(SnapshotRows {
             queued,
             namespaces: ledger.namespaces.into_iter().map(QuotaRow::from).collect(),
@@ -192,6 +176,28 @@ impl Store {
             active: ledger.active,
             now,
         }))
+    }
+
+    /// The oldest `limit` queued runs of one namespace and priority without the `capped`
+    /// (user, service) pairs' runs (admission/queued_uncapped.sql): what a snapshot's full read
+    /// of that queue hid behind users held by their own cap.
+    pub async fn admission_uncapped(
+        &self,
+        namespace: &str,
+        priority: Priority,
+        limit: i64,
+        capped: &[(String, String)],
+    ) -> Result<Vec<QueuedRow>> {
+        let (users, services): (Vec<&str>, Vec<&str>) = capped.iter().map(|(u, s)| (u.as_str(), s.as_str())).unzip();
+        let rows = sqlx::query(include_str!("../../sql/admission/queued_uncapped.sql"))
+            .bind(namespace)
+            .bind(priority)
+            .bind(limit)
+            .bind(users)
+            .bind(services)
+            .fetch_all(self.generic_pool())
+            .await?;
+        rows.iter().map(queued_row).collect()
     }
 
     /// Commits a cycle's admissions as a transaction of its own (admission/admit.sql): one round
@@ -325,4 +331,20 @@ pub(super) async fn namespace_use(conn: &mut PgConnection, names: Option<&[Strin
     let rows: Vec<NamespaceUseRow> =
         sqlx::query_as(include_str!("../../sql/admission/namespace_use.sql")).bind(names).fetch_all(conn).await?;
     Ok(rows.into_iter().map(NamespaceRow::from).collect())
+}
+
+/// A queued run from a row of admission/snapshot.sql or admission/queued_uncapped.sql.
+fn queued_row(r: &sqlx::postgres::PgRow) -> Result<QueuedRow> {
+    Ok(QueuedRow {
+        id: r.try_get("id")?,
+        user_id: r.try_get("user_id")?,
+        service: r.try_get("service")?,
+        namespace: r.try_get("namespace")?,
+        priority: r.try_get("priority")?,
+        request: super::resources_of(r)?,
+        enqueued_at: r.try_get("enqueued_at")?,
+        head_since: r.try_get("head_since")?,
+        head_retries: r.try_get("head_retries")?,
+        not_before: r.try_get("not_before")?,
+    })
 }

@@ -1,7 +1,8 @@
 //! Pure admission decision of the scheduler leader: from one snapshot of queues, quotas and worker capacity it decides which queued runs start this cycle and records why every other run it looked at waits.
 //!
 //! `model.rs` holds what a cycle reads and decides, `walk.rs` the walk itself, `why.rs` the
-//! scopes, shortfalls and sentences of the block records.
+//! scopes, shortfalls and sentences of the block records, `capped.rs` which queues a cycle reads
+//! again so that a user held by their own cap hides nobody else's runs.
 //!
 //! # Decisions where the design document left a choice
 //!
@@ -33,11 +34,13 @@
 //! * **Position** is the place the run holds in its (namespace, priority) queue once this cycle's
 //!   admissions and cancellations are applied (1 = first).
 
+mod capped;
 mod model;
 mod walk;
 mod why;
 
 pub use crate::resources::{Dimension, Resources};
+pub use capped::{Queue, full_queues, rereads, saturated};
 pub use model::{
     Admission, DEFAULT_HIGH_SHARE_PERCENT, Decisions, HeadAction, HeadTimeout, NamespaceUse, Policy, Priority,
     QueuedRun, Snapshot, WorkerFree, Wrr,

@@ -1,0 +1,15 @@
+-- The oldest queued runs of one namespace and priority, leaving out the users at their per-user
+-- cap: read when the snapshot's read of that queue was full and held a capped user's runs, so the
+-- runs of other users queued behind a capped backlog are seen (scheduler/admission/capped.rs).
+-- $1 namespace, $2 priority, $3 limit, $4 capped users, $5 their services (same order).
+-- Walks runs_queued_namespace in queue order, skipping the capped users' runs: the cost grows with
+-- the capped backlog ahead of the first other run, and is paid only while a capped user's runs
+-- fill the read. No row locks: the leader is the only writer of queued runs' admission.
+select id, user_id, service, namespace, priority, cpu, memory, pods, storage, enqueued_at,
+       head_since, head_retries, not_before
+from runs
+where state = 'queued' and namespace is not null and namespace = $1 and priority = $2
+  and not exists (select 1 from unnest($4::text[], $5::text[]) as c(user_id, service)
+                  where c.user_id = runs.user_id and c.service = runs.service)
+order by enqueued_at, id
+limit $3

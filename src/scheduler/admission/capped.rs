@@ -1,0 +1,142 @@
+//! Which queues a cycle reads again so that a user held by their own cap hides nobody.
+//!
+//! The snapshot reads the oldest runs of each (namespace, priority). When one user's backlog fills
+//! that read, the runs of every other user queued behind it stay unseen until the backlog
+//! shrinks, though nothing blocks them (DESIGN §4: a run blocked only by its own cap blocks only
+//! that user's later runs). So the full cycle reads such a queue again without the *saturated*
+//! users — those whose active runs plus their runs already read reach their cap: none of their
+//! unread runs can start this cycle — and repeats while a read is full and saturates more users
+//! ([`crate::scheduler::cycle::plan`]).
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::{Policy, Priority, Snapshot};
+
+/// A queue: (namespace, priority).
+pub type Queue = (String, Priority);
+
+/// The (user, service) pairs whose active runs plus their runs in `snapshot` reach their cap.
+/// Pure.
+pub fn saturated(snapshot: &Snapshot, policy: &Policy) -> BTreeSet<(String, String)> {
+    let cap = |service: &str| policy.runs_per_user.get(service).copied().unwrap_or(policy.default_runs_per_user);
+    let mut load: BTreeMap<(&str, &str), u64> = BTreeMap::new();
+    for ((user, service), running) in &snapshot.running_per_user {
+        *load.entry((user, service)).or_default() += u64::from(*running);
+    }
+    for run in &snapshot.queued {
+        *load.entry((&run.user, &run.service)).or_default() += 1;
+    }
+    load.into_iter()
+        .filter(|((_, service), n)| *n >= u64::from(cap(service)))
+        .map(|((user, service), _)| (user.to_string(), service.to_string()))
+        .collect()
+}
+
+/// The queues among `full` (those whose last read returned as many runs as it asked for) that
+/// hold a run of a `saturated` user: what may hide runs of others behind it. Pure.
+pub fn rereads(snapshot: &Snapshot, full: &BTreeSet<Queue>, saturated: &BTreeSet<(String, String)>) -> Vec<Queue> {
+    let mut out = BTreeSet::new();
+    for run in &snapshot.queued {
+        let queue = (run.namespace.clone(), run.priority);
+        if full.contains(&queue) && saturated.contains(&(run.user.clone(), run.service.clone())) {
+            out.insert(queue);
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The queues whose read returned `per_queue` runs or more. Pure.
+pub fn full_queues(snapshot: &Snapshot, per_queue: i64) -> BTreeSet<Queue> {
+    let mut counts: BTreeMap<Queue, i64> = BTreeMap::new();
+    for run in &snapshot.queued {
+        *counts.entry((run.namespace.clone(), run.priority)).or_default() += 1;
+    }
+    counts.into_iter().filter(|(_, n)| *n >= per_queue).map(|(q, _)| q).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use chrono::{TimeZone, Utc};
+
+    use super::*;
+    use crate::resources::Resources;
+    use crate::scheduler::admission::{QueuedRun, Wrr};
+    use crate::store::RunId;
+
+    fn run(id: i64, user: &str, ns: &str, priority: Priority) -> QueuedRun {
+        QueuedRun {
+            id: RunId(id),
+            user: user.into(),
+            service: "svc".into(),
+            namespace: ns.into(),
+            priority,
+            request: Resources::default(),
+            enqueued_at: Utc.timestamp_opt(id, 0).unwrap(),
+            head_since: None,
+            head_retries: 0,
+            not_before: None,
+        }
+    }
+
+    fn snapshot(queued: Vec<QueuedRun>, running: &[(&str, u32)]) -> Snapshot {
+        Snapshot {
+            now: Utc.timestamp_opt(1000, 0).unwrap(),
+            queued,
+            namespaces: HashMap::new(),
+            running_per_user: running.iter().map(|(u, n)| ((u.to_string(), "svc".to_string()), *n)).collect(),
+            workers: vec![],
+            wrr: Wrr::default(),
+        }
+    }
+
+    fn policy(cap: u32) -> Policy {
+        Policy {
+            high_share_percent: 90,
+            batch_size: 20,
+            head_timeout: chrono::Duration::seconds(60),
+            head_retry_count: 0,
+            head_retry_backoff: chrono::Duration::seconds(1),
+            runs_per_user: HashMap::new(),
+            default_runs_per_user: cap,
+        }
+    }
+
+    fn pair(user: &str) -> (String, String) {
+        (user.to_string(), "svc".to_string())
+    }
+
+    #[test]
+    fn a_user_is_saturated_when_active_and_read_runs_reach_the_cap() {
+        let snap = snapshot(
+            vec![
+                run(1, "a", "ns", Priority::Normal),
+                run(2, "a", "ns", Priority::High),
+                run(3, "b", "ns", Priority::Normal),
+            ],
+            &[("b", 1), ("c", 3), ("d", 1)],
+        );
+        // cap 3: a has 2 read, b 1 active + 1 read, c 3 active, d 1 active.
+        assert_eq!(saturated(&snap, &policy(3)), [pair("c")].into());
+        assert_eq!(saturated(&snap, &policy(2)), [pair("a"), pair("b"), pair("c")].into());
+    }
+
+    #[test]
+    fn only_full_queues_holding_a_saturated_users_run_are_read_again() {
+        let snap = snapshot(
+            vec![
+                run(1, "a", "ns", Priority::Normal),
+                run(2, "a", "ns", Priority::Normal),
+                run(3, "b", "ns", Priority::High),
+                run(4, "a", "other", Priority::Normal),
+            ],
+            &[],
+        );
+        let full = full_queues(&snap, 2);
+        assert_eq!(full, [("ns".to_string(), Priority::Normal)].into(), "the others read fewer than asked");
+        assert_eq!(rereads(&snap, &full, &[pair("a")].into()), [("ns".to_string(), Priority::Normal)]);
+        assert!(rereads(&snap, &full, &[pair("b")].into()).is_empty(), "b's queue was not full");
+        assert!(rereads(&snap, &full, &BTreeSet::new()).is_empty(), "nobody saturated: nothing hidden");
+    }
+}
