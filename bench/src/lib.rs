@@ -14,6 +14,7 @@ pub mod cpu;
 pub mod db;
 pub mod depth;
 pub mod e2e;
+pub mod fairness;
 pub mod latency;
 pub mod lists;
 pub mod report;
@@ -78,6 +79,8 @@ pub enum Scenario {
     Retention,
     /// `schedules` then `retention` (issue 14).
     Time,
+    /// One user's 100,000 runs held by their cap, other users' runs behind them (issue 18).
+    Fairness,
 }
 
 /// What to measure and how often.
@@ -257,6 +260,9 @@ impl Bench {
             }
             if matches!(s, Scenario::All | Scenario::Retention | Scenario::Time) {
                 figures.extend(retention::run(self).await?);
+            }
+            if matches!(s, Scenario::All | Scenario::Fairness) {
+                figures.extend(fairness::run(self).await?);
             }
             reps.push(figures);
         }
