@@ -130,7 +130,9 @@ pub async fn run(store: Store, settings: SchedulerSettings, clock: Clock, cancel
     // Every scheduler exports the gauge, so a standby shows 0 rather than nothing.
     crate::metrics::leadership(None);
     while !cancel.is_cancelled() {
-        match store.leader_try_elect(&settings.holder).await {
+        let attempt = store.leader_try_elect(&settings.holder).await;
+        crate::metrics::database_up(attempt.is_ok());
+        match attempt {
             Ok(Some(session)) => {
                 tracing::info!(epoch = session.epoch(), "elected scheduler leader");
                 crate::metrics::leadership(Some(session.epoch()));
