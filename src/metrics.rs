@@ -15,6 +15,9 @@ use crate::resources::{Dimension, Resources};
 /// The (namespace, priority) queues this process has reported, so an emptied queue, or a lost
 /// leadership, reads 0 rather than its last value.
 static REPORTED_QUEUES: Mutex<BTreeSet<(String, &'static str)>> = Mutex::new(BTreeSet::new());
+/// The (namespace, priority, service) usage series this process has reported, so that one whose
+/// runs all ended reads 0 rather than its last value.
+static REPORTED_USAGE: Mutex<BTreeSet<(String, &'static str, String)>> = Mutex::new(BTreeSet::new());
 
 /// HTTP requests served, by method, route template and status.
 pub const HTTP_REQUESTS: &str = "berth_http_requests_total";
@@ -80,6 +83,10 @@ pub const OLDEST_FINISHED: &str = "berth_oldest_finished_run_age_seconds";
 /// 1 while this process's last use of the database succeeded, 0 after a failure (schedulers: each
 /// election attempt; workers: each heartbeat).
 pub const DATABASE_UP: &str = "berth_database_up";
+
+/// Resources held by admitted and running runs, by namespace, priority, service and dimension
+/// (leader only).
+pub const RESOURCES_IN_USE: &str = "berth_resources_in_use";
 
 /// What kind of series a metric is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -205,6 +212,12 @@ pub const METRICS: &[Metric] = &[
         Kind::Gauge,
         None,
         "1 while this process's last use of the database succeeded, 0 after a failure (schedulers and workers).",
+    ),
+    metric(
+        RESOURCES_IN_USE,
+        Kind::Gauge,
+        None,
+        "Resources held by admitted and running runs, by namespace, priority, service and dimension (leader only).",
     ),
 ];
 
@@ -456,6 +469,45 @@ fn set_queue(ns: &str, priority: &'static str, figures: &QueueFigures) {
     for d in Dimension::ALL {
         gauge!(HEAD_SHORTFALL, "namespace" => ns.to_string(), "priority" => priority, "dimension" => d.to_string())
             .set(figures.shortfall.get(d) as f64);
+    }
+}
+
+/// What the admitted and running runs of one (namespace, priority, service) hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    /// Namespace.
+    pub namespace: String,
+    /// Priority.
+    pub priority: &'static str,
+    /// Service.
+    pub service: String,
+    /// Resources held.
+    pub held: Resources,
+}
+
+/// Records what active runs hold; the groups reported before and absent now read 0.
+pub fn usage(groups: &[Usage]) {
+    let mut reported = REPORTED_USAGE.lock().unwrap_or_else(|e| e.into_inner());
+    let now: BTreeSet<(String, &'static str, String)> =
+        groups.iter().map(|u| (u.namespace.clone(), u.priority, u.service.clone())).collect();
+    for (ns, priority, service) in reported.difference(&now) {
+        set_usage(ns, priority, service, &Resources::default());
+    }
+    for u in groups {
+        set_usage(&u.namespace, u.priority, &u.service, &u.held);
+    }
+    reported.extend(now);
+}
+
+fn set_usage(ns: &str, priority: &'static str, service: &str, held: &Resources) {
+    for d in Dimension::ALL {
+        let labels = [
+            ("namespace", ns.to_string()),
+            ("priority", priority.to_string()),
+            ("service", service.to_string()),
+            ("dimension", d.to_string()),
+        ];
+        gauge!(RESOURCES_IN_USE, &labels).set(held.get(d) as f64);
     }
 }
 

@@ -127,7 +127,7 @@ async fn every_panel_expression_returns_series() {
     let dashboard: Value =
         serde_json::from_str(include_str!("../grafana/dashboards/berth.json")).expect("the dashboard is JSON");
     let expressions = panel_expressions(&dashboard);
-    assert!(expressions.len() >= 27, "{expressions:?}");
+    assert!(expressions.len() >= 33, "{expressions:?}");
 
     let database_url = common::fresh_database_url().await;
     let dir = tempfile::tempdir().expect("temp dir");
@@ -192,6 +192,11 @@ async fn every_panel_expression_returns_series() {
         cluster.wait_state(*id, &["succeeded", "failed"]).await;
     }
     let blocked = cluster.upload("echo big\n", &[("user_id", "5"), ("pods", "9")]).await;
+    // A run that holds resources in team/high while the expressions are evaluated.
+    let gate = dir.path().join("gate");
+    let script = format!("while [ ! -f {} ]; do sleep 0.05; done\n", gate.display());
+    let holding = cluster.upload(&script, &[("user_id", "6"), ("namespace", "team"), ("priority", "high")]).await;
+    cluster.wait_state(holding, &["running"]).await;
 
     // Until every expression has series (Prometheus must have scraped the blocked head and a few
     // samples of every counter), or the deadline: then the failure names every empty expression.
@@ -232,6 +237,15 @@ async fn every_panel_expression_returns_series() {
         );
     }
     assert_eq!(cluster.run(blocked).await["state"], "queued");
+    // The usage gauge holds what the running run holds: one pod in team/high.
+    let held = r#"berth_resources_in_use{namespace="team", priority="high", dimension="pods"}"#;
+    wait_for("Prometheus to see the running run's pod", Duration::from_secs(30), || async {
+        let body = query(held.to_string()).await?;
+        (body["data"]["result"][0]["value"][1] == "1").then_some(())
+    })
+    .await;
+    std::fs::write(&gate, b"").expect("open the gate");
+    assert_eq!(cluster.wait_state(holding, &["succeeded", "failed"]).await, "succeeded");
 }
 
 #[test]

@@ -16,6 +16,7 @@ pub mod rescuer;
 pub mod retention;
 pub mod schedules;
 pub mod statistics;
+pub mod usage;
 
 use std::time::Duration;
 
