@@ -2,7 +2,7 @@
 //!
 //! Every scheduler process tries to take a session advisory lock on a dedicated connection; the
 //! winner bumps the fencing epoch and runs the leader duties ([`duty`]: rescue, schedules,
-//! statistics, admission, retention, ...) on their triggers, never two at a time ([`leader`]). Losing the connection loses
+//! statistics, admission, retention, usage, ...) on their triggers, never two at a time ([`leader`]). Losing the connection loses
 //! the leadership at once; SIGTERM releases it at once so another scheduler takes over without
 //! waiting for a timeout.
 
