@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 
 use crate::config::Config;
 use crate::dev;
@@ -97,6 +97,14 @@ pub enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+    /// Prints shell completions for `berth` (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// The client commands (submit, status, logs, download, cancel, runs, jobs, queue, why).
+    #[command(flatten)]
+    Client(Box<crate::client::ClientCommand>),
     /// Applies the embedded migrations.
     Migrate {
         /// Reverts every migration instead.
@@ -111,6 +119,10 @@ pub enum Command {
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Completions { shell } = cli.command {
+        clap_complete::generate(shell, &mut Cli::command(), "berth", &mut std::io::stdout());
+        return ExitCode::SUCCESS;
+    }
     crate::telemetry::init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
@@ -119,6 +131,9 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    if let Command::Client(command) = cli.command {
+        return runtime.block_on(command.run());
+    }
     match runtime.block_on(dispatch(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -153,6 +168,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
             run_one(config, Roles { api: false, scheduler: true, worker: false }).await
         }
         Command::Bench { args } => Err(exec_bench(cli.config.as_deref(), &args)),
+        Command::Completions { .. } | Command::Client(_) => bail!("handled before the configuration is loaded"),
         Command::Migrate { undo, check } => {
             let url = database_url(&config)?;
             let store = Store::connect(&url, 2).await.context("cannot connect to the database")?;
@@ -276,8 +292,6 @@ fn exec_bench(config: Option<&Path>, args: &[OsString]) -> anyhow::Error {
 
 #[cfg(test)]
 mod tests {
-    use clap::CommandFactory;
-
     use super::*;
 
     fn bench_args(line: &[&str]) -> Vec<OsString> {

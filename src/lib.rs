@@ -9,6 +9,8 @@
 //! - [`worker`]: registers capacity, claims admitted runs, executes them, stores results.
 //! - [`executor`]: how a run executes (a process running `run.sh`, or no-op for benchmarks).
 //! - [`store`]: the only module that talks to Postgres; every statement lives in `sql/`.
+//! - [`client`]: the command-line client (`berth submit`, `status`, `logs`, `runs`, ...), which
+//!   talks to the API over HTTP like any other program.
 //! - [`dev`]: `berth dev`, everything in one process on a private Postgres it starts itself.
 //! - [`domain`]: the named values (priority, flow, run state, ...) as enums, with their one
 //!   conversion to and from Postgres text.
@@ -26,6 +28,7 @@
 
 pub mod api;
 pub mod cli;
+pub mod client;
 pub mod clock;
 pub mod config;
 pub mod dev;

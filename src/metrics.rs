@@ -15,6 +15,9 @@ use crate::resources::{Dimension, Resources};
 /// The (namespace, priority) queues this process has reported, so an emptied queue, or a lost
 /// leadership, reads 0 rather than its last value.
 static REPORTED_QUEUES: Mutex<BTreeSet<(String, &'static str)>> = Mutex::new(BTreeSet::new());
+/// The (namespace, priority, service) usage series this process has reported, so that one whose
+/// runs all ended reads 0 rather than its last value.
+static REPORTED_USAGE: Mutex<BTreeSet<(String, &'static str, String)>> = Mutex::new(BTreeSet::new());
 
 /// HTTP requests served, by method, route template and status.
 pub const HTTP_REQUESTS: &str = "berth_http_requests_total";
@@ -76,6 +79,14 @@ pub const RETENTION_BYTES: &str = "berth_retention_deleted_bytes_total";
 pub const RETENTION_ROWS: &str = "berth_retention_deleted_rows_total";
 /// Age of the oldest finished run not yet cleaned (leader only).
 pub const OLDEST_FINISHED: &str = "berth_oldest_finished_run_age_seconds";
+
+/// 1 while this process's last use of the database succeeded, 0 after a failure (schedulers: each
+/// election attempt; workers: each heartbeat).
+pub const DATABASE_UP: &str = "berth_database_up";
+
+/// Resources held by admitted and running runs, by namespace, priority, service and dimension
+/// (leader only).
+pub const RESOURCES_IN_USE: &str = "berth_resources_in_use";
 
 /// What kind of series a metric is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,7 +207,29 @@ pub const METRICS: &[Metric] = &[
         None,
         "Schedule fire times decided by the leader, by outcome (started, replaced, skipped, missed).",
     ),
+    metric(
+        DATABASE_UP,
+        Kind::Gauge,
+        None,
+        "1 while this process's last use of the database succeeded, 0 after a failure (schedulers and workers).",
+    ),
+    metric(
+        RESOURCES_IN_USE,
+        Kind::Gauge,
+        None,
+        "Resources held by admitted and running runs, by namespace, priority, service and dimension (leader only).",
+    ),
 ];
+
+/// The `outcome` labels of [`RUNS_FINISHED`]: a final state, or what else ended the attempt.
+pub const FINISHED_OUTCOMES: [&str; 8] =
+    ["succeeded", "failed", "timed_out", "cancelled", "aborted", "handed_back", "fenced", "store_error"];
+/// The `reason` labels of [`RUNS_CANCELLED`].
+pub const CANCEL_REASONS: [&str; 2] = ["api", "head_timeout"];
+/// The `action` labels of [`HEAD_TIMEOUTS`].
+pub const HEAD_TIMEOUT_ACTIONS: [&str; 2] = ["retry", "cancel"];
+/// The priorities, as labels.
+const PRIORITIES: [&str; 2] = ["high", "normal"];
 
 /// Registers every description in [`METRICS`]; call once per process, after installing a recorder.
 pub fn describe() {
@@ -227,6 +260,42 @@ pub fn install(addr: SocketAddr) -> Result<(), String> {
         .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
     describe();
     Ok(())
+}
+
+/// Creates, at 0, the API's counter series whose labels are known before their first event, so
+/// that a dashboard shows 0 rather than no data until then (and `rate()` sees the first increase).
+pub fn register_api_series() {
+    counter!(RUNS_SUBMITTED).increment(0);
+    counter!(RUNS_CANCELLED, "reason" => "api").increment(0);
+}
+
+/// Creates a worker's counter series at 0 (see [`register_api_series`]).
+pub fn register_worker_series() {
+    counter!(RUNS_CLAIMED).increment(0);
+    for outcome in FINISHED_OUTCOMES {
+        counter!(RUNS_FINISHED, "outcome" => outcome).increment(0);
+    }
+    gauge!(WORKER_RUNNING).set(0.0);
+}
+
+/// Creates a scheduler's counter series at 0 (see [`register_api_series`]). Series labelled by
+/// namespace start at 0 when the leader first reports the namespace ([`quota`]).
+pub fn register_scheduler_series() {
+    counter!(STALE_QUOTA_RETRIES).increment(0);
+    counter!(RUNS_CLEANED).increment(0);
+    for reason in CANCEL_REASONS {
+        counter!(RUNS_CANCELLED, "reason" => reason).increment(0);
+    }
+    rescued(0, 0, 0);
+    schedule_fires(0, 0, 0, 0);
+    retention_deleted(0, 0, 0, 0, 0, 0);
+    retention_cleaned(0, 0, 0, 0, 0);
+    retention_orphans(0, 0);
+}
+
+/// Records whether this process's last use of the database succeeded.
+pub fn database_up(up: bool) {
+    gauge!(DATABASE_UP).set(if up { 1.0 } else { 0.0 });
 }
 
 /// The HTTP methods the `method` label names; any other method a client sends reads `other`, so a
@@ -359,8 +428,16 @@ pub fn queue(namespace: &str, priority: &'static str, figures: &QueueFigures) {
     set_queue(namespace, priority, figures);
 }
 
-/// Records a namespace's quota and what its admitted and running runs use.
+/// Records a namespace's quota and what its admitted and running runs use, and creates its
+/// admission and head-timeout counters at 0.
 pub fn quota(namespace: &str, limit: &Resources, used: &Resources) {
+    for priority in PRIORITIES {
+        counter!(RUNS_ADMITTED, "priority" => priority, "namespace" => namespace.to_string()).increment(0);
+        for action in HEAD_TIMEOUT_ACTIONS {
+            counter!(HEAD_TIMEOUTS, "action" => action, "namespace" => namespace.to_string(), "priority" => priority)
+                .increment(0);
+        }
+    }
     for d in Dimension::ALL {
         gauge!(QUOTA_LIMIT, "namespace" => namespace.to_string(), "dimension" => d.to_string())
             .set(limit.get(d) as f64);
@@ -392,6 +469,45 @@ fn set_queue(ns: &str, priority: &'static str, figures: &QueueFigures) {
     for d in Dimension::ALL {
         gauge!(HEAD_SHORTFALL, "namespace" => ns.to_string(), "priority" => priority, "dimension" => d.to_string())
             .set(figures.shortfall.get(d) as f64);
+    }
+}
+
+/// What the admitted and running runs of one (namespace, priority, service) hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Usage {
+    /// Namespace.
+    pub namespace: String,
+    /// Priority.
+    pub priority: &'static str,
+    /// Service.
+    pub service: String,
+    /// Resources held.
+    pub held: Resources,
+}
+
+/// Records what active runs hold; the groups reported before and absent now read 0.
+pub fn usage(groups: &[Usage]) {
+    let mut reported = REPORTED_USAGE.lock().unwrap_or_else(|e| e.into_inner());
+    let now: BTreeSet<(String, &'static str, String)> =
+        groups.iter().map(|u| (u.namespace.clone(), u.priority, u.service.clone())).collect();
+    for (ns, priority, service) in reported.difference(&now) {
+        set_usage(ns, priority, service, &Resources::default());
+    }
+    for u in groups {
+        set_usage(&u.namespace, u.priority, &u.service, &u.held);
+    }
+    reported.extend(now);
+}
+
+fn set_usage(ns: &str, priority: &'static str, service: &str, held: &Resources) {
+    for d in Dimension::ALL {
+        let labels = [
+            ("namespace", ns.to_string()),
+            ("priority", priority.to_string()),
+            ("service", service.to_string()),
+            ("dimension", d.to_string()),
+        ];
+        gauge!(RESOURCES_IN_USE, &labels).set(held.get(d) as f64);
     }
 }
 

@@ -88,5 +88,6 @@ pub fn all(term: &Term) -> Vec<Box<dyn Duty>> {
         Box::new(super::statistics::Statistics::new(term)),
         Box::new(super::cycle::Admission::new(term)),
         Box::new(super::retention::Retention::new(term)),
+        Box::new(super::usage::UsageGauges::new(term)),
     ]
 }

@@ -2,7 +2,7 @@
 //!
 //! Every scheduler process tries to take a session advisory lock on a dedicated connection; the
 //! winner bumps the fencing epoch and runs the leader duties ([`duty`]: rescue, schedules,
-//! statistics, admission, retention, ...) on their triggers, never two at a time ([`leader`]). Losing the connection loses
+//! statistics, admission, retention, usage, ...) on their triggers, never two at a time ([`leader`]). Losing the connection loses
 //! the leadership at once; SIGTERM releases it at once so another scheduler takes over without
 //! waiting for a timeout.
 
@@ -16,6 +16,7 @@ pub mod rescuer;
 pub mod retention;
 pub mod schedules;
 pub mod statistics;
+pub mod usage;
 
 use std::time::Duration;
 
@@ -130,7 +131,9 @@ pub async fn run(store: Store, settings: SchedulerSettings, clock: Clock, cancel
     // Every scheduler exports the gauge, so a standby shows 0 rather than nothing.
     crate::metrics::leadership(None);
     while !cancel.is_cancelled() {
-        match store.leader_try_elect(&settings.holder).await {
+        let attempt = store.leader_try_elect(&settings.holder).await;
+        crate::metrics::database_up(attempt.is_ok());
+        match attempt {
             Ok(Some(session)) => {
                 tracing::info!(epoch = session.epoch(), "elected scheduler leader");
                 crate::metrics::leadership(Some(session.epoch()));

@@ -67,6 +67,16 @@ pub async fn run(
     cancel: CancellationToken,
 ) -> std::io::Result<()> {
     let mut services = Supervisor::new(cancel);
+    // Counters whose labels are known start at 0 (a no-op when no exporter is installed).
+    if roles.api {
+        crate::metrics::register_api_series();
+    }
+    if roles.scheduler {
+        crate::metrics::register_scheduler_series();
+    }
+    if roles.worker {
+        crate::metrics::register_worker_series();
+    }
     if roles.api {
         let listener = listener.ok_or_else(|| std::io::Error::other("the API needs a listener"))?;
         services.spawn(api::Server::new(listener, AppState { store: store.clone(), config: config.clone() }));

@@ -20,6 +20,7 @@ pub mod retention;
 pub mod runs;
 pub mod schedules;
 pub mod submit;
+pub mod usage;
 pub mod workers;
 
 use std::time::Duration;

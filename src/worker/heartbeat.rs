@@ -48,7 +48,9 @@ pub async fn run(
 pub async fn beat(store: &Store, id: WorkerId, attempts: &InFlightAttempts, stops: &mpsc::UnboundedSender<Vec<Stop>>) {
     let current: HashMap<AttemptId, RunId> = attempts.lock().map(|a| a.clone()).unwrap_or_default();
     let tokens: Vec<AttemptId> = current.keys().copied().collect();
-    match store.worker_heartbeat(id, &tokens).await {
+    let answer = store.worker_heartbeat(id, &tokens).await;
+    crate::metrics::database_up(answer.is_ok());
+    match answer {
         Ok(Some(reply)) => {
             let mut runs: Vec<Stop> = reply.cancel.into_iter().map(Stop::Cancel).collect();
             runs.extend(reply.stale.iter().filter_map(|a| current.get(a).map(|run| Stop::Stale(*run, *a))));
