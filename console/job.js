@@ -75,17 +75,22 @@
     }
   }
 
+  // An argv as a shell would read it back: words with spaces or quotes are single-quoted.
+  function words(argv) {
+    return argv.map((w) => (/^[\w@%+=:,./-]+$/.test(w) ? w : "'" + w.replace(/'/g, "'\\''") + "'")).join(" ");
+  }
+
   function renderDefinition(j) {
     document.getElementById("title").textContent = `Job ${j.id} · ${j.name}`;
     fill(definition, facts([
       ["Name", j.name],
-      ["Description", j.description || "—"],
+      ["Description", el("span", { id: "job-description" }, j.description || "—")],
       ["Kind", j.kind],
       ["Namespace / priority", `${j.namespace} / ${j.priority} (${j.flow} flow)`],
       ["Service / user", `${j.service} / ${j.user}`],
       ["Requests", `cpu ${amount("cpu", j.cpu)}, memory ${amount("memory", j.memory)}, pods ${j.pods}, storage ${amount("storage", j.storage)}`],
-      ["Command", j.command ? j.command.join(" ") : "bash run.sh"],
-      ["Arguments", j.args.join(" ") || "—"],
+      ["Command", j.command ? words(j.command) : "bash run.sh"],
+      ["Arguments", words(j.args) || "—"],
       ["Environment", Object.keys(j.env).join(", ") || "—"],
       ["Timeout", j.timeout_seconds ? `${j.timeout_seconds} s` : "none"],
       ["Attempts", `${j.max_attempts} (back-off ${j.retry_backoff_seconds} s, at most ${j.retry_backoff_max_seconds} s)`],

@@ -283,6 +283,30 @@ async fn the_console_lists_searches_explains_and_cancels_a_run_in_a_real_browser
     assert_eq!(run["job_id"], report_job);
     assert_eq!(app.wait_terminal(started).await, "succeeded");
 
+    // The job page: its schedule's next fire times, an edit, a duplicate.
+    let schedule = json!({"cron": "0 3 * * *", "time_zone": "Europe/Paris"});
+    send(&app, reqwest::Method::PUT, &format!("/api/v1/jobs/{report_job}/schedule"), schedule).await;
+    b.goto(&app, &format!("/ui/jobs/{report_job}")).await;
+    wait_for("the next five fire times", PAGE, || async {
+        let fires = b.client.find_all(Locator::Css("#next-fires li")).await.ok()?;
+        (fires.len() == 5).then_some(())
+    })
+    .await;
+    b.click("#edit").await;
+    let (_, mut template) = app.get_json(&format!("/api/v1/jobs/{report_job}/template")).await;
+    template["description"] = json!("edited <i>in</i> the console");
+    b.wait_present("the editor", "#edit-json").await;
+    b.type_into("#edit-json", &template.to_string()).await;
+    b.click("#edit-save").await;
+    b.wait_text("the edited description", "#job-description", |t| t == "edited <i>in</i> the console").await;
+    let (_, job) = app.get_json(&format!("/api/v1/jobs/{report_job}")).await;
+    assert_eq!(job["description"], "edited <i>in</i> the console");
+    b.type_into("#duplicate-name", "report-copy").await;
+    b.click("#duplicate").await;
+    b.wait_text("the copy's page", "#title", |t| t.ends_with("report-copy")).await;
+    let (_, copies) = app.get_json("/api/v1/jobs?q=report-copy").await;
+    assert_eq!(copies["jobs"][0]["name"], "report-copy");
+
     // The other pages show what the API says.
     b.goto(&app, "/ui/queue").await;
     b.wait_loaded("the queue").await;
@@ -339,7 +363,10 @@ async fn screenshots() {
         let run = start_run(&app, job).await;
         app.wait_terminal(run).await;
     }
+    let schedule = json!({"cron": "30 2 * * *", "time_zone": "Europe/Berlin", "concurrency_policy": "forbid"});
+    send(&app, reqwest::Method::PUT, &format!("/api/v1/jobs/{report_job}/schedule"), schedule).await;
     let b = Browser::start().await;
+    b.client.set_window_size(1400, 1300).await.expect("window size");
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/console");
     std::fs::create_dir_all(&dir).unwrap();
     let pages = [
@@ -347,8 +374,10 @@ async fn screenshots() {
         ("runs", "/ui/runs".to_string(), "#run-table"),
         ("run", format!("/ui/runs/{report}"), "#why-scopes"),
         ("queue", "/ui/queue".to_string(), "section.queue"),
+        ("namespaces", "/ui/namespaces".to_string(), "section.namespace"),
+        ("workers", "/ui/workers".to_string(), "#worker-table"),
         ("jobs", "/ui/jobs".to_string(), "#job-table"),
-        ("job", format!("/ui/jobs/{report_job}"), "#job-definition dl"),
+        ("job", format!("/ui/jobs/{report_job}"), "#next-fires"),
     ];
     for (name, path, ready) in pages {
         b.goto(&app, &path).await;
