@@ -119,6 +119,19 @@ const api = (() => {
       if (value) sessionStorage.setItem(TOKEN_KEY, value);
       location.reload();
     });
+    // With a token kept, the top bar offers to forget it (the next 401 asks again).
+    if (token()) {
+      const forget = document.createElement("button");
+      forget.type = "button";
+      forget.id = "forget-token";
+      forget.className = "forget";
+      forget.textContent = "Forget token";
+      forget.addEventListener("click", () => {
+        sessionStorage.removeItem(TOKEN_KEY);
+        location.reload();
+      });
+      document.querySelector("header").appendChild(forget);
+    }
   });
 
   return {

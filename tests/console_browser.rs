@@ -326,6 +326,47 @@ async fn the_console_lists_searches_explains_and_cancels_a_run_in_a_real_browser
     app.stop().await;
 }
 
+/// A token-protected API (a stand-in answering 401 without `Authorization: Bearer s3cret`): the
+/// page loads without a token, asks for one on the 401, keeps it in the tab and sends it.
+#[tokio::test]
+async fn the_console_asks_for_a_token_on_a_401_and_sends_it_with_every_call() {
+    use axum::http::{HeaderMap, StatusCode};
+    async fn runs(headers: HeaderMap) -> (StatusCode, axum::Json<Value>) {
+        let bearer = headers.get("authorization").and_then(|v| v.to_str().ok());
+        if bearer != Some("Bearer s3cret") {
+            let body = json!({"error": "unauthorized", "message": "a token is needed"});
+            return (StatusCode::UNAUTHORIZED, axum::Json(body));
+        }
+        let run = json!({"id": 7, "job_id": 1, "job_name": "secret-job", "state": "queued", "namespace": "default",
+            "priority": "normal", "user_id": "ana", "enqueued_at": "2026-11-29T12:00:00Z", "started_at": null,
+            "finished_at": null, "attempt": 0, "max_attempts": 1, "message": ""});
+        (StatusCode::OK, axum::Json(json!({ "runs": [run] })))
+    }
+    let store = common::fresh_store().await;
+    let state = berth::api::AppState { store, config: std::sync::Arc::new(test_config()) };
+    let router = axum::Router::new()
+        .route("/api/v1/runs", axum::routing::get(runs))
+        .merge(berth::api::console::router())
+        .with_state(state);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let server = tokio::spawn(async move { axum::serve(listener, router).await });
+
+    let b = Browser::start().await;
+    b.client.goto(&format!("{base}/ui/runs")).await.unwrap();
+    b.wait_present("the token prompt", "#token-dialog[open]").await;
+    b.type_into("#token-input", "s3cret").await;
+    b.click("#token-save").await;
+    b.wait_present("the list read with the token", "tr[data-run-id='7']").await;
+    let kept = b.client.execute("return sessionStorage.getItem('berth.token')", vec![]).await.unwrap();
+    assert_eq!(kept, json!("s3cret"), "kept in the tab's session storage");
+    assert!(b.client.find(Locator::Css("#token-dialog[open]")).await.is_err(), "no prompt once the token works");
+    b.click("#forget-token").await;
+    b.wait_present("the prompt again once the token is forgotten", "#token-dialog[open]").await;
+    b.stop().await;
+    server.abort();
+}
+
 /// The pages and assets are served without a token; an unknown asset or a run page with no number
 /// is a 404; every page carries the content policy that keeps inline scripts out.
 #[tokio::test]
