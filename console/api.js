@@ -83,9 +83,13 @@ const api = (() => {
   function poll(load, everyMs) {
     let timer = null;
     let running = false;
+    let again = false; // asked for while a round was running (a filter changed): run once more
     async function round() {
       clearTimeout(timer);
-      if (running) return;
+      if (running) {
+        again = true;
+        return;
+      }
       running = true;
       try {
         await load();
@@ -94,7 +98,12 @@ const api = (() => {
         status(e.message, true);
       } finally {
         running = false;
-        if (everyMs) timer = setTimeout(round, everyMs);
+        if (again) {
+          again = false;
+          round();
+        } else if (everyMs) {
+          timer = setTimeout(round, everyMs);
+        }
       }
     }
     document.addEventListener("visibilitychange", () => {
