@@ -6,6 +6,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
+use berth::api::console::CONSOLE_PATH;
 use berth::api::{self, ApiDoc, OPENAPI_PATH, ROUTES, SWAGGER_UI_PATH};
 use berth::service::Roles;
 use common::{TestApp, test_config};
@@ -50,8 +51,9 @@ fn concrete(path: &str) -> String {
         .join("/")
 }
 
+/// The document, its UI and the web console: served, but not part of the JSON API.
 fn is_documentation(path: &str) -> bool {
-    path == OPENAPI_PATH || path.starts_with(SWAGGER_UI_PATH)
+    path == OPENAPI_PATH || path.starts_with(SWAGGER_UI_PATH) || path.starts_with(CONSOLE_PATH)
 }
 
 #[test]

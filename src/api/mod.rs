@@ -4,12 +4,14 @@
 //! the store's rows, so the database can change without changing the API.
 
 pub mod admin;
+pub mod console;
 pub mod error;
 pub mod idempotency;
 pub mod job_input;
 pub mod jobs;
 pub mod lists;
 pub mod namespaces;
+pub mod overview;
 pub mod queue;
 pub mod rejections;
 pub mod resources;
@@ -94,6 +96,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/api/v1/namespaces/{name}", handler: || get(namespaces::get_namespace) },
     Route { method: "PUT", path: "/api/v1/namespaces/{name}", handler: || put(namespaces::put_namespace) },
     Route { method: "GET", path: "/api/v1/workers", handler: || get(workers::list_workers) },
+    Route { method: "GET", path: "/api/v1/overview", handler: || get(overview::get_overview) },
     Route { method: "POST", path: "/api/v1/admin/migrate-to-legacy", handler: || post(admin::migrate_to_legacy) },
     // The seed product's path for the same switch.
     Route {
@@ -147,6 +150,7 @@ pub const SWAGGER_UI_PATH: &str = "/swagger-ui";
         namespaces::get_namespace,
         namespaces::put_namespace,
         workers::list_workers,
+        overview::get_overview,
         admin::migrate_to_legacy,
         admin::migrate_from_prefect
     ),
@@ -193,14 +197,15 @@ impl utoipa::Modify for ServerErrors {
     }
 }
 
-/// The router with every route of [`ROUTES`], the document and its UI, the upload limit and HTTP
-/// metrics.
+/// The router with every route of [`ROUTES`], the document and its UI, the web console
+/// ([`console`], not in [`ROUTES`]), the upload limit and HTTP metrics.
 pub fn app(state: AppState) -> Router {
     let limit = usize::try_from(state.config.api.max_upload_bytes).unwrap_or(usize::MAX);
     ROUTES
         .iter()
         .fold(Router::new(), |router, r| router.route(r.path, (r.handler)()))
         .merge(SwaggerUi::new(SWAGGER_UI_PATH).url(OPENAPI_PATH, ApiDoc::openapi()))
+        .merge(console::router())
         .layer(DefaultBodyLimit::max(limit))
         .layer(middleware::from_fn(rejections::json_errors))
         .layer(middleware::from_fn(track_http))

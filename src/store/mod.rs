@@ -3,6 +3,7 @@
 //! Functions are named table first, then verb (`run_claim_batch`, `worker_register`). Statements are
 //! runtime-checked (`sqlx::query` over `include_str!`), and every one of them is exercised by a test.
 
+pub mod activity;
 pub mod admission;
 pub mod attempts;
 pub mod batch;
