@@ -5,7 +5,12 @@ mod common;
 
 use std::time::Duration;
 
+use berth::resources::Resources;
+use berth::retry::End;
 use berth::service::Roles;
+use berth::store::WorkerId;
+use berth::store::attempts::StreamingEnd;
+use berth::store::runs::{ClaimParams, ClaimedRun, FinishParams, RunState};
 use common::{TestApp, gate_path, test_config, wait_for};
 use serde_json::{Value, json};
 
@@ -241,5 +246,118 @@ async fn following_the_log_receives_what_is_written_after_the_request_and_ends_w
     let (status, _) = app.get_json(&format!("/api/v1/runs/{id}/logs?follow=maybe")).await;
     assert_eq!(status, 400);
     let _ = std::fs::remove_file(gate);
+    app.stop().await;
+}
+
+/// Claims one admitted run as `worker`, which heartbeats until then and never after: it is dead.
+async fn ghost_claim(app: &TestApp, worker: WorkerId) -> ClaimedRun {
+    let params =
+        ClaimParams { worker, services: vec!["example".into()], free: CAPACITY, limit: 1, now: None, floor: None };
+    wait_for("the ghost to claim the run", Duration::from_secs(30), || async {
+        // Alive until it claims (admission needs a live worker), then silent.
+        let _ = app.store.worker_heartbeat(worker, &[]).await;
+        app.store.run_claim_batch(&params).await.ok().and_then(|mut c| c.pop())
+    })
+    .await
+}
+
+const CAPACITY: Resources = Resources { cpu: 4000, memory: 4096, pods: 4, storage: 1024 };
+
+#[tokio::test]
+async fn a_dead_workers_application_is_restarted_by_the_failure_path_until_its_retries_are_used() {
+    let mut config = test_config();
+    config.lease_timeout_seconds = 1;
+    let app = TestApp::spawn(config, NO_WORKER).await;
+    let ghost = app.store.worker_register("ghost", &["example".to_string()], CAPACITY).await.unwrap();
+    let job = app
+        .streaming_job(
+            "orphan",
+            "sleep 300",
+            json!({"restart_policy": "on_failure", "failure_retries": 1, "failure_retry_interval": 0.1}),
+        )
+        .await;
+    let id = app.start(job).await.1["id"].as_i64().unwrap();
+    for _ in 0..2 {
+        let claimed = ghost_claim(&app, ghost).await;
+        assert_eq!(claimed.restart.map(|r| r.failure_retries), Some(1), "the claim carries the run's policy");
+        wait_for("the lease to lapse", Duration::from_secs(30), || async {
+            (app.state(id).await != "running").then_some(())
+        })
+        .await;
+    }
+    assert_eq!(app.wait_terminal(id).await, "failed");
+    let run = app.run(id).await;
+    assert_eq!(restarts(&run), ["execution_failure"], "one restart, then its retries were used: {:?}", kinds(&run));
+    let s = &run["streaming"];
+    assert_eq!((s["execution_failures"].as_i64(), s["execution_attempts"].as_i64()), (Some(2), Some(2)), "{s}");
+    assert!(run["attempts"].as_array().unwrap().iter().all(|a| a["outcome"] == "lost"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_application_no_worker_takes_in_time_is_a_submission_failure() {
+    let mut config = test_config();
+    config.scheduler.startup_timeout_seconds = 1;
+    let app = TestApp::spawn(config, NO_WORKER).await;
+    // A live worker that never claims: admission counts on it, then the startup timeout takes the run back.
+    let idle = app.store.worker_register("idle", &["example".to_string()], CAPACITY).await.unwrap();
+    let job = app
+        .streaming_job(
+            "unwanted",
+            "sleep 300",
+            json!({"restart_policy": "on_failure", "submission_retries": 1, "submission_retry_interval": 0.1}),
+        )
+        .await;
+    let id = app.start(job).await.1["id"].as_i64().unwrap();
+    let state = wait_for("two startup timeouts", Duration::from_secs(60), || async {
+        let _ = app.store.worker_heartbeat(idle, &[]).await;
+        let s = app.state(id).await;
+        (s == "failed").then_some(s)
+    })
+    .await;
+    assert_eq!(state, "failed");
+    let run = app.run(id).await;
+    assert_eq!(restarts(&run), ["submission_failure"], "{:?}", kinds(&run));
+    let s = &run["streaming"];
+    assert_eq!((s["submission_failures"].as_i64(), s["submission_attempts"].as_i64()), (Some(2), Some(2)), "{s}");
+    assert_eq!((s["execution_failures"].as_i64(), s["execution_attempts"].as_i64()), (Some(0), Some(0)));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_abort_requested_as_the_application_fails_is_not_undone_by_its_restart() {
+    let app = TestApp::spawn(test_config(), NO_WORKER).await;
+    let worker = app.store.worker_register("w", &["example".to_string()], CAPACITY).await.unwrap();
+    let job = app.streaming_job("racer", "sleep 300", json!({"restart_policy": "always"})).await;
+    let id = app.start(job).await.1["id"].as_i64().unwrap();
+    let claimed = ghost_claim(&app, worker).await;
+    let (status, view) = app.abort(id).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!((view["state"].as_str(), view["streaming"]["stopping"].as_bool()), (Some("running"), Some(true)));
+    assert_eq!(app.abort(id).await.0, 200, "asking again while it stops answers the run");
+    // The process exits non-zero at that moment and the worker, not yet told, decides a restart.
+    let next = berth::retry::restart(End::Failed, &claimed.restart.unwrap(), claimed.failures);
+    assert!(matches!(next, berth::retry::Next::Retry { .. }));
+    let finish = FinishParams {
+        run: claimed.id,
+        attempt_id: claimed.attempt_id,
+        state: RunState::Failed,
+        exit_code: Some(1),
+        result_zip: None,
+        message: "exited with code 1".into(),
+        retry_after_seconds: Some(0.0),
+        excused: false,
+        now: None,
+        streaming: Some(StreamingEnd {
+            ran: true,
+            failure: Some(berth::retry::Failure::Execution),
+            restart_reason: Some("execution_failure"),
+        }),
+    };
+    assert!(app.store.run_finish(finish).await.unwrap());
+    assert_eq!(app.state(id).await, "aborted", "the abort wins");
+    let run = app.run(id).await;
+    assert!(restarts(&run).is_empty(), "{:?}", kinds(&run));
+    assert_eq!(run["streaming"]["execution_failures"], 1);
     app.stop().await;
 }
