@@ -245,6 +245,26 @@ async fn following_the_log_receives_what_is_written_after_the_request_and_ends_w
     assert_eq!(app.state(id).await, "succeeded", "policy never: its exit 0 ends it");
     let (status, _) = app.get_json(&format!("/api/v1/runs/{id}/logs?follow=maybe")).await;
     assert_eq!(status, 400);
+    wait_for("the follower to end", Duration::from_secs(10), || async {
+        (berth::api::follow::active() == 0).then_some(())
+    })
+    .await;
+
+    // A client that leaves while the application keeps running: its follower ends too.
+    let job = app.streaming_job("quiet", "echo up; exec sleep 300", json!({})).await;
+    let id = app.start(job).await.1["id"].as_i64().unwrap();
+    let mut res = app.http.get(app.url(&format!("/api/v1/runs/{id}/logs?follow=true"))).send().await.unwrap();
+    let first = res.chunk().await.unwrap().unwrap_or_default();
+    assert_eq!(String::from_utf8_lossy(&first), "up\n");
+    assert_eq!(berth::api::follow::active(), 1);
+    drop(res);
+    wait_for("the follower to notice the client left", Duration::from_secs(10), || async {
+        (berth::api::follow::active() == 0).then_some(())
+    })
+    .await;
+    assert_eq!(app.state(id).await, "running", "the application was left alone");
+    assert_eq!(app.abort(id).await.0, 200);
+    assert_eq!(app.wait_terminal(id).await, "aborted");
     let _ = std::fs::remove_file(gate);
     app.stop().await;
 }

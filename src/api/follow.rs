@@ -8,6 +8,7 @@
 //! when the client leaves (the pipe's reader is dropped: the next write, or the empty write of
 //! an idle poll, fails).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -25,6 +26,30 @@ pub const FOLLOW_PAGE: i64 = 500;
 /// Bytes buffered between the reading task and the client.
 const PIPE_BYTES: usize = 256 * 1024;
 
+/// Followers reading in this process.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// How many log followers this process is serving (each polls the database until it ends).
+pub fn active() -> usize {
+    ACTIVE.load(Ordering::SeqCst)
+}
+
+/// Counts a follower while it lives.
+struct Counted;
+
+impl Counted {
+    fn new() -> Self {
+        ACTIVE.fetch_add(1, Ordering::SeqCst);
+        Counted
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        ACTIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// The streaming response for run `id`'s output.
 pub fn response(store: Store, id: RunId) -> Response {
     let (writer, reader) = tokio::io::duplex(PIPE_BYTES);
@@ -40,6 +65,7 @@ pub fn response(store: Store, id: RunId) -> Response {
 
 /// Copies the run's output into `out` until the run ends or the client leaves.
 async fn follow(store: Store, id: RunId, mut out: DuplexStream) {
+    let _counted = Counted::new();
     let mut after = 0i64;
     loop {
         // The state first: output written before the run ended is committed before its end, so a
