@@ -14,7 +14,7 @@
 //! budget; the leader decides it for many runs at once, set-based (`sql/runs/rescue_lost.sql`),
 //! and [`decide`] with [`End::Lost`] states the same rule for the tests and the reader.
 //!
-//! A streaming run (one with a [`RestartSettings`]) is decided by [`restart`] instead, called from
+//! A streaming run (one with a [`RestartSettings`]) is decided by [`restart()`] instead, called from
 //! the same place: its restart policy replaces the retry policy (module `restart` below).
 
 use serde::{Deserialize, Serialize};
