@@ -163,6 +163,18 @@ text_enum! {
 }
 
 text_enum! {
+    /// When a streaming run is restarted after its application ends (`retry::restart`).
+    RestartPolicy("restart policy") {
+        /// Never: the first end is the run's end (the default).
+        Never = "never",
+        /// After any end except an abort, a successful exit included.
+        Always = "always",
+        /// After a failure, while the policy's retries of that kind last.
+        OnFailure = "on_failure",
+    }
+}
+
+text_enum! {
     /// What a schedule does with a fire while a run of its job is active.
     ConcurrencyPolicy("concurrency policy") {
         /// Start the run anyway.
@@ -204,6 +216,8 @@ text_enum! {
         Lost = "lost",
         /// Its worker drained and handed the run back to the queue.
         HandedBack = "handed_back",
+        /// A streaming run's attempt stopped by an abort.
+        Aborted = "aborted",
     }
 }
 
@@ -251,6 +265,7 @@ impl RunState {
             RunState::Failed => Some(AttemptOutcome::Failed),
             RunState::TimedOut => Some(AttemptOutcome::TimedOut),
             RunState::Cancelled => Some(AttemptOutcome::Cancelled),
+            RunState::Aborted => Some(AttemptOutcome::Aborted),
             _ => None,
         }
     }
@@ -291,6 +306,7 @@ mod tests {
         check(AttemptOutcome::ALL, AttemptOutcome::as_str);
         check(ConcurrencyPolicy::ALL, ConcurrencyPolicy::as_str);
         check(FireOutcome::ALL, FireOutcome::as_str);
+        check(RestartPolicy::ALL, RestartPolicy::as_str);
         check(ExecutorKind::ALL, ExecutorKind::as_str);
     }
 

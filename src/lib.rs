@@ -14,7 +14,8 @@
 //! - [`dev`]: `berth dev`, everything in one process on a private Postgres it starts itself.
 //! - [`domain`]: the named values (priority, flow, run state, ...) as enums, with their one
 //!   conversion to and from Postgres text.
-//! - [`retry`]: the one decision of what follows an attempt (retry after a back-off, or a final state).
+//! - [`retry`]: the one decision of what follows an attempt (retry after a back-off, or a final state);
+//!   [`retry::restart()`] decides streaming runs by their restart policy.
 //! - [`config`], [`clock`], [`shutdown`], [`telemetry`] (logs, on stderr), [`metrics`] (names,
 //!   help texts, setters; it imports no service module): process plumbing.
 //!

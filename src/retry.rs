@@ -13,6 +13,9 @@
 //! An attempt lost to a dead worker is the same kind of fault as a `Retryable` error and shares its
 //! budget; the leader decides it for many runs at once, set-based (`sql/runs/rescue_lost.sql`),
 //! and [`decide`] with [`End::Lost`] states the same rule for the tests and the reader.
+//!
+//! A streaming run (one with a [`RestartSettings`]) is decided by [`restart()`] instead, called from
+//! the same place: its restart policy replaces the retry policy (module `restart` below).
 
 use serde::{Deserialize, Serialize};
 
@@ -142,6 +145,8 @@ pub fn decide(end: End, policy: &RetryPolicy, used: Used, infrastructure_budget:
     }
 }
 
+pub use restart::{Failure, Failures, RestartSettings, restart};
+
 /// The back-off after the `n`th attempt: exponential (`base * 2^(n-1)`), capped at the policy's
 /// maximum, with "equal jitter" (half fixed, half drawn from `jitter`), so retries of many runs
 /// spread out but never collapse to zero.
@@ -153,6 +158,8 @@ pub fn backoff_seconds(policy: &RetryPolicy, n: i32, jitter: f64) -> f64 {
     let jitter = jitter.clamp(0.0, 1.0);
     full / 2.0 + full / 2.0 * jitter
 }
+
+pub mod restart;
 
 #[cfg(test)]
 mod tests {

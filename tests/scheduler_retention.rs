@@ -86,6 +86,7 @@ impl Bundle {
             retry_after_seconds: None,
             excused: false,
             now: Some(at),
+            streaming: None,
         };
         assert!(self.store.run_finish(p).await.unwrap());
     }

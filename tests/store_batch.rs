@@ -23,6 +23,7 @@ fn finish(run: RunId, attempt_id: AttemptId, zip: Option<Vec<u8>>) -> FinishPara
         retry_after_seconds: None,
         excused: false,
         now: None,
+        streaming: None,
     }
 }
 

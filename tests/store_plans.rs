@@ -266,3 +266,24 @@ async fn retention_cleans_a_batch_through_the_finished_runs_index() {
     assert!(seq_scans.count() <= 1, "at most one read of the whole table per batch: {root:#}");
     eprintln!("clean batch of 500 among {TABLE} runs: {} ms", plan[0]["Execution Time"].as_f64().unwrap_or(0.0));
 }
+
+/// Batch runs never enter runs_streaming_active (migration 0017): 40,000 of them, admitted on
+/// insert, leave it at its metapage; and the lookup that names a streaming job's active run reads
+/// it, not the job's runs through runs_job.
+#[tokio::test]
+async fn batch_runs_never_enter_the_streaming_index_and_its_lookup_reads_it() {
+    let store = common::fresh_store().await;
+    let ids = fill(&store, berth::domain::Flow::Legacy).await;
+    sqlx::query("analyze runs").execute(store.pool()).await.unwrap();
+    let size: i64 =
+        sqlx::query_scalar("select pg_relation_size('runs_streaming_active')").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(size, 8192, "only the metapage: no batch run wrote an entry");
+    let job: i64 =
+        sqlx::query_scalar("select job_id from runs where id = $1").bind(ids[0]).fetch_one(store.pool()).await.unwrap();
+    let explain = format!("explain (analyze, format json) {}", include_str!("../sql/jobs/active_streaming_run.sql"));
+    let plan: serde_json::Value =
+        sqlx::query_scalar(sqlx::AssertSqlSafe(explain)).bind(job).fetch_one(store.pool()).await.unwrap();
+    let root = &plan[0]["Plan"];
+    assert!(nodes(root).iter().any(|n| n["Index Name"] == "runs_streaming_active"), "{root:#}");
+    assert!(runs_read(root) <= 1.0, "{root:#}");
+}

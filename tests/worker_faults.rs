@@ -212,6 +212,7 @@ async fn a_dead_workers_run_is_requeued_and_its_late_writes_change_nothing() {
         retry_after_seconds: None,
         excused: false,
         now: None,
+        streaming: None,
     };
     assert!(!app.store.run_finish(late).await.unwrap(), "a fenced-out attempt cannot finish the run");
     let url = app.database_url.clone();

@@ -20,8 +20,10 @@ port="${COMPARE_PORT:-55433}"
 
 command -v node >/dev/null || { echo "compare.sh: node (and npm) are needed: apt-get install nodejs npm" >&2; exit 2; }
 (cd "$here" && npm ci --no-audit --no-fund --silent)
-(cd "$root" && cargo build --release --locked -q -p berth-bench)
-bench="$root/target/release/berth-bench"
+if [ -z "${BERTH_BENCH:-}" ]; then
+    (cd "$root" && cargo build --release --locked -q -p berth-bench)
+fi
+bench="${BERTH_BENCH:-$root/target/release/berth-bench}"   # BERTH_BENCH: an already built binary
 
 dir="$(mktemp -d /tmp/berth-compare.XXXXXX)"
 as=()

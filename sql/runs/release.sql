@@ -7,7 +7,10 @@ with run as (
     set state = case when flow = 'legacy' then 'admitted' else 'queued' end,
         admitted_at = case when flow = 'legacy' then coalesce($4::timestamptz, now()) end,
         worker_id = null, started_at = null, head_since = null,
-        handed_back_attempts = handed_back_attempts + 1  -- not counted against the job's attempts
+        handed_back_attempts = handed_back_attempts + 1,  -- not counted against the job's attempts
+        -- A streaming run's hand-back is an execution but no failure: it uses no restart (null on
+        -- batch runs, and so they stay).
+        submission_attempts = submission_attempts + 1, execution_attempts = execution_attempts + 1
     where id = $1 and attempt_id = $2 and state = 'running'
     returning id, attempt_id, state
 ), attempt as (

@@ -3,10 +3,22 @@
 -- the legacy flow). A lost attempt is the infrastructure's fault: it does not use up the job's own
 -- attempts (retry decisions count attempt - lost_attempts), but after $2 lost attempts the run fails. The old worker's later writes are refused by
 -- the fencing token (attempt_id is cleared).
+-- A streaming run (restart set) follows its restart policy instead, as retry::restart decides
+-- End::Lost: an execution failure, restarted after failure_retry_interval (`always`; `on_failure`
+-- while its execution failures so far are fewer than failure_retries), else `failed`; a run whose
+-- abort was requested ends `aborted`. Its restart writes a `restart` event (reason
+-- execution_failure).
 -- $1 lease seconds, $2 most lost attempts, $3 now (nullable).
 -- Row locks: FOR UPDATE SKIP LOCKED on the rescued runs. Called inside a fenced leader transaction.
 with lost as materialized (
-    select r.id
+    select r.id,
+           case when r.restart is null then case when r.lost_attempts + 1 >= $2 then 'failed' else 'requeue' end
+                when r.cancel_requested then 'aborted'
+                when r.restart->>'restart_policy' = 'always'
+                  or (r.restart->>'restart_policy' = 'on_failure'
+                      and r.execution_failures < (r.restart->>'failure_retries')::int) then 'restart'
+                else 'failed' end as verdict,
+           coalesce((r.restart->>'failure_retry_interval')::float8, 0) as restart_after
     from runs r
     join workers w on w.id = r.worker_id
     where r.state = 'running' and r.worker_id is not null  -- matches the partial index runs_running_worker
@@ -18,21 +30,34 @@ with lost as materialized (
     for update of r skip locked
 ), moved as (
     update runs r
-    set state = case when r.lost_attempts + 1 >= $2 then 'failed'
-                     when r.flow = 'legacy' then 'admitted'
-                     else 'queued' end,
-        finished_at = case when r.lost_attempts + 1 >= $2 then coalesce($3::timestamptz, now()) end,
-        admitted_at = case when r.flow = 'legacy' then coalesce($3::timestamptz, now()) end,
-        message = case when r.lost_attempts + 1 >= $2
+    set state = case lost.verdict when 'failed' then 'failed' when 'aborted' then 'aborted'
+                                  when 'restart' then 'waiting'
+                                  else case when r.flow = 'legacy' then 'admitted' else 'queued' end end,
+        finished_at = case when lost.verdict in ('failed', 'aborted') then coalesce($3::timestamptz, now()) end,
+        admitted_at = case when r.flow = 'legacy' and lost.verdict in ('requeue', 'failed')
+                           then coalesce($3::timestamptz, now()) end,
+        not_before = case when lost.verdict = 'restart'
+                          then coalesce($3::timestamptz, now()) + make_interval(secs => lost.restart_after) end,
+        message = case when lost.verdict = 'failed' and r.restart is null
                        then 'its worker died ' || (r.lost_attempts + 1) || ' times while running it'
+                       when lost.verdict = 'failed'
+                       then 'its worker died while running it; restart policy ' || (r.restart->>'restart_policy')
+                            || ': no restart left'
+                       when lost.verdict = 'aborted' then 'aborted; its worker died as it stopped'
                        else r.message end,
         lost_attempts = r.lost_attempts + 1,
+        -- Null on batch runs, and so they stay.
+        submission_attempts = r.submission_attempts + 1,
+        execution_attempts = r.execution_attempts + 1,
+        execution_failures = r.execution_failures + 1,
+        cancel_requested = r.cancel_requested and lost.verdict not in ('aborted', 'restart'),
         attempt_id = null,
         started_at = null,
         head_since = null
     from lost
     where r.id = lost.id
-    returning r.id, r.state, r.worker_id, r.lost_attempts
+    returning r.id, r.state, r.worker_id, r.lost_attempts, lost.verdict, r.not_before, r.submission_attempts,
+              r.execution_attempts, r.submission_failures, r.execution_failures
 ), attempt as (
     update attempts a
     set finished_at = coalesce($3::timestamptz, now()), outcome = 'lost'
@@ -41,8 +66,18 @@ with lost as materialized (
 )
 insert into run_events (run_id, at, kind, actor, message, details)
 select id, coalesce($3::timestamptz, now()),
-       case when state = 'failed' then 'failed' else 'requeued' end, 'scheduler',
-       'worker ' || worker_id || ' stopped heartbeating: attempt lost',
+       case verdict when 'failed' then 'failed' when 'aborted' then 'aborted' when 'restart' then 'restart'
+                    else 'requeued' end,
+       'scheduler',
+       'worker ' || worker_id || ' stopped heartbeating: attempt lost'
+           || case when verdict = 'restart' then '; restart (execution_failure) at ' || not_before else '' end,
        jsonb_build_object('worker_id', worker_id, 'lost_attempts', lost_attempts)
+           || case when verdict = 'restart'
+                   then jsonb_build_object('reason', 'execution_failure', 'restart_at', not_before,
+                                           'submission_attempts', submission_attempts,
+                                           'execution_attempts', execution_attempts,
+                                           'submission_failures', submission_failures,
+                                           'execution_failures', execution_failures)
+                   else '{}'::jsonb end
 from moved
 returning run_id

@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{AppState, Error, Result};
 use crate::config::Config;
-use crate::domain::{Flow, JobKind, Priority};
+use crate::domain::{Flow, JobKind, Priority, RestartPolicy};
 use crate::resources::Resources;
-use crate::retry::RetryPolicy;
+use crate::retry::{RestartSettings, RetryPolicy};
 use crate::store::jobs::{JobRow, JobSpec};
 
 /// Longest job name (the seed's).
@@ -38,7 +38,8 @@ pub struct JobBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(max_length = 10000)]
     pub description: Option<String>,
-    /// `batch` (the default; `streaming` is not supported yet).
+    /// `batch` (the default) or `streaming` (runs until aborted: no schedule, no `timeout_seconds`,
+    /// no retries of its own; its restart policy decides what follows an end).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kind: Option<JobKind>,
     /// A configured service (required).
@@ -100,6 +101,26 @@ pub struct JobBody {
     /// Labels in Kubernetes syntax: keys `[prefix/]name` (name 1–63 characters), values up to 63.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
+    /// Streaming jobs only: `never` (default), `always` (after any end but an abort) or `on_failure`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<RestartPolicy>,
+    /// Streaming jobs only: restarts after submission failures (default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0)]
+    pub submission_retries: Option<i32>,
+    /// Streaming jobs only: seconds before a restart after a submission failure (default 5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0)]
+    pub submission_retry_interval: Option<f64>,
+    /// Streaming jobs only: restarts after execution failures (default 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0)]
+    pub failure_retries: Option<i32>,
+    /// Streaming jobs only: seconds before a restart after an execution failure, or after any end
+    /// under `always` (default 5).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0)]
+    pub failure_retry_interval: Option<f64>,
 }
 
 /// The multipart form of the job routes (for the document): the fields of [`JobBody`] as text
@@ -127,7 +148,8 @@ pub struct Sent {
 }
 
 /// Fields that stay text in a multipart form (the others are read as JSON when they parse).
-const TEXT_FIELDS: [&str; 8] = ["name", "description", "kind", "service", "namespace", "user", "priority", "flow"];
+const TEXT_FIELDS: [&str; 9] =
+    ["name", "description", "kind", "service", "namespace", "user", "priority", "flow", "restart_policy"];
 
 /// Reads a JSON body or a multipart form into the same fields.
 pub async fn read(state: &AppState, req: Request) -> Result<Sent> {
@@ -198,6 +220,11 @@ impl JobBody {
             retry_backoff_seconds: Some(job.retry.backoff_seconds),
             retry_backoff_max_seconds: Some(job.retry.backoff_max_seconds),
             tags: Some(job.tags.clone()),
+            restart_policy: job.restart.map(|r| r.restart_policy),
+            submission_retries: job.restart.map(|r| r.submission_retries),
+            submission_retry_interval: job.restart.map(|r| r.submission_retry_interval),
+            failure_retries: job.restart.map(|r| r.failure_retries),
+            failure_retry_interval: job.restart.map(|r| r.failure_retry_interval),
         }
     }
 
@@ -224,6 +251,11 @@ impl JobBody {
             retry_backoff_seconds: self.retry_backoff_seconds.or(base.retry_backoff_seconds),
             retry_backoff_max_seconds: self.retry_backoff_max_seconds.or(base.retry_backoff_max_seconds),
             tags: self.tags.or(base.tags),
+            restart_policy: self.restart_policy.or(base.restart_policy),
+            submission_retries: self.submission_retries.or(base.submission_retries),
+            submission_retry_interval: self.submission_retry_interval.or(base.submission_retry_interval),
+            failure_retries: self.failure_retries.or(base.failure_retries),
+            failure_retry_interval: self.failure_retry_interval.or(base.failure_retry_interval),
         }
     }
 
@@ -231,15 +263,10 @@ impl JobBody {
     /// as the run-as user). `has_files`: the job has files (sent now or kept), so `run.sh` may
     /// replace a command.
     pub fn into_spec(self, config: &Config, creator: &str, files: FilesCheck) -> Result<JobSpec> {
+        let kind = self.kind.unwrap_or(JobKind::Batch);
+        let restart = self.restart_settings(kind)?;
         let name = self.name.ok_or_else(|| Error::bad_request("missing_field", "name is required"))?;
         check_name(&name)?;
-        let kind = self.kind.unwrap_or(JobKind::Batch);
-        if kind != JobKind::Batch {
-            return Err(Error::bad_request(
-                "invalid_field",
-                "kind must be batch: streaming jobs are not supported yet",
-            ));
-        }
         let service = self.service.ok_or_else(|| Error::bad_request("missing_field", "service is required"))?;
         let Some(defaults) = config.services.get(&service) else {
             let known: Vec<&str> = config.services.keys().map(String::as_str).collect();
@@ -307,12 +334,28 @@ impl JobBody {
         }
         let timeout_seconds = match self.timeout_seconds {
             None | Some(0) => None,
+            Some(_) if kind == JobKind::Streaming => {
+                return Err(Error::bad_request(
+                    "invalid_field",
+                    "timeout_seconds: a streaming job has no maximum duration (it runs until aborted)",
+                ));
+            }
             Some(t) if t > 0 => Some(t),
             Some(t) => {
                 return Err(Error::bad_request("invalid_field", format!("timeout_seconds must be 0 or more, got {t}")));
             }
         };
-        let service_retry = config.retry_policy(&service).unwrap_or_default();
+        if kind == JobKind::Streaming && self.max_attempts.is_some_and(|n| n != 1) {
+            return Err(Error::bad_request(
+                "invalid_field",
+                "max_attempts: a streaming job is restarted by its restart_policy, not retried",
+            ));
+        }
+        let service_retry = if kind == JobKind::Streaming {
+            RetryPolicy::default()
+        } else {
+            config.retry_policy(&service).unwrap_or_default()
+        };
         let retry = RetryPolicy {
             max_attempts: self.max_attempts.unwrap_or(service_retry.max_attempts),
             backoff_seconds: self.retry_backoff_seconds.unwrap_or(service_retry.backoff_seconds),
@@ -359,7 +402,38 @@ impl JobBody {
             timeout_seconds,
             retry,
             tags,
+            restart,
         })
+    }
+
+    /// The restart policy of a streaming job (the seed's defaults for what it leaves out); `None`
+    /// for a batch job, which may not set any of its fields.
+    fn restart_settings(&self, kind: JobKind) -> Result<Option<RestartSettings>> {
+        let given = self.restart_policy.is_some()
+            || self.submission_retries.is_some()
+            || self.submission_retry_interval.is_some()
+            || self.failure_retries.is_some()
+            || self.failure_retry_interval.is_some();
+        if kind != JobKind::Streaming {
+            if given {
+                return Err(Error::bad_request(
+                    "invalid_field",
+                    "restart_policy and its settings are for streaming jobs (kind streaming); a batch job retries \
+                     by max_attempts",
+                ));
+            }
+            return Ok(None);
+        }
+        let d = RestartSettings::default();
+        let settings = RestartSettings {
+            restart_policy: self.restart_policy.unwrap_or(d.restart_policy),
+            submission_retries: self.submission_retries.unwrap_or(d.submission_retries),
+            submission_retry_interval: self.submission_retry_interval.unwrap_or(d.submission_retry_interval),
+            failure_retries: self.failure_retries.unwrap_or(d.failure_retries),
+            failure_retry_interval: self.failure_retry_interval.unwrap_or(d.failure_retry_interval),
+        };
+        settings.check().map_err(|message| Error::bad_request("invalid_field", message))?;
+        Ok(Some(settings))
     }
 }
 

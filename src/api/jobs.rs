@@ -20,8 +20,11 @@ use super::schedules::ScheduleSummary;
 use super::{AppState, Error, Result};
 use crate::domain::{Flow, JobKind, Priority};
 use crate::executor::archive;
+use crate::retry::RestartSettings;
 use crate::store::JobId;
-use crate::store::jobs::{Deleted, Input, JobEvent, JobRow, JobSpec, NAME_TAKEN_CONSTRAINT, StartParams};
+use crate::store::jobs::{
+    Deleted, Input, JobEvent, JobRow, JobSpec, NAME_TAKEN_CONSTRAINT, STREAMING_ACTIVE_CONSTRAINT, StartParams,
+};
 use crate::store::lists::{JobCursor, JobFilter};
 
 /// The actor of a change while the API has no identity.
@@ -36,7 +39,7 @@ pub struct JobView {
     pub name: String,
     /// Free text.
     pub description: String,
-    /// `batch`.
+    /// `batch` or `streaming`.
     pub kind: JobKind,
     /// Service.
     pub service: String,
@@ -74,6 +77,9 @@ pub struct JobView {
     pub retry_backoff_max_seconds: f64,
     /// Labels.
     pub tags: BTreeMap<String, String>,
+    /// A streaming job's restart policy and its settings (absent for a batch job).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restart: Option<RestartSettings>,
     /// Who created it.
     pub created_by: String,
     /// When.
@@ -117,6 +123,7 @@ impl JobView {
             retry_backoff_seconds: s.retry.backoff_seconds,
             retry_backoff_max_seconds: s.retry.backoff_max_seconds,
             tags: s.tags.clone(),
+            restart: s.restart,
             created_by: job.created_by.clone(),
             created_at: job.created_at,
             updated_at: job.updated_at,
@@ -310,7 +317,8 @@ pub async fn duplicate_job(
 /// Starts a run of the job, with optional overrides of its priority, env and args.
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/runs", params(("id" = i64, Path)),
     request_body(content = StartBody, content_type = "application/json"), responses(
-    (status = 201, body = RunView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
+    (status = 201, body = RunView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 409, description = "a streaming job already has an active run (the message names it)", body = ErrorBody)))]
 pub async fn start_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -333,7 +341,22 @@ pub async fn start_run(
         triggered_by,
         admission_off: !state.config.orchestrator.enabled,
     };
-    let run = state.store.job_start_run(job.id, &p).await?.ok_or_else(|| Error::NotFound(format!("job {}", job.id)))?;
+    let run = match state.store.job_start_run(job.id, &p).await {
+        Ok(run) => run.ok_or_else(|| Error::NotFound(format!("job {}", job.id)))?,
+        // The database keeps one active run per streaming job (runs_streaming_active).
+        Err(e) if is_constraint(&e, STREAMING_ACTIVE_CONSTRAINT) => {
+            let active = state.store.job_active_streaming_run(job.id).await?;
+            let which = active.map(|r| format!("run {r}")).unwrap_or_else(|| "a run".into());
+            return Err(Error::Conflict {
+                code: "already_active",
+                message: format!(
+                    "streaming job {} already has an active run: {which}; abort it first (POST /api/v1/runs/{{id}}/abort)",
+                    job.id
+                ),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     crate::metrics::run_submitted();
     let row = state.store.run_get(run).await?.ok_or_else(|| Error::NotFound(format!("run {run}")))?;
     let attempts = state.store.attempt_list(run).await?;
@@ -445,6 +468,13 @@ async fn update(
     let body = if patch { body.over(JobBody::of(&job.spec)) } else { body };
     let check = if files.is_empty() { FilesCheck::kept(&job) } else { FilesCheck::of(&files) };
     let spec = body.into_spec(&state.config, &job.spec.run_as, check)?;
+    if spec.kind != job.spec.kind {
+        // Its runs, its schedule and its one-active rule all depend on it.
+        return Err(Error::bad_request(
+            "invalid_field",
+            format!("kind cannot change: job {id} is {}; create a new job instead", job.spec.kind),
+        ));
+    }
     super::upload::check_namespace(state, &spec.namespace, &spec.request).await?;
     let input = match zip(&files).await? {
         Some(z) => Input::Zip(z),
@@ -525,7 +555,11 @@ fn copy_name(name: &str, n: u32) -> String {
 }
 
 fn is_name_taken(e: &crate::store::Error) -> bool {
-    matches!(e, crate::store::Error::Db(sqlx::Error::Database(d)) if d.constraint() == Some(NAME_TAKEN_CONSTRAINT))
+    is_constraint(e, NAME_TAKEN_CONSTRAINT)
+}
+
+fn is_constraint(e: &crate::store::Error, name: &str) -> bool {
+    matches!(e, crate::store::Error::Db(sqlx::Error::Database(d)) if d.constraint() == Some(name))
 }
 
 fn name_taken(name: &str, namespace: &str) -> Error {

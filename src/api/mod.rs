@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod console;
 pub mod error;
+pub mod follow;
 pub mod idempotency;
 pub mod job_input;
 pub mod jobs;
@@ -90,6 +91,7 @@ pub const ROUTES: &[Route] = &[
     Route { method: "GET", path: "/api/v1/runs/{id}/logs", handler: || get(runs::get_logs) },
     Route { method: "GET", path: "/api/v1/runs/{id}/result", handler: || get(runs::get_result) },
     Route { method: "POST", path: "/api/v1/runs/{id}/cancel", handler: || post(runs::cancel_run) },
+    Route { method: "POST", path: "/api/v1/runs/{id}/abort", handler: || post(runs::abort_run) },
     Route { method: "GET", path: "/api/v1/runs/{id}/why", handler: || get(queue::why) },
     Route { method: "GET", path: "/api/v1/queue", handler: || get(queue::get_queue) },
     Route { method: "GET", path: "/api/v1/namespaces", handler: || get(namespaces::list_namespaces) },
@@ -144,6 +146,7 @@ pub const SWAGGER_UI_PATH: &str = "/swagger-ui";
         runs::get_logs,
         runs::get_result,
         runs::cancel_run,
+        runs::abort_run,
         queue::why,
         queue::get_queue,
         namespaces::list_namespaces,

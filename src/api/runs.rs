@@ -2,14 +2,15 @@
 
 use crate::domain::{AttemptOutcome, Flow, Priority, RunState};
 use axum::Json;
-use axum::extract::{Path, State};
-use axum::response::Response;
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::error::ErrorBody;
 use super::seed::{parse_id, zip_response};
 use super::{AppState, Error, Result};
+use crate::retry::RestartSettings;
 use crate::store::attempts::AttemptRow;
 use crate::store::runs::{RunEvent, RunRow};
 use crate::store::{AttemptId, JobId, RunId, WorkerId};
@@ -71,6 +72,49 @@ pub struct RunSummary {
     pub lost_attempts: i32,
     /// Who started it: `upload`, `api`, or the user or actor named when it was started.
     pub triggered_by: String,
+    /// A streaming run's restart policy and attempt counts (absent for a batch run).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub streaming: Option<StreamingView>,
+}
+
+/// What a streaming run (an application) shows besides a run's fields.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct StreamingView {
+    /// Its restart policy and settings, as copied from its job when it started.
+    #[serde(flatten)]
+    pub restart: RestartSettings,
+    /// Submissions: every start berth tried (the current one included while it runs).
+    pub submission_attempts: i32,
+    /// Executions: the starts that ran the application (the current one included while it runs).
+    pub execution_attempts: i32,
+    /// Submission failures: the application could not be started (executor error before the
+    /// process ran, or no worker took it within the startup timeout). `submission_retries` limits them.
+    pub submission_failures: i32,
+    /// Execution failures: it ran and exited non-zero, or its worker died. `failure_retries` limits them.
+    pub execution_failures: i32,
+    /// Seconds since its first start, up to its end: a live counter while it is active (`GET
+    /// /api/v1/runs/{id}` only; absent before it first started and in lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub duration_seconds: Option<f64>,
+    /// Its stop (abort) was requested and its worker is stopping it.
+    pub stopping: bool,
+}
+
+impl StreamingView {
+    /// The counts of a stored run, the running attempt counted as a submission and an execution.
+    fn from_row(run: &RunRow) -> Option<Self> {
+        let restart = run.restart.as_ref()?.0;
+        let live = i32::from(run.state == RunState::Running);
+        Some(StreamingView {
+            restart,
+            submission_attempts: run.submission_attempts.unwrap_or(0) + live,
+            execution_attempts: run.execution_attempts.unwrap_or(0) + live,
+            submission_failures: run.submission_failures.unwrap_or(0),
+            execution_failures: run.execution_failures.unwrap_or(0),
+            duration_seconds: None,
+            stopping: run.cancel_requested && !run.state.is_terminal(),
+        })
+    }
 }
 
 /// A run with its attempts and its timeline.
@@ -88,8 +132,18 @@ pub struct RunView {
 impl RunView {
     /// The API's view of a stored run with its attempts and events.
     pub fn from_row(run: &RunRow, attempts: &[AttemptRow], events: &[RunEvent]) -> Self {
+        Self::at(run, attempts, events, Utc::now())
+    }
+
+    /// The view at `now` (a streaming run's live duration counts up to it).
+    pub fn at(run: &RunRow, attempts: &[AttemptRow], events: &[RunEvent], now: DateTime<Utc>) -> Self {
+        let mut summary = RunSummary::from_row(run);
+        if let (Some(s), Some(first)) = (summary.streaming.as_mut(), attempts.first()) {
+            let end = run.finished_at.unwrap_or(now);
+            s.duration_seconds = Some(((end - first.started_at).num_milliseconds().max(0) as f64) / 1000.0);
+        }
         RunView {
-            run: RunSummary::from_row(run),
+            run: summary,
             attempts: attempts.iter().map(AttemptView::from_row).collect(),
             events: events.iter().map(EventView::from_row).collect(),
         }
@@ -126,6 +180,7 @@ impl RunSummary {
             not_before: run.not_before,
             lost_attempts: run.lost_attempts,
             triggered_by: run.triggered_by.clone(),
+            streaming: StreamingView::from_row(run),
         }
     }
 }
@@ -218,12 +273,33 @@ pub async fn get_run(State(state): State<AppState>, Path(id): Path<String>) -> R
     Ok(Json(RunView::from_row(&run, &attempts, &events)))
 }
 
-/// The run's stdout and stderr, every attempt, as text.
-#[utoipa::path(get, path = "/api/v1/runs/{id}/logs", params(("id" = i64, Path, description = "run id", example = 1)), responses(
-    (status = 200, body = LogsView), (status = 404, description = "unknown run", body = ErrorBody)))]
-pub async fn get_logs(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<LogsView>> {
+/// What `GET /api/v1/runs/{id}/logs` takes.
+#[derive(Debug, Default, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogsQuery {
+    /// Stream the output as the process writes it (`text/plain`, chunked; stdout and stderr
+    /// interleaved in write order, every attempt, from the start) until the run ends or the client
+    /// leaves, instead of answering the JSON of what is stored now.
+    pub follow: Option<bool>,
+}
+
+/// The run's stdout and stderr, every attempt, as text; with `follow=true`, streamed live.
+#[utoipa::path(get, path = "/api/v1/runs/{id}/logs", params(("id" = i64, Path, description = "run id", example = 1), LogsQuery), responses(
+    (status = 200, description = "the logs as JSON; with `follow=true`, a chunked `text/plain` stream of the output \
+        (stdout and stderr interleaved in write order) that ends when the run ends",
+        content((LogsView = "application/json"), (String = "text/plain"))),
+    (status = 400, description = "a bad query", body = ErrorBody),
+    (status = 404, description = "unknown run", body = ErrorBody)))]
+pub async fn get_logs(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    Query(query): Query<LogsQuery>,
+) -> Result<Response> {
     let id = parse_id(&id)?;
     state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    if query.follow == Some(true) {
+        return Ok(super::follow::response(state.store.clone(), id));
+    }
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
     for entry in state.store.run_logs(id).await? {
@@ -236,7 +312,8 @@ pub async fn get_logs(State(state): State<AppState>, Path(id): Path<String>) -> 
         id,
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
         stderr: String::from_utf8_lossy(&stderr).into_owned(),
-    }))
+    })
+    .into_response())
 }
 
 /// The result zip whatever the outcome (a failed run's partial output matters).
@@ -285,6 +362,10 @@ fn cleaned(id: crate::store::RunId) -> Error {
 pub async fn cancel_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunView>> {
     let id = parse_id(&id)?;
     let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    if run.restart.is_some() {
+        // A user's stop of a streaming run is an abort, whichever route asks for it.
+        return abort(&state, id).await;
+    }
     let cancelled = state.store.run_cancel_unstarted(id, "cancelled through the API", "api").await?
         || state.store.run_request_cancel(id, "api").await?;
     if cancelled {
@@ -296,4 +377,43 @@ pub async fn cancel_run(State(state): State<AppState>, Path(id): Path<String>) -
         });
     }
     get_run(State(state), Path(id.to_string())).await
+}
+
+/// Aborts a streaming run (stops the application): at once when it has not started; when it runs,
+/// its worker kills the process group (the cancellation path) and the run ends `aborted`. An
+/// aborted run is never restarted, whatever its restart policy. A run that has ended answers 409
+/// with its state; a batch run 409 `not_streaming` (cancel it instead). Asking again while the
+/// worker stops it answers the run as it is.
+#[utoipa::path(post, path = "/api/v1/runs/{id}/abort", params(("id" = i64, Path, description = "run id", example = 1)), responses(
+    (status = 200, description = "aborted, or its worker is stopping it (`streaming.stopping`)", body = RunView),
+    (status = 404, description = "unknown run", body = ErrorBody),
+    (status = 409, description = "the run has ended (`succeeded`, `failed`, `aborted`, ...; the message names its state), or is not a streaming run", body = ErrorBody)))]
+pub async fn abort_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunView>> {
+    let id = parse_id(&id)?;
+    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    // auth: requires the `run` permission on the run's job (the seed's RUN: start or stop).
+    if run.restart.is_none() {
+        return Err(Error::Conflict {
+            code: "not_streaming",
+            message: format!("run {id} is a batch run: stop it with POST /api/v1/runs/{id}/cancel"),
+        });
+    }
+    abort(&state, id).await
+}
+
+/// The abort of streaming run `id`, read as `run` just before.
+async fn abort(state: &AppState, id: RunId) -> Result<Json<RunView>> {
+    if state.store.run_abort(id, "api").await?.is_some() {
+        crate::metrics::run_cancelled("api");
+        return get_run(State(state.clone()), Path(id.to_string())).await;
+    }
+    // Nothing changed: it has ended, or its worker is already stopping it.
+    let now = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    if now.state.is_terminal() {
+        return Err(Error::Conflict {
+            code: "not_abortable",
+            message: format!("run {id} is {} and cannot be aborted", now.state),
+        });
+    }
+    get_run(State(state.clone()), Path(id.to_string())).await
 }

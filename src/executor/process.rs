@@ -198,6 +198,15 @@ async fn build_command(dir: &Path, req: &ExecRequest) -> Result<Command> {
         .kill_on_drop(true)
         .envs(req.env.iter().map(|(k, v)| (k, v)))
         .env("BERTH_RUN_ID", req.run_id.to_string());
+    // The job's process dies with its worker: a worker killed outright (kill -9, the OOM killer)
+    // cannot stop it, and the leader restarts its run elsewhere once the lease lapses, so without
+    // this a streaming application would run twice. The signal follows the thread that forked,
+    // a runtime thread that lives as long as the worker. Children the job starts are not reached.
+    // SAFETY: the hook runs between fork and exec; prctl(2) is async-signal-safe, and the hook
+    // neither allocates nor takes locks.
+    unsafe {
+        cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from));
+    }
     if let Some(mib) = req.memory_limit_mib {
         let bytes = mib.saturating_mul(1024 * 1024);
         // SAFETY: the hook runs between fork and exec; it only calls setrlimit(2), which is

@@ -9,7 +9,7 @@ use super::notify::{self, notify};
 use super::runs::RunState;
 use super::{AttemptId, BlobId, Resources, Result, RunId, Store, WorkerId};
 use crate::domain::AttemptOutcome;
-use crate::retry::RetryPolicy;
+use crate::retry::{Failures, RestartSettings, RetryPolicy};
 
 /// One attempt of a run (the API shows it through `api::runs::AttemptView`).
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -62,6 +62,10 @@ pub struct ClaimedRun {
     /// Attempts lost to dead workers or handed back by draining ones: they do not count against
     /// `max_attempts`.
     pub excused_attempts: i32,
+    /// A streaming run's restart policy (`None`: a batch run, decided by its retry policy).
+    pub restart: Option<RestartSettings>,
+    /// A streaming run's failures so far, by kind.
+    pub failures: Failures,
 }
 
 /// What a worker asks for when it claims.
@@ -103,6 +107,19 @@ pub struct FinishParams {
     pub excused: bool,
     /// Injected clock; `None` uses the database clock.
     pub now: Option<DateTime<Utc>>,
+    /// A streaming run's end as its counts see it (`None` for batch runs).
+    pub streaming: Option<StreamingEnd>,
+}
+
+/// How a streaming run's attempt ended, for its attempt counts and its `restarted` event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StreamingEnd {
+    /// The process ran (an execution), or never started (a submission failure).
+    pub ran: bool,
+    /// The failure it counts as, if any.
+    pub failure: Option<crate::retry::Failure>,
+    /// Why the run restarts (`exited`, `execution_failure`, `submission_failure`); `None`: it ends.
+    pub restart_reason: Option<&'static str>,
 }
 
 impl Store {
@@ -185,6 +202,9 @@ impl Store {
             .bind(p.now)
             .bind(p.retry_after_seconds)
             .bind(p.excused)
+            .bind(p.streaming.as_ref().is_some_and(|s| s.ran))
+            .bind(p.streaming.as_ref().and_then(|s| s.failure).map(|f| f.as_str()))
+            .bind(p.streaming.as_ref().and_then(|s| s.restart_reason))
             .fetch_optional(&mut *tx)
             .await?;
         if done.is_none() {
@@ -247,5 +267,10 @@ fn claimed_from_row(r: sqlx::postgres::PgRow) -> Result<ClaimedRun> {
         },
         lost_attempts: r.try_get("lost_attempts")?,
         excused_attempts: r.try_get("excused_attempts")?,
+        restart: r.try_get::<Option<sqlx::types::Json<RestartSettings>>, _>("restart")?.map(|j| j.0),
+        failures: Failures {
+            submission: r.try_get::<Option<i32>, _>("submission_failures")?.unwrap_or(0),
+            execution: r.try_get::<Option<i32>, _>("execution_failures")?.unwrap_or(0),
+        },
     })
 }

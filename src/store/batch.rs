@@ -79,7 +79,11 @@ impl Store {
         let mut done = vec![false; batch.len()];
         let mut set = Vec::with_capacity(batch.len());
         for (i, p) in batch.into_iter().enumerate() {
-            if p.retry_after_seconds.is_some() || p.result_zip.as_ref().is_some_and(|z| z.len() > CHUNK_BYTES) {
+            // Streaming runs go alone too: runs/finish.sql keeps their attempt counts.
+            if p.retry_after_seconds.is_some()
+                || p.streaming.is_some()
+                || p.result_zip.as_ref().is_some_and(|z| z.len() > CHUNK_BYTES)
+            {
                 done[i] = self.run_finish(p).await?;
             } else {
                 set.push((i, p));

@@ -12,7 +12,7 @@ use super::blobs::blob_write;
 use super::notify::{self, notify};
 use super::{BlobId, JobId, Resources, Result, RunId, Store};
 use crate::domain::{Flow, JobKind, Priority};
-use crate::retry::RetryPolicy;
+use crate::retry::{RestartSettings, RetryPolicy};
 
 /// What a job definition holds, as a client sets it.
 #[derive(Debug, Clone, PartialEq)]
@@ -21,7 +21,7 @@ pub struct JobSpec {
     pub name: String,
     /// Free text.
     pub description: String,
-    /// `batch` (or `streaming`, later).
+    /// `batch` or `streaming`.
     pub kind: JobKind,
     /// A configured service.
     pub service: String,
@@ -47,6 +47,8 @@ pub struct JobSpec {
     pub retry: RetryPolicy,
     /// Key-value labels (Kubernetes label syntax).
     pub tags: BTreeMap<String, String>,
+    /// The restart policy of a streaming job (`None` for every other kind).
+    pub restart: Option<RestartSettings>,
 }
 
 /// The files of a job being written.
@@ -127,6 +129,8 @@ pub struct StartParams {
 
 /// The unique index that keeps stored job names apart in a namespace.
 pub const NAME_TAKEN_CONSTRAINT: &str = "jobs_stored_name";
+/// The unique index that allows one active run per streaming job (migration 0017).
+pub const STREAMING_ACTIVE_CONSTRAINT: &str = "runs_streaming_active";
 
 impl JobRow {
     /// The command line a run executes: the job's command (or `bash run.sh` when it has arguments)
@@ -162,6 +166,7 @@ impl Store {
             .bind(actor)
             .bind(changes)
             .bind(None::<DateTime<Utc>>)
+            .bind(spec.restart.map(Json))
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -199,6 +204,7 @@ impl Store {
                 .bind(None::<DateTime<Utc>>)
                 .bind(id)
                 .bind(version)
+                .bind(spec.restart.map(Json))
                 .fetch_optional(&mut *tx)
                 .await?;
         if done.is_none() {
@@ -290,6 +296,14 @@ impl Store {
         Ok(run)
     }
 
+    /// The active run of streaming job `id`, if it has one (what a refused second start names).
+    pub async fn job_active_streaming_run(&self, id: JobId) -> Result<Option<RunId>> {
+        Ok(sqlx::query_scalar(include_str!("../../sql/jobs/active_streaming_run.sql"))
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
     /// A job's history of changes, oldest first.
     pub async fn job_events(&self, id: JobId) -> Result<Vec<JobEvent>> {
         Ok(sqlx::query_as(include_str!("../../sql/job_events/list.sql")).bind(id).fetch_all(self.pool()).await?)
@@ -331,6 +345,7 @@ pub(super) fn job_from_row(r: &sqlx::postgres::PgRow) -> Result<JobRow> {
     let Json(args): Json<Vec<String>> = r.try_get("args")?;
     let Json(env): Json<BTreeMap<String, String>> = r.try_get("env")?;
     let Json(tags): Json<BTreeMap<String, String>> = r.try_get("tags")?;
+    let restart: Option<Json<RestartSettings>> = r.try_get("restart")?;
     Ok(JobRow {
         id: r.try_get("id")?,
         spec: JobSpec {
@@ -353,6 +368,7 @@ pub(super) fn job_from_row(r: &sqlx::postgres::PgRow) -> Result<JobRow> {
                 backoff_max_seconds: r.try_get("retry_backoff_max_seconds")?,
             },
             tags,
+            restart: restart.map(|Json(r)| r),
         },
         input_blob_id: r.try_get("input_blob_id")?,
         input_bytes: r.try_get("input_bytes")?,

@@ -2,6 +2,7 @@
 //! Submission is in `submit.rs`, the attempt lifecycle (claim, logs, finish, hand back) in `attempts.rs`.
 
 use chrono::{DateTime, Utc};
+use sqlx::types::Json;
 use sqlx::{FromRow, Row};
 
 use super::notify::{self, notify};
@@ -11,6 +12,7 @@ pub use super::attempts::{ClaimParams, ClaimedRun, FinishParams};
 pub use super::submit::{SubmitParams, Submitted};
 pub use crate::domain::RunState;
 use crate::domain::{Flow, Priority};
+use crate::retry::RestartSettings;
 
 /// A run as `runs/get.sql` reads it (the API shows it through `api::runs::RunView`).
 #[derive(Debug, Clone, FromRow)]
@@ -69,6 +71,29 @@ pub struct RunRow {
     pub lost_attempts: i32,
     /// Who started it (`upload`, `api`, a user).
     pub triggered_by: String,
+    /// The worker was asked to stop it (cancel or abort).
+    pub cancel_requested: bool,
+    /// A streaming run's restart policy (`None`: a batch run).
+    pub restart: Option<Json<RestartSettings>>,
+    /// A streaming run's ended submissions (every start tried).
+    pub submission_attempts: Option<i32>,
+    /// A streaming run's ended executions (starts that ran the process).
+    pub execution_attempts: Option<i32>,
+    /// A streaming run's submission failures.
+    pub submission_failures: Option<i32>,
+    /// A streaming run's execution failures.
+    pub execution_failures: Option<i32>,
+}
+
+/// A chunk of a run's output with its position, for following the log.
+#[derive(Debug, Clone, FromRow)]
+pub struct LogChunkRow {
+    /// Position (`run_logs.id`): the next read starts after it.
+    pub id: i64,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// Raw bytes.
+    pub data: Vec<u8>,
 }
 
 /// One entry of a run's timeline.
@@ -174,5 +199,41 @@ impl Store {
         }
         tx.commit().await?;
         Ok(done.is_some())
+    }
+
+    /// Aborts a streaming run: one that has not started ends `aborted` at once; a running one is
+    /// asked to stop through the cancellation path (`cancel_requested`, NOTIFY `berth_cancel`, the
+    /// worker's heartbeat) and ends `aborted` when its worker stops it. Returns the state the run
+    /// is now in, or `None` when it is not a streaming run, has finished, or was already asked.
+    pub async fn run_abort(&self, id: RunId, actor: &str) -> Result<Option<RunState>> {
+        let mut tx = self.pool().begin().await?;
+        let state: Option<RunState> = sqlx::query_scalar(include_str!("../../sql/runs/abort.sql"))
+            .bind(id)
+            .bind(actor)
+            .bind(None::<DateTime<Utc>>)
+            .fetch_optional(&mut *tx)
+            .await?;
+        match state {
+            Some(RunState::Running) => notify(&mut tx, notify::CANCEL).await?,
+            Some(_) => notify(&mut tx, notify::FINISHED).await?,
+            None => {}
+        }
+        tx.commit().await?;
+        Ok(state)
+    }
+
+    /// A run's state alone (`None`: unknown run); what a log follower checks between reads.
+    pub async fn run_state(&self, id: RunId) -> Result<Option<RunState>> {
+        Ok(sqlx::query_scalar(include_str!("../../sql/runs/state.sql")).bind(id).fetch_optional(self.pool()).await?)
+    }
+
+    /// Up to `limit` chunks of a run's output after position `after` (0: from the start), in order.
+    pub async fn run_logs_after(&self, id: RunId, after: i64, limit: i64) -> Result<Vec<LogChunkRow>> {
+        Ok(sqlx::query_as(include_str!("../../sql/run_logs/after.sql"))
+            .bind(id)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(self.pool())
+            .await?)
     }
 }

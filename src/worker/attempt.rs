@@ -7,6 +7,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::executor::{ExecRequest, Executor, LogChunk, Outcome};
 use crate::retry::{self, End, Next};
+use crate::store::attempts::StreamingEnd;
 use crate::store::runs::{ClaimedRun, FinishParams, RunState};
 use crate::store::{AttemptId, RunId, Store};
 
@@ -110,20 +111,34 @@ impl Attempt {
                         },
                     ),
                     Outcome::TimedOut => (End::TimedOut, "killed at its maximum execution time".to_string()),
+                    Outcome::Cancelled if self.run.restart.is_some() => (End::Cancelled, "aborted".to_string()),
                     Outcome::Cancelled => (End::Cancelled, "cancelled while running".to_string()),
                 };
                 (end, r.exit_code, r.result_zip, message)
             }
             Err(e) => (End::ExecutorError(e.class()), None, None, format!("executor error: {e}")),
         };
-        let used =
-            retry::Used { own: self.run.attempt - self.run.excused_attempts, infrastructure: self.run.lost_attempts };
-        let next = retry::decide(end, &self.run.retry, used, self.infrastructure_budget, rand::random::<f64>());
+        let next = match &self.run.restart {
+            // A streaming run: its restart policy decides (retry::restart).
+            Some(settings) => retry::restart(end, settings, self.run.failures),
+            None => {
+                let used = retry::Used {
+                    own: self.run.attempt - self.run.excused_attempts,
+                    infrastructure: self.run.lost_attempts,
+                };
+                retry::decide(end, &self.run.retry, used, self.infrastructure_budget, rand::random::<f64>())
+            }
+        };
         let (state, retry_after_seconds, excused) = match next {
             Next::Final(state) => (state, None, false),
             // The attempt's own outcome is recorded; the run waits for its retry.
             Next::Retry { after_seconds, excused } => (attempt_state(end), Some(after_seconds), excused),
         };
+        let streaming = self.run.restart.map(|_| StreamingEnd {
+            ran: retry::restart::ran(end),
+            failure: retry::Failure::of(end),
+            restart_reason: retry_after_seconds.map(|_| retry::restart::reason(end)),
+        });
         let zip = match &zip_path {
             Some(path) => tokio::fs::read(path).await.ok(),
             None => None,
@@ -141,6 +156,7 @@ impl Attempt {
             retry_after_seconds,
             excused,
             now: None,
+            streaming,
         };
         // The result stays in memory (in `finish`) until the end is recorded or refused.
         let recorded =

@@ -89,6 +89,8 @@ struct InFlight {
     request: Resources,
     stop: CancellationToken,
     hand_back: Arc<AtomicBool>,
+    /// A streaming run: it never ends by itself, so a drain hands it back at once.
+    streaming: bool,
 }
 
 /// A worker as a long-running [`Service`].
@@ -267,6 +269,7 @@ impl Claimer {
                     request: run.request,
                     stop: stop.clone(),
                     hand_back: hand_back.clone(),
+                    streaming: run.restart.is_some(),
                 },
             );
             let run_id = run.id;
@@ -341,6 +344,11 @@ async fn drain(
     if tasks.is_empty() {
         return;
     }
+    // A streaming run runs until stopped: waiting for it would only delay its restart elsewhere.
+    for f in in_flight.values().filter(|f| f.streaming) {
+        f.hand_back.store(true, Ordering::SeqCst);
+        f.stop.cancel();
+    }
     tracing::info!(running = tasks.len(), timeout = ?settings.drain_timeout, "draining: waiting for running attempts");
     let deadline = tokio::time::Instant::now() + settings.drain_timeout;
     while !tasks.is_empty() {
@@ -393,6 +401,7 @@ mod tests {
             request: Resources::default(),
             stop: CancellationToken::new(),
             hand_back: Arc::new(AtomicBool::new(false)),
+            streaming: false,
         }
     }
 

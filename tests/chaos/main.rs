@@ -1,9 +1,10 @@
 //! Chaos on real processes: `berth api` (1), `scheduler` (2) and `worker` (3) on a private Postgres,
 //! a stream of runs of varied length, and, on a fixed seed, `kill -9` of workers and of the leader, a
 //! Postgres restart and a worker drain, while stored jobs fire on schedules every two seconds and
-//! retention cleans finished runs after ten. Checks that nothing is lost, no attempts overlap, no
-//! limit is exceeded, every fire started exactly one run and cleanup touched only finished runs;
-//! prints a one-line JSON summary.
+//! retention cleans finished runs after ten, and a streaming job with restart policy `always` keeps
+//! its application running. Checks that nothing is lost, no attempts overlap, no limit is exceeded,
+//! every fire started exactly one run, cleanup touched only finished runs and the streaming job never
+//! had two live applications; prints a one-line JSON summary.
 //!
 //! Short version: part of `cargo test`. Long version (see `docs/chaos.md`):
 //! `BERTH_CHAOS_SECONDS=300 cargo test --release --test chaos -- --nocapture`.
@@ -13,6 +14,7 @@ mod common;
 
 mod checks;
 mod cluster;
+mod streaming;
 mod time;
 
 use std::collections::HashMap;
@@ -197,6 +199,11 @@ async fn nothing_is_lost_under_chaos() {
     .await;
 
     let scheduled = time::create_schedules(&http, &c.api).await;
+    let stream = streaming::start(&http, &c.api).await;
+    let stream_seen = Arc::new(Mutex::new(streaming::Seen::default()));
+    let stop_stream = CancellationToken::new();
+    let stream_sampler =
+        tokio::spawn(streaming::sample(pool.clone(), stream.job, stream_seen.clone(), stop_stream.clone()));
 
     let samples = Arc::new(Mutex::new(Samples::default()));
     let stop = CancellationToken::new();
@@ -233,6 +240,20 @@ async fn nothing_is_lost_under_chaos() {
                     .ok()
                     .flatten();
                     i = live.iter().copied().find(|&j| Some(&procs[j].name) == busiest.as_ref()).unwrap_or(i);
+                }
+                if fault == Fault::KillWorker && f.worker_kills.is_empty() {
+                    // The first kill takes the streaming application's worker: its run restarts
+                    // elsewhere, and its old process must not outlive the worker.
+                    let host: Option<String> = sqlx::query_scalar(
+                        "select w.name from runs r join workers w on w.id = r.worker_id \
+                         where r.id = $1 and r.state = 'running'",
+                    )
+                    .bind(stream.run)
+                    .fetch_optional(&pool)
+                    .await
+                    .ok()
+                    .flatten();
+                    i = live.iter().copied().find(|&j| Some(&procs[j].name) == host.as_ref()).unwrap_or(i);
                 }
                 let name = procs[i].name.clone();
                 if fault == Fault::KillWorker {
@@ -312,6 +333,9 @@ async fn nothing_is_lost_under_chaos() {
     f.unavailable_answers += unavailable;
     f.problems.extend(submit_problems);
     let fired_until = time::pause_schedules(&http, &c.api, &pool, &scheduled).await;
+    let stream_end = streaming::abort(&http, &c.api, &stream).await;
+    stop_stream.cancel();
+    stream_sampler.await.expect("streaming sampler");
     let deadline = Duration::from_secs_f64(60.0 + seconds / 2.0);
     wait_for("every run to reach a terminal state", deadline, || async {
         let open: i64 = sqlx::query_scalar(
@@ -344,6 +368,9 @@ async fn nothing_is_lost_under_chaos() {
     f.problems.extend(output_problems);
     let fires = time::check_fires(&pool, &scheduled, fired_until).await;
     let cleaning = time::check_cleaning(&pool, &scheduled).await;
+    let (stream_figures, stream_problems) = streaming::check(&http, &c.api, &pool, &stream).await;
+    f.problems.extend(stream_problems);
+    let stream_seen = std::mem::take(&mut *stream_seen.lock().unwrap());
     let mut requeue_ms = Vec::new();
     for (name, at) in &f.worker_kills {
         let first: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
@@ -393,6 +420,11 @@ async fn nothing_is_lost_under_chaos() {
         "worker_death_to_requeue_ms": { "max": requeue_ms.last(), "median": requeue_ms.get(requeue_ms.len() / 2) },
         "scheduled_runs": fires.runs, "schedule_fires": fires.by_outcome,
         "cleaned": cleaning.cleaned, "outputs_checked": outputs_checked,
+        "streaming": { "ended": stream_end, "run": stream_figures,
+                       "samples": { "database": stream_seen.db_samples, "processes": stream_seen.proc_samples },
+                       "max_live_processes": stream_seen.max_processes,
+                       "max_open_attempts": stream_seen.max_open_attempts,
+                       "violations": stream_seen.violations.len() },
     });
     println!("{summary}");
     let problems: Vec<&String> = f
@@ -402,6 +434,7 @@ async fn nothing_is_lost_under_chaos() {
         .chain(&samples.violations)
         .chain(&fires.problems)
         .chain(&cleaning.problems)
+        .chain(&stream_seen.violations)
         .take(20)
         .collect();
     assert!(problems.is_empty(), "chaos found problems (logs in {}):\n{problems:#?}", c.logs().display());
@@ -412,6 +445,8 @@ async fn nothing_is_lost_under_chaos() {
     assert!(samples.taken > 0, "the sampler never read the database");
     assert!(fires.by_outcome.get("started").is_some_and(|n| *n > 0), "no schedule started a run");
     assert!(cleaning.cleaned > 0, "retention cleaned nothing");
+    assert!(stream_seen.db_samples > 0 && stream_seen.proc_samples > 0, "the streaming sampler saw nothing");
+    assert_eq!(stream_seen.max_processes, 1, "the streaming application never ran, or ran twice at once");
     assert!(f.pg_restarts >= 1 && f.unavailable_answers >= 1, "the outage was not seen by the API");
     assert!(
         requeue_ms.iter().all(|ms| *ms < (LEASE_SECONDS as i64 + 5) * 1000),

@@ -1,0 +1,108 @@
+//! `GET /api/v1/runs/{id}/logs?follow=true`: a run's output streamed as its process writes it.
+//!
+//! The worker appends the output to `run_logs` every `worker::attempt::LOG_FLUSH_INTERVAL`
+//! (200 ms) or sooner; a follower reads what is new every [`FOLLOW_POLL`] by position
+//! (`run_logs/after.sql`, an index range read), so each follower costs one small query per poll
+//! and nothing else. The response is a chunked `text/plain` body fed through an in-memory pipe: the
+//! reading task ends when the run has ended and everything written before its end was sent, or
+//! when the client leaves (the pipe's reader is dropped: the next write, or the empty write of
+//! an idle poll, fails).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{StatusCode, header};
+use axum::response::Response;
+use tokio::io::{AsyncWriteExt, DuplexStream};
+use tokio_util::io::ReaderStream;
+
+use crate::store::{RunId, Store};
+
+/// Between reads of new output.
+pub const FOLLOW_POLL: Duration = Duration::from_millis(250);
+/// Most chunks read at once (a reader behind catches up in pages of this size).
+pub const FOLLOW_PAGE: i64 = 500;
+/// Bytes buffered between the reading task and the client.
+const PIPE_BYTES: usize = 256 * 1024;
+
+/// Followers reading in this process.
+static ACTIVE: AtomicUsize = AtomicUsize::new(0);
+
+/// How many log followers this process is serving (each polls the database until it ends).
+pub fn active() -> usize {
+    ACTIVE.load(Ordering::SeqCst)
+}
+
+/// Counts a follower while it lives.
+struct Counted;
+
+impl Counted {
+    fn new() -> Self {
+        ACTIVE.fetch_add(1, Ordering::SeqCst);
+        Counted
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        ACTIVE.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The streaming response for run `id`'s output.
+pub fn response(store: Store, id: RunId) -> Response {
+    let (writer, reader) = tokio::io::duplex(PIPE_BYTES);
+    tokio::spawn(follow(store, id, writer));
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .header("x-content-type-options", "nosniff")
+        .body(Body::from_stream(ReaderStream::new(reader)))
+        .unwrap_or_else(|_| Response::new(Body::empty()))
+}
+
+/// Copies the run's output into `out` until the run ends or the client leaves.
+async fn follow(store: Store, id: RunId, mut out: DuplexStream) {
+    let _counted = Counted::new();
+    let mut after = 0i64;
+    loop {
+        // The state first: output written before the run ended is committed before its end, so a
+        // read after seeing the end gets all of it.
+        let ended = match store.run_state(id).await {
+            Ok(Some(state)) => state.is_terminal(),
+            Ok(None) => true,
+            Err(e) => {
+                tracing::warn!(run = %id, error = %e, "log follow: cannot read the run; trying again");
+                false
+            }
+        };
+        let chunks = match store.run_logs_after(id, after, FOLLOW_PAGE).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::warn!(run = %id, error = %e, "log follow: cannot read the output; trying again");
+                Vec::new()
+            }
+        };
+        let full = i64::try_from(chunks.len()).unwrap_or(i64::MAX) >= FOLLOW_PAGE;
+        for chunk in chunks {
+            if out.write_all(&chunk.data).await.is_err() {
+                return; // the client left
+            }
+            after = chunk.id;
+        }
+        if full {
+            continue;
+        }
+        if ended {
+            let _ = out.shutdown().await;
+            return;
+        }
+        // An empty write fails once the client has gone, so an idle follower notices too.
+        if out.write(&[]).await.is_err() {
+            return;
+        }
+        tokio::time::sleep(FOLLOW_POLL).await;
+    }
+}
