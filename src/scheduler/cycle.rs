@@ -122,10 +122,10 @@ pub async fn plan(
         return Ok(None);
     };
     let mut snapshot = capacity::snapshot(&rows, clock, wrr);
+    let mut decisions = admission::decide(&snapshot, &settings.policy);
     if per_queue >= settings.scan_limit {
-        see_past_capped_users(store, &mut snapshot, settings, per_queue).await?;
+        decisions = see_past_capped_users(store, &mut snapshot, decisions, settings, per_queue).await?;
     }
-    let decisions = admission::decide(&snapshot, &settings.policy);
     if per_queue >= settings.scan_limit {
         capacity::report(&snapshot, &decisions);
     }
@@ -137,30 +137,32 @@ pub async fn plan(
 pub const MAX_REREADS: usize = 8;
 
 /// Reads again, without the users who cannot start another run this cycle, every queue whose read
-/// was full and held such a user's runs, and adds what that read hid (DESIGN §4: a run blocked
-/// only by its own cap blocks only that user's later runs; `scheduler/admission/capped.rs`).
-/// Repeats while a read is full and saturates more users, at most [`MAX_REREADS`] times. Only the
-/// full (once-per-tick) cycle does this: a read that skips a long capped backlog costs a walk of
-/// that backlog's index entries, which a notification-driven cycle must not pay on every finish;
-/// so another user's run waits at most one tick behind a capped backlog.
+/// was full and which the decision left waiting only for users' own caps, adds what that read hid
+/// and decides again (DESIGN §4: a run blocked only by its own cap blocks only that user's later
+/// runs; `scheduler/admission/capped.rs`). Repeats while a read is full and saturates more users,
+/// at most [`MAX_REREADS`] times. Only the full (once-per-tick) cycle does this: a read that skips a
+/// long capped backlog walks that backlog's index entries, which a notification-driven cycle must
+/// not pay on every finish; so another user's run waits at most one tick behind a capped backlog.
 async fn see_past_capped_users(
     store: &Store,
     snapshot: &mut Snapshot,
+    mut decisions: admission::Decisions,
     settings: &SchedulerSettings,
     per_queue: i64,
-) -> Result<()> {
+) -> Result<admission::Decisions> {
     let mut full = admission::full_queues(snapshot, per_queue);
     let mut excluded = std::collections::BTreeSet::new();
     let mut seen: std::collections::HashSet<RunId> = snapshot.queued.iter().map(|r| r.id).collect();
     for _ in 0..MAX_REREADS {
         let saturated = admission::saturated(snapshot, &settings.policy);
-        let queues = admission::rereads(snapshot, &full, &saturated);
+        let queues = admission::rereads(snapshot, &decisions, &full, &saturated);
         if queues.is_empty() || saturated == excluded {
             break;
         }
         excluded = saturated;
         let capped: Vec<(String, String)> = excluded.iter().cloned().collect();
         let mut still_full = std::collections::BTreeSet::new();
+        let mut found = false;
         for (namespace, priority) in queues {
             let rows = store.admission_uncapped(&namespace, priority, per_queue, &capped).await?;
             if rows.len() as i64 >= per_queue {
@@ -168,13 +170,18 @@ async fn see_past_capped_users(
             }
             for row in rows {
                 if seen.insert(row.id) {
+                    found = true;
                     snapshot.queued.push(capacity::queued_run(&row));
                 }
             }
         }
         full = still_full;
+        if !found {
+            break;
+        }
+        decisions = admission::decide(snapshot, &settings.policy);
     }
-    Ok(())
+    Ok(decisions)
 }
 
 /// Commits a plan under the fencing epoch, re-checking every admission against the locked quotas.

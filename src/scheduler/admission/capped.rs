@@ -8,9 +8,10 @@
 //! unread runs can start this cycle — and repeats while a read is full and saturates more users
 //! ([`crate::scheduler::cycle::plan`]).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{Policy, Priority, Snapshot};
+use super::{Decisions, Policy, Priority, Scope, Snapshot};
+use crate::store::RunId;
 
 /// A queue: (namespace, priority).
 pub type Queue = (String, Priority);
@@ -32,13 +33,37 @@ pub fn saturated(snapshot: &Snapshot, policy: &Policy) -> BTreeSet<(String, Stri
         .collect()
 }
 
-/// The queues among `full` (those whose last read returned as many runs as it asked for) that
-/// hold a run of a `saturated` user: what may hide runs of others behind it. Pure.
-pub fn rereads(snapshot: &Snapshot, full: &BTreeSet<Queue>, saturated: &BTreeSet<(String, String)>) -> Vec<Queue> {
+/// The queues to read again after `decisions` was made from `snapshot`: among `full` (those
+/// whose last read returned as many runs as it asked for), each that holds a run of a `saturated`
+/// user and whose runs the decision left waiting only for their users' own caps (or a head-timeout
+/// cool-down): a queue blocked by its namespace's quota or by worker room is not read again, since
+/// the runs behind would wait for the same room. None when the batch limit stopped the walk (the
+/// next cycle follows at once). Pure.
+pub fn rereads(
+    snapshot: &Snapshot,
+    decisions: &Decisions,
+    full: &BTreeSet<Queue>,
+    saturated: &BTreeSet<(String, String)>,
+) -> Vec<Queue> {
+    if decisions.more {
+        return Vec::new();
+    }
+    let queue_of: HashMap<RunId, Queue> =
+        snapshot.queued.iter().map(|r| (r.id, (r.namespace.clone(), r.priority))).collect();
+    let mut room_blocked = BTreeSet::new();
+    for record in &decisions.records {
+        let blocked_by_room = record.scopes.iter().any(|s| !matches!(s.scope, Scope::UserService { .. }));
+        if blocked_by_room && let Some(queue) = queue_of.get(&record.run) {
+            room_blocked.insert(queue.clone());
+        }
+    }
     let mut out = BTreeSet::new();
     for run in &snapshot.queued {
         let queue = (run.namespace.clone(), run.priority);
-        if full.contains(&queue) && saturated.contains(&(run.user.clone(), run.service.clone())) {
+        if full.contains(&queue)
+            && !room_blocked.contains(&queue)
+            && saturated.contains(&(run.user.clone(), run.service.clone()))
+        {
             out.insert(queue);
         }
     }
@@ -62,8 +87,7 @@ mod tests {
 
     use super::*;
     use crate::resources::Resources;
-    use crate::scheduler::admission::{QueuedRun, Wrr};
-    use crate::store::RunId;
+    use crate::scheduler::admission::{BlockReason, BlockRecord, QueuedRun, Shortfall, Wrr};
 
     fn run(id: i64, user: &str, ns: &str, priority: Priority) -> QueuedRun {
         QueuedRun {
@@ -103,6 +127,28 @@ mod tests {
         }
     }
 
+    fn record(run: i64, scope: Scope) -> BlockRecord {
+        BlockRecord {
+            run: RunId(run),
+            reason: BlockReason::UserCap,
+            scopes: vec![Shortfall { scope, dimension: None, requested: 1, available: 0, shortfall: 1 }],
+            position: 1,
+            evaluated_at: Utc.timestamp_opt(1000, 0).unwrap(),
+            message: String::new(),
+        }
+    }
+
+    fn decisions(records: Vec<BlockRecord>) -> Decisions {
+        Decisions {
+            admitted: vec![],
+            wrr: Wrr::default(),
+            records,
+            head_updates: vec![],
+            timeouts: vec![],
+            more: false,
+        }
+    }
+
     fn pair(user: &str) -> (String, String) {
         (user.to_string(), "svc".to_string())
     }
@@ -135,8 +181,23 @@ mod tests {
         );
         let full = full_queues(&snap, 2);
         assert_eq!(full, [("ns".to_string(), Priority::Normal)].into(), "the others read fewer than asked");
-        assert_eq!(rereads(&snap, &full, &[pair("a")].into()), [("ns".to_string(), Priority::Normal)]);
-        assert!(rereads(&snap, &full, &[pair("b")].into()).is_empty(), "b's queue was not full");
-        assert!(rereads(&snap, &full, &BTreeSet::new()).is_empty(), "nobody saturated: nothing hidden");
+        let waiting = decisions(vec![record(2, Scope::UserService { user: "a".into(), service: "svc".into() })]);
+        assert_eq!(rereads(&snap, &waiting, &full, &[pair("a")].into()), [("ns".to_string(), Priority::Normal)]);
+        assert!(rereads(&snap, &waiting, &full, &[pair("b")].into()).is_empty(), "b's queue was not full");
+        assert!(rereads(&snap, &waiting, &full, &BTreeSet::new()).is_empty(), "nobody saturated: nothing hidden");
+    }
+
+    #[test]
+    fn a_queue_waiting_for_room_or_a_walk_cut_by_the_batch_is_not_read_again() {
+        let snap = snapshot(vec![run(1, "a", "ns", Priority::Normal), run(2, "a", "ns", Priority::Normal)], &[]);
+        let full = full_queues(&snap, 2);
+        let saturated: BTreeSet<_> = [pair("a")].into();
+        for scope in [Scope::Pool { service: "svc".into() }, Scope::Namespace { namespace: "ns".into() }] {
+            let blocked = decisions(vec![record(1, scope.clone())]);
+            assert!(rereads(&snap, &blocked, &full, &saturated).is_empty(), "{scope:?}: the runs behind wait too");
+        }
+        let mut cut = decisions(vec![]);
+        cut.more = true;
+        assert!(rereads(&snap, &cut, &full, &saturated).is_empty(), "the next cycle follows at once");
     }
 }
