@@ -180,11 +180,12 @@ async fn run_dev(mut config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
             let pg =
                 EmbeddedPostgres::start(Options { data_dir: data_dir.clone(), port: None, extra_settings: vec![] })
                     .await?;
-            tracing::info!(url = %pg.url("postgres"), data = %data_dir.display(), "private Postgres started");
+            tracing::info!(url = %pg.url_redacted("postgres"), data = %data_dir.display(), "private Postgres started (its password is in the data folder, pg-password)");
             config.database_url = Some(pg.url("postgres"));
             Some(pg)
         }
     };
+    dev::pick_job_uids(&mut config.worker, nix::unistd::Uid::effective().is_root());
     let result = async {
         let url = database_url(&config)?;
         let store = dev::connect_and_migrate(&url).await.context("cannot prepare the database")?;

@@ -219,6 +219,16 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// The network a job of the process backend gets (`worker.network`).
+    NetworkMode("network mode") {
+        /// The worker's own network: the job can reach what the machine can.
+        Host = "host",
+        /// An empty network namespace of its own (only a loopback that is down): no network at all.
+        None = "none",
+    }
+}
+
 impl Flow {
     /// The state a new run of this flow starts in: legacy runs are admitted on insert.
     pub fn initial_state(self) -> RunState {
@@ -292,6 +302,7 @@ mod tests {
         check(ConcurrencyPolicy::ALL, ConcurrencyPolicy::as_str);
         check(FireOutcome::ALL, FireOutcome::as_str);
         check(ExecutorKind::ALL, ExecutorKind::as_str);
+        check(NetworkMode::ALL, NetworkMode::as_str);
     }
 
     #[test]
