@@ -158,10 +158,14 @@ pub fn test_config() -> Config {
     c.worker.heartbeat_seconds = 1;
     c.lease_timeout_seconds = 10;
     c.worker.pods = 8;
-    // A worker started as root refuses to run jobs as root: tests as root run them as these uids
-    // (more than any test's pods; they need no passwd entry).
+    // A worker started as root refuses to run jobs as root: tests as root run them as uids of
+    // their own (64, more than any test's pods; they need no passwd entry). Each worker gets a
+    // range no other test's worker uses: a worker kills every process of a uid when its run ends.
     if nix::unistd::Uid::effective().is_root() {
-        c.worker.run_as_uids = "60000-60063".into();
+        static BLOCK: AtomicU32 = AtomicU32::new(0);
+        let block = BLOCK.fetch_add(1, Ordering::SeqCst) % 64;
+        let first = 1_000_000 + (std::process::id() % 20_000) * 4096 + block * 64;
+        c.worker.run_as_uids = format!("{first}-{}", first + 63);
     }
     c
 }
