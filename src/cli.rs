@@ -210,6 +210,10 @@ async fn run_dev(mut config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
 }
 
 async fn run_one(config: Config, roles: Roles) -> anyhow::Result<()> {
+    if roles.worker {
+        // Before anything else: a worker that cannot run jobs safely says so at once.
+        crate::executor::Executor::from_config(&config).map_err(anyhow::Error::msg)?;
+    }
     let url = database_url(&config)?;
     let store =
         Store::connect(&url, crate::store::POOL_SIZE_DEFAULT).await.context("cannot connect to the database")?;
