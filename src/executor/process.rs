@@ -188,7 +188,8 @@ impl Execute for ProcessExecutor {
         logs: mpsc::Sender<LogChunk>,
         cancel: CancellationToken,
     ) -> Result<ExecResult> {
-        let lease = self.sandbox.acquire().map_err(Error::Retryable)?;
+        let sandbox = self.sandbox.clone();
+        let lease = blocking(move || sandbox.acquire().map_err(Error::Retryable)).await?;
         let run_dir = create_run_dir(&req.scratch, req.run_id, lease.ids()).await?;
         let result = self.run_in(&run_dir, &lease, req, logs, cancel).await;
         run_dir.remove().await;

@@ -134,7 +134,8 @@ impl Sandbox {
     }
 
     /// The credentials for one run: for a uid range, the lowest free uid, held until the lease
-    /// is dropped.
+    /// is dropped, and swept first (a worker that crashed may have left processes of it). Blocks
+    /// for a fork when it sweeps: call it off the async threads.
     pub fn acquire(self: &Arc<Self>) -> Result<Lease, String> {
         let (ids, slot) = match &self.identity {
             Identity::Worker => (None, None),
@@ -144,6 +145,8 @@ impl Sandbox {
                 let uid = lowest_free(&in_use, *first, *count)
                     .ok_or_else(|| format!("every uid of worker.run-as-uids is in use ({count})"))?;
                 in_use.insert(uid);
+                drop(in_use);
+                kill_all_of(Uid::from_raw(uid));
                 (Some(Ids::bare(uid)), Some(uid))
             }
         };
