@@ -249,3 +249,21 @@ async fn with_network_none_a_job_cannot_connect_to_the_database() {
     assert_eq!(out, "tcp=refused\n");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_root_worker_without_a_user_for_its_jobs_refuses_to_start_and_says_what_to_set() {
+    if !is_root() {
+        return;
+    }
+    let url = common::fresh_database_url().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["worker", "--metrics-port", "0"])
+        .env("DATABASE_URL", &url)
+        .env_remove("BERTH_WORKER_RUN_AS_USER")
+        .env_remove("BERTH_WORKER_RUN_AS_UIDS")
+        .output()
+        .expect("run berth worker");
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("worker.run-as-user") && err.contains("worker.run-as-uids"), "{err}");
+}

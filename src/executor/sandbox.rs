@@ -112,6 +112,10 @@ impl Sandbox {
             Identity::Uids { .. } if !root => {
                 return Err("worker.run-as-uids needs a worker started as root".into());
             }
+            // `--worker-pods` is applied after the configuration was validated.
+            Identity::Uids { count, .. } if i64::from(*count) < worker.pods => {
+                return Err("worker.run-as-uids must hold at least worker.pods uids (one per slot)".into());
+            }
             _ => {}
         }
         if worker.network == NetworkMode::None && !root {
@@ -425,6 +429,12 @@ mod tests {
         assert!(Sandbox::from_config(&w, Uid::from_raw(0)).is_ok());
         assert!(Sandbox::from_config(&w, Uid::from_raw(1000)).is_err(), "switching users needs root");
         w.run_as_user.clear();
+        w.run_as_uids = "500-503".into();
+        w.pods = 5;
+        assert!(Sandbox::from_config(&w, Uid::from_raw(0)).unwrap_err().contains("worker.pods"));
+        w.pods = 4;
+        assert!(Sandbox::from_config(&w, Uid::from_raw(0)).is_ok());
+        w.run_as_uids.clear();
         w.network = NetworkMode::None;
         assert!(Sandbox::from_config(&w, Uid::from_raw(1000)).unwrap_err().contains("network"));
     }
