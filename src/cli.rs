@@ -196,11 +196,12 @@ async fn run_dev(mut config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
             let pg =
                 EmbeddedPostgres::start(Options { data_dir: data_dir.clone(), port: None, extra_settings: vec![] })
                     .await?;
-            tracing::info!(url = %pg.url("postgres"), data = %data_dir.display(), "private Postgres started");
+            tracing::info!(url = %pg.url_redacted("postgres"), data = %data_dir.display(), "private Postgres started (its password is in the data folder, pg-password)");
             config.database_url = Some(pg.url("postgres"));
             Some(pg)
         }
     };
+    dev::pick_job_uids(&mut config.worker, nix::unistd::Uid::effective().is_root());
     let result = async {
         let url = database_url(&config)?;
         let store = dev::connect_and_migrate(&url).await.context("cannot prepare the database")?;
@@ -225,6 +226,10 @@ async fn run_dev(mut config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
 }
 
 async fn run_one(config: Config, roles: Roles) -> anyhow::Result<()> {
+    if roles.worker {
+        // Before anything else: a worker that cannot run jobs safely says so at once.
+        crate::executor::Executor::from_config(&config).map_err(anyhow::Error::msg)?;
+    }
     let url = database_url(&config)?;
     let store =
         Store::connect(&url, crate::store::POOL_SIZE_DEFAULT).await.context("cannot connect to the database")?;

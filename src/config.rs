@@ -291,6 +291,19 @@ pub struct WorkerConfig {
     pub http_request_timeout_seconds: u64,
     /// Seconds a stopping worker lets running attempts finish before handing them back.
     pub drain_timeout_seconds: f64,
+    /// `process` executor: the user every job runs as (a name or a numeric uid). A worker started
+    /// as root needs this or `run-as-uids`; see `docs/security.md`.
+    pub run_as_user: String,
+    /// `process` executor: a range of uids such as `60000-60063`, one per slot (at least
+    /// `worker.pods` of them; they need no passwd entry), so concurrent jobs are apart.
+    pub run_as_uids: String,
+    /// `process` executor: `host` (the job shares the machine's network) or `none` (an empty
+    /// network namespace of its own; needs root).
+    pub network: crate::domain::NetworkMode,
+    /// `process` executor: processes (and threads) a job's user may have at once (`RLIMIT_NPROC`).
+    pub max_processes: u64,
+    /// `process` executor: files one process of a job may hold open (`RLIMIT_NOFILE`).
+    pub max_open_files: u64,
 }
 
 /// Scheduler leader settings.
@@ -428,6 +441,11 @@ impl Default for WorkerConfig {
             http_poll_ms: 500,
             http_request_timeout_seconds: 30,
             drain_timeout_seconds: 30.0,
+            run_as_user: String::new(),
+            run_as_uids: String::new(),
+            network: crate::domain::NetworkMode::Host,
+            max_processes: crate::executor::limits::MAX_PROCESSES_DEFAULT,
+            max_open_files: crate::executor::limits::MAX_OPEN_FILES_DEFAULT,
         }
     }
 }
@@ -497,6 +515,17 @@ impl Config {
                     return Err(Error::Invalid(format!("services.{name}: {e}")));
                 }
             }
+        }
+        let w = &self.worker;
+        match crate::executor::sandbox::identity_of(&w.run_as_user, &w.run_as_uids) {
+            Err(e) => return Err(Error::Invalid(e)),
+            Ok(crate::executor::sandbox::Identity::Uids { count, .. }) if i64::from(count) < w.pods => {
+                return invalid("worker.run-as-uids must hold at least worker.pods uids (one per slot)");
+            }
+            Ok(_) => {}
+        }
+        if w.max_processes == 0 || w.max_open_files < 16 {
+            return invalid("worker.max-processes must be positive and worker.max-open-files at least 16");
         }
         if self.max_lost_attempts == 0 {
             return invalid("max-lost-attempts must be at least 1");

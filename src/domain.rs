@@ -233,6 +233,16 @@ text_enum! {
     }
 }
 
+text_enum! {
+    /// The network a job of the process backend gets (`worker.network`).
+    NetworkMode("network mode") {
+        /// The worker's own network: the job can reach what the machine can.
+        Host = "host",
+        /// An empty network namespace of its own (only a loopback that is down): no network at all.
+        None = "none",
+    }
+}
+
 impl Flow {
     /// The state a new run of this flow starts in: legacy runs are admitted on insert.
     pub fn initial_state(self) -> RunState {
@@ -308,6 +318,7 @@ mod tests {
         check(FireOutcome::ALL, FireOutcome::as_str);
         check(RestartPolicy::ALL, RestartPolicy::as_str);
         check(ExecutorKind::ALL, ExecutorKind::as_str);
+        check(NetworkMode::ALL, NetworkMode::as_str);
     }
 
     #[test]

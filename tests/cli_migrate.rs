@@ -9,6 +9,8 @@ fn berth(args: &[&str], url: &str) -> std::process::Output {
         .args(args)
         .env("DATABASE_URL", url)
         .env("RUST_LOG", "warn")
+        // Started as root, a worker refuses to start unless its jobs have a user of their own.
+        .env("BERTH_WORKER_RUN_AS_UIDS", "60000-60063")
         .output()
         .expect("run berth")
 }

@@ -53,7 +53,8 @@ async fn connect(pg: &EmbeddedPostgres) -> PgConnection {
 async fn start_query_extension_stop() {
     let dir = tempdir();
     let pg = EmbeddedPostgres::start(opts(dir.path())).await.unwrap();
-    assert!(pg.url("postgres").starts_with(&format!("postgres://berth@127.0.0.1:{}/", pg.port())));
+    assert!(pg.url("postgres").starts_with("postgres://berth:"));
+    assert!(pg.url("postgres").ends_with(&format!("@127.0.0.1:{}/postgres", pg.port())));
     let pid = postmaster_pid(dir.path());
     assert!(alive(pid));
     let mut conn = connect(&pg).await;
@@ -236,4 +237,43 @@ async fn unreachable_ancestor_is_reported_when_root() {
 #[test]
 fn finds_installed_server() {
     assert_eq!(find_bin_dir().unwrap(), Path::new("/usr/lib/postgresql/15/bin"));
+}
+
+/// The URL without its password.
+fn without_password(pg: &EmbeddedPostgres) -> String {
+    format!("postgres://berth@127.0.0.1:{}/postgres", pg.port())
+}
+
+#[tokio::test]
+async fn only_the_password_berth_keeps_opens_a_connection() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir();
+    let pg = EmbeddedPostgres::start(opts(dir.path())).await.unwrap();
+    let err = PgConnection::connect(&without_password(&pg)).await.unwrap_err();
+    assert!(err.to_string().contains("password"), "{err}");
+    let wrong = pg.url("postgres").replace("berth:", "berth:0000");
+    assert!(PgConnection::connect(&wrong).await.is_err(), "a wrong password is refused");
+    connect(&pg).await.close().await.unwrap();
+    let file = dir.path().join(berth::dev::postgres::PASSWORD_FILE);
+    assert_eq!(std::fs::metadata(&file).unwrap().permissions().mode() & 0o777, 0o600);
+    assert!(pg.url("postgres").contains(std::fs::read_to_string(&file).unwrap().trim()));
+    assert!(!pg.url_redacted("postgres").contains(std::fs::read_to_string(&file).unwrap().trim()));
+    pg.stop().await.unwrap();
+
+    // A cluster made before passwords (trust, no password file) gets one on its next start.
+    std::fs::write(dir.path().join("pg/pg_hba.conf"), "local all all trust\nhost all all 127.0.0.1/32 trust\n")
+        .unwrap();
+    std::fs::remove_file(&file).unwrap();
+    let pg = EmbeddedPostgres::start(opts(dir.path())).await.unwrap();
+    connect(&pg).await.close().await.unwrap();
+    wait_until("the reloaded server to require the password", || {
+        std::fs::read_to_string(dir.path().join("pg/pg_hba.conf")).unwrap().contains("scram-sha-256")
+    })
+    .await;
+    let deadline = Instant::now() + DEADLINE;
+    while PgConnection::connect(&without_password(&pg)).await.is_ok() {
+        assert!(Instant::now() < deadline, "the old cluster still trusts connections without the password");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    pg.stop().await.unwrap();
 }

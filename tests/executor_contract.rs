@@ -24,6 +24,7 @@ fn request(scratch: &Path, files: &[(&str, &str)]) -> ExecRequest {
         env: Vec::new(),
         timeout: Some(Duration::from_secs(60)),
         memory_limit_mib: None,
+        storage_limit_mib: None,
         scratch: scratch.to_path_buf(),
         service: "example".into(),
     }
@@ -257,7 +258,7 @@ async fn escaping_entry_is_fatal_and_writes_nothing_outside() {
 #[tokio::test]
 async fn memory_limit_is_applied() {
     let tmp = tempfile::tempdir().expect("tempdir");
-    let script = "ulimit -v > limit.txt\nhead -c 500000000 /dev/zero | tail > /dev/null\n";
+    let script = "ulimit -d > limit.txt\nhead -c 500000000 /dev/zero | tail > /dev/null\n";
     let mut req = request(tmp.path(), &[("run.sh", script)]);
     req.memory_limit_mib = Some(64);
     let result = process().run(req, no_logs(), CancellationToken::new()).await;

@@ -209,6 +209,7 @@ fn request(scratch: &Path, script: &str) -> ExecRequest {
         env: Vec::new(),
         timeout: Some(Duration::from_secs(60)),
         memory_limit_mib: None,
+        storage_limit_mib: None,
         scratch: scratch.to_path_buf(),
         service: "example".into(),
     }

@@ -6,7 +6,11 @@ pub mod postgres;
 
 use tokio::net::TcpListener;
 
+use crate::config::WorkerConfig;
 use crate::store::Store;
+
+/// The first uids `berth dev` tries for its jobs when it runs as root and none are configured.
+pub const DEV_UIDS_CANDIDATES: [u32; 4] = [61000, 62000, 63000, 64000];
 
 /// Binds the API's listener on all interfaces.
 pub async fn bind(port: u16) -> std::io::Result<TcpListener> {
@@ -18,4 +22,45 @@ pub async fn connect_and_migrate(url: &str) -> crate::store::Result<Store> {
     let store = Store::connect(url, crate::store::POOL_SIZE_DEFAULT).await?;
     store.migrate_run().await?;
     Ok(store)
+}
+
+/// As root, with the process executor and neither `worker.run-as-user` nor `worker.run-as-uids`
+/// set, gives jobs one uid per slot from a range no account uses (so a job is never root and
+/// never the embedded PostgreSQL's user), and logs it. Returns the range it set, if any.
+pub fn pick_job_uids(worker: &mut WorkerConfig, is_root: bool) -> Option<String> {
+    let configured = !worker.run_as_user.trim().is_empty() || !worker.run_as_uids.trim().is_empty();
+    if !is_root || configured || worker.executor != crate::domain::ExecutorKind::Process {
+        return None;
+    }
+    let count = u32::try_from(worker.pods.max(1)).unwrap_or(u32::MAX);
+    let unused = |uid: u32| matches!(nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)), Ok(None));
+    let first = DEV_UIDS_CANDIDATES
+        .into_iter()
+        .find(|first| (*first..first.saturating_add(count)).all(unused))
+        .unwrap_or(DEV_UIDS_CANDIDATES[0]);
+    let range = format!("{first}-{}", first.saturating_add(count - 1));
+    tracing::info!(
+        uids = %range,
+        "berth dev runs as root: jobs run as unprivileged uids {range}, one per slot (set worker.run-as-user or worker.run-as-uids to choose)"
+    );
+    worker.run_as_uids = range.clone();
+    Some(range)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dev_picks_a_uid_per_slot_only_as_root_and_only_when_none_is_set() {
+        let mut worker = WorkerConfig { pods: 4, ..WorkerConfig::default() };
+        assert_eq!(pick_job_uids(&mut worker, false), None, "not root: jobs run as the worker");
+        let range = pick_job_uids(&mut worker, true).expect("a range");
+        let (first, count) = crate::executor::sandbox::parse_uid_range(&range).unwrap();
+        assert_eq!(count, 4);
+        assert!(DEV_UIDS_CANDIDATES.contains(&first));
+        assert_eq!(worker.run_as_uids, range);
+        let mut chosen = WorkerConfig { run_as_user: "nobody".into(), ..WorkerConfig::default() };
+        assert_eq!(pick_job_uids(&mut chosen, true), None, "the operator's choice stands");
+    }
 }

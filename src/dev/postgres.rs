@@ -4,7 +4,7 @@ use std::ffi::{CString, OsString};
 use std::fs::{self, OpenOptions};
 use std::io;
 use std::net::{Ipv4Addr, TcpListener};
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt, lchown};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt, PermissionsExt, lchown};
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -17,6 +17,13 @@ use nix::unistd::{Gid, Pid, Uid, User};
 use tracing::{debug, info, warn};
 
 const SUPERUSER: &str = "berth";
+/// The superuser's password, in the data folder (mode 0600, berth's own user).
+pub const PASSWORD_FILE: &str = "pg-password";
+/// `pg_hba.conf` of a cluster made before passwords: every connection needs the password.
+const HBA: &str = "# written by berth: every connection needs the password in <data dir>/pg-password\n\
+                   local all all scram-sha-256\n\
+                   host all all 127.0.0.1/32 scram-sha-256\n\
+                   host all all ::1/128 scram-sha-256\n";
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(20);
@@ -68,7 +75,10 @@ pub struct Options {
     pub extra_settings: Vec<(String, String)>,
 }
 
-/// A running private PostgreSQL server, reachable on 127.0.0.1 with trust auth as user `berth`.
+/// A running private PostgreSQL server, reachable on 127.0.0.1 as user `berth` with a random
+/// password (scram-sha-256, for TCP and the socket alike) that berth keeps in
+/// `<data_dir>/pg-password` (mode 0600) and puts in [`EmbeddedPostgres::url`]: another user of the
+/// machine (a job, say) cannot connect.
 ///
 /// The cluster lives in `<data_dir>/pg`, made by `initdb --no-sync` (dev/test data) and reused later; the server
 /// log is appended to `<data_dir>/pg/postgres.log`. As root, the server runs as `postgres` (else `nobody`):
@@ -82,6 +92,7 @@ pub struct EmbeddedPostgres {
     port: u16,
     pg_dir: PathBuf,
     user: Option<String>,
+    password: String,
 }
 
 /// The unprivileged account the server runs as when we are root.
@@ -101,13 +112,21 @@ impl EmbeddedPostgres {
         let data_dir = std::path::absolute(&opts.data_dir)?;
         fs::create_dir_all(&data_dir)?;
         let data_dir = fs::canonicalize(&data_dir)?;
+        close_data_dir(&data_dir)?;
         if let Some(u) = &user {
             ensure_reachable(&data_dir, u)?;
         }
         let pg_dir = data_dir.join("pg");
-        if !pg_dir.join("PG_VERSION").exists() {
-            init_cluster(&bin_dir, &pg_dir, user.as_ref()).await?;
-        }
+        let (password, legacy) = if !pg_dir.join("PG_VERSION").exists() {
+            let password = new_password(&data_dir)?;
+            init_cluster(&bin_dir, &data_dir, user.as_ref(), &password).await?;
+            (password, false)
+        } else {
+            match read_password(&data_dir)? {
+                Some(password) => (password, false),
+                None => (new_password(&data_dir)?, true),
+            }
+        };
         check_pid_file(&pg_dir)?;
         let log_path = pg_dir.join("postgres.log");
         let log = OpenOptions::new().create(true).append(true).open(&log_path)?;
@@ -123,10 +142,13 @@ impl EmbeddedPostgres {
             cmd.stdout(log.try_clone()?).stderr(log.try_clone()?);
             let mut child = spawn_from_launcher(cmd).await?;
             let Err(reason) = wait_ready(&mut child, &pg_dir).await else {
+                if legacy {
+                    require_password(&child, port, &pg_dir, user.as_ref(), &password).await?;
+                }
                 let user = user.map(|u| u.name);
                 info!(port, pid = child.id(), dir = %pg_dir.display(), ?user, "PostgreSQL ready");
                 let child = Some(child);
-                return Ok(Self { child, port, pg_dir, user });
+                return Ok(Self { child, port, pg_dir, user, password });
             };
             let tail = log_tail(&log_path, log_start);
             if opts.port.is_none() && attempt < PORT_ATTEMPTS && tail.contains("could not bind") {
@@ -139,9 +161,15 @@ impl EmbeddedPostgres {
         }
     }
 
-    /// A connection URL for `database`: `postgres://berth@127.0.0.1:<port>/<database>`.
+    /// A connection URL for `database`: `postgres://berth:<password>@127.0.0.1:<port>/<database>`.
+    /// It holds the password: do not log it (see [`EmbeddedPostgres::url_redacted`]).
     pub fn url(&self, database: &str) -> String {
-        format!("postgres://{SUPERUSER}@127.0.0.1:{}/{database}", self.port)
+        format!("postgres://{SUPERUSER}:{}@127.0.0.1:{}/{database}", self.password, self.port)
+    }
+
+    /// [`EmbeddedPostgres::url`] without the password, for logs.
+    pub fn url_redacted(&self, database: &str) -> String {
+        format!("postgres://{SUPERUSER}:***@127.0.0.1:{}/{database}", self.port)
     }
 
     /// The TCP port the server listens on (127.0.0.1 only).
@@ -324,24 +352,96 @@ fn launcher() -> io::Result<mpsc::Sender<SpawnJob>> {
     Ok(launcher.insert(jobs).clone())
 }
 
-async fn init_cluster(bin_dir: &Path, pg_dir: &Path, user: Option<&RunAs>) -> Result<()> {
+async fn init_cluster(bin_dir: &Path, data_dir: &Path, user: Option<&RunAs>, password: &str) -> Result<()> {
+    let pg_dir = data_dir.join("pg");
     if let Some(u) = user {
         if !pg_dir.exists() {
-            fs::DirBuilder::new().mode(0o700).create(pg_dir)?;
+            fs::DirBuilder::new().mode(0o700).create(&pg_dir)?;
         }
-        chown_tree(pg_dir, u)?;
+        chown_tree(&pg_dir, u)?;
     }
     info!(dir = %pg_dir.display(), "initialising PostgreSQL cluster");
+    // initdb reads the password from a file, as the server's user; removed once it is done.
+    let pwfile = data_dir.join(format!("{PASSWORD_FILE}.initdb"));
+    write_private(&pwfile, password)?;
+    if let Some(u) = user {
+        lchown(&pwfile, Some(u.uid.as_raw()), Some(u.gid.as_raw()))?;
+    }
     let mut cmd = command(&bin_dir.join("initdb"), user);
-    cmd.arg("-D").arg(pg_dir).args(["-U", SUPERUSER, "--auth=trust", "-E", "UTF8", "--locale=C", "--no-sync"]);
+    cmd.arg("-D").arg(&pg_dir).arg(format!("--pwfile={}", pwfile.display()));
+    cmd.args(["-U", SUPERUSER, "--auth-local=scram-sha-256", "--auth-host=scram-sha-256"]);
+    cmd.args(["-E", "UTF8", "--locale=C", "--no-sync"]);
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let child = spawn_from_launcher(cmd).await?;
-    let out = tokio::task::spawn_blocking(move || child.wait_with_output()).await.map_err(io::Error::other)??;
+    let child = spawn_from_launcher(cmd).await;
+    let out = match child {
+        Ok(child) => tokio::task::spawn_blocking(move || child.wait_with_output()).await.map_err(io::Error::other)?,
+        Err(e) => Err(e),
+    };
+    let _ = fs::remove_file(&pwfile);
+    let out = out?;
     if out.status.success() {
         return Ok(());
     }
     let output = String::from_utf8_lossy(&out.stderr) + String::from_utf8_lossy(&out.stdout);
     Err(Error::InitDb(format!("{}: {}", out.status, output.trim())))
+}
+
+/// Takes read and write access to the data folder away from other users (they keep `x`, which the
+/// server's user needs to reach `pg/`), if it is ours.
+fn close_data_dir(data_dir: &Path) -> io::Result<()> {
+    let meta = fs::metadata(data_dir)?;
+    let mode = meta.mode() & 0o7777;
+    if meta.uid() == Uid::effective().as_raw() && mode & 0o066 != 0 {
+        info!(dir = %data_dir.display(), "making the data folder private (no read or write for other users)");
+        fs::set_permissions(data_dir, fs::Permissions::from_mode(mode & !0o066))?;
+    }
+    Ok(())
+}
+
+/// A new random password (256 bits, hex), kept in `<data_dir>/pg-password`.
+fn new_password(data_dir: &Path) -> io::Result<String> {
+    let bytes: [u8; 32] = rand::random();
+    let password: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    write_private(&data_dir.join(PASSWORD_FILE), &password)?;
+    Ok(password)
+}
+
+/// The kept password, if there is one.
+fn read_password(data_dir: &Path) -> io::Result<Option<String>> {
+    match fs::read_to_string(data_dir.join(PASSWORD_FILE)) {
+        Ok(text) if !text.trim().is_empty() => Ok(Some(text.trim().to_string())),
+        Ok(_) => Ok(None),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes `text` to a new file only its owner can read (replacing what was there).
+fn write_private(path: &Path, text: &str) -> io::Result<()> {
+    let _ = fs::remove_file(path);
+    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path)?;
+    io::Write::write_all(&mut file, text.as_bytes())
+}
+
+/// A cluster made before passwords (trust): sets the password over the trusted connection, then
+/// requires it of every connection (`pg_hba.conf`) and reloads the server.
+async fn require_password(child: &Child, port: u16, pg_dir: &Path, user: Option<&RunAs>, password: &str) -> Result<()> {
+    use sqlx::Connection;
+    info!(dir = %pg_dir.display(), "this cluster trusted every local connection: setting a password");
+    let start = |e: sqlx::Error| Error::Start(format!("cannot set the password of the older cluster: {e}"));
+    let url = format!("postgres://{SUPERUSER}@127.0.0.1:{port}/postgres");
+    let mut conn = sqlx::PgConnection::connect(&url).await.map_err(start)?;
+    // The password is hex: nothing to quote.
+    let statement = format!("alter role {SUPERUSER} with password '{password}'");
+    sqlx::query(sqlx::AssertSqlSafe(statement)).execute(&mut conn).await.map_err(start)?;
+    let _ = conn.close().await;
+    let hba = pg_dir.join("pg_hba.conf");
+    fs::write(&hba, HBA)?;
+    if let Some(u) = user {
+        lchown(&hba, Some(u.uid.as_raw()), Some(u.gid.as_raw()))?;
+    }
+    let _ = kill(Pid::from_raw(child.id() as i32), Signal::SIGHUP);
+    Ok(())
 }
 
 /// Removes a `postmaster.pid` left by a server that is gone; fails if that server still runs.

@@ -216,7 +216,20 @@ fn write_tree(dir: &Path, out: &Path, file: File) -> Result<u64> {
                 writer.add_directory(name, options).map_err(zip_err)?;
                 stack.push(path);
             } else if meta.is_file() {
-                let mut src = File::open(&path).map_err(|e| read_err(&path, e))?;
+                // The worker packs as root a folder the job controlled: never follow a link, nor
+                // block on a FIFO, put there after the check above.
+                let opened = OpenOptions::new()
+                    .read(true)
+                    .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
+                    .open(&path);
+                let mut src = match opened {
+                    Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => continue, // now a symlink
+                    other => other.map_err(|e| read_err(&path, e))?,
+                };
+                if !src.metadata().map_err(|e| read_err(&path, e))?.is_file() {
+                    tracing::debug!(path = %path.display(), "not packing a file that changed into something else");
+                    continue;
+                }
                 writer.start_file(name, options).map_err(zip_err)?;
                 loop {
                     let n = src.read(&mut buf).map_err(|e| read_err(&path, e))?;

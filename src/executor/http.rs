@@ -497,7 +497,8 @@ impl Execute for HttpExecutor {
             return Err(Error::Fatal("no run.sh among the files".into()));
         }
         let deadline = req.timeout.map(|t| tokio::time::Instant::now() + t);
-        let cancelled = || Ok(ExecResult { outcome: Outcome::Cancelled, exit_code: None, result_zip: None });
+        let cancelled =
+            || Ok(ExecResult { outcome: Outcome::Cancelled, exit_code: None, result_zip: None, message: None });
         let Some((first, rest)) = self.acquire(&pool, &cancel).await else {
             return cancelled();
         };
@@ -540,7 +541,7 @@ impl Execute for HttpExecutor {
                     Some(zip) => Some(keep_zip(&req, zip).await?),
                     None => None,
                 };
-                Ok(ExecResult { outcome: Outcome::TimedOut, exit_code: None, result_zip })
+                Ok(ExecResult { outcome: Outcome::TimedOut, exit_code: None, result_zip, message: None })
             }
             Watch::Answer(Answer::Zip(zip)) => {
                 let exit_code = recorded_exit_code(&zip);
@@ -550,7 +551,7 @@ impl Execute for HttpExecutor {
                 };
                 note(&logs, format!("payload {id} completed (exit status {exit_code:?}); result fetched")).await;
                 let path = keep_zip(&req, zip).await?;
-                Ok(ExecResult { outcome, exit_code: exit_code.or(Some(0)), result_zip: Some(path) })
+                Ok(ExecResult { outcome, exit_code: exit_code.or(Some(0)), result_zip: Some(path), message: None })
             }
             Watch::Answer(Answer::Failed) => {
                 let zip = self.partial(&endpoint, id).await;
@@ -560,7 +561,7 @@ impl Execute for HttpExecutor {
                     Some(zip) => Some(keep_zip(&req, zip).await?),
                     None => None,
                 };
-                Ok(ExecResult { outcome: Outcome::Failed, exit_code: exit_code.or(Some(1)), result_zip })
+                Ok(ExecResult { outcome: Outcome::Failed, exit_code: exit_code.or(Some(1)), result_zip, message: None })
             }
             Watch::Answer(Answer::Invalid) => Err(Error::Fatal(format!(
                 "the executor marked payload {id} Invalid: it refused run.sh (the seed 2.x executor requires \

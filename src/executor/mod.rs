@@ -5,8 +5,10 @@
 
 pub mod archive;
 pub mod http;
+pub mod limits;
 pub mod noop;
 pub mod process;
+pub mod sandbox;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -54,13 +56,17 @@ pub struct ExecRequest {
     pub input_zip: Vec<u8>,
     /// `None`: run `bash run.sh` in the folder; `Some(argv)`: run argv (argv\[0\] looked up in PATH).
     pub command: Option<Vec<String>>,
-    /// Environment variables added on top of the inherited environment.
+    /// The job's own environment variables. The process backend gives the job these and a few of
+    /// its own (`PATH`, `HOME`, `TMPDIR`, `BERTH_RUN_ID`), nothing inherited from the worker.
     pub env: Vec<(String, String)>,
     /// Wall-clock limit counted from the job's start; when it elapses the job is killed and
     /// reported [`Outcome::TimedOut`].
     pub timeout: Option<Duration>,
-    /// Address-space limit (RLIMIT_AS) applied to the job, in MiB.
+    /// The run's memory request in MiB: the process backend's data-segment limit (RLIMIT_DATA).
     pub memory_limit_mib: Option<u64>,
+    /// The run's storage request in MiB: the process backend bounds each file (RLIMIT_FSIZE) and
+    /// the total of the run folder and the logs by it.
+    pub storage_limit_mib: Option<u64>,
     /// Parent folder; the backend creates a fresh private folder inside it for each run.
     pub scratch: PathBuf,
     /// The run's service (the `http` backend forwards the run to one of the service's executors).
@@ -78,6 +84,7 @@ impl std::fmt::Debug for ExecRequest {
             .field("env_names", &env_names)
             .field("timeout", &self.timeout)
             .field("memory_limit_mib", &self.memory_limit_mib)
+            .field("storage_limit_mib", &self.storage_limit_mib)
             .field("scratch", &self.scratch)
             .field("service", &self.service)
             .finish()
@@ -107,6 +114,8 @@ pub struct ExecResult {
     /// A zip of the run folder after the run. The caller owns this file and must delete it.
     /// `None`: the backend kept no files (the run's result is an empty archive).
     pub result_zip: Option<PathBuf>,
+    /// What the backend knows about the end beyond the exit status (a limit the job hit).
+    pub message: Option<String>,
 }
 
 /// Why a run could not be carried out; the variant says what should happen next.
@@ -178,6 +187,11 @@ impl Executor {
     pub fn from_config(config: &crate::config::Config) -> std::result::Result<Self, String> {
         match config.worker.executor {
             ExecutorKind::Http => http::HttpExecutor::from_config(config).map(Executor::Http),
+            ExecutorKind::Process => {
+                let euid = nix::unistd::Uid::effective();
+                let sandbox = sandbox::Sandbox::from_config(&config.worker, euid)?;
+                Ok(Executor::Process(process::ProcessExecutor::with_sandbox(process::KILL_GRACE_DEFAULT, sandbox)))
+            }
             kind => Ok(Self::of_kind(kind)),
         }
     }

@@ -17,6 +17,6 @@ impl Execute for NoopExecutor {
         _logs: mpsc::Sender<LogChunk>,
         _cancel: CancellationToken,
     ) -> Result<ExecResult> {
-        Ok(ExecResult { outcome: Outcome::Succeeded, exit_code: Some(0), result_zip: None })
+        Ok(ExecResult { outcome: Outcome::Succeeded, exit_code: Some(0), result_zip: None, message: None })
     }
 }

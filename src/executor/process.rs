@@ -3,12 +3,13 @@
 use std::fs::Permissions;
 use std::io;
 use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 use nix::errno::Errno;
-use nix::sys::resource::{Resource, setrlimit};
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
@@ -17,6 +18,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::limits::{self, Limits, OutputMeter};
+use super::sandbox::{self, Ids, Lease, Sandbox};
 use super::{Error, ExecRequest, ExecResult, Execute, LogChunk, LogStream, Outcome, Result, archive, unique_run_name};
 
 /// Default time between SIGTERM and SIGKILL when a run is timed out or cancelled.
@@ -28,10 +31,12 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(5);
 /// How many random run folder names are tried before giving up.
 const NAME_ATTEMPTS: usize = 8;
 
-/// Runs jobs as child processes of this one, each in its own process group and folder.
+/// Runs jobs as child processes of this one, each in its own process group and folder, confined
+/// by its [`Sandbox`].
 #[derive(Clone, Debug)]
 pub struct ProcessExecutor {
     grace: Duration,
+    sandbox: Arc<Sandbox>,
 }
 
 impl Default for ProcessExecutor {
@@ -46,42 +51,80 @@ impl ProcessExecutor {
         Self::default()
     }
 
-    /// An executor that waits `grace` between SIGTERM and SIGKILL.
+    /// An executor that waits `grace` between SIGTERM and SIGKILL and runs jobs as the worker's
+    /// own user (see [`Sandbox::default`]).
     pub fn with_grace(grace: Duration) -> Self {
-        Self { grace }
+        Self::with_sandbox(grace, Sandbox::default())
+    }
+
+    /// An executor that waits `grace` between SIGTERM and SIGKILL and confines jobs by `sandbox`.
+    pub fn with_sandbox(grace: Duration, sandbox: Sandbox) -> Self {
+        Self { grace, sandbox: Arc::new(sandbox) }
+    }
+
+    /// How jobs are confined.
+    pub fn sandbox(&self) -> &Sandbox {
+        &self.sandbox
     }
 
     /// Unpacks, runs and packs one job inside `run_dir`.
     async fn run_in(
         &self,
         run_dir: &RunDir,
+        lease: &Lease,
         mut req: ExecRequest,
         logs: mpsc::Sender<LogChunk>,
         cancel: CancellationToken,
     ) -> Result<ExecResult> {
         let input = std::mem::take(&mut req.input_zip);
-        if !input.is_empty() {
+        let (dest, ids) = (run_dir.path.clone(), lease.ids().cloned());
+        blocking(move || {
             // Empty: a job with a command and no files starts in an empty folder.
-            let dest = run_dir.path.clone();
-            blocking(move || archive::unpack(&input, &dest)).await?;
+            if !input.is_empty() {
+                archive::unpack(&input, &dest)?;
+            }
+            sandbox::hand_over(&dest, ids.as_ref())
+                .map_err(|e| Error::Retryable(format!("cannot hand the run folder to the job's user: {e}")))
+        })
+        .await?;
+        let limits = self.sandbox.limits(req.memory_limit_mib, req.storage_limit_mib);
+        let meter = Arc::new(OutputMeter::new(&limits));
+        let exit = self.supervise(&run_dir.path, &req, lease, limits, logs, &meter, &cancel).await?;
+        let dir = run_dir.path.clone();
+        let (files, largest) = blocking(move || {
+            let usage = limits::folder_usage(&dir);
+            sandbox::remove_tmp(&dir);
+            Ok(usage)
+        })
+        .await?;
+        let used = files.saturating_add(meter.used());
+        let (outcome, message) = limits::verdict(&limits, exit, &meter, used, largest);
+        if message.as_deref().is_some_and(|m| m.starts_with(limits::OUTPUT_EXCEEDED)) {
+            // Too large to keep: the run's result is an empty archive.
+            return Ok(ExecResult { outcome, exit_code: exit.code, result_zip: None, message });
         }
-        let (outcome, exit_code) = self.supervise(&run_dir.path, &req, logs, &cancel).await?;
         let (dir, out) = (run_dir.path.clone(), run_dir.zip.clone());
         blocking(move || archive::pack(&dir, &out)).await?;
-        Ok(ExecResult { outcome, exit_code, result_zip: Some(run_dir.zip.clone()) })
+        Ok(ExecResult { outcome, exit_code: exit.code, result_zip: Some(run_dir.zip.clone()), message })
     }
 
-    /// Spawns the job, streams its output and waits for it to exit, time out or be cancelled.
+    /// Spawns the job, streams its output and waits for it to exit, time out, be cancelled or
+    /// write more logs than its storage request.
+    #[allow(clippy::too_many_arguments)] // one call site; a params struct would only rename them
     async fn supervise(
         &self,
         dir: &Path,
         req: &ExecRequest,
+        lease: &Lease,
+        limits: Limits,
         logs: mpsc::Sender<LogChunk>,
+        meter: &Arc<OutputMeter>,
         cancel: &CancellationToken,
-    ) -> Result<(Outcome, Option<i32>)> {
+    ) -> Result<limits::Exit> {
         let mut cmd = build_command(dir, req).await?;
+        sandbox::confine(&mut cmd, lease.ids().cloned(), self.sandbox.network(), limits);
         if cancel.is_cancelled() {
-            return Ok((Outcome::Cancelled, None));
+            return Ok(limits::Exit { outcome: Outcome::Cancelled, code: None, signal: None });
         }
         let mut child = cmd.spawn().map_err(|e| spawn_error(req, e))?;
         let pid = child
@@ -91,8 +134,8 @@ impl ProcessExecutor {
         let group = ProcessGroup(Pid::from_raw(pid));
         tracing::debug!(run_id = req.run_id, pid, "job started");
         let readers = [
-            spawn_reader(child.stdout.take(), LogStream::Stdout, logs.clone()),
-            spawn_reader(child.stderr.take(), LogStream::Stderr, logs),
+            spawn_reader(child.stdout.take(), LogStream::Stdout, logs.clone(), meter.clone()),
+            spawn_reader(child.stderr.take(), LogStream::Stderr, logs, meter.clone()),
         ];
         let timeout = async {
             match req.timeout {
@@ -104,6 +147,7 @@ impl ProcessExecutor {
             status = child.wait() => Ended::Exited(status),
             () = timeout => Ended::Stop(Outcome::TimedOut),
             () = cancel.cancelled() => Ended::Stop(Outcome::Cancelled),
+            () = meter.over.cancelled() => Ended::Stop(Outcome::Failed),
         };
         let (outcome, status) = match stopped {
             Ended::Exited(status) => {
@@ -130,8 +174,10 @@ impl ProcessExecutor {
         // Dropping the guard SIGKILLs whatever the job left running in its group, which also
         // closes the pipes those processes held open.
         drop(group);
+        // A job's own uid (of a range) may have processes outside its group (setsid): kill those too.
+        lease.sweep();
         drain(readers).await;
-        Ok((outcome, status.code()))
+        Ok(limits::Exit { outcome, code: status.code(), signal: status.signal() })
     }
 }
 
@@ -142,9 +188,13 @@ impl Execute for ProcessExecutor {
         logs: mpsc::Sender<LogChunk>,
         cancel: CancellationToken,
     ) -> Result<ExecResult> {
-        let run_dir = create_run_dir(&req.scratch, req.run_id).await?;
-        let result = self.run_in(&run_dir, req, logs, cancel).await;
+        let sandbox = self.sandbox.clone();
+        let lease = blocking(move || sandbox.acquire().map_err(Error::Retryable)).await?;
+        let run_dir = create_run_dir(&req.scratch, req.run_id, lease.ids()).await?;
+        let result = self.run_in(&run_dir, &lease, req, logs, cancel).await;
         run_dir.remove().await;
+        // Freeing a uid of a range kills what it still runs (a fork): off the async threads.
+        let _ = tokio::task::spawn_blocking(move || drop(lease)).await;
         result
     }
 }
@@ -157,7 +207,8 @@ enum Ended {
     Stop(Outcome),
 }
 
-/// Builds the command for the job: `bash run.sh` or the given argv, configured for isolation.
+/// Builds the command for the job: `bash run.sh` or the given argv, in its own process group, with
+/// the environment [`sandbox::job_env`] builds and nothing inherited.
 async fn build_command(dir: &Path, req: &ExecRequest) -> Result<Command> {
     for (key, value) in &req.env {
         if key.is_empty() || key.contains(['=', '\0']) || value.contains('\0') {
@@ -196,25 +247,8 @@ async fn build_command(dir: &Path, req: &ExecRequest) -> Result<Command> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .kill_on_drop(true)
-        .envs(req.env.iter().map(|(k, v)| (k, v)))
-        .env("BERTH_RUN_ID", req.run_id.to_string());
-    // The job's process dies with its worker: a worker killed outright (kill -9, the OOM killer)
-    // cannot stop it, and the leader restarts its run elsewhere once the lease lapses, so without
-    // this a streaming application would run twice. The signal follows the thread that forked,
-    // a runtime thread that lives as long as the worker. Children the job starts are not reached.
-    // SAFETY: the hook runs between fork and exec; prctl(2) is async-signal-safe, and the hook
-    // neither allocates nor takes locks.
-    unsafe {
-        cmd.pre_exec(|| nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(io::Error::from));
-    }
-    if let Some(mib) = req.memory_limit_mib {
-        let bytes = mib.saturating_mul(1024 * 1024);
-        // SAFETY: the hook runs between fork and exec; it only calls setrlimit(2), which is
-        // async-signal-safe, and neither allocates nor takes locks.
-        unsafe {
-            cmd.pre_exec(move || setrlimit(Resource::RLIMIT_AS, bytes, bytes).map_err(io::Error::from));
-        }
-    }
+        .env_clear()
+        .envs(sandbox::job_env(req.run_id, dir, &req.env));
     Ok(cmd)
 }
 
@@ -242,7 +276,14 @@ fn wait_error(e: io::Error) -> Error {
 ///
 /// Once the receiver is gone the pipe is still read to its end (and the bytes discarded) so the
 /// job never blocks on a full pipe.
-fn spawn_reader<R>(pipe: Option<R>, stream: LogStream, logs: mpsc::Sender<LogChunk>) -> Option<JoinHandle<()>>
+/// Every chunk is counted by `meter`; once the logs pass the storage request nothing more is
+/// forwarded (the job is being stopped).
+fn spawn_reader<R>(
+    pipe: Option<R>,
+    stream: LogStream,
+    logs: mpsc::Sender<LogChunk>,
+    meter: Arc<OutputMeter>,
+) -> Option<JoinHandle<()>>
 where
     R: AsyncRead + Unpin + Send + 'static,
 {
@@ -254,7 +295,11 @@ where
             match pipe.read(&mut buf).await {
                 Ok(0) => break,
                 Ok(n) => {
-                    let chunk = LogChunk { stream, data: buf.get(..n).unwrap_or_default().to_vec() };
+                    let data = buf.get(..n).unwrap_or_default();
+                    if !meter.add(data, stream == LogStream::Stderr) {
+                        forwarding = false;
+                    }
+                    let chunk = LogChunk { stream, data: data.to_vec() };
                     if forwarding && logs.send(chunk).await.is_err() {
                         tracing::debug!(stream = stream.as_str(), "log receiver gone");
                         forwarding = false;
@@ -335,12 +380,15 @@ impl Drop for RunDir {
     }
 }
 
-/// Creates `scratch` if needed and a fresh `run-<id>-<random>` folder with mode 0700 inside it.
-async fn create_run_dir(scratch: &Path, run_id: i64) -> Result<RunDir> {
+/// Creates `scratch` if needed (mode 0711: jobs cannot list it) and a fresh `run-<id>-<random>`
+/// folder with mode 0700 inside it.
+async fn create_run_dir(scratch: &Path, run_id: i64, ids: Option<&Ids>) -> Result<RunDir> {
     let create_err = |what: &str, path: &Path, e: io::Error| {
         Error::Retryable(format!("cannot create {what} {}: {e}", path.display()))
     };
     tokio::fs::create_dir_all(scratch).await.map_err(|e| create_err("scratch folder", scratch, e))?;
+    let (dir, ids) = (scratch.to_path_buf(), ids.cloned());
+    blocking(move || sandbox::prepare_scratch(&dir, ids.as_ref()).map_err(Error::Retryable)).await?;
     for _ in 0..NAME_ATTEMPTS {
         let name = unique_run_name(run_id);
         let path = scratch.join(&name);

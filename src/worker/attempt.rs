@@ -74,6 +74,7 @@ impl Attempt {
             env: self.run.env.clone(),
             timeout: self.run.timeout_seconds.and_then(|s| u64::try_from(s).ok()).map(Duration::from_secs),
             memory_limit_mib: u64::try_from(self.run.request.memory).ok().filter(|m| *m > 0),
+            storage_limit_mib: u64::try_from(self.run.request.storage).ok().filter(|m| *m > 0),
             scratch: self.scratch.clone(),
             service: self.run.service.clone(),
         };
@@ -113,6 +114,11 @@ impl Attempt {
                     Outcome::TimedOut => (End::TimedOut, "killed at its maximum execution time".to_string()),
                     Outcome::Cancelled if self.run.restart.is_some() => (End::Cancelled, "aborted".to_string()),
                     Outcome::Cancelled => (End::Cancelled, "cancelled while running".to_string()),
+                };
+                // A limit the job hit, named by the backend.
+                let message = match &r.message {
+                    Some(limit) => format!("{message}: {limit}"),
+                    None => message,
                 };
                 (end, r.exit_code, r.result_zip, message)
             }

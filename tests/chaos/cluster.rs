@@ -197,7 +197,13 @@ impl Cluster {
                 "4096",
             ],
         };
-        let child = self.command(&args, name).spawn().expect("spawn berth");
+        let mut cmd = self.command(&args, name);
+        if role == Role::Worker && nix::unistd::Uid::effective().is_root() {
+            // A worker started as root needs uids for its jobs: a range of its own per process.
+            let first = 70_000 + self.spawned * 8;
+            cmd.env("BERTH_WORKER_RUN_AS_UIDS", format!("{first}-{}", first + 7));
+        }
+        let child = cmd.spawn().expect("spawn berth");
         Proc { role, name: name.to_string(), child, expected_exit: false }
     }
 

@@ -218,7 +218,12 @@ async fn nothing_is_lost_under_chaos() {
         stop_collecting.clone(),
     ));
     let n = (seconds * 4.0) as usize;
-    let submitter = tokio::spawn(submit_stream(c.api.clone(), n, seconds, seed, c.logs()));
+    // Jobs run as unprivileged uids (a different one for each attempt, maybe): their markers
+    // go in a folder every uid may write, sticky like /tmp.
+    let markers = c.logs().join("markers");
+    std::fs::create_dir(&markers).expect("markers folder");
+    std::fs::set_permissions(&markers, std::os::unix::fs::PermissionsExt::from_mode(0o1777)).expect("chmod");
+    let submitter = tokio::spawn(submit_stream(c.api.clone(), n, seconds, seed, markers));
 
     let started = Instant::now();
     let mut f = Figures::default();

@@ -114,6 +114,11 @@ async fn cluster() -> &'static Cluster {
         .await
 }
 
+/// The embedded server's data folder (its cluster is in `pg/`); `None` when `DATABASE_URL` is set.
+pub async fn cluster_dir() -> Option<PathBuf> {
+    cluster().await._dir.as_ref().map(|d| d.path().to_path_buf())
+}
+
 /// A fresh, migrated database for one test: its URL.
 pub async fn fresh_database_url() -> String {
     let c = cluster().await;
@@ -153,6 +158,15 @@ pub fn test_config() -> Config {
     c.worker.heartbeat_seconds = 1;
     c.lease_timeout_seconds = 10;
     c.worker.pods = 8;
+    // A worker started as root refuses to run jobs as root: tests as root run them as uids of
+    // their own (64, more than any test's pods; they need no passwd entry). Each worker gets a
+    // range no other test's worker uses: a worker kills every process of a uid when its run ends.
+    if nix::unistd::Uid::effective().is_root() {
+        static BLOCK: AtomicU32 = AtomicU32::new(0);
+        let block = BLOCK.fetch_add(1, Ordering::SeqCst) % 64;
+        let first = 1_000_000 + (std::process::id() % 20_000) * 4096 + block * 64;
+        c.worker.run_as_uids = format!("{first}-{}", first + 63);
+    }
     c
 }
 
@@ -212,6 +226,11 @@ impl TestApp {
         if let Some(h) = self.handle.take() {
             let _ = h.await;
         }
+    }
+
+    /// The worker's scratch folder (the parent of run folders).
+    pub fn scratch(&self) -> &std::path::Path {
+        self._scratch.path()
     }
 
     /// `base` + `path`.
