@@ -188,7 +188,9 @@ async fn limits_end_the_run_failed_naming_the_limit_and_the_worker_runs_the_next
     assert_eq!(state, "failed", "{message} {err}");
     assert!(message.contains("memory limit reached") && message.contains("64 MiB"), "{message}\n{err}");
 
-    let id = app.submit_script("bomb() { bomb | bomb & }\nbomb\nwait\nexit 3\n", "1").await;
+    // `bomb` returns at once (each level backgrounds the next), so the script gives the bomb time
+    // to reach the limit before it exits: with a bare `wait` it could exit first under load.
+    let id = app.submit_script("bomb() { bomb | bomb & }\nbomb\nsleep 3\nexit 3\n", "1").await;
     let (state, message, _, err) = finish(&app, id).await;
     assert!(state == "timed_out" || state == "failed", "{state}: {message}");
     assert!(message.contains("process limit reached"), "{message}\n{}", &err[..err.len().min(500)]);
