@@ -29,6 +29,7 @@ fn spec(name: &str) -> JobSpec {
         timeout_seconds: Some(60),
         retry: RetryPolicy { max_attempts: 2, ..RetryPolicy::default() },
         tags: BTreeMap::from([("team".to_string(), "ml".to_string())]),
+        steps: Vec::new(),
     }
 }
 

@@ -34,6 +34,7 @@ fn job_spec(name: &str, kind: JobKind) -> JobSpec {
         timeout_seconds: None,
         retry: RetryPolicy::default(),
         tags: BTreeMap::new(),
+        steps: Vec::new(),
     }
 }
 

@@ -15,6 +15,7 @@ use crate::domain::{Flow, JobKind, Priority};
 use crate::resources::Resources;
 use crate::retry::RetryPolicy;
 use crate::store::jobs::{JobRow, JobSpec};
+use crate::workflow::Step;
 
 /// Longest job name (the seed's).
 pub const NAME_MAX_CHARS: usize = 255;
@@ -100,6 +101,10 @@ pub struct JobBody {
     /// Labels in Kubernetes syntax: keys `[prefix/]name` (name 1–63 characters), values up to 63.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tags: Option<BTreeMap<String, String>>,
+    /// A workflow's steps (kind `workflow` only): stored batch jobs with `depends_on` edges
+    /// (docs/workflows.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<Step>>,
 }
 
 /// The multipart form of the job routes (for the document): the fields of [`JobBody`] as text
@@ -198,6 +203,7 @@ impl JobBody {
             retry_backoff_seconds: Some(job.retry.backoff_seconds),
             retry_backoff_max_seconds: Some(job.retry.backoff_max_seconds),
             tags: Some(job.tags.clone()),
+            steps: (job.kind == JobKind::Workflow).then(|| job.steps.clone()),
         }
     }
 
@@ -224,6 +230,7 @@ impl JobBody {
             retry_backoff_seconds: self.retry_backoff_seconds.or(base.retry_backoff_seconds),
             retry_backoff_max_seconds: self.retry_backoff_max_seconds.or(base.retry_backoff_max_seconds),
             tags: self.tags.or(base.tags),
+            steps: self.steps.or(base.steps),
         }
     }
 
@@ -231,15 +238,46 @@ impl JobBody {
     /// as the run-as user). `has_files`: the job has files (sent now or kept), so `run.sh` may
     /// replace a command.
     pub fn into_spec(self, config: &Config, creator: &str, files: FilesCheck) -> Result<JobSpec> {
-        let name = self.name.ok_or_else(|| Error::bad_request("missing_field", "name is required"))?;
-        check_name(&name)?;
         let kind = self.kind.unwrap_or(JobKind::Batch);
-        if kind != JobKind::Batch {
+        if kind == JobKind::Streaming {
             return Err(Error::bad_request(
                 "invalid_field",
                 "kind must be batch: streaming jobs are not supported yet",
             ));
         }
+        let steps = match (kind, self.steps) {
+            (JobKind::Workflow, Some(steps)) => steps,
+            (JobKind::Workflow, None) => {
+                return Err(Error::bad_request("missing_field", "steps is required for a workflow"));
+            }
+            (_, Some(_)) => return Err(Error::bad_request("invalid_field", "steps are for kind workflow only")),
+            (_, None) => Vec::new(),
+        };
+        if kind == JobKind::Workflow {
+            // A workflow runs its steps' jobs: it has no payload of its own.
+            if self.command.as_ref().is_some_and(|c| !c.is_empty()) || files != FilesCheck::None {
+                return Err(Error::bad_request(
+                    "invalid_field",
+                    "a workflow has no command or files of its own: its steps' jobs have them",
+                ));
+            }
+            return Ok(JobSpec {
+                steps,
+                // The other fields follow the batch rules; the service (unused: each step runs on
+                // its job's) defaults to a configured one.
+                ..Self {
+                    kind: Some(JobKind::Batch),
+                    steps: None,
+                    command: Some(vec!["true".into()]),
+                    service: self.service.clone().or_else(|| config.services.keys().next().cloned()),
+                    ..self
+                }
+                .into_spec(config, creator, FilesCheck::None)
+                .map(|s| JobSpec { kind, command: None, ..s })?
+            });
+        }
+        let name = self.name.ok_or_else(|| Error::bad_request("missing_field", "name is required"))?;
+        check_name(&name)?;
         let service = self.service.ok_or_else(|| Error::bad_request("missing_field", "service is required"))?;
         let Some(defaults) = config.services.get(&service) else {
             let known: Vec<&str> = config.services.keys().map(String::as_str).collect();
@@ -359,6 +397,7 @@ impl JobBody {
             timeout_seconds,
             retry,
             tags,
+            steps,
         })
     }
 }

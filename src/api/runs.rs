@@ -12,7 +12,7 @@ use super::seed::{parse_id, zip_response};
 use super::{AppState, Error, Result};
 use crate::store::attempts::AttemptRow;
 use crate::store::runs::{RunEvent, RunRow};
-use crate::store::{AttemptId, JobId, RunId, WorkerId};
+use crate::store::{AttemptId, JobId, RunId, WorkerId, WorkflowRunId};
 
 /// A run as the run lists show it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -71,6 +71,9 @@ pub struct RunSummary {
     pub lost_attempts: i32,
     /// Who started it: `upload`, `api`, or the user or actor named when it was started.
     pub triggered_by: String,
+    /// The workflow run it is a step of (`GET /api/v1/workflow-runs/{id}`); null otherwise.
+    #[schema(value_type = Option<i64>)]
+    pub workflow_run_id: Option<WorkflowRunId>,
 }
 
 /// A run with its attempts and its timeline.
@@ -126,6 +129,7 @@ impl RunSummary {
             not_before: run.not_before,
             lost_attempts: run.lost_attempts,
             triggered_by: run.triggered_by.clone(),
+            workflow_run_id: run.workflow_run_id,
         }
     }
 }

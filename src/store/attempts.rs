@@ -62,6 +62,8 @@ pub struct ClaimedRun {
     /// Attempts lost to dead workers or handed back by draining ones: they do not count against
     /// `max_attempts`.
     pub excused_attempts: i32,
+    /// The workflow run it is a step of: its parents' results join its inputs.
+    pub workflow_run_id: Option<super::WorkflowRunId>,
 }
 
 /// What a worker asks for when it claims.
@@ -247,5 +249,6 @@ fn claimed_from_row(r: sqlx::postgres::PgRow) -> Result<ClaimedRun> {
         },
         lost_attempts: r.try_get("lost_attempts")?,
         excused_attempts: r.try_get("excused_attempts")?,
+        workflow_run_id: r.try_get("workflow_run_id")?,
     })
 }

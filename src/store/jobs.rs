@@ -13,6 +13,7 @@ use super::notify::{self, notify};
 use super::{BlobId, JobId, Resources, Result, RunId, Store};
 use crate::domain::{Flow, JobKind, Priority};
 use crate::retry::RetryPolicy;
+use crate::workflow::Step;
 
 /// What a job definition holds, as a client sets it.
 #[derive(Debug, Clone, PartialEq)]
@@ -47,6 +48,8 @@ pub struct JobSpec {
     pub retry: RetryPolicy,
     /// Key-value labels (Kubernetes label syntax).
     pub tags: BTreeMap<String, String>,
+    /// A workflow's steps (empty for the other kinds).
+    pub steps: Vec<Step>,
 }
 
 /// The files of a job being written.
@@ -162,6 +165,7 @@ impl Store {
             .bind(actor)
             .bind(changes)
             .bind(None::<DateTime<Utc>>)
+            .bind(steps_json(spec))
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -199,6 +203,7 @@ impl Store {
                 .bind(None::<DateTime<Utc>>)
                 .bind(id)
                 .bind(version)
+                .bind(steps_json(spec))
                 .fetch_optional(&mut *tx)
                 .await?;
         if done.is_none() {
@@ -325,12 +330,18 @@ fn spec_binds<'q, O>(
         .bind(Json(&spec.tags))
 }
 
+/// The steps column of `spec`: null unless it is a workflow.
+fn steps_json(spec: &JobSpec) -> Option<Json<&Vec<Step>>> {
+    (spec.kind == JobKind::Workflow).then_some(Json(&spec.steps))
+}
+
 /// Reads a job row as `jobs/get.sql` and the list select it.
 pub(super) fn job_from_row(r: &sqlx::postgres::PgRow) -> Result<JobRow> {
     let command: Option<Json<Vec<String>>> = r.try_get("command")?;
     let Json(args): Json<Vec<String>> = r.try_get("args")?;
     let Json(env): Json<BTreeMap<String, String>> = r.try_get("env")?;
     let Json(tags): Json<BTreeMap<String, String>> = r.try_get("tags")?;
+    let steps: Option<Json<Vec<Step>>> = r.try_get("steps")?;
     Ok(JobRow {
         id: r.try_get("id")?,
         spec: JobSpec {
@@ -353,6 +364,7 @@ pub(super) fn job_from_row(r: &sqlx::postgres::PgRow) -> Result<JobRow> {
                 backoff_max_seconds: r.try_get("retry_backoff_max_seconds")?,
             },
             tags,
+            steps: steps.map(|Json(s)| s).unwrap_or_default(),
         },
         input_blob_id: r.try_get("input_blob_id")?,
         input_bytes: r.try_get("input_bytes")?,

@@ -21,6 +21,7 @@ pub mod runs;
 pub mod schedules;
 pub mod submit;
 pub mod workers;
+pub mod workflows;
 
 use std::time::Duration;
 
@@ -99,6 +100,10 @@ id_type!(
 id_type!(
     /// Identifies a stored blob (uploaded inputs, result zips).
     BlobId
+);
+id_type!(
+    /// Identifies a workflow run (one start of a workflow job).
+    WorkflowRunId
 );
 
 pub use crate::resources::Resources;

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, Row};
 
 use super::notify::{self, notify};
-use super::{AttemptId, BlobId, JobId, Result, RunId, Store, WorkerId};
+use super::{AttemptId, BlobId, JobId, Result, RunId, Store, WorkerId, WorkflowRunId};
 
 pub use super::attempts::{ClaimParams, ClaimedRun, FinishParams};
 pub use super::submit::{SubmitParams, Submitted};
@@ -69,6 +69,8 @@ pub struct RunRow {
     pub lost_attempts: i32,
     /// Who started it (`upload`, `api`, a user).
     pub triggered_by: String,
+    /// The workflow run it is a step of.
+    pub workflow_run_id: Option<WorkflowRunId>,
 }
 
 /// One entry of a run's timeline.
