@@ -20,6 +20,7 @@ pub mod report;
 pub mod retention;
 pub mod schedules;
 pub mod throughput;
+pub mod workflow;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -78,6 +79,9 @@ pub enum Scenario {
     Retention,
     /// `schedules` then `retention` (issue 14).
     Time,
+    /// A 1,000-step workflow (fan-out and fan-in) from start to end: each step's start after its
+    /// last parent's end (issue 15).
+    Workflow,
 }
 
 /// What to measure and how often.
@@ -123,6 +127,8 @@ pub struct BenchOptions {
     pub retention_rate: u64,
     /// KiB of input files per run of that load.
     pub retention_input_kib: usize,
+    /// Steps of the workflow scenario's workflow.
+    pub workflow_steps: usize,
 }
 
 /// Errors of a benchmark.
@@ -257,6 +263,9 @@ impl Bench {
             }
             if matches!(s, Scenario::All | Scenario::Retention | Scenario::Time) {
                 figures.extend(retention::run(self).await?);
+            }
+            if matches!(s, Scenario::All | Scenario::Workflow) {
+                figures.extend(workflow::run(self).await?);
             }
             reps.push(figures);
         }
