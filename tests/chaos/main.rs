@@ -1,9 +1,10 @@
 //! Chaos on real processes: `berth api` (1), `scheduler` (2) and `worker` (3) on a private Postgres,
 //! a stream of runs of varied length, and, on a fixed seed, `kill -9` of workers and of the leader, a
 //! Postgres restart and a worker drain, while stored jobs fire on schedules every two seconds and
-//! retention cleans finished runs after ten. Checks that nothing is lost, no attempts overlap, no
-//! limit is exceeded, every fire started exactly one run and cleanup touched only finished runs;
-//! prints a one-line JSON summary.
+//! retention cleans finished runs after ten, and a fan-out/fan-in workflow starts every four
+//! seconds. Checks that nothing is lost, no attempts overlap, no limit is exceeded, every fire
+//! started exactly one run, cleanup touched only finished runs, and every workflow step ran once,
+//! after its parents succeeded (`workflows.rs`); prints a one-line JSON summary.
 //!
 //! Short version: part of `cargo test`. Long version (see `docs/chaos.md`):
 //! `BERTH_CHAOS_SECONDS=300 cargo test --release --test chaos -- --nocapture`.
@@ -14,6 +15,7 @@ mod common;
 mod checks;
 mod cluster;
 mod time;
+mod workflows;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -197,6 +199,8 @@ async fn nothing_is_lost_under_chaos() {
     .await;
 
     let scheduled = time::create_schedules(&http, &c.api).await;
+    let wfs = workflows::create(&http, &c.api).await;
+    let wf_starter = tokio::spawn(workflows::start_stream(c.api.clone(), wfs.job, seconds));
 
     let samples = Arc::new(Mutex::new(Samples::default()));
     let stop = CancellationToken::new();
@@ -311,6 +315,8 @@ async fn nothing_is_lost_under_chaos() {
     let (accepted, unavailable, submit_problems) = submitter.await.expect("submitter");
     f.unavailable_answers += unavailable;
     f.problems.extend(submit_problems);
+    let (wf_started, wf_problems) = wf_starter.await.expect("workflow starter");
+    f.problems.extend(wf_problems);
     let fired_until = time::pause_schedules(&http, &c.api, &pool, &scheduled).await;
     let deadline = Duration::from_secs_f64(60.0 + seconds / 2.0);
     wait_for("every run to reach a terminal state", deadline, || async {
@@ -338,12 +344,17 @@ async fn nothing_is_lost_under_chaos() {
     let end = checks::end_state(&pool, &accepted, &killed).await;
     let captured = std::mem::take(&mut *captured.lock().unwrap());
     let (outputs_checked, output_problems) = time::check_outputs(&pool, &captured, |id, job| {
-        accepted.get(&id).map(|a| a.tag.clone()).or_else(|| scheduled.tags.get(&job).cloned())
+        accepted
+            .get(&id)
+            .map(|a| a.tag.clone())
+            .or_else(|| scheduled.tags.get(&job).cloned())
+            .or_else(|| wfs.tags.get(&job).cloned())
     })
     .await;
     f.problems.extend(output_problems);
     let fires = time::check_fires(&pool, &scheduled, fired_until).await;
     let cleaning = time::check_cleaning(&pool, &scheduled).await;
+    let wf = workflows::check(&pool).await;
     let mut requeue_ms = Vec::new();
     for (name, at) in &f.worker_kills {
         let first: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
@@ -393,6 +404,7 @@ async fn nothing_is_lost_under_chaos() {
         "worker_death_to_requeue_ms": { "max": requeue_ms.last(), "median": requeue_ms.get(requeue_ms.len() / 2) },
         "scheduled_runs": fires.runs, "schedule_fires": fires.by_outcome,
         "cleaned": cleaning.cleaned, "outputs_checked": outputs_checked,
+        "workflow_runs": wf.runs, "workflow_steps": wf.steps, "workflow_edges_checked": wf.edges,
     });
     println!("{summary}");
     let problems: Vec<&String> = f
@@ -402,6 +414,7 @@ async fn nothing_is_lost_under_chaos() {
         .chain(&samples.violations)
         .chain(&fires.problems)
         .chain(&cleaning.problems)
+        .chain(&wf.problems)
         .take(20)
         .collect();
     assert!(problems.is_empty(), "chaos found problems (logs in {}):\n{problems:#?}", c.logs().display());
@@ -412,6 +425,7 @@ async fn nothing_is_lost_under_chaos() {
     assert!(samples.taken > 0, "the sampler never read the database");
     assert!(fires.by_outcome.get("started").is_some_and(|n| *n > 0), "no schedule started a run");
     assert!(cleaning.cleaned > 0, "retention cleaned nothing");
+    assert!(wf_started > 0 && wf.runs >= wf_started as i64, "{wf_started} workflow starts, {} workflow runs", wf.runs);
     assert!(f.pg_restarts >= 1 && f.unavailable_answers >= 1, "the outage was not seen by the API");
     assert!(
         requeue_ms.iter().all(|ms| *ms < (LEASE_SECONDS as i64 + 5) * 1000),
