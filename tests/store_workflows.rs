@@ -226,3 +226,42 @@ async fn a_schedule_fire_starts_a_workflow_run_and_forbid_skips_while_one_runs()
         schedules::run(&store, leader.epoch(), &settings, Some(at("2030-01-01T10:02:00.100Z")), 100).await.unwrap();
     assert_eq!((fired.started, fired.skipped), (0, 1));
 }
+
+#[tokio::test]
+async fn retention_keeps_a_steps_result_until_its_children_have_ended_and_deletes_the_step_rows() {
+    let store = common::fresh_store().await;
+    let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
+    let job = create(&store, &spec("work", JobKind::Batch, vec![])).await;
+    let wf = start(
+        &store,
+        create(&store, &spec("pair", JobKind::Workflow, vec![step("a", job, &[]), step("b", job, &["a"])])).await,
+    )
+    .await;
+    let runs = step_runs(&store, wf).await;
+    let (a, b) = (runs["a"].0, runs["b"].0);
+    end_and_measure(&store, a, "succeeded").await;
+    let later = store.clock_now(None).await.unwrap() + chrono::Duration::seconds(60);
+    let epoch = leader.epoch();
+    assert_eq!(clean(&store, epoch, later).await, 0, "a's child b has not run: a keeps its result");
+    end_and_measure(&store, b, "succeeded").await;
+    assert_eq!(clean(&store, epoch, later).await, 2, "both ended: both cleaned");
+    let mut tx = store.leader_tx(leader.epoch()).await.unwrap();
+    tx.runs_delete_cleaned(later, 100).await.unwrap();
+    tx.commit().await.unwrap();
+    let left: (i64, i64) =
+        sqlx::query_as("select (select count(*) from workflow_steps), (select count(*) from workflow_edges)")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(left, (0, 0), "the step rows and edges go with their runs");
+    let w = store.workflow_run_get(wf).await.unwrap().expect("the workflow run stays as history");
+    assert_eq!(w.state.as_str(), "succeeded");
+}
+
+/// One retention cleaning pass as the leader of `epoch`, with the cutoff `until`; runs cleaned.
+async fn clean(store: &Store, epoch: i64, until: DateTime<Utc>) -> i64 {
+    let mut tx = store.leader_tx(epoch).await.unwrap();
+    let done = tx.runs_clean_batch(until, 100, until, "test").await.unwrap();
+    tx.commit().await.unwrap();
+    done.runs
+}
