@@ -159,6 +159,33 @@ text_enum! {
         Batch = "batch",
         /// Runs until stopped, restarted by its policy.
         Streaming = "streaming",
+        /// Steps that are jobs, with `depends_on` edges (docs/workflows.md).
+        Workflow = "workflow",
+    }
+}
+
+text_enum! {
+    /// A workflow run's state (docs/workflows.md): `running` until every step has ended, then the
+    /// state that summarises them.
+    WorkflowRunState("workflow run state") {
+        /// Some step has not ended.
+        Running = "running",
+        /// Every step succeeded.
+        Succeeded = "succeeded",
+        /// A step failed, timed out or was aborted (its dependents were cancelled).
+        Failed = "failed",
+        /// The workflow run was cancelled, or a step was cancelled and none failed.
+        Cancelled = "cancelled",
+    }
+}
+
+text_enum! {
+    /// Why a workflow cancelled one of its steps (`workflow_steps.end_reason`).
+    StepEndReason("step end reason") {
+        /// A parent (or an ancestor) ended without success: the step can never run.
+        UpstreamFailed = "upstream_failed",
+        /// The workflow run was cancelled.
+        WorkflowCancelled = "workflow_cancelled",
     }
 }
 
@@ -317,6 +344,8 @@ mod tests {
         check(ConcurrencyPolicy::ALL, ConcurrencyPolicy::as_str);
         check(FireOutcome::ALL, FireOutcome::as_str);
         check(RestartPolicy::ALL, RestartPolicy::as_str);
+        check(WorkflowRunState::ALL, WorkflowRunState::as_str);
+        check(StepEndReason::ALL, StepEndReason::as_str);
         check(ExecutorKind::ALL, ExecutorKind::as_str);
         check(NetworkMode::ALL, NetworkMode::as_str);
     }

@@ -14,6 +14,7 @@
 //! - [`dev`]: `berth dev`, everything in one process on a private Postgres it starts itself.
 //! - [`domain`]: the named values (priority, flow, run state, ...) as enums, with their one
 //!   conversion to and from Postgres text.
+//! - [`workflow`]: the check of a workflow definition (steps and depends_on edges) into its graph.
 //! - [`retry`]: the one decision of what follows an attempt (retry after a back-off, or a final state);
 //!   [`retry::restart()`] decides streaming runs by their restart policy.
 //! - [`config`], [`clock`], [`shutdown`], [`telemetry`] (logs, on stderr), [`metrics`] (names,
@@ -44,3 +45,4 @@ pub mod shutdown;
 pub mod store;
 pub mod telemetry;
 pub mod worker;
+pub mod workflow;

@@ -193,6 +193,7 @@ async fn bad_input_is_a_400_that_names_the_field() {
         retry: RetryPolicy::default(),
         tags: BTreeMap::new(),
         restart: Some(berth::retry::RestartSettings::default()),
+        steps: Vec::new(),
     };
     let streaming = app.store.job_create(&spec, &Input::Keep(None), serde_json::json!({}), "alice").await.unwrap();
     let (status, e) = app.schedule(reqwest::Method::PUT, streaming.0, json!({"cron": "@daily"})).await;

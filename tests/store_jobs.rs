@@ -30,6 +30,7 @@ fn spec(name: &str) -> JobSpec {
         retry: RetryPolicy { max_attempts: 2, ..RetryPolicy::default() },
         tags: BTreeMap::from([("team".to_string(), "ml".to_string())]),
         restart: None,
+        steps: Vec::new(),
     }
 }
 

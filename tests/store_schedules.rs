@@ -35,6 +35,7 @@ fn job_spec(name: &str, kind: JobKind) -> JobSpec {
         retry: RetryPolicy::default(),
         tags: BTreeMap::new(),
         restart: None,
+        steps: Vec::new(),
     }
 }
 

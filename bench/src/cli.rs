@@ -79,6 +79,9 @@ pub struct BenchArgs {
     /// KiB of (incompressible) input files per run of that load.
     #[arg(long, default_value_t = 16)]
     pub retention_input_kib: usize,
+    /// Steps of the workflow scenario's workflow (a root, a fan-out, a fan-in; at least 3).
+    #[arg(long, default_value_t = 1000)]
+    pub workflow_steps: usize,
 }
 
 /// A flow of the throughput scenario.
@@ -129,6 +132,7 @@ impl BenchArgs {
             retention_seconds: self.retention_seconds.max(1),
             retention_rate: self.retention_rate.max(1),
             retention_input_kib: self.retention_input_kib,
+            workflow_steps: self.workflow_steps.max(3),
         }
     }
 }

@@ -228,3 +228,9 @@ pub async fn started_since(store: &Store, after: RunId, service: &str) -> Result
         .fetch_all(store.pool())
         .await?)
 }
+
+/// Per step with parents of workflow run `wf`: (name, ms from its last parent's end to its start,
+/// the workflow run's start-to-end ms).
+pub async fn workflow_lags(store: &Store, wf: berth::store::WorkflowRunId) -> Result<Vec<(String, f64, Option<f64>)>> {
+    Ok(sqlx::query_as(include_str!("../sql/workflow_lags.sql")).bind(wf).fetch_all(store.pool()).await?)
+}

@@ -21,6 +21,7 @@ pub mod report;
 pub mod retention;
 pub mod schedules;
 pub mod throughput;
+pub mod workflow;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -81,6 +82,9 @@ pub enum Scenario {
     Time,
     /// One user's 100,000 runs held by their cap, other users' runs behind them (issue 18).
     Fairness,
+    /// A 1,000-step workflow (fan-out and fan-in) from start to end: each step's start after its
+    /// last parent's end (issue 15).
+    Workflow,
 }
 
 /// What to measure and how often.
@@ -126,6 +130,8 @@ pub struct BenchOptions {
     pub retention_rate: u64,
     /// KiB of input files per run of that load.
     pub retention_input_kib: usize,
+    /// Steps of the workflow scenario's workflow.
+    pub workflow_steps: usize,
 }
 
 /// Errors of a benchmark.
@@ -263,6 +269,9 @@ impl Bench {
             }
             if matches!(s, Scenario::All | Scenario::Fairness) {
                 figures.extend(fairness::run(self).await?);
+            }
+            if matches!(s, Scenario::All | Scenario::Workflow) {
+                figures.extend(workflow::run(self).await?);
             }
             reps.push(figures);
         }

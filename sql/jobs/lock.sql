@@ -5,7 +5,8 @@ select j.id, j.name, j.description, j.kind, j.service, j.namespace, j.user_id, j
        j.cpu, j.memory, j.pods, j.storage, j.input_blob_id, coalesce(b.size, 0) as input_bytes,
        j.command, j.args, j.env, j.timeout_seconds, j.max_attempts, j.retry_backoff_seconds,
        j.retry_backoff_max_seconds, j.tags, j.created_by, j.created_at, j.updated_at, j.one_off,
-       j.restart
+       j.restart,
+       j.steps
 from jobs j
 left join blobs b on b.id = j.input_blob_id
 where j.id = $1 and j.deleted_at is null

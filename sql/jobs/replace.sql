@@ -5,13 +5,14 @@
 -- $19 retry back-off, $20 longest back-off, $21 tags (jsonb) (the same as jobs/create.sql),
 -- $22 actor, $23 event changes (jsonb), $24 now (nullable), $25 job id, $26 updated_at the caller read,
 -- $27 restart policy (jsonb, nullable: not a streaming job).
+-- $28 workflow steps (jsonb, nullable: not a workflow).
 -- Row locks: the job row (update). Runs already created keep their own copy of everything.
 with job as (
     update jobs
     set name = $1, description = $2, kind = $3, service = $4, namespace = $5, user_id = $6, priority = $7,
         flow = $8, cpu = $9, memory = $10, pods = $11, storage = $12, input_blob_id = $13, command = $14,
         args = $15, env = $16, timeout_seconds = $17, max_attempts = $18, retry_backoff_seconds = $19,
-        retry_backoff_max_seconds = $20, tags = $21, restart = $27,
+        retry_backoff_max_seconds = $20, tags = $21, restart = $27, steps = $28,
         -- Strictly later than the version replaced, so the next writer's check sees the change.
         updated_at = greatest(coalesce($24::timestamptz, now()), updated_at + interval '1 microsecond')
     where id = $25 and updated_at = $26 and deleted_at is null

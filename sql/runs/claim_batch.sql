@@ -42,7 +42,7 @@ with candidates as materialized (
               r.service, r.max_attempts, r.retry_backoff_seconds, r.retry_backoff_max_seconds, r.lost_attempts,
               r.lost_attempts + r.handed_back_attempts as excused_attempts,
               r.input_blob_id, r.command, r.env, r.timeout_seconds,
-              r.restart, r.submission_failures, r.execution_failures
+              r.restart, r.submission_failures, r.execution_failures, r.workflow_run_id
 ), attempt as (
     insert into attempts (id, run_id, worker_id, number, started_at)
     select attempt_id, id, $1, attempt, started_at from claimed
@@ -59,6 +59,8 @@ select c.id, c.attempt, c.attempt_id, c.admitted_at, c.cpu, c.memory, c.pods, c.
        c.input_blob_id, c.command, c.env, c.timeout_seconds,
        -- A streaming run's restart policy and its failures so far (null for batch runs).
        c.restart, c.submission_failures, c.execution_failures,
+       -- A workflow step: the worker adds its parents' results (docs/workflows.md).
+       c.workflow_run_id,
        -- Inputs that fit one chunk come with the claim: no second round trip per run.
        case when b.size = 0 then ''::bytea
             when b.size <= $9 then (select data from blob_chunks where blob_id = b.id and seq = 0) end as input_inline

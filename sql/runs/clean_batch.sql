@@ -2,7 +2,8 @@
 -- their result blobs and their input blobs unless something else still uses them (a stored job
 -- that is not deleted, or a run outside this batch: cleaned runs reference no blob), and moves
 -- them to `cleaned` with a `cleaned` event. Runs that are not finished are never read: the scan is
--- the partial index runs_finished, terminal states only.
+-- the partial index runs_finished, terminal states only. A workflow step whose children have not
+-- all ended is kept for them.
 -- $1 finished before (timestamptz), $2 most runs, $3 now (the events' time), $4 the events' message.
 -- Row locks: FOR UPDATE SKIP LOCKED on the runs it cleans; the blob rows it deletes and the job rows
 -- whose reference to them it unsets. Called inside a fenced leader transaction.
@@ -11,6 +12,11 @@ with old as materialized (
     from runs
     where state in ('succeeded', 'failed', 'timed_out', 'cancelled', 'aborted')
       and finished_at is not null and finished_at < $1  -- runs_finished
+      -- A workflow step keeps its result while a child has yet to run: the child reads it into its
+      -- parents/ folder when it starts (docs/workflows.md). One probe of the step's own edges.
+      and (workflow_run_id is null or not exists (
+            select 1 from workflow_edges e join runs c on c.id = e.child_run_id
+            where e.parent_run_id = runs.id and c.state in ('waiting', 'queued', 'admitted', 'running')))
     order by finished_at, id
     limit $2
     for update skip locked

@@ -1,6 +1,7 @@
 -- Deletes the oldest cleaned runs that finished before $1, at most $2 of them, with their
--- attempts, events and logs, and the one-off jobs (with their events) left without runs. Stored
--- jobs stay, deleted or not. Only cleaned runs are read: the scan is the partial index runs_cleaned.
+-- attempts, events and logs (a workflow step's: its step row and its edges to its children too),
+-- and the one-off jobs (with their events) left without runs. Stored jobs stay, deleted or not.
+-- Only cleaned runs are read: the scan is the partial index runs_cleaned.
 -- $1 finished before (timestamptz), $2 most runs.
 -- Row locks: FOR UPDATE SKIP LOCKED on the runs it deletes; the job rows it deletes.
 -- Called inside a fenced leader transaction.
@@ -23,6 +24,14 @@ with old as materialized (
 ), gone as (
     delete from runs r using old where r.id = old.id
     returning r.id
+), steps_gone as (
+    -- A workflow step's row and the edges to its children (keyed by parent: a range each); the
+    -- workflow_runs row stays as history.
+    delete from workflow_steps s using old where s.run_id = old.id
+    returning 1
+), edges_gone as (
+    delete from workflow_edges e using old where e.parent_run_id = old.id
+    returning 1
 ), jobs_gone as (
     -- The statement's own deletions are invisible to its other parts: the runs it deletes are
     -- excluded by id.

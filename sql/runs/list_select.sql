@@ -6,6 +6,6 @@ select r.id, r.job_id, j.name as job_name, r.user_id, r.service, r.namespace, r.
        r.finished_at, r.attempt, r.max_attempts, r.worker_id, r.exit_code, r.message,
        r.result_blob_id, r.block, r.not_before, r.lost_attempts, r.triggered_by,
        r.cancel_requested, r.restart, r.submission_attempts, r.execution_attempts, r.submission_failures,
-       r.execution_failures
+       r.execution_failures, r.workflow_run_id
 from runs r
 join jobs j on j.id = r.job_id

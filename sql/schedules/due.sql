@@ -1,4 +1,4 @@
--- The leader's batch of due schedules: not paused, of a batch job that is not deleted, whose
+-- The leader's batch of due schedules: not paused, of a batch or workflow job that is not deleted, whose
 -- next look is due, earliest first, with the instant the decisions use (the database's clock, so
 -- that replicas' clocks never matter). $1 now (nullable), $2 batch size.
 -- Row locks: the schedule rows (for update, skip locked): a schedule being edited waits for the
@@ -6,7 +6,7 @@
 select s.job_id, s.cron, s.time_zone, s.starting_deadline_seconds, s.after_at,
        coalesce($1::timestamptz, now()) as now
 from schedules s
-join jobs j on j.id = s.job_id and j.deleted_at is null and j.kind = 'batch'
+join jobs j on j.id = s.job_id and j.deleted_at is null and j.kind in ('batch', 'workflow')
 where not s.paused and s.next_fire_at <= coalesce($1::timestamptz, now())
 order by s.next_fire_at
 limit $2

@@ -14,6 +14,8 @@
 -- $1 job ids, $2 after_at each decision read, $3 new after_at, $4 next_fire_at (nullable
 -- elements), $5 fire time to start (nullable elements), $6 job ids of missed fires, $7 their fire
 -- times, $8 now (nullable), $9 true when admission is off (every run is legacy).
+-- Workflow jobs (kind `workflow`) fire the same way, judged on their running workflow runs; their
+-- fire rows name no run, and the statement returns them for the caller to start.
 -- Row locks: the schedule rows (already held by schedules/due.sql), the replaced runs (update).
 with input as (
     select * from unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[])
@@ -27,17 +29,22 @@ with input as (
     select a.job_id, a.start_at,
            case when not exists (select 1 from runs r
                                  where r.job_id = a.job_id and r.state in ('queued', 'waiting', 'admitted', 'running'))
+                     -- A workflow job's active runs are its running workflow runs.
+                     and not exists (select 1 from workflow_runs w where w.job_id = a.job_id and w.state = 'running')
                 then 'started'
                 when a.policy = 'forbid' then 'skipped'
                 when a.policy = 'replace' then 'replaced'
                 else 'started' end as outcome
     from advanced a
-    join jobs j on j.id = a.job_id and j.deleted_at is null and j.kind = 'batch'
+    join jobs j on j.id = a.job_id and j.deleted_at is null and j.kind in ('batch', 'workflow')
     where a.start_at is not null
 ), numbered as materialized (
-    -- The run's id is drawn before the fire row is written, so that the row names its run.
-    select job_id, start_at, outcome, case when outcome <> 'skipped' then nextval('runs_id_seq') end as run_id
-    from decided
+    -- The run's id is drawn before the fire row is written, so that the row names its run. A
+    -- workflow's fire has no run here: the caller starts its workflow run in this transaction
+    -- (store/workflows.rs), from the `workflows` this statement returns.
+    select d.job_id, d.start_at, d.outcome,
+           case when d.outcome <> 'skipped' and j.kind = 'batch' then nextval('runs_id_seq') end as run_id
+    from decided d join jobs j on j.id = d.job_id
 ), fired as (
     insert into schedule_fires (job_id, fire_at, outcome, run_id, decided_at)
     select job_id, start_at, outcome, run_id, coalesce($8::timestamptz, now()) from numbered
@@ -104,4 +111,9 @@ select (select count(*) from fired where outcome = 'started')::bigint as started
        (select count(*) from run where state = 'admitted')::bigint as admitted,
        (select count(*) from unstarted)::bigint as cancelled,
        (select count(*) from running)::bigint as stopping,
-       (select count(*) from advanced)::bigint as advanced
+       (select count(*) from advanced)::bigint as advanced,
+       -- Workflow jobs to start (and, `replaced`, whose running workflow runs to cancel first).
+       (select coalesce(array_agg(f.job_id order by f.job_id), '{}') from fired f join jobs j on j.id = f.job_id
+        where j.kind = 'workflow' and f.outcome in ('started', 'replaced'))::bigint[] as workflows,
+       (select coalesce(array_agg(f.job_id order by f.job_id), '{}') from fired f join jobs j on j.id = f.job_id
+        where j.kind = 'workflow' and f.outcome = 'replaced')::bigint[] as workflows_replaced

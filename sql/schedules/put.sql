@@ -1,12 +1,12 @@
--- Sets the schedule of a batch job (creates or replaces it), with a `schedule_set` job event, and
+-- Sets the schedule of a batch or workflow job (creates or replaces it), with a `schedule_set` job event, and
 -- wakes the leader. An edit applies from its time on: `after_at` moves to now (never back), so no
 -- fire time before the edit is decided by the new expression and none is decided twice; the
 -- leader looks at it at once (`next_fire_at` = now) and computes its next fire time.
 -- $1 job id, $2 cron, $3 time zone, $4 policy, $5 starting deadline seconds (nullable), $6 paused,
 -- $7 actor, $8 now (nullable). Row locks: the schedule row (upsert). No row when the job does not
--- exist, is deleted, or is not a batch job.
+-- exist, is deleted, or is neither a batch nor a workflow job.
 with job as (
-    select id from jobs where id = $1 and deleted_at is null and kind = 'batch'
+    select id from jobs where id = $1 and deleted_at is null and kind in ('batch', 'workflow')
 ), schedule as (
     insert into schedules as s (job_id, cron, time_zone, policy, starting_deadline_seconds, paused, after_at,
                                 next_fire_at, created_at, updated_at)

@@ -15,6 +15,7 @@ use crate::domain::{Flow, JobKind, Priority, RestartPolicy};
 use crate::resources::Resources;
 use crate::retry::{RestartSettings, RetryPolicy};
 use crate::store::jobs::{JobRow, JobSpec};
+use crate::workflow::Step;
 
 /// Longest job name (the seed's).
 pub const NAME_MAX_CHARS: usize = 255;
@@ -121,6 +122,10 @@ pub struct JobBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(minimum = 0)]
     pub failure_retry_interval: Option<f64>,
+    /// A workflow's steps (kind `workflow` only): stored batch jobs with `depends_on` edges
+    /// (docs/workflows.md).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<Step>>,
 }
 
 /// The multipart form of the job routes (for the document): the fields of [`JobBody`] as text
@@ -225,6 +230,7 @@ impl JobBody {
             submission_retry_interval: job.restart.map(|r| r.submission_retry_interval),
             failure_retries: job.restart.map(|r| r.failure_retries),
             failure_retry_interval: job.restart.map(|r| r.failure_retry_interval),
+            steps: (job.kind == JobKind::Workflow).then(|| job.steps.clone()),
         }
     }
 
@@ -256,6 +262,7 @@ impl JobBody {
             submission_retry_interval: self.submission_retry_interval.or(base.submission_retry_interval),
             failure_retries: self.failure_retries.or(base.failure_retries),
             failure_retry_interval: self.failure_retry_interval.or(base.failure_retry_interval),
+            steps: self.steps.or(base.steps),
         }
     }
 
@@ -265,6 +272,37 @@ impl JobBody {
     pub fn into_spec(self, config: &Config, creator: &str, files: FilesCheck) -> Result<JobSpec> {
         let kind = self.kind.unwrap_or(JobKind::Batch);
         let restart = self.restart_settings(kind)?;
+        let steps = match (kind, self.steps) {
+            (JobKind::Workflow, Some(steps)) => steps,
+            (JobKind::Workflow, None) => {
+                return Err(Error::bad_request("missing_field", "steps is required for a workflow"));
+            }
+            (_, Some(_)) => return Err(Error::bad_request("invalid_field", "steps are for kind workflow only")),
+            (_, None) => Vec::new(),
+        };
+        if kind == JobKind::Workflow {
+            // A workflow runs its steps' jobs: it has no payload of its own.
+            if self.command.as_ref().is_some_and(|c| !c.is_empty()) || files != FilesCheck::None {
+                return Err(Error::bad_request(
+                    "invalid_field",
+                    "a workflow has no command or files of its own: its steps' jobs have them",
+                ));
+            }
+            return Ok(JobSpec {
+                steps,
+                // The other fields follow the batch rules; the service (unused: each step runs on
+                // its job's) defaults to a configured one.
+                ..Self {
+                    kind: Some(JobKind::Batch),
+                    steps: None,
+                    command: Some(vec!["true".into()]),
+                    service: self.service.clone().or_else(|| config.services.keys().next().cloned()),
+                    ..self
+                }
+                .into_spec(config, creator, FilesCheck::None)
+                .map(|s| JobSpec { kind, command: None, ..s })?
+            });
+        }
         let name = self.name.ok_or_else(|| Error::bad_request("missing_field", "name is required"))?;
         check_name(&name)?;
         let service = self.service.ok_or_else(|| Error::bad_request("missing_field", "service is required"))?;
@@ -403,6 +441,7 @@ impl JobBody {
             retry,
             tags,
             restart,
+            steps,
         })
     }
 

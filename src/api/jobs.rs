@@ -17,6 +17,7 @@ use super::job_input::{self, FilesCheck, JobBody, JobForm, Sent};
 use super::lists::{self, Pairs, RunPage};
 use super::runs::RunView;
 use super::schedules::ScheduleSummary;
+use super::workflows::WorkflowRunView;
 use super::{AppState, Error, Result};
 use crate::domain::{Flow, JobKind, Priority};
 use crate::executor::archive;
@@ -26,6 +27,7 @@ use crate::store::jobs::{
     Deleted, Input, JobEvent, JobRow, JobSpec, NAME_TAKEN_CONSTRAINT, STREAMING_ACTIVE_CONSTRAINT, StartParams,
 };
 use crate::store::lists::{JobCursor, JobFilter};
+use crate::workflow::Step;
 
 /// The actor of a change while the API has no identity.
 pub const ACTOR_DEFAULT: &str = "api";
@@ -94,6 +96,9 @@ pub struct JobView {
     /// Its cron schedule (`GET /api/v1/jobs/{id}` only; absent: none, or a list result).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule: Option<ScheduleSummary>,
+    /// A workflow's steps (kind `workflow` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub steps: Option<Vec<Step>>,
 }
 
 impl JobView {
@@ -130,6 +135,7 @@ impl JobView {
             one_off: job.one_off,
             score: None,
             schedule: None,
+            steps: (s.kind == JobKind::Workflow).then(|| s.steps.clone()),
         }
     }
 }
@@ -219,6 +225,7 @@ pub async fn create_job(State(state): State<AppState>, req: Request) -> Result<(
     let Sent { body, files } = job_input::read(&state, req).await?;
     let actor = body.user.clone().unwrap_or_else(|| ACTOR_DEFAULT.into());
     let spec = body.into_spec(&state.config, &actor, FilesCheck::of(&files))?;
+    super::workflows::check_steps(&state, &spec).await?;
     let id = create(&state, &spec, &files, &actor).await?;
     Ok((StatusCode::CREATED, Json(view(&state, id).await?)))
 }
@@ -314,18 +321,25 @@ pub async fn duplicate_job(
     Err(Error::Conflict { code: "name_taken", message: format!("every copy name of {:?} is taken", job.spec.name) })
 }
 
-/// Starts a run of the job, with optional overrides of its priority, env and args.
+/// Starts a run of the job, with optional overrides of its priority, env and args. A workflow
+/// job starts a workflow run (one run per step; the overrides of priority and env apply to every
+/// step) and answers it ([`WorkflowRunView`]).
 #[utoipa::path(post, path = "/api/v1/jobs/{id}/runs", params(("id" = i64, Path)),
     request_body(content = StartBody, content_type = "application/json"), responses(
-    (status = 201, body = RunView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-    (status = 409, description = "a streaming job already has an active run (the message names it)", body = ErrorBody)))]
+    (status = 201, description = "the run; for a workflow job, the workflow run", body = StartedView),
+    (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    (status = 409, description = "a streaming job already has an active run (the message names it), or a workflow step's job was deleted since", body = ErrorBody)))]
 pub async fn start_run(
     State(state): State<AppState>,
     Path(id): Path<String>,
     req: Request,
-) -> Result<(StatusCode, Json<RunView>)> {
+) -> Result<(StatusCode, Json<StartedView>)> {
     let job = find(&state, parse_id(&id)?).await?;
     let body = optional_json::<StartBody>(req).await?;
+    if job.spec.kind == JobKind::Workflow {
+        let view = super::workflows::start(&state, &job, body).await?;
+        return Ok((StatusCode::CREATED, Json(StartedView::Workflow(Box::new(view)))));
+    }
     let env = body.env.unwrap_or_default();
     // The same rules as the job's own fields.
     let check = JobBody { env: Some(env.clone()), args: body.args.clone(), ..JobBody::of(&job.spec) };
@@ -361,7 +375,17 @@ pub async fn start_run(
     let row = state.store.run_get(run).await?.ok_or_else(|| Error::NotFound(format!("run {run}")))?;
     let attempts = state.store.attempt_list(run).await?;
     let events = state.store.run_events(run).await?;
-    Ok((StatusCode::CREATED, Json(RunView::from_row(&row, &attempts, &events))))
+    Ok((StatusCode::CREATED, Json(StartedView::Run(Box::new(RunView::from_row(&row, &attempts, &events))))))
+}
+
+/// What a start created: a run, or (a workflow job) a workflow run.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum StartedView {
+    /// The run of a batch job.
+    Run(Box<RunView>),
+    /// The workflow run of a workflow job.
+    Workflow(Box<WorkflowRunView>),
 }
 
 /// The job's runs, newest first, with the filters of `GET /api/v1/runs`.
@@ -417,7 +441,7 @@ pub async fn list_jobs(State(state): State<AppState>, RawQuery(raw): RawQuery) -
     let pairs = Pairs::parse(raw.as_deref(), &JOB_FILTERS)?;
     let filter = JobFilter {
         namespace: pairs.one("namespace"),
-        kind: pairs.parsed::<JobKind>("kind", "batch or streaming")?,
+        kind: pairs.parsed::<JobKind>("kind", "batch, streaming or workflow")?,
         priority: pairs.parsed::<Priority>("priority", "high or normal")?,
         flow: pairs.parsed::<Flow>("flow", "priority or legacy")?,
         service: pairs.one("service"),
@@ -475,6 +499,7 @@ async fn update(
             format!("kind cannot change: job {id} is {}; create a new job instead", job.spec.kind),
         ));
     }
+    super::workflows::check_steps(state, &spec).await?;
     super::upload::check_namespace(state, &spec.namespace, &spec.request).await?;
     let input = match zip(&files).await? {
         Some(z) => Input::Zip(z),

@@ -22,6 +22,7 @@ pub mod seed;
 pub mod server;
 pub mod upload;
 pub mod workers;
+pub mod workflows;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -99,6 +100,12 @@ pub const ROUTES: &[Route] = &[
     Route { method: "PUT", path: "/api/v1/namespaces/{name}", handler: || put(namespaces::put_namespace) },
     Route { method: "GET", path: "/api/v1/workers", handler: || get(workers::list_workers) },
     Route { method: "GET", path: "/api/v1/overview", handler: || get(overview::get_overview) },
+    Route { method: "GET", path: "/api/v1/workflow-runs/{id}", handler: || get(workflows::get_workflow_run) },
+    Route {
+        method: "POST",
+        path: "/api/v1/workflow-runs/{id}/cancel",
+        handler: || post(workflows::cancel_workflow_run),
+    },
     Route { method: "POST", path: "/api/v1/admin/migrate-to-legacy", handler: || post(admin::migrate_to_legacy) },
     // The seed product's path for the same switch.
     Route {
@@ -154,6 +161,8 @@ pub const SWAGGER_UI_PATH: &str = "/swagger-ui";
         namespaces::put_namespace,
         workers::list_workers,
         overview::get_overview,
+        workflows::get_workflow_run,
+        workflows::cancel_workflow_run,
         admin::migrate_to_legacy,
         admin::migrate_from_prefect
     ),

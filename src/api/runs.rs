@@ -13,7 +13,7 @@ use super::{AppState, Error, Result};
 use crate::retry::RestartSettings;
 use crate::store::attempts::AttemptRow;
 use crate::store::runs::{RunEvent, RunRow};
-use crate::store::{AttemptId, JobId, RunId, WorkerId};
+use crate::store::{AttemptId, JobId, RunId, WorkerId, WorkflowRunId};
 
 /// A run as the run lists show it.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -75,6 +75,9 @@ pub struct RunSummary {
     /// A streaming run's restart policy and attempt counts (absent for a batch run).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub streaming: Option<StreamingView>,
+    /// The workflow run it is a step of (`GET /api/v1/workflow-runs/{id}`); null otherwise.
+    #[schema(value_type = Option<i64>)]
+    pub workflow_run_id: Option<WorkflowRunId>,
 }
 
 /// What a streaming run (an application) shows besides a run's fields.
@@ -181,6 +184,7 @@ impl RunSummary {
             lost_attempts: run.lost_attempts,
             triggered_by: run.triggered_by.clone(),
             streaming: StreamingView::from_row(run),
+            workflow_run_id: run.workflow_run_id,
         }
     }
 }

@@ -256,10 +256,10 @@ impl ScheduleBody {
 
 /// Stores a checked schedule for a job of `kind` and answers its view.
 async fn set(state: &AppState, job: JobId, kind: JobKind, spec: &ScheduleSpec) -> Result<Json<ScheduleView>> {
-    if kind != JobKind::Batch {
+    if !matches!(kind, JobKind::Batch | JobKind::Workflow) {
         return Err(Error::bad_request(
             "invalid_job_kind",
-            format!("job {job} has kind {kind}: only batch jobs (kind batch) take a schedule"),
+            format!("job {job} has kind {kind}: only batch and workflow jobs take a schedule"),
         ));
     }
     state.store.schedule_put(job, spec, ACTOR_DEFAULT).await?.ok_or_else(|| Error::NotFound(format!("job {job}")))?;

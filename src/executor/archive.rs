@@ -262,6 +262,45 @@ fn read_err(path: &Path, e: io::Error) -> Error {
     }
 }
 
+/// The folder under which a workflow step finds its parents' results: `parents/<step name>/`.
+pub const PARENTS_FOLDER: &str = "parents";
+
+/// A run's input zip with each parent's result zip added under `parents/<name>/` (a workflow
+/// step's; docs/workflows.md). Entries are copied as they are stored, without recompressing. A
+/// parent whose zip is empty (it kept no files) adds an empty folder. Entry names are checked
+/// again by [`unpack`]; a parent name or entry that is not a plain relative path is refused here.
+pub fn with_parents(input: &[u8], parents: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
+    let bad_zip = |e: zip::result::ZipError| Error::Fatal(format!("invalid zip: {e}"));
+    let build_err = |e: zip::result::ZipError| Error::Retryable(format!("cannot build zip: {e}"));
+    let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+    if !input.is_empty() {
+        let mut archive = ZipArchive::new(Cursor::new(input)).map_err(bad_zip)?;
+        for i in 0..archive.len() {
+            writer.raw_copy_file(archive.by_index_raw(i).map_err(bad_zip)?).map_err(build_err)?;
+        }
+    }
+    for (name, zip) in parents {
+        let folder = format!("{PARENTS_FOLDER}/{name}");
+        if safe_relative_path(&folder).is_none_or(|p| p.components().count() != 2) {
+            return Err(Error::Fatal(format!("invalid parent step name {name:?}")));
+        }
+        writer.add_directory(format!("{folder}/"), SimpleFileOptions::default()).map_err(build_err)?;
+        if zip.is_empty() {
+            continue;
+        }
+        let mut archive = ZipArchive::new(Cursor::new(zip.as_slice())).map_err(bad_zip)?;
+        for i in 0..archive.len() {
+            let entry = archive.by_index_raw(i).map_err(bad_zip)?;
+            let inner = entry.name().map_err(bad_zip)?.into_owned();
+            if safe_relative_path(inner.trim_end_matches('/')).is_none() {
+                return Err(Error::Fatal(format!("parent {name:?} result entry {inner:?} escapes its folder")));
+            }
+            writer.raw_copy_file_rename(entry, format!("{folder}/{inner}")).map_err(build_err)?;
+        }
+    }
+    Ok(writer.finish().map_err(build_err)?.into_inner())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -293,6 +332,20 @@ mod tests {
         assert_eq!(kept, "mine");
         let from_empty = with_extra_files(EMPTY_ZIP, &extra[1..2]).expect("append to empty");
         assert_eq!(ZipArchive::new(Cursor::new(from_empty)).expect("readable").len(), 1);
+    }
+
+    #[test]
+    fn parents_results_land_under_parents_step() {
+        let input = zip_files(&[("run.sh".into(), b"cat parents/a/out.txt".to_vec())]).unwrap();
+        let a = zip_files(&[("out.txt".into(), b"from a".to_vec()), ("d/x".into(), b"x".to_vec())]).unwrap();
+        let merged = with_parents(&input, &[("a".into(), a), ("b".into(), Vec::new())]).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let written = unpack(&merged, dir.path()).unwrap();
+        assert!(written.contains(&"parents/b/".to_string()), "{written:?}");
+        assert_eq!(fs::read(dir.path().join("run.sh")).unwrap(), b"cat parents/a/out.txt");
+        assert_eq!(fs::read(dir.path().join("parents/a/out.txt")).unwrap(), b"from a");
+        assert_eq!(fs::read(dir.path().join("parents/a/d/x")).unwrap(), b"x");
+        assert!(with_parents(&input, &[("../x".into(), Vec::new())]).is_err());
     }
 
     #[test]

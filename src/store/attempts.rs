@@ -66,6 +66,8 @@ pub struct ClaimedRun {
     pub restart: Option<RestartSettings>,
     /// A streaming run's failures so far, by kind.
     pub failures: Failures,
+    /// The workflow run it is a step of: its parents' results join its inputs.
+    pub workflow_run_id: Option<super::WorkflowRunId>,
 }
 
 /// What a worker asks for when it claims.
@@ -272,5 +274,6 @@ fn claimed_from_row(r: sqlx::postgres::PgRow) -> Result<ClaimedRun> {
             submission: r.try_get::<Option<i32>, _>("submission_failures")?.unwrap_or(0),
             execution: r.try_get::<Option<i32>, _>("execution_failures")?.unwrap_or(0),
         },
+        workflow_run_id: r.try_get("workflow_run_id")?,
     })
 }

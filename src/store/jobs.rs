@@ -13,6 +13,7 @@ use super::notify::{self, notify};
 use super::{BlobId, JobId, Resources, Result, RunId, Store};
 use crate::domain::{Flow, JobKind, Priority};
 use crate::retry::{RestartSettings, RetryPolicy};
+use crate::workflow::Step;
 
 /// What a job definition holds, as a client sets it.
 #[derive(Debug, Clone, PartialEq)]
@@ -49,6 +50,8 @@ pub struct JobSpec {
     pub tags: BTreeMap<String, String>,
     /// The restart policy of a streaming job (`None` for every other kind).
     pub restart: Option<RestartSettings>,
+    /// A workflow's steps (empty for the other kinds).
+    pub steps: Vec<Step>,
 }
 
 /// The files of a job being written.
@@ -167,6 +170,7 @@ impl Store {
             .bind(changes)
             .bind(None::<DateTime<Utc>>)
             .bind(spec.restart.map(Json))
+            .bind(steps_json(spec))
             .fetch_one(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -205,6 +209,7 @@ impl Store {
                 .bind(id)
                 .bind(version)
                 .bind(spec.restart.map(Json))
+                .bind(steps_json(spec))
                 .fetch_optional(&mut *tx)
                 .await?;
         if done.is_none() {
@@ -339,6 +344,11 @@ fn spec_binds<'q, O>(
         .bind(Json(&spec.tags))
 }
 
+/// The steps column of `spec`: null unless it is a workflow.
+fn steps_json(spec: &JobSpec) -> Option<Json<&Vec<Step>>> {
+    (spec.kind == JobKind::Workflow).then_some(Json(&spec.steps))
+}
+
 /// Reads a job row as `jobs/get.sql` and the list select it.
 pub(super) fn job_from_row(r: &sqlx::postgres::PgRow) -> Result<JobRow> {
     let command: Option<Json<Vec<String>>> = r.try_get("command")?;
@@ -346,6 +356,7 @@ pub(super) fn job_from_row(r: &sqlx::postgres::PgRow) -> Result<JobRow> {
     let Json(env): Json<BTreeMap<String, String>> = r.try_get("env")?;
     let Json(tags): Json<BTreeMap<String, String>> = r.try_get("tags")?;
     let restart: Option<Json<RestartSettings>> = r.try_get("restart")?;
+    let steps: Option<Json<Vec<Step>>> = r.try_get("steps")?;
     Ok(JobRow {
         id: r.try_get("id")?,
         spec: JobSpec {
@@ -369,6 +380,7 @@ pub(super) fn job_from_row(r: &sqlx::postgres::PgRow) -> Result<JobRow> {
             },
             tags,
             restart: restart.map(|Json(r)| r),
+            steps: steps.map(|Json(s)| s).unwrap_or_default(),
         },
         input_blob_id: r.try_get("input_blob_id")?,
         input_bytes: r.try_get("input_bytes")?,

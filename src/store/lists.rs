@@ -126,7 +126,8 @@ fn job_list_query(f: &JobFilter, prefix: &str) -> QueryBuilder<Postgres> {
         "select j.id, j.name, j.description, j.kind, j.service, j.namespace, j.user_id, j.priority, j.flow, \
              j.cpu, j.memory, j.pods, j.storage, j.input_blob_id, coalesce(bl.size, 0) as input_bytes, \
              j.command, j.args, j.env, j.timeout_seconds, j.max_attempts, j.retry_backoff_seconds, \
-             j.retry_backoff_max_seconds, j.tags, j.created_by, j.created_at, j.updated_at, j.one_off, j.restart, ",
+             j.retry_backoff_max_seconds, j.tags, j.created_by, j.created_at, j.updated_at, j.one_off, j.restart, \
+             j.steps, ",
     );
     let q = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
     match q {

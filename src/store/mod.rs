@@ -23,6 +23,7 @@ pub mod schedules;
 pub mod submit;
 pub mod usage;
 pub mod workers;
+pub mod workflows;
 
 use std::time::Duration;
 
@@ -101,6 +102,10 @@ id_type!(
 id_type!(
     /// Identifies a stored blob (uploaded inputs, result zips).
     BlobId
+);
+id_type!(
+    /// Identifies a workflow run (one start of a workflow job).
+    WorkflowRunId
 );
 
 pub use crate::resources::Resources;

@@ -6,7 +6,7 @@ use sqlx::types::Json;
 use sqlx::{FromRow, Row};
 
 use super::notify::{self, notify};
-use super::{AttemptId, BlobId, JobId, Result, RunId, Store, WorkerId};
+use super::{AttemptId, BlobId, JobId, Result, RunId, Store, WorkerId, WorkflowRunId};
 
 pub use super::attempts::{ClaimParams, ClaimedRun, FinishParams};
 pub use super::submit::{SubmitParams, Submitted};
@@ -83,6 +83,8 @@ pub struct RunRow {
     pub submission_failures: Option<i32>,
     /// A streaming run's execution failures.
     pub execution_failures: Option<i32>,
+    /// The workflow run it is a step of.
+    pub workflow_run_id: Option<WorkflowRunId>,
 }
 
 /// A chunk of a run's output with its position, for following the log.

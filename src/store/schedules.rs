@@ -242,6 +242,9 @@ impl LeaderTx {
         if count("stopping")? > 0 {
             notify(&mut self.tx, notify::CANCEL).await?;
         }
+        let replaced: Vec<JobId> = row.try_get("workflows_replaced")?;
+        let workflows: Vec<JobId> = row.try_get("workflows")?;
+        super::workflows::fire(&mut self.tx, &replaced, &workflows, admission_off).await?;
         Ok(Fired {
             started: count("started")?,
             replaced: count("replaced")?,

@@ -56,7 +56,6 @@ impl Attempt {
     /// Executes the attempt to its end; never panics, never returns an error (it is recorded).
     pub async fn execute(mut self) -> Ended {
         let id = self.run.id;
-        let token = self.run.attempt_id;
         let input = match (self.run.input_inline.take(), self.run.input_blob_id) {
             (Some(inline), _) => inline,
             (None, Some(blob)) => {
@@ -67,6 +66,45 @@ impl Attempt {
             }
             (None, None) => Vec::new(),
         };
+        let result = match self.run.workflow_run_id {
+            Some(_) => self.with_parents(input).await,
+            None => Ok(input),
+        };
+        let result = match result {
+            Ok(input) => self.run_executor(input).await,
+            Err(e) => Err(e),
+        };
+        self.record(result).await
+    }
+
+    /// A workflow step's input: its own files plus each parent's result under
+    /// `parents/<step name>/` (read from the database, so no disk is shared between workers).
+    async fn with_parents(&self, input: Vec<u8>) -> Result<Vec<u8>, crate::executor::Error> {
+        let id = self.run.id;
+        let parents = super::outage::until_done("read the step's parents", || async {
+            self.store.workflow_parent_results(id).await.map_err(|e| tracing::warn!(run = %id, error = %e)).ok()
+        })
+        .await;
+        let mut zips = Vec::with_capacity(parents.len());
+        for (name, blob) in parents {
+            let zip = match blob {
+                Some(blob) => {
+                    super::outage::until_done("read a parent's result", || async {
+                        self.store.blob_read(blob).await.map_err(|e| tracing::warn!(run = %id, error = %e)).ok()
+                    })
+                    .await
+                }
+                None => Vec::new(),
+            };
+            zips.push((name, zip));
+        }
+        crate::executor::archive::with_parents(&input, &zips)
+    }
+
+    /// Runs the executor on `input` with the logs pumped under the fencing token.
+    async fn run_executor(&self, input: Vec<u8>) -> Result<crate::executor::ExecResult, crate::executor::Error> {
+        let id = self.run.id;
+        let token = self.run.attempt_id;
         let request = ExecRequest {
             run_id: id.0,
             input_zip: input,
@@ -83,6 +121,13 @@ impl Attempt {
         let result = self.executor.run(request, log_tx, self.stop.clone()).await;
         // The sender is gone with the executor: the pump flushes what is left and ends.
         let _ = pump.await;
+        result
+    }
+
+    /// Records how the attempt ended: hand back, retry or final state.
+    async fn record(self, result: Result<crate::executor::ExecResult, crate::executor::Error>) -> Ended {
+        let id = self.run.id;
+        let token = self.run.attempt_id;
 
         let handing_back = self.hand_back.load(std::sync::atomic::Ordering::SeqCst);
         let (end, exit_code, zip_path, message) = match result {

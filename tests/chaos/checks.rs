@@ -105,7 +105,7 @@ async fn sample_once(pool: &PgPool) -> sqlx::Result<Vec<String>> {
 /// The end state, checked run by run.
 #[derive(Debug, Default)]
 pub struct EndState {
-    /// Rows in `runs` not started by a schedule.
+    /// Rows in `runs` not started by a schedule and not workflow steps (`workflows.rs`).
     pub runs: i64,
     /// Accepted runs not in a terminal state (or missing).
     pub lost: usize,
@@ -138,8 +138,13 @@ pub fn effective_state() -> String {
 /// Reads the end state and checks every accepted run against what its script does.
 pub async fn end_state(pool: &PgPool, accepted: &HashMap<i64, Accepted>, killed_workers: &[String]) -> EndState {
     let mut end = EndState {
-        // Neither the schedules' runs nor the streaming job's (streaming.rs) were submitted.
-        runs: scalar(pool, "select count(*) from runs where triggered_by not in ('schedule', 'chaos-stream')").await,
+        // Neither the schedules' runs, nor the streaming job's (streaming.rs), nor workflow steps
+        // were submitted.
+        runs: scalar(
+            pool,
+            "select count(*) from runs where triggered_by not in ('schedule', 'chaos-stream') and workflow_run_id is null",
+        )
+        .await,
         ..EndState::default()
     };
     let rows: Vec<RunRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -1,10 +1,12 @@
 //! Chaos on real processes: `berth api` (1), `scheduler` (2) and `worker` (3) on a private Postgres,
 //! a stream of runs of varied length, and, on a fixed seed, `kill -9` of workers and of the leader, a
 //! Postgres restart and a worker drain, while stored jobs fire on schedules every two seconds and
-//! retention cleans finished runs after ten, and a streaming job with restart policy `always` keeps
-//! its application running. Checks that nothing is lost, no attempts overlap, no limit is exceeded,
-//! every fire started exactly one run, cleanup touched only finished runs and the streaming job never
-//! had two live applications; prints a one-line JSON summary.
+//! retention cleans finished runs after ten, a streaming job with restart policy `always` keeps
+//! its application running, and a fan-out/fan-in workflow starts every four seconds. Checks that
+//! nothing is lost, no attempts overlap, no limit is exceeded, every fire started exactly one run,
+//! cleanup touched only finished runs, the streaming job never had two live applications, and
+//! every workflow step ran once, after its parents succeeded (`workflows.rs`); prints a one-line
+//! JSON summary.
 //!
 //! Short version: part of `cargo test`. Long version (see `docs/chaos.md`):
 //! `BERTH_CHAOS_SECONDS=300 cargo test --release --test chaos -- --nocapture`.
@@ -16,6 +18,7 @@ mod checks;
 mod cluster;
 mod streaming;
 mod time;
+mod workflows;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -204,6 +207,8 @@ async fn nothing_is_lost_under_chaos() {
     let stop_stream = CancellationToken::new();
     let stream_sampler =
         tokio::spawn(streaming::sample(pool.clone(), stream.job, stream_seen.clone(), stop_stream.clone()));
+    let wfs = workflows::create(&http, &c.api).await;
+    let wf_starter = tokio::spawn(workflows::start_stream(c.api.clone(), wfs.job, seconds));
 
     let samples = Arc::new(Mutex::new(Samples::default()));
     let stop = CancellationToken::new();
@@ -337,6 +342,8 @@ async fn nothing_is_lost_under_chaos() {
     let (accepted, unavailable, submit_problems) = submitter.await.expect("submitter");
     f.unavailable_answers += unavailable;
     f.problems.extend(submit_problems);
+    let (wf_started, wf_problems) = wf_starter.await.expect("workflow starter");
+    f.problems.extend(wf_problems);
     let fired_until = time::pause_schedules(&http, &c.api, &pool, &scheduled).await;
     let stream_end = streaming::abort(&http, &c.api, &stream).await;
     stop_stream.cancel();
@@ -367,7 +374,11 @@ async fn nothing_is_lost_under_chaos() {
     let end = checks::end_state(&pool, &accepted, &killed).await;
     let captured = std::mem::take(&mut *captured.lock().unwrap());
     let (outputs_checked, output_problems) = time::check_outputs(&pool, &captured, |id, job| {
-        accepted.get(&id).map(|a| a.tag.clone()).or_else(|| scheduled.tags.get(&job).cloned())
+        accepted
+            .get(&id)
+            .map(|a| a.tag.clone())
+            .or_else(|| scheduled.tags.get(&job).cloned())
+            .or_else(|| wfs.tags.get(&job).cloned())
     })
     .await;
     f.problems.extend(output_problems);
@@ -376,6 +387,7 @@ async fn nothing_is_lost_under_chaos() {
     let (stream_figures, stream_problems) = streaming::check(&http, &c.api, &pool, &stream).await;
     f.problems.extend(stream_problems);
     let stream_seen = std::mem::take(&mut *stream_seen.lock().unwrap());
+    let wf = workflows::check(&pool).await;
     let mut requeue_ms = Vec::new();
     for (name, at) in &f.worker_kills {
         let first: Option<chrono::DateTime<chrono::Utc>> = sqlx::query_scalar(
@@ -430,6 +442,7 @@ async fn nothing_is_lost_under_chaos() {
                        "max_live_processes": stream_seen.max_processes,
                        "max_open_attempts": stream_seen.max_open_attempts,
                        "violations": stream_seen.violations.len() },
+        "workflow_runs": wf.runs, "workflow_steps": wf.steps, "workflow_edges_checked": wf.edges,
     });
     println!("{summary}");
     let problems: Vec<&String> = f
@@ -440,6 +453,7 @@ async fn nothing_is_lost_under_chaos() {
         .chain(&fires.problems)
         .chain(&cleaning.problems)
         .chain(&stream_seen.violations)
+        .chain(&wf.problems)
         .take(20)
         .collect();
     assert!(problems.is_empty(), "chaos found problems (logs in {}):\n{problems:#?}", c.logs().display());
@@ -452,6 +466,7 @@ async fn nothing_is_lost_under_chaos() {
     assert!(cleaning.cleaned > 0, "retention cleaned nothing");
     assert!(stream_seen.db_samples > 0 && stream_seen.proc_samples > 0, "the streaming sampler saw nothing");
     assert_eq!(stream_seen.max_processes, 1, "the streaming application never ran, or ran twice at once");
+    assert!(wf_started > 0 && wf.runs >= wf_started as i64, "{wf_started} workflow starts, {} workflow runs", wf.runs);
     assert!(f.pg_restarts >= 1 && f.unavailable_answers >= 1, "the outage was not seen by the API");
     assert!(
         requeue_ms.iter().all(|ms| *ms < (LEASE_SECONDS as i64 + 5) * 1000),

@@ -1,0 +1,10 @@
+drop trigger runs_workflow_step_ended on runs;
+drop function workflow_step_ended();
+alter table runs drop column workflow_run_id;
+drop table workflow_edges;
+drop table workflow_steps;
+drop table workflow_runs;
+delete from jobs where kind = 'workflow';
+alter table jobs drop column steps;
+alter table jobs drop constraint jobs_kind_check;
+alter table jobs add constraint jobs_kind_check check (kind in ('batch', 'streaming'));
