@@ -63,8 +63,13 @@ fn substitute(expr: &str) -> String {
 
 /// A `berth` subcommand on the test's database, exporting metrics on `metrics_port`.
 fn berth(args: &[&str], database_url: &str, scratch: &Path) -> Child {
-    Command::new(env!("CARGO_BIN_EXE_berth"))
-        .args(args)
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_berth"));
+    // As root, a worker runs jobs as uids of its own range (test_config picks one per worker).
+    let uids = common::test_config().worker.run_as_uids;
+    if !uids.is_empty() {
+        cmd.env("BERTH_WORKER_RUN_AS_UIDS", uids);
+    }
+    cmd.args(args)
         .env("DATABASE_URL", database_url)
         .env("BERTH_METRICS_ADDRESS", "127.0.0.1")
         .env("BERTH_SCHEDULER_TICK_MS", "100")
