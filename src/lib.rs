@@ -14,6 +14,7 @@
 //! - [`dev`]: `berth dev`, everything in one process on a private Postgres it starts itself.
 //! - [`domain`]: the named values (priority, flow, run state, ...) as enums, with their one
 //!   conversion to and from Postgres text.
+//! - [`auth`]: bearer tokens (secret, hash) and the permissions a caller can hold (`docs/security.md`).
 //! - [`retry`]: the one decision of what follows an attempt (retry after a back-off, or a final state).
 //! - [`config`], [`clock`], [`shutdown`], [`telemetry`] (logs, on stderr), [`metrics`] (names,
 //!   help texts, setters; it imports no service module): process plumbing.
@@ -27,6 +28,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod clock;

@@ -9,6 +9,8 @@ fn berth(args: &[&str], url: &str) -> std::process::Output {
         .args(args)
         .env("DATABASE_URL", url)
         .env("RUST_LOG", "warn")
+        // `berth api` refuses to start without an explicit auth setting (tests/api_auth.rs).
+        .env("BERTH_AUTH_ENABLED", "false")
         .output()
         .expect("run berth")
 }

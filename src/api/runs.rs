@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use super::error::ErrorBody;
 use super::seed::{parse_id, zip_response};
-use super::{AppState, Error, Result};
+use super::{AppState, Caller, Error, Result};
+use crate::auth::JobPermission;
 use crate::store::attempts::AttemptRow;
 use crate::store::runs::{RunEvent, RunRow};
 use crate::store::{AttemptId, JobId, RunId, WorkerId};
@@ -210,9 +211,9 @@ pub struct LogsView {
 /// A run: state, user, service, priority, timestamps, exit code, attempts, worker, events.
 #[utoipa::path(get, path = "/api/v1/runs/{id}", params(("id" = i64, Path, description = "run id", example = 1)), responses(
     (status = 200, body = RunView), (status = 404, description = "unknown run", body = ErrorBody)))]
-pub async fn get_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunView>> {
+pub async fn get_run(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<RunView>> {
     let id = parse_id(&id)?;
-    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    let run = visible_run(&state, &caller, id, JobPermission::View).await?;
     let attempts = state.store.attempt_list(id).await?;
     let events = state.store.run_events(id).await?;
     Ok(Json(RunView::from_row(&run, &attempts, &events)))
@@ -221,9 +222,9 @@ pub async fn get_run(State(state): State<AppState>, Path(id): Path<String>) -> R
 /// The run's stdout and stderr, every attempt, as text.
 #[utoipa::path(get, path = "/api/v1/runs/{id}/logs", params(("id" = i64, Path, description = "run id", example = 1)), responses(
     (status = 200, body = LogsView), (status = 404, description = "unknown run", body = ErrorBody)))]
-pub async fn get_logs(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<LogsView>> {
+pub async fn get_logs(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<LogsView>> {
     let id = parse_id(&id)?;
-    state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    visible_run(&state, &caller, id, JobPermission::View).await?;
     let mut stdout = Vec::new();
     let mut stderr = Vec::new();
     for entry in state.store.run_logs(id).await? {
@@ -245,9 +246,9 @@ pub async fn get_logs(State(state): State<AppState>, Path(id): Path<String>) -> 
     (status = 404, description = "unknown run", body = ErrorBody),
     (status = 409, description = "no result yet", body = ErrorBody),
     (status = 410, description = "the run was cleaned: retention removed its files (`cleaned`)", body = ErrorBody)))]
-pub async fn get_result(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+pub async fn get_result(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response> {
     let id = parse_id(&id)?;
-    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    let run = visible_run(&state, &caller, id, JobPermission::View).await?;
     if run.state == crate::store::runs::RunState::Cleaned {
         return Err(cleaned(id));
     }
@@ -282,11 +283,16 @@ fn cleaned(id: crate::store::RunId) -> Error {
 #[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", params(("id" = i64, Path, description = "run id", example = 1)), responses(
     (status = 200, body = RunView), (status = 404, description = "unknown run", body = ErrorBody),
     (status = 409, description = "the run has finished", body = ErrorBody)))]
-pub async fn cancel_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunView>> {
+pub async fn cancel_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<RunView>> {
     let id = parse_id(&id)?;
-    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
-    let cancelled = state.store.run_cancel_unstarted(id, "cancelled through the API", "api").await?
-        || state.store.run_request_cancel(id, "api").await?;
+    let run = visible_run(&state, &caller, id, JobPermission::Run).await?;
+    let actor = caller.actor(None);
+    let cancelled = state.store.run_cancel_unstarted(id, "cancelled through the API", &actor).await?
+        || state.store.run_request_cancel(id, &actor).await?;
     if cancelled {
         crate::metrics::run_cancelled("api");
     } else {
@@ -295,5 +301,18 @@ pub async fn cancel_run(State(state): State<AppState>, Path(id): Path<String>) -
             message: format!("run {id} is {} and cannot be cancelled", run.state),
         });
     }
-    get_run(State(state), Path(id.to_string())).await
+    get_run(State(state), caller, Path(id.to_string())).await
+}
+
+/// Run `id`, if the caller holds `permission` on its job (a run inherits its job's permissions);
+/// a 404 when there is no such run, a 403 without the permission.
+pub(super) async fn visible_run(
+    state: &AppState,
+    caller: &Caller,
+    id: RunId,
+    permission: JobPermission,
+) -> Result<RunRow> {
+    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    caller.require_job_id(state, run.job_id, permission).await?;
+    Ok(run)
 }

@@ -8,6 +8,7 @@ pub mod admission;
 pub mod attempts;
 pub mod batch;
 pub mod blobs;
+pub mod grants;
 pub mod jobs;
 pub mod leader;
 pub mod lists;
@@ -21,6 +22,7 @@ pub mod retention;
 pub mod runs;
 pub mod schedules;
 pub mod submit;
+pub mod tokens;
 pub mod usage;
 pub mod workers;
 
