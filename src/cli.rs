@@ -193,7 +193,6 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Api { port, metrics_port } => {
             override_port(&mut config, port, metrics_port);
-            require_auth_setting(&config)?;
             run_one(config, Roles { api: true, scheduler: false, worker: false }).await
         }
         Command::Worker { metrics_port, services, capacity } => {
@@ -274,6 +273,9 @@ async fn run_dev(mut config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
 
 async fn run_one(config: Config, roles: Roles) -> anyhow::Result<()> {
     let url = database_url(&config)?;
+    if roles.api {
+        require_auth_setting(&config)?;
+    }
     let store =
         Store::connect(&url, crate::store::POOL_SIZE_DEFAULT).await.context("cannot connect to the database")?;
     store.migrate_check().await?;
