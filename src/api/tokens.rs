@@ -20,6 +20,7 @@ pub const GROUPS_MAX: usize = 100;
 #[serde(deny_unknown_fields)]
 pub struct TokenBody {
     /// The user or service account it speaks for (1 to 255 printable characters).
+    #[schema(min_length = 1, max_length = 255, pattern = "^[^\\x00-\\x1f\\x7f-\\x9f]+$")]
     pub subject: String,
     /// `user` (default) or `service`.
     pub kind: Option<TokenKind>,
