@@ -105,6 +105,13 @@ pub enum Command {
     /// The client commands (submit, status, logs, download, cancel, runs, jobs, queue, why).
     #[command(flatten)]
     Client(Box<crate::client::ClientCommand>),
+    /// Bearer tokens, straight in the database (DATABASE_URL), so the first admin token can be
+    /// made before any exists.
+    Token {
+        /// What to do.
+        #[command(subcommand)]
+        action: TokenCommand,
+    },
     /// Applies the embedded migrations.
     Migrate {
         /// Reverts every migration instead.
@@ -113,6 +120,39 @@ pub enum Command {
         /// Only checks that the schema is up to date.
         #[arg(long)]
         check: bool,
+    },
+}
+
+/// `berth token …`.
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Creates a token and prints its secret (shown this once: only its hash is kept).
+    Create {
+        /// The user or service account it speaks for.
+        #[arg(long)]
+        subject: String,
+        /// Its groups (comma-separated).
+        #[arg(long, value_delimiter = ',')]
+        groups: Vec<String>,
+        /// Every permission on everything.
+        #[arg(long)]
+        admin: bool,
+        /// A service account rather than a user.
+        #[arg(long)]
+        service: bool,
+        /// A service account that may name another user (a portal submitting for its users).
+        #[arg(long, requires = "service")]
+        act_for_others: bool,
+        /// Days until it stops working (default: never).
+        #[arg(long)]
+        expires_in_days: Option<u32>,
+    },
+    /// Lists every token (never a secret).
+    List,
+    /// Revokes a token by id: every API replica refuses it from the next request on.
+    Revoke {
+        /// The token's id (from `berth token list`).
+        id: i64,
     },
 }
 
@@ -169,6 +209,12 @@ async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench { args } => Err(exec_bench(cli.config.as_deref(), &args)),
         Command::Completions { .. } | Command::Client(_) => bail!("handled before the configuration is loaded"),
+        Command::Token { action } => {
+            let url = database_url(&config)?;
+            let store = Store::connect(&url, 2).await.context("cannot connect to the database")?;
+            store.migrate_check().await?;
+            token_command(&store, action).await
+        }
         Command::Migrate { undo, check } => {
             let url = database_url(&config)?;
             let store = Store::connect(&url, 2).await.context("cannot connect to the database")?;
@@ -205,6 +251,7 @@ async fn run_dev(mut config: Config, data_dir: PathBuf) -> anyhow::Result<()> {
     let result = async {
         let url = database_url(&config)?;
         let store = dev::connect_and_migrate(&url).await.context("cannot prepare the database")?;
+        announce_auth(&store, &config, &data_dir).await?;
         crate::metrics::install(config.metrics.listen()).map_err(anyhow::Error::msg)?;
         let listener =
             dev::bind(config.api.port).await.with_context(|| format!("cannot listen on port {}", config.api.port))?;
@@ -231,6 +278,9 @@ async fn run_one(config: Config, roles: Roles) -> anyhow::Result<()> {
         crate::executor::Executor::from_config(&config).map_err(anyhow::Error::msg)?;
     }
     let url = database_url(&config)?;
+    if roles.api {
+        require_auth_setting(&config)?;
+    }
     let store =
         Store::connect(&url, crate::store::POOL_SIZE_DEFAULT).await.context("cannot connect to the database")?;
     store.migrate_check().await?;
@@ -242,6 +292,100 @@ async fn run_one(config: Config, roles: Roles) -> anyhow::Result<()> {
     };
     let cancel = crate::shutdown::on_signal();
     service::run(store, Arc::new(config), roles, listener, cancel).await?;
+    Ok(())
+}
+
+/// `berth api` does not start unless `auth.enabled` is set, either way, on purpose.
+fn require_auth_setting(config: &Config) -> anyhow::Result<()> {
+    match config.auth.enabled {
+        Some(true) => Ok(()),
+        Some(false) => {
+            tracing::warn!("auth is off (auth.enabled = false): every caller may do everything");
+            Ok(())
+        }
+        None => bail!(
+            "auth.enabled is not set: berth api refuses to start without an explicit choice. Set it in the \
+             configuration file ([auth] enabled = true, or BERTH_AUTH_ENABLED=true) to require tokens, or to false \
+             on purpose when the API is reachable only by trusted callers; see docs/security.md"
+        ),
+    }
+}
+
+/// `berth dev`: says whether auth is on; with auth on, makes sure there is an admin token (kept in
+/// `<data dir>/admin-token`) and prints it when new.
+async fn announce_auth(store: &Store, config: &Config, data_dir: &Path) -> anyhow::Result<()> {
+    if !config.auth.on() {
+        tracing::warn!(
+            "auth is off: every caller may do everything, as the seed's curl lines expect \
+             (set BERTH_AUTH_ENABLED=true to require tokens)"
+        );
+        return Ok(());
+    }
+    let (secret, new) = dev::admin_token(store, data_dir)
+        .await
+        .with_context(|| format!("cannot make the admin token in {}", data_dir.display()))?;
+    let path = data_dir.join(dev::ADMIN_TOKEN_FILE);
+    if new {
+        println!("berth dev: auth is on; the admin token (kept in {}, shown only now):\n{secret}", path.display());
+    } else {
+        tracing::info!(file = %path.display(), "auth is on; the admin token is kept in the data folder");
+    }
+    Ok(())
+}
+
+async fn token_command(store: &Store, action: TokenCommand) -> anyhow::Result<()> {
+    use crate::api::tokens::{TokenBody, token_params};
+    use crate::auth::{TokenKind, token_generate, token_hash};
+    match action {
+        TokenCommand::Create { subject, groups, admin, service, act_for_others, expires_in_days } => {
+            let now = chrono::Utc::now();
+            let body = TokenBody {
+                subject,
+                kind: Some(if service { TokenKind::Service } else { TokenKind::User }),
+                groups: Some(groups),
+                admin: Some(admin),
+                may_act_for_others: Some(act_for_others),
+                expires_at: expires_in_days.map(|d| now + chrono::Duration::days(i64::from(d))),
+            };
+            let params = token_params(body, "cli", now).map_err(anyhow::Error::msg)?;
+            let secret = token_generate();
+            let (id, _) = store.token_create(&token_hash(&secret), &params).await?;
+            eprintln!("token {id} for {:?} created; its secret is shown only now:", params.subject);
+            println!("{secret}");
+        }
+        TokenCommand::List => {
+            println!(
+                "{:>6}  {:<24} {:<8} {:<6} {:<10} {:<25} {:<25} groups",
+                "id", "subject", "kind", "admin", "state", "expires", "last used"
+            );
+            for t in store.token_list().await? {
+                let state = match (t.revoked_at, t.expires_at) {
+                    (Some(_), _) => "revoked",
+                    (None, Some(e)) if e <= chrono::Utc::now() => "expired",
+                    _ => "active",
+                };
+                let time =
+                    |t: Option<chrono::DateTime<chrono::Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_else(|| "-".into());
+                println!(
+                    "{:>6}  {:<24} {:<8} {:<6} {:<10} {:<25} {:<25} {}",
+                    t.id,
+                    t.subject,
+                    t.kind,
+                    t.admin,
+                    state,
+                    time(t.expires_at),
+                    time(t.last_used_at),
+                    t.groups.join(",")
+                );
+            }
+        }
+        TokenCommand::Revoke { id } => {
+            if !store.token_revoke(id).await? {
+                bail!("no token {id}");
+            }
+            println!("token {id} revoked");
+        }
+    }
     Ok(())
 }
 

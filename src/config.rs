@@ -74,6 +74,8 @@ pub struct Config {
     pub worker: WorkerConfig,
     /// Scheduler leader settings.
     pub scheduler: SchedulerConfig,
+    /// Bearer tokens and permissions on the API.
+    pub auth: AuthConfig,
     /// Seconds without a heartbeat after which a worker counts as dead and loses its runs.
     pub lease_timeout_seconds: u64,
     /// Attempts a run may lose to dead workers before it fails (they are retried regardless of
@@ -94,6 +96,23 @@ pub struct ApiConfig {
     /// the zip and a non-zero exit as `Failed`; 1 answers 202 while the run is not done and gives
     /// the zip of a run that ran and exited non-zero. See docs/executors.md.
     pub seed_generation: u8,
+}
+
+/// Bearer tokens and permissions (`docs/security.md`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct AuthConfig {
+    /// When true, every route but `/health` needs a valid token and the permission it names;
+    /// when false, every caller may do everything. Unset: `berth dev` runs with auth off (and says
+    /// so), `berth api` refuses to start, so that no API is exposed without tokens by accident.
+    pub enabled: Option<bool>,
+}
+
+impl AuthConfig {
+    /// Whether tokens are required (unset counts as off; `berth api` never starts unset).
+    pub fn on(&self) -> bool {
+        self.enabled.unwrap_or(false)
+    }
 }
 
 /// Prometheus exporter settings.
@@ -332,6 +351,7 @@ impl Default for Config {
             namespaces: NamespacesConfig::default(),
             worker: WorkerConfig::default(),
             scheduler: SchedulerConfig::default(),
+            auth: AuthConfig::default(),
             lease_timeout_seconds: LEASE_TIMEOUT_SECONDS_DEFAULT,
             max_lost_attempts: 3,
         }
@@ -717,6 +737,17 @@ mod tests {
             .is_err(),
             "a download list that does not match the upload list is a startup error"
         );
+    }
+
+    #[test]
+    fn auth_is_unset_unless_said() {
+        assert_eq!(Config::load(None, env(&[])).unwrap().auth.enabled, None);
+        assert_eq!(Config::load(None, env(&[("BERTH_AUTH_ENABLED", "false")])).unwrap().auth.enabled, Some(false));
+        assert_eq!(Config::load(None, env(&[("BERTH_AUTH_ENABLED", "true")])).unwrap().auth.enabled, Some(true));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("berth.toml");
+        std::fs::write(&path, "[auth]\nenabled = true\n").unwrap();
+        assert!(Config::load(Some(&path), env(&[])).unwrap().auth.on());
     }
 
     #[test]

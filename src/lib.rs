@@ -15,6 +15,7 @@
 //! - [`domain`]: the named values (priority, flow, run state, ...) as enums, with their one
 //!   conversion to and from Postgres text.
 //! - [`workflow`]: the check of a workflow definition (steps and depends_on edges) into its graph.
+//! - [`auth`]: bearer tokens (secret, hash) and the permissions a caller can hold (`docs/security.md`).
 //! - [`retry`]: the one decision of what follows an attempt (retry after a back-off, or a final state);
 //!   [`retry::restart()`] decides streaming runs by their restart policy.
 //! - [`config`], [`clock`], [`shutdown`], [`telemetry`] (logs, on stderr), [`metrics`] (names,
@@ -29,6 +30,7 @@
 #![warn(missing_docs)]
 
 pub mod api;
+pub mod auth;
 pub mod cli;
 pub mod client;
 pub mod clock;

@@ -11,6 +11,8 @@ fn berth(args: &[&str], url: &str) -> std::process::Output {
         .env("RUST_LOG", "warn")
         // Started as root, a worker refuses to start unless its jobs have a user of their own.
         .env("BERTH_WORKER_RUN_AS_UIDS", "60000-60063")
+        // `berth api` refuses to start without an explicit auth setting (tests/api_auth.rs).
+        .env("BERTH_AUTH_ENABLED", "false")
         .output()
         .expect("run berth")
 }

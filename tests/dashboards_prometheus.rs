@@ -77,6 +77,8 @@ fn berth(args: &[&str], database_url: &str, scratch: &Path) -> Child {
         .env("BERTH_WORKER_HEARTBEAT_SECONDS", "1")
         .env("BERTH_WORKER_SCRATCH_DIR", scratch)
         .env("RUST_LOG", "error")
+        // `berth api` needs an explicit auth setting (docs/security.md); this test is about metrics.
+        .env("BERTH_AUTH_ENABLED", "false")
         .env_remove("BERTH_CONFIG")
         .stdout(Stdio::null())
         .kill_on_drop(true)

@@ -2,7 +2,8 @@
 -- caller's overrides), gets its `submitted` event (and `admitted` for the legacy flow) and wakes the
 -- leader or the workers at commit. $1 job id, $2 priority (nullable: the job's), $3 env overrides
 -- (jsonb, merged over the job's), $4 command (jsonb, nullable: run.sh), $5 triggered by,
--- $6 now (nullable), $7 true when admission is off (every run is legacy).
+-- $6 now (nullable), $7 true when admission is off (every run is legacy), $8 the events' actor
+-- (nullable: $5; a service account that starts the run for user $5).
 -- A streaming job's run copies its restart policy and starts its attempt counts at 0; a second
 -- active run of a streaming job violates runs_streaming_active (the API answers 409).
 -- No row locks. No row when the job does not exist or is deleted.
@@ -26,10 +27,10 @@ with job as (
     returning id, state, enqueued_at, user_id, service
 ), event as (
     insert into run_events (run_id, at, kind, actor, message)
-    select id, enqueued_at, 'submitted', $5, 'started by ' || $5 || ' as user ' || user_id || ' on service ' || service
+    select id, enqueued_at, 'submitted', coalesce($8, $5), 'started by ' || $5 || ' as user ' || user_id || ' on service ' || service
     from run
     union all
-    select id, enqueued_at, 'admitted', $5, 'legacy flow: admitted on insert' from run where state = 'admitted'
+    select id, enqueued_at, 'admitted', coalesce($8, $5), 'legacy flow: admitted on insert' from run where state = 'admitted'
 )
 select id, pg_notify(case when state = 'admitted' then 'berth_admitted' else 'berth_queued' end, '')
 from run

@@ -9,7 +9,8 @@
 -- $13 env (jsonb), $14 timeout_seconds, $15 max_attempts, $16 initial state ('queued' | 'admitted'),
 -- $17 now (nullable: the database clock), $18 idempotency key (nullable), $19 request fingerprint,
 -- $20 input zip of at most one chunk (nullable: none, or $11), $21 retry back-off seconds,
--- $22 longest retry back-off.
+-- $22 longest retry back-off, $23 the acting subject (the events' actor: `api` with auth off, or the
+-- token's subject, e.g. the service account that submitted for user $4).
 -- No row locks (namespaces are never deleted, so reading the namespace is enough).
 with ns as (
     select name from namespaces where name = $3
@@ -39,9 +40,9 @@ with ns as (
     returning id, state, enqueued_at
 ), event as (
     insert into run_events (run_id, at, kind, actor, message)
-    select id, enqueued_at, 'submitted', 'api', 'submitted by user ' || $4 || ' to service ' || $2 from run
+    select id, enqueued_at, 'submitted', $23, 'submitted by user ' || $4 || ' to service ' || $2 from run
     union all
-    select id, enqueued_at, 'admitted', 'api', 'legacy flow: admitted on insert' from run where state = 'admitted'
+    select id, enqueued_at, 'admitted', $23, 'legacy flow: admitted on insert' from run where state = 'admitted'
 )
 select id, pg_notify(case when state = 'admitted' then 'berth_admitted' else 'berth_queued' end, '')
 from run

@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
 
-use super::{AppState, Result};
+use super::{AppState, Caller, Result};
 
 /// What the migration moved.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -17,8 +17,8 @@ pub struct MigrateView {
 
 /// Moves every job to the legacy flow at once, so admission can be switched off safely.
 #[utoipa::path(post, path = "/api/v1/admin/migrate-to-legacy", responses((status = 200, body = MigrateView)))]
-pub async fn migrate_to_legacy(State(state): State<AppState>) -> Result<Json<MigrateView>> {
-    let (jobs, runs) = state.store.jobs_migrate_to_legacy("api").await?;
+pub async fn migrate_to_legacy(State(state): State<AppState>, caller: Caller) -> Result<Json<MigrateView>> {
+    let (jobs, runs) = state.store.jobs_migrate_to_legacy(&caller.actor(None)).await?;
     tracing::info!(jobs, runs, "every job moved to the legacy flow");
     Ok(Json(MigrateView { jobs, runs }))
 }
@@ -28,6 +28,10 @@ pub async fn migrate_to_legacy(State(state): State<AppState>) -> Result<Json<Mig
 #[utoipa::path(post, path = "/api/v1/domains/{domain}/spark/jobs/migrate-from-prefect",
     params(("domain" = String, Path, description = "ignored: the switch applies to every job")),
     responses((status = 200, body = MigrateView)))]
-pub async fn migrate_from_prefect(state: State<AppState>, Path(_domain): Path<String>) -> Result<Json<MigrateView>> {
-    migrate_to_legacy(state).await
+pub async fn migrate_from_prefect(
+    state: State<AppState>,
+    caller: Caller,
+    Path(_domain): Path<String>,
+) -> Result<Json<MigrateView>> {
+    migrate_to_legacy(state, caller).await
 }

@@ -1,7 +1,7 @@
 //! The API's one error type and its one JSON shape: `{ "error": code, "message": text }`.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
@@ -24,6 +24,12 @@ pub enum Error {
         /// The limit in bytes.
         limit: u64,
     },
+    /// No token, or one that is unknown, revoked or expired (auth on).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// The token is valid but lacks the permission.
+    #[error("{0}")]
+    Forbidden(String),
     /// No such run, job or resource.
     #[error("{0} not found")]
     NotFound(String),
@@ -93,6 +99,8 @@ impl Error {
         match self {
             Error::BadRequest { code, .. } => (StatusCode::BAD_REQUEST, code),
             Error::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "too_large"),
+            Error::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "unauthorized"),
+            Error::Forbidden(_) => (StatusCode::FORBIDDEN, "forbidden"),
             Error::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
             Error::Conflict { code, .. } => (StatusCode::CONFLICT, code),
             Error::Gone { code, .. } => (StatusCode::GONE, code),
@@ -130,7 +138,11 @@ impl IntoResponse for Error {
             }
             e => e.to_string(),
         };
-        (status, Json(ErrorBody { error: code.to_string(), message })).into_response()
+        let mut response = (status, Json(ErrorBody { error: code.to_string(), message })).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(header::WWW_AUTHENTICATE, header::HeaderValue::from_static("Bearer"));
+        }
+        response
     }
 }
 

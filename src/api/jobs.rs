@@ -1,8 +1,9 @@
 //! `/api/v1/jobs`: stored job definitions — create, read, replace, patch, delete, duplicate, list
 //! and search by part of the name, start a run, list its runs, its template and its history.
 //!
-//! Until tokens arrive (issue 13) the API has no identity: the actor of a change is the `user` the
-//! request names, else `api`.
+//! Every handler checks the caller's permission on the job (`api::auth`): with auth on, the actor
+//! of a change is the token's subject and a job's owner is its creator; with auth off, the actor is
+//! the `user` the request names, else `api`.
 
 use std::collections::BTreeMap;
 
@@ -18,7 +19,8 @@ use super::lists::{self, Pairs, RunPage};
 use super::runs::RunView;
 use super::schedules::ScheduleSummary;
 use super::workflows::WorkflowRunView;
-use super::{AppState, Error, Result};
+use super::{AppState, Caller, Error, Result};
+use crate::auth::{JobPermission, NamespacePermission};
 use crate::domain::{Flow, JobKind, Priority};
 use crate::executor::archive;
 use crate::retry::RestartSettings;
@@ -29,7 +31,7 @@ use crate::store::jobs::{
 use crate::store::lists::{JobCursor, JobFilter};
 use crate::workflow::Step;
 
-/// The actor of a change while the API has no identity.
+/// The actor of a change when auth is off and the request names none.
 pub const ACTOR_DEFAULT: &str = "api";
 
 /// A stored job.
@@ -221,10 +223,16 @@ pub struct DeleteQuery {
     (status = 400, description = "a field breaks its rule (the message names it)", body = ErrorBody),
     (status = 409, description = "the name is taken in the namespace", body = ErrorBody),
     (status = 413, description = "larger than the upload limit", body = ErrorBody)))]
-pub async fn create_job(State(state): State<AppState>, req: Request) -> Result<(StatusCode, Json<JobView>)> {
-    let Sent { body, files } = job_input::read(&state, req).await?;
-    let actor = body.user.clone().unwrap_or_else(|| ACTOR_DEFAULT.into());
+pub async fn create_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    req: Request,
+) -> Result<(StatusCode, Json<JobView>)> {
+    let Sent { mut body, files } = job_input::read(&state, req).await?;
+    let actor = caller.actor(body.user.as_deref());
+    body.user = caller.acting_for(body.user.as_deref())?;
     let spec = body.into_spec(&state.config, &actor, FilesCheck::of(&files))?;
+    caller.require_namespace(&state, &spec.namespace, NamespacePermission::Create).await?;
     super::workflows::check_steps(&state, &spec).await?;
     let id = create(&state, &spec, &files, &actor).await?;
     Ok((StatusCode::CREATED, Json(view(&state, id).await?)))
@@ -233,8 +241,10 @@ pub async fn create_job(State(state): State<AppState>, req: Request) -> Result<(
 /// A job.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}", params(("id" = i64, Path)), responses(
     (status = 200, body = JobView), (status = 404, body = ErrorBody)))]
-pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JobView>> {
-    Ok(Json(view(&state, parse_id(&id)?).await?))
+pub async fn get_job(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<JobView>> {
+    let job = find(&state, parse_id(&id)?).await?;
+    caller.require_job(&state, &job, JobPermission::View).await?;
+    Ok(Json(view(&state, job.id).await?))
 }
 
 /// Replaces a job's whole definition (fields left out take their defaults). Files sent replace the
@@ -245,10 +255,15 @@ pub async fn get_job(State(state): State<AppState>, Path(id): Path<String>) -> R
     responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
     (status = 409, description = "the name is taken, or the job changed meanwhile", body = ErrorBody),
     (status = 413, body = ErrorBody)))]
-pub async fn put_job(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> Result<Json<JobView>> {
+pub async fn put_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Json<JobView>> {
     let id = parse_id(&id)?;
     let Sent { body, files } = job_input::read(&state, req).await?;
-    update(&state, id, body, files, false).await
+    update(&state, &caller, id, body, files, false).await
 }
 
 /// Changes some fields of a job (those the body sets); as `PUT` otherwise.
@@ -257,10 +272,15 @@ pub async fn put_job(State(state): State<AppState>, Path(id): Path<String>, req:
     responses((status = 200, body = JobView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
     (status = 409, description = "the name is taken, or the job changed meanwhile", body = ErrorBody),
     (status = 413, body = ErrorBody)))]
-pub async fn patch_job(State(state): State<AppState>, Path(id): Path<String>, req: Request) -> Result<Json<JobView>> {
+pub async fn patch_job(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+    req: Request,
+) -> Result<Json<JobView>> {
     let id = parse_id(&id)?;
     let Sent { body, files } = job_input::read(&state, req).await?;
-    update(&state, id, body, files, true).await
+    update(&state, &caller, id, body, files, true).await
 }
 
 /// Deletes a job. While it has active runs: 409, unless `?cancel_runs=true`, which cancels them.
@@ -270,13 +290,15 @@ pub async fn patch_job(State(state): State<AppState>, Path(id): Path<String>, re
     (status = 409, description = "the job has active runs", body = ErrorBody)))]
 pub async fn delete_job(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<DeletedView>> {
     let id = parse_id(&id)?;
     let pairs = Pairs::parse(raw.as_deref(), &["cancel_runs"])?;
     let cancel_runs = pairs.parsed::<bool>("cancel_runs", "true or false")?.unwrap_or(false);
-    match state.store.job_delete(id, cancel_runs, ACTOR_DEFAULT).await? {
+    caller.require_job(&state, &find(&state, id).await?, JobPermission::Delete).await?;
+    match state.store.job_delete(id, cancel_runs, &caller.actor(None)).await? {
         Deleted::NotFound => Err(Error::NotFound(format!("job {id}"))),
         Deleted::ActiveRuns(n) => Err(Error::Conflict {
             code: "active_runs",
@@ -295,10 +317,14 @@ pub async fn delete_job(
     (status = 409, description = "the name given is taken", body = ErrorBody)))]
 pub async fn duplicate_job(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     req: Request,
 ) -> Result<(StatusCode, Json<JobView>)> {
     let job = find(&state, parse_id(&id)?).await?;
+    caller.require_job(&state, &job, JobPermission::View).await?;
+    caller.require_namespace(&state, &job.spec.namespace, NamespacePermission::Create).await?;
+    let actor = caller.actor(None);
     let given = optional_json::<DuplicateBody>(req).await?.name;
     let names: Vec<String> = match given {
         Some(name) => {
@@ -310,7 +336,7 @@ pub async fn duplicate_job(
     for name in &names {
         let spec = JobSpec { name: name.clone(), ..job.spec.clone() };
         let definition = serde_json::json!({ "definition": JobBody::of(&spec), "copy_of": job.id });
-        let created = state.store.job_create(&spec, &Input::Keep(job.input_blob_id), definition, ACTOR_DEFAULT).await;
+        let created = state.store.job_create(&spec, &Input::Keep(job.input_blob_id), definition, &actor).await;
         match created {
             Ok(id) => return Ok((StatusCode::CREATED, Json(view(&state, id).await?))),
             Err(e) if is_name_taken(&e) && names.len() > 1 => continue,
@@ -331,20 +357,25 @@ pub async fn duplicate_job(
     (status = 409, description = "a streaming job already has an active run (the message names it), or a workflow step's job was deleted since", body = ErrorBody)))]
 pub async fn start_run(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     req: Request,
 ) -> Result<(StatusCode, Json<StartedView>)> {
     let job = find(&state, parse_id(&id)?).await?;
+    caller.require_job(&state, &job, JobPermission::Run).await?;
     let body = optional_json::<StartBody>(req).await?;
     if job.spec.kind == JobKind::Workflow {
-        let view = super::workflows::start(&state, &job, body).await?;
+        let view = super::workflows::start(&state, &caller, &job, body).await?;
         return Ok((StatusCode::CREATED, Json(StartedView::Workflow(Box::new(view)))));
     }
     let env = body.env.unwrap_or_default();
     // The same rules as the job's own fields.
     let check = JobBody { env: Some(env.clone()), args: body.args.clone(), ..JobBody::of(&job.spec) };
     check.into_spec(&state.config, &job.spec.run_as, FilesCheck::kept(&job))?;
-    let triggered_by = body.triggered_by.filter(|t| !t.is_empty()).unwrap_or_else(|| ACTOR_DEFAULT.into());
+    // With auth on, the run is started by the token's subject, or by the user a service account
+    // names (the seed's user_id rule), with the service account as the actor of its events.
+    let triggered_by = caller.acting_for(body.triggered_by.as_deref())?.unwrap_or_else(|| ACTOR_DEFAULT.into());
+    let actor = (!caller.anonymous && triggered_by != caller.subject).then(|| caller.subject.clone());
     if triggered_by.len() > 255 || triggered_by.chars().any(char::is_control) {
         return Err(Error::bad_request("invalid_field", "triggered_by must be 1 to 255 printable characters"));
     }
@@ -354,6 +385,7 @@ pub async fn start_run(
         args: body.args,
         triggered_by,
         admission_off: !state.config.orchestrator.enabled,
+        actor,
     };
     let run = match state.store.job_start_run(job.id, &p).await {
         Ok(run) => run.ok_or_else(|| Error::NotFound(format!("job {}", job.id)))?,
@@ -396,10 +428,12 @@ pub enum StartedView {
     responses((status = 200, body = RunPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)))]
 pub async fn job_runs(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     RawQuery(raw): RawQuery,
 ) -> Result<Json<RunPage>> {
     let job = find(&state, parse_id(&id)?).await?;
+    caller.require_job(&state, &job, JobPermission::View).await?;
     let pairs = Pairs::parse(raw.as_deref(), &lists::RUN_FILTERS)?;
     let filter = lists::run_filter(&pairs, Some(job.id))?;
     Ok(Json(lists::run_page(&state, &filter).await?))
@@ -409,15 +443,26 @@ pub async fn job_runs(
 /// installations; a job with files needs them sent again, as a multipart form with these fields).
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/template", params(("id" = i64, Path)), responses(
     (status = 200, body = JobBody), (status = 404, body = ErrorBody)))]
-pub async fn job_template(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<JobBody>> {
-    Ok(Json(JobBody::of(&find(&state, parse_id(&id)?).await?.spec)))
+pub async fn job_template(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<JobBody>> {
+    let job = find(&state, parse_id(&id)?).await?;
+    caller.require_job(&state, &job, JobPermission::View).await?;
+    Ok(Json(JobBody::of(&job.spec)))
 }
 
 /// Every change of the job: who, when, what changed.
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/events", params(("id" = i64, Path)), responses(
     (status = 200, body = Vec<JobEventView>), (status = 404, body = ErrorBody)))]
-pub async fn job_events(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Vec<JobEventView>>> {
+pub async fn job_events(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Vec<JobEventView>>> {
     let job = find(&state, parse_id(&id)?).await?;
+    caller.require_job(&state, &job, JobPermission::View).await?;
     Ok(Json(state.store.job_events(job.id).await?.iter().map(JobEventView::from_row).collect()))
 }
 
@@ -437,7 +482,11 @@ const JOB_FILTERS: [&str; 11] =
     ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "page size (default 50)"),
     ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
     responses((status = 200, body = JobPage), (status = 400, description = "invalid filter", body = ErrorBody)))]
-pub async fn list_jobs(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<JobPage>> {
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<JobPage>> {
     let pairs = Pairs::parse(raw.as_deref(), &JOB_FILTERS)?;
     let filter = JobFilter {
         namespace: pairs.one("namespace"),
@@ -451,6 +500,7 @@ pub async fn list_jobs(State(state): State<AppState>, RawQuery(raw): RawQuery) -
         one_off: pairs.parsed::<bool>("one_off", "true or false")?.unwrap_or(false),
         limit: pairs.limit()?,
         after: pairs.one("cursor").map(|c| lists::job_cursor(&c)).transpose()?,
+        viewer: caller.viewer(),
     };
     let rows = state.store.job_list(&filter).await?;
     let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= filter.limit;
@@ -482,13 +532,19 @@ async fn create(state: &AppState, spec: &JobSpec, files: &[(String, Vec<u8>)], a
 /// A PUT (`patch` false) or PATCH of job `id`.
 async fn update(
     state: &AppState,
+    caller: &Caller,
     id: JobId,
     body: JobBody,
     files: Vec<(String, Vec<u8>)>,
     patch: bool,
 ) -> Result<Json<JobView>> {
     let job = find(state, id).await?;
-    let actor = body.user.clone().unwrap_or_else(|| ACTOR_DEFAULT.into());
+    caller.require_job(state, &job, JobPermission::Update).await?;
+    let actor = caller.actor(body.user.as_deref());
+    // Naming another user than the job's is the seed's user_id rule again.
+    if body.user.as_ref().is_some_and(|u| *u != job.spec.run_as) {
+        caller.acting_for(body.user.as_deref())?;
+    }
     let body = if patch { body.over(JobBody::of(&job.spec)) } else { body };
     let check = if files.is_empty() { FilesCheck::kept(&job) } else { FilesCheck::of(&files) };
     let spec = body.into_spec(&state.config, &job.spec.run_as, check)?;
@@ -500,6 +556,9 @@ async fn update(
         ));
     }
     super::workflows::check_steps(state, &spec).await?;
+    if spec.namespace != job.spec.namespace {
+        caller.require_namespace(state, &spec.namespace, NamespacePermission::Create).await?;
+    }
     super::upload::check_namespace(state, &spec.namespace, &spec.request).await?;
     let input = match zip(&files).await? {
         Some(z) => Input::Zip(z),

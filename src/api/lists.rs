@@ -8,7 +8,7 @@ use serde::Serialize;
 
 use super::error::ErrorBody;
 use super::runs::RunSummary;
-use super::{AppState, Error, Result};
+use super::{AppState, Caller, Error, Result};
 use crate::domain::{Priority, RunState};
 use crate::store::lists::{JobCursor, RunFilter};
 use crate::store::{JobId, RunId};
@@ -140,6 +140,7 @@ pub fn run_filter(pairs: &Pairs, job: Option<JobId>) -> Result<RunFilter> {
         q: pairs.one("q"),
         limit: pairs.limit()?,
         before,
+        viewer: None,
     })
 }
 
@@ -154,7 +155,8 @@ pub async fn run_page(state: &AppState, filter: &RunFilter) -> Result<RunPage> {
 
 /// Runs, newest first: filters `job`, `state` (repeatable), `user`, `triggered_by`, `namespace`,
 /// `priority`, `tag=key=value` (repeatable, the job's labels), `since` / `until` (enqueue time),
-/// `q` (a run id or part of the job's name); keyset pages (`limit`, `cursor`).
+/// `q` (a run id or part of the job's name); keyset pages (`limit`, `cursor`). With auth on, only
+/// the runs of jobs the caller may view.
 #[utoipa::path(get, path = "/api/v1/runs", params(
     ("job" = Option<i64>, Query, description = "only runs of this job"),
     ("state" = Option<Vec<RunState>>, Query, description = "only these states (repeat the parameter)"),
@@ -169,9 +171,13 @@ pub async fn run_page(state: &AppState, filter: &RunFilter) -> Result<RunPage> {
     ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "page size (default 50)"),
     ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
     responses((status = 200, body = RunPage), (status = 400, description = "invalid filter", body = ErrorBody)))]
-pub async fn list_runs(State(state): State<AppState>, RawQuery(raw): RawQuery) -> Result<Json<RunPage>> {
+pub async fn list_runs(
+    State(state): State<AppState>,
+    caller: Caller,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<RunPage>> {
     let pairs = Pairs::parse(raw.as_deref(), &RUN_FILTERS)?;
-    let filter = run_filter(&pairs, None)?;
+    let filter = RunFilter { viewer: caller.viewer(), ..run_filter(&pairs, None)? };
     Ok(Json(run_page(&state, &filter).await?))
 }
 

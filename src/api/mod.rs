@@ -4,6 +4,7 @@
 //! the store's rows, so the database can change without changing the API.
 
 pub mod admin;
+pub mod auth;
 pub mod console;
 pub mod error;
 pub mod follow;
@@ -13,6 +14,7 @@ pub mod jobs;
 pub mod lists;
 pub mod namespaces;
 pub mod overview;
+pub mod permissions;
 pub mod queue;
 pub mod rejections;
 pub mod resources;
@@ -20,6 +22,7 @@ pub mod runs;
 pub mod schedules;
 pub mod seed;
 pub mod server;
+pub mod tokens;
 pub mod upload;
 pub mod workers;
 pub mod workflows;
@@ -36,10 +39,12 @@ use tokio_util::sync::CancellationToken;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
 
+use crate::auth::{JobPermission, NamespacePermission};
 use crate::config::Config;
 use crate::resources::Resources;
 use crate::store::Store;
 
+pub use auth::{Access, Caller};
 pub use error::{Error, Result};
 pub use server::Server;
 
@@ -58,62 +63,141 @@ pub struct Route {
     pub method: &'static str,
     /// The path, with `{param}` segments.
     pub path: &'static str,
+    /// What it requires of its caller (`docs/security.md`).
+    pub access: Access,
     handler: fn() -> MethodRouter<AppState>,
 }
 
-/// Every route of the API. [`app`] builds the router from this table only, and
+/// Every route of the API. [`app`] builds the router from this table only, each behind the
+/// [`auth::guard`] of its [`Access`] (`tests/api_auth.rs` calls every one of them with every kind
+/// of token); and
 /// `tests/api_openapi.rs` fails when the document misses one of them (or the router serves one
 /// that is not here), so a new route is added here, with its `#[utoipa::path]` in [`ApiDoc`].
 pub const ROUTES: &[Route] = &[
-    Route { method: "GET", path: "/", handler: || get(seed::root) },
-    Route { method: "GET", path: "/health", handler: || get(seed::health) },
-    Route { method: "POST", path: "/upload", handler: || post(upload::upload) },
-    Route { method: "GET", path: "/download/{id}", handler: || get(seed::download) },
-    Route { method: "HEAD", path: "/download/{id}", handler: || head(seed::download_head) },
-    Route { method: "GET", path: "/download_partial/{id}", handler: || get(seed::download_partial) },
-    Route { method: "POST", path: "/terminate/{id}", handler: || post(seed::terminate) },
-    Route { method: "GET", path: "/api/v1/jobs", handler: || get(jobs::list_jobs) },
-    Route { method: "POST", path: "/api/v1/jobs", handler: || post(jobs::create_job) },
-    Route { method: "GET", path: "/api/v1/jobs/{id}", handler: || get(jobs::get_job) },
-    Route { method: "PUT", path: "/api/v1/jobs/{id}", handler: || put(jobs::put_job) },
-    Route { method: "PATCH", path: "/api/v1/jobs/{id}", handler: || patch(jobs::patch_job) },
-    Route { method: "DELETE", path: "/api/v1/jobs/{id}", handler: || delete(jobs::delete_job) },
-    Route { method: "POST", path: "/api/v1/jobs/{id}/duplicate", handler: || post(jobs::duplicate_job) },
-    Route { method: "POST", path: "/api/v1/jobs/{id}/runs", handler: || post(jobs::start_run) },
-    Route { method: "GET", path: "/api/v1/jobs/{id}/runs", handler: || get(jobs::job_runs) },
-    Route { method: "GET", path: "/api/v1/jobs/{id}/template", handler: || get(jobs::job_template) },
-    Route { method: "GET", path: "/api/v1/jobs/{id}/events", handler: || get(jobs::job_events) },
-    Route { method: "GET", path: "/api/v1/jobs/{id}/schedule", handler: || get(schedules::get_schedule) },
-    Route { method: "PUT", path: "/api/v1/jobs/{id}/schedule", handler: || put(schedules::put_schedule) },
-    Route { method: "PATCH", path: "/api/v1/jobs/{id}/schedule", handler: || patch(schedules::patch_schedule) },
-    Route { method: "DELETE", path: "/api/v1/jobs/{id}/schedule", handler: || delete(schedules::delete_schedule) },
-    Route { method: "GET", path: "/api/v1/runs", handler: || get(lists::list_runs) },
-    Route { method: "GET", path: "/api/v1/runs/{id}", handler: || get(runs::get_run) },
-    Route { method: "GET", path: "/api/v1/runs/{id}/logs", handler: || get(runs::get_logs) },
-    Route { method: "GET", path: "/api/v1/runs/{id}/result", handler: || get(runs::get_result) },
-    Route { method: "POST", path: "/api/v1/runs/{id}/cancel", handler: || post(runs::cancel_run) },
-    Route { method: "POST", path: "/api/v1/runs/{id}/abort", handler: || post(runs::abort_run) },
-    Route { method: "GET", path: "/api/v1/runs/{id}/why", handler: || get(queue::why) },
-    Route { method: "GET", path: "/api/v1/queue", handler: || get(queue::get_queue) },
-    Route { method: "GET", path: "/api/v1/namespaces", handler: || get(namespaces::list_namespaces) },
-    Route { method: "GET", path: "/api/v1/namespaces/{name}", handler: || get(namespaces::get_namespace) },
-    Route { method: "PUT", path: "/api/v1/namespaces/{name}", handler: || put(namespaces::put_namespace) },
-    Route { method: "GET", path: "/api/v1/workers", handler: || get(workers::list_workers) },
-    Route { method: "GET", path: "/api/v1/overview", handler: || get(overview::get_overview) },
-    Route { method: "GET", path: "/api/v1/workflow-runs/{id}", handler: || get(workflows::get_workflow_run) },
+    Route { method: "GET", path: "/", access: LISTED, handler: || get(seed::root) },
+    Route { method: "GET", path: "/health", access: PUBLIC, handler: || get(seed::health) },
+    Route { method: "POST", path: "/upload", access: CREATE, handler: || post(upload::upload) },
+    Route { method: "GET", path: "/download/{id}", access: VIEW, handler: || get(seed::download) },
+    Route { method: "HEAD", path: "/download/{id}", access: VIEW, handler: || head(seed::download_head) },
+    Route { method: "GET", path: "/download_partial/{id}", access: VIEW, handler: || get(seed::download_partial) },
+    Route { method: "POST", path: "/terminate/{id}", access: RUN, handler: || post(seed::terminate) },
+    Route { method: "GET", path: "/api/v1/jobs", access: LISTED, handler: || get(jobs::list_jobs) },
+    Route { method: "POST", path: "/api/v1/jobs", access: CREATE, handler: || post(jobs::create_job) },
+    Route { method: "GET", path: "/api/v1/jobs/{id}", access: VIEW, handler: || get(jobs::get_job) },
+    Route { method: "PUT", path: "/api/v1/jobs/{id}", access: UPDATE, handler: || put(jobs::put_job) },
+    Route { method: "PATCH", path: "/api/v1/jobs/{id}", access: UPDATE, handler: || patch(jobs::patch_job) },
+    Route { method: "DELETE", path: "/api/v1/jobs/{id}", access: DELETE, handler: || delete(jobs::delete_job) },
+    Route { method: "POST", path: "/api/v1/jobs/{id}/duplicate", access: VIEW, handler: || post(jobs::duplicate_job) },
+    Route { method: "POST", path: "/api/v1/jobs/{id}/runs", access: RUN, handler: || post(jobs::start_run) },
+    Route { method: "GET", path: "/api/v1/jobs/{id}/runs", access: VIEW, handler: || get(jobs::job_runs) },
+    Route { method: "GET", path: "/api/v1/jobs/{id}/template", access: VIEW, handler: || get(jobs::job_template) },
+    Route { method: "GET", path: "/api/v1/jobs/{id}/events", access: VIEW, handler: || get(jobs::job_events) },
+    Route { method: "GET", path: "/api/v1/jobs/{id}/schedule", access: VIEW, handler: || get(schedules::get_schedule) },
+    Route {
+        method: "PUT",
+        path: "/api/v1/jobs/{id}/schedule",
+        access: UPDATE,
+        handler: || put(schedules::put_schedule),
+    },
+    Route {
+        method: "PATCH",
+        path: "/api/v1/jobs/{id}/schedule",
+        access: UPDATE,
+        handler: || patch(schedules::patch_schedule),
+    },
+    Route {
+        method: "DELETE",
+        path: "/api/v1/jobs/{id}/schedule",
+        access: UPDATE,
+        handler: || delete(schedules::delete_schedule),
+    },
+    Route { method: "GET", path: "/api/v1/runs", access: LISTED, handler: || get(lists::list_runs) },
+    Route { method: "GET", path: "/api/v1/runs/{id}", access: VIEW, handler: || get(runs::get_run) },
+    Route { method: "GET", path: "/api/v1/runs/{id}/logs", access: VIEW, handler: || get(runs::get_logs) },
+    Route { method: "GET", path: "/api/v1/runs/{id}/result", access: VIEW, handler: || get(runs::get_result) },
+    Route { method: "POST", path: "/api/v1/runs/{id}/cancel", access: RUN, handler: || post(runs::cancel_run) },
+    Route { method: "POST", path: "/api/v1/runs/{id}/abort", access: RUN, handler: || post(runs::abort_run) },
+    Route { method: "GET", path: "/api/v1/runs/{id}/why", access: VIEW, handler: || get(queue::why) },
+    Route { method: "GET", path: "/api/v1/queue", access: LISTED, handler: || get(queue::get_queue) },
+    Route { method: "GET", path: "/api/v1/namespaces", access: LISTED, handler: || get(namespaces::list_namespaces) },
+    Route {
+        method: "GET",
+        path: "/api/v1/namespaces/{name}",
+        access: LISTED,
+        handler: || get(namespaces::get_namespace),
+    },
+    Route {
+        method: "PUT",
+        path: "/api/v1/namespaces/{name}",
+        access: ADMIN,
+        handler: || put(namespaces::put_namespace),
+    },
+    Route { method: "GET", path: "/api/v1/workers", access: LISTED, handler: || get(workers::list_workers) },
+    Route { method: "GET", path: "/api/v1/overview", access: LISTED, handler: || get(overview::get_overview) },
+    Route {
+        method: "GET",
+        path: "/api/v1/workflow-runs/{id}",
+        access: VIEW,
+        handler: || get(workflows::get_workflow_run),
+    },
     Route {
         method: "POST",
         path: "/api/v1/workflow-runs/{id}/cancel",
+        access: RUN,
         handler: || post(workflows::cancel_workflow_run),
     },
-    Route { method: "POST", path: "/api/v1/admin/migrate-to-legacy", handler: || post(admin::migrate_to_legacy) },
+    Route {
+        method: "GET",
+        path: "/api/v1/jobs/{id}/permissions",
+        access: VIEW,
+        handler: || get(permissions::get_job_permissions),
+    },
+    Route {
+        method: "PUT",
+        path: "/api/v1/jobs/{id}/permissions",
+        access: OWNER,
+        handler: || put(permissions::put_job_permissions),
+    },
+    Route {
+        method: "GET",
+        path: "/api/v1/namespaces/{name}/permissions",
+        access: ADMIN,
+        handler: || get(permissions::get_namespace_permissions),
+    },
+    Route {
+        method: "PUT",
+        path: "/api/v1/namespaces/{name}/permissions",
+        access: ADMIN,
+        handler: || put(permissions::put_namespace_permissions),
+    },
+    Route { method: "GET", path: "/api/v1/tokens", access: ADMIN, handler: || get(tokens::list_tokens) },
+    Route { method: "POST", path: "/api/v1/tokens", access: ADMIN, handler: || post(tokens::create_token) },
+    Route { method: "DELETE", path: "/api/v1/tokens/{id}", access: ADMIN, handler: || delete(tokens::revoke_token) },
+    Route {
+        method: "POST",
+        path: "/api/v1/admin/migrate-to-legacy",
+        access: ADMIN,
+        handler: || post(admin::migrate_to_legacy),
+    },
     // The seed product's path for the same switch.
     Route {
         method: "POST",
         path: "/api/v1/domains/{domain}/spark/jobs/migrate-from-prefect",
+        access: ADMIN,
         handler: || post(admin::migrate_from_prefect),
     },
 ];
+
+// The accesses of the route table, short so that each route stays on one line.
+const PUBLIC: Access = Access::Public;
+const LISTED: Access = Access::Listed;
+const VIEW: Access = Access::Job(JobPermission::View);
+const RUN: Access = Access::Job(JobPermission::Run);
+const UPDATE: Access = Access::Job(JobPermission::Update);
+const DELETE: Access = Access::Job(JobPermission::Delete);
+const OWNER: Access = Access::JobOwner;
+const CREATE: Access = Access::Namespace(NamespacePermission::Create);
+const ADMIN: Access = Access::Admin;
 
 /// Where the document is served, and the Swagger UI that reads it.
 pub const OPENAPI_PATH: &str = "/api-docs/openapi.json";
@@ -163,6 +247,13 @@ pub const SWAGGER_UI_PATH: &str = "/swagger-ui";
         overview::get_overview,
         workflows::get_workflow_run,
         workflows::cancel_workflow_run,
+        permissions::get_job_permissions,
+        permissions::put_job_permissions,
+        permissions::get_namespace_permissions,
+        permissions::put_namespace_permissions,
+        tokens::list_tokens,
+        tokens::create_token,
+        tokens::revoke_token,
         admin::migrate_to_legacy,
         admin::migrate_from_prefect
     ),
@@ -179,16 +270,33 @@ pub const SWAGGER_UI_PATH: &str = "/swagger-ui";
 pub struct ApiDoc;
 
 /// Adds the answers any route that reads the database can give: 503 while the database is
-/// unreachable, 500 for a fault of berth's own (logged; the body says only that).
+/// unreachable, 500 for a fault of berth's own (logged; the body says only that); and those of
+/// every route but `/health` when `auth.enabled` is on: 401 (no token, or an unknown, revoked or
+/// expired one) and 403 (without the permission), with the bearer scheme they ask for.
 struct ServerErrors;
 
 impl utoipa::Modify for ServerErrors {
     fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
         use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
-        let errors = [("500", "internal error; see the server log"), ("503", "the database is unreachable")];
+        let server = [("500", "internal error; see the server log"), ("503", "the database is unreachable")];
+        let auth = [
+            ("401", "auth on: no token, or an unknown, revoked or expired one"),
+            ("403", "auth on: the token lacks the permission this route needs"),
+        ];
+        let components = doc.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
         for (path, item) in doc.paths.paths.iter_mut() {
-            if path == "/" {
-                continue; // answers without the database
+            let mut errors: Vec<(&str, &str)> = Vec::new();
+            if path != "/" {
+                errors.extend(server); // "/" answers without the database
+            }
+            let public = path == "/health";
+            if !public {
+                errors.extend(auth);
             }
             let head = item.head.iter_mut().map(|op| (op, false));
             let others = [&mut item.get, &mut item.put, &mut item.post, &mut item.patch, &mut item.delete]
@@ -196,8 +304,11 @@ impl utoipa::Modify for ServerErrors {
                 .flatten()
                 .map(|op| (op, true));
             for (op, with_body) in others.chain(head) {
-                for (status, description) in errors {
-                    let mut response = ResponseBuilder::new().description(description);
+                if !public {
+                    op.security.get_or_insert_with(Vec::new).push(SecurityRequirement::new("bearer", [""; 0]));
+                }
+                for (status, description) in &errors {
+                    let mut response = ResponseBuilder::new().description(*description);
                     if with_body {
                         let schema = ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build();
                         response = response.content("application/json", schema);
@@ -213,9 +324,11 @@ impl utoipa::Modify for ServerErrors {
 /// ([`console`], not in [`ROUTES`]), the upload limit and HTTP metrics.
 pub fn app(state: AppState) -> Router {
     let limit = usize::try_from(state.config.api.max_upload_bytes).unwrap_or(usize::MAX);
+    let guarded =
+        |r: &Route| (r.handler)().route_layer(middleware::from_fn_with_state((state.clone(), r.access), auth::guard));
     ROUTES
         .iter()
-        .fold(Router::new(), |router, r| router.route(r.path, (r.handler)()))
+        .fold(Router::new(), |router, r| router.route(r.path, guarded(r)))
         .merge(SwaggerUi::new(SWAGGER_UI_PATH).url(OPENAPI_PATH, ApiDoc::openapi()))
         .merge(console::router())
         .layer(DefaultBodyLimit::max(limit))

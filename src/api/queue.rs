@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ErrorBody;
 use super::seed::parse_id;
-use super::{AppState, Error, Result};
+use super::{AppState, Caller, Error, Result};
+use crate::auth::JobPermission;
 use crate::domain::Priority;
 use crate::store::RunId;
 use crate::store::queue::QueuedRow;
@@ -54,30 +55,37 @@ pub struct QueuedView {
     /// The last admission cycle's record of why it waits.
     #[schema(value_type = Option<Object>)]
     pub block: Option<serde_json::Value>,
+    /// Another tenant's run the caller may not view: shown as its position only (`user_id` and
+    /// `service` empty, no `block`).
+    pub hidden: bool,
 }
 
 impl QueuedView {
-    /// The API's view of a stored queued run.
+    /// The API's view of a stored queued run; one the caller may not view keeps only its place.
     pub fn from_row(q: &QueuedRow) -> Self {
+        let shown = |text: &String| if q.visible { text.clone() } else { String::new() };
         QueuedView {
             id: q.id,
-            user_id: q.user_id.clone(),
-            service: q.service.clone(),
+            user_id: shown(&q.user_id),
+            service: shown(&q.service),
             namespace: q.namespace.clone(),
             priority: q.priority,
             enqueued_at: q.enqueued_at,
             head_since: q.head_since,
             not_before: q.not_before,
-            block: q.block.clone(),
+            block: q.block.clone().filter(|_| q.visible),
+            hidden: !q.visible,
         }
     }
 }
 
-/// Queued runs in admission order with their block records.
+/// Queued runs in admission order with their block records. Runs the caller may not view (auth
+/// on) keep their place, without their user, service or block record (`hidden`).
 #[utoipa::path(get, path = "/api/v1/queue", params(QueueQuery), responses(
     (status = 200, body = Vec<QueuedView>), (status = 400, description = "invalid filter", body = ErrorBody)))]
 pub async fn get_queue(
     State(state): State<AppState>,
+    caller: Caller,
     query: std::result::Result<Query<QueueQuery>, QueryRejection>,
 ) -> Result<Json<Vec<QueuedView>>> {
     let Query(q) = query.map_err(|e| {
@@ -97,7 +105,8 @@ pub async fn get_queue(
     if let Some(ns) = q.namespace.as_deref() {
         super::seed::check_namespace_name(ns)?;
     }
-    let rows = state.store.queue_list(q.namespace.as_deref(), priority, limit).await?;
+    let viewer = caller.viewer();
+    let rows = state.store.queue_list(q.namespace.as_deref(), priority, limit, viewer.as_ref()).await?;
     Ok(Json(rows.iter().map(QueuedView::from_row).collect()))
 }
 
@@ -125,9 +134,9 @@ impl WhyView {
 /// Why the run waits (or what it is doing), in words and as JSON.
 #[utoipa::path(get, path = "/api/v1/runs/{id}/why", params(("id" = i64, Path, description = "run id", example = 1)), responses(
     (status = 200, body = WhyView), (status = 404, description = "unknown run", body = ErrorBody)))]
-pub async fn why(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<WhyView>> {
+pub async fn why(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<WhyView>> {
     let id = parse_id(&id)?;
-    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    let run = super::runs::visible_run(&state, &caller, id, JobPermission::View).await?;
     Ok(Json(WhyView::from_row(&run)))
 }
 

@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use super::error::ErrorBody;
 use super::seed::{parse_id, zip_response};
-use super::{AppState, Error, Result};
+use super::{AppState, Caller, Error, Result};
+use crate::auth::JobPermission;
 use crate::retry::RestartSettings;
 use crate::store::attempts::AttemptRow;
 use crate::store::runs::{RunEvent, RunRow};
@@ -269,9 +270,9 @@ pub struct LogsView {
 /// A run: state, user, service, priority, timestamps, exit code, attempts, worker, events.
 #[utoipa::path(get, path = "/api/v1/runs/{id}", params(("id" = i64, Path, description = "run id", example = 1)), responses(
     (status = 200, body = RunView), (status = 404, description = "unknown run", body = ErrorBody)))]
-pub async fn get_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunView>> {
+pub async fn get_run(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<RunView>> {
     let id = parse_id(&id)?;
-    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    let run = visible_run(&state, &caller, id, JobPermission::View).await?;
     let attempts = state.store.attempt_list(id).await?;
     let events = state.store.run_events(id).await?;
     Ok(Json(RunView::from_row(&run, &attempts, &events)))
@@ -296,11 +297,12 @@ pub struct LogsQuery {
     (status = 404, description = "unknown run", body = ErrorBody)))]
 pub async fn get_logs(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     Query(query): Query<LogsQuery>,
 ) -> Result<Response> {
     let id = parse_id(&id)?;
-    state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    visible_run(&state, &caller, id, JobPermission::View).await?;
     if query.follow == Some(true) {
         return Ok(super::follow::response(state.store.clone(), id));
     }
@@ -326,9 +328,9 @@ pub async fn get_logs(
     (status = 404, description = "unknown run", body = ErrorBody),
     (status = 409, description = "no result yet", body = ErrorBody),
     (status = 410, description = "the run was cleaned: retention removed its files (`cleaned`)", body = ErrorBody)))]
-pub async fn get_result(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+pub async fn get_result(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response> {
     let id = parse_id(&id)?;
-    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    let run = visible_run(&state, &caller, id, JobPermission::View).await?;
     if run.state == crate::store::runs::RunState::Cleaned {
         return Err(cleaned(id));
     }
@@ -363,15 +365,20 @@ fn cleaned(id: crate::store::RunId) -> Error {
 #[utoipa::path(post, path = "/api/v1/runs/{id}/cancel", params(("id" = i64, Path, description = "run id", example = 1)), responses(
     (status = 200, body = RunView), (status = 404, description = "unknown run", body = ErrorBody),
     (status = 409, description = "the run has finished", body = ErrorBody)))]
-pub async fn cancel_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunView>> {
+pub async fn cancel_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<RunView>> {
     let id = parse_id(&id)?;
-    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    let run = visible_run(&state, &caller, id, JobPermission::Run).await?;
     if run.restart.is_some() {
         // A user's stop of a streaming run is an abort, whichever route asks for it.
-        return abort(&state, id).await;
+        return abort(&state, &caller, id).await;
     }
-    let cancelled = state.store.run_cancel_unstarted(id, "cancelled through the API", "api").await?
-        || state.store.run_request_cancel(id, "api").await?;
+    let actor = caller.actor(None);
+    let cancelled = state.store.run_cancel_unstarted(id, "cancelled through the API", &actor).await?
+        || state.store.run_request_cancel(id, &actor).await?;
     if cancelled {
         crate::metrics::run_cancelled("api");
     } else {
@@ -380,7 +387,20 @@ pub async fn cancel_run(State(state): State<AppState>, Path(id): Path<String>) -
             message: format!("run {id} is {} and cannot be cancelled", run.state),
         });
     }
-    get_run(State(state), Path(id.to_string())).await
+    get_run(State(state), caller, Path(id.to_string())).await
+}
+
+/// Run `id`, if the caller holds `permission` on its job (a run inherits its job's permissions);
+/// a 404 when there is no such run, a 403 without the permission.
+pub(super) async fn visible_run(
+    state: &AppState,
+    caller: &Caller,
+    id: RunId,
+    permission: JobPermission,
+) -> Result<RunRow> {
+    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    caller.require_job_id(state, run.job_id, permission).await?;
+    Ok(run)
 }
 
 /// Aborts a streaming run (stops the application): at once when it has not started; when it runs,
@@ -392,24 +412,24 @@ pub async fn cancel_run(State(state): State<AppState>, Path(id): Path<String>) -
     (status = 200, description = "aborted, or its worker is stopping it (`streaming.stopping`)", body = RunView),
     (status = 404, description = "unknown run", body = ErrorBody),
     (status = 409, description = "the run has ended (`succeeded`, `failed`, `aborted`, ...; the message names its state), or is not a streaming run", body = ErrorBody)))]
-pub async fn abort_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<RunView>> {
+pub async fn abort_run(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Json<RunView>> {
     let id = parse_id(&id)?;
-    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
-    // auth: requires the `run` permission on the run's job (the seed's RUN: start or stop).
+    // Stopping needs `run` on the run's job (the seed's RUN: start or stop).
+    let run = visible_run(&state, &caller, id, JobPermission::Run).await?;
     if run.restart.is_none() {
         return Err(Error::Conflict {
             code: "not_streaming",
             message: format!("run {id} is a batch run: stop it with POST /api/v1/runs/{id}/cancel"),
         });
     }
-    abort(&state, id).await
+    abort(&state, &caller, id).await
 }
 
-/// The abort of streaming run `id`, read as `run` just before.
-async fn abort(state: &AppState, id: RunId) -> Result<Json<RunView>> {
-    if state.store.run_abort(id, "api").await?.is_some() {
+/// The abort of streaming run `id`, read as `run` just before, by `caller`.
+async fn abort(state: &AppState, caller: &Caller, id: RunId) -> Result<Json<RunView>> {
+    if state.store.run_abort(id, &caller.actor(None)).await?.is_some() {
         crate::metrics::run_cancelled("api");
-        return get_run(State(state.clone()), Path(id.to_string())).await;
+        return get_run(State(state.clone()), caller.clone(), Path(id.to_string())).await;
     }
     // Nothing changed: it has ended, or its worker is already stopping it.
     let now = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
@@ -419,5 +439,5 @@ async fn abort(state: &AppState, id: RunId) -> Result<Json<RunView>> {
             message: format!("run {id} is {} and cannot be aborted", now.state),
         });
     }
-    get_run(State(state.clone()), Path(id.to_string())).await
+    get_run(State(state.clone()), caller.clone(), Path(id.to_string())).await
 }

@@ -9,8 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::error::ErrorBody;
-use super::jobs::{ACTOR_DEFAULT, find, parse_id};
-use super::{AppState, Error, Result};
+use super::jobs::{find, parse_id};
+use super::{AppState, Caller, Error, Result};
+use crate::auth::JobPermission;
 use crate::domain::{ConcurrencyPolicy, FireOutcome, JobKind};
 use crate::scheduler::cron::{self, CronSchedule};
 use crate::store::schedules::{FireRow, ScheduleRow, ScheduleSpec};
@@ -159,8 +160,13 @@ fn next_fires(row: &ScheduleRow, now: DateTime<Utc>, n: usize) -> Vec<DateTime<U
 #[utoipa::path(get, path = "/api/v1/jobs/{id}/schedule", params(("id" = i64, Path)), responses(
     (status = 200, body = ScheduleView),
     (status = 404, description = "no such job, or it has no schedule", body = ErrorBody)))]
-pub async fn get_schedule(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<ScheduleView>> {
+pub async fn get_schedule(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<ScheduleView>> {
     let job = find(&state, parse_id(&id)?).await?;
+    caller.require_job(&state, &job, JobPermission::View).await?;
     Ok(Json(view(&state, job.id).await?))
 }
 
@@ -173,13 +179,15 @@ pub async fn get_schedule(State(state): State<AppState>, Path(id): Path<String>)
     (status = 404, body = ErrorBody)))]
 pub async fn put_schedule(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Json<ScheduleView>> {
     let job = find(&state, parse_id(&id)?).await?;
+    caller.require_job(&state, &job, JobPermission::Update).await?;
     let body: ScheduleBody = read_body(req).await?;
     let spec = body.into_spec(None)?;
-    set(&state, job.id, job.spec.kind, &spec).await
+    set(&state, job.id, job.spec.kind, &spec, &caller.actor(None)).await
 }
 
 /// Changes some fields of the job's schedule (those the body sets): `{"paused": true}` pauses it,
@@ -190,23 +198,30 @@ pub async fn put_schedule(
     (status = 404, description = "no such job, or it has no schedule", body = ErrorBody)))]
 pub async fn patch_schedule(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
     req: Request,
 ) -> Result<Json<ScheduleView>> {
     let job = find(&state, parse_id(&id)?).await?;
+    caller.require_job(&state, &job, JobPermission::Update).await?;
     let current = state.store.schedule_get(job.id).await?.ok_or_else(|| no_schedule(job.id))?;
     let body: ScheduleBody = read_body(req).await?;
     let spec = body.into_spec(Some(&current.spec))?;
-    set(&state, job.id, job.spec.kind, &spec).await
+    set(&state, job.id, job.spec.kind, &spec, &caller.actor(None)).await
 }
 
 /// Removes the job's schedule: no more fires. Runs it started are untouched.
 #[utoipa::path(delete, path = "/api/v1/jobs/{id}/schedule", params(("id" = i64, Path)), responses(
     (status = 204, description = "removed"),
     (status = 404, description = "no such job, or it has no schedule", body = ErrorBody)))]
-pub async fn delete_schedule(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
+pub async fn delete_schedule(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
     let job = find(&state, parse_id(&id)?).await?;
-    if !state.store.schedule_delete(job.id, ACTOR_DEFAULT).await? {
+    caller.require_job(&state, &job, JobPermission::Update).await?;
+    if !state.store.schedule_delete(job.id, &caller.actor(None)).await? {
         return Err(no_schedule(job.id));
     }
     Ok(StatusCode::NO_CONTENT)
@@ -255,14 +270,20 @@ impl ScheduleBody {
 }
 
 /// Stores a checked schedule for a job of `kind` and answers its view.
-async fn set(state: &AppState, job: JobId, kind: JobKind, spec: &ScheduleSpec) -> Result<Json<ScheduleView>> {
+async fn set(
+    state: &AppState,
+    job: JobId,
+    kind: JobKind,
+    spec: &ScheduleSpec,
+    actor: &str,
+) -> Result<Json<ScheduleView>> {
     if !matches!(kind, JobKind::Batch | JobKind::Workflow) {
         return Err(Error::bad_request(
             "invalid_job_kind",
             format!("job {job} has kind {kind}: only batch and workflow jobs take a schedule"),
         ));
     }
-    state.store.schedule_put(job, spec, ACTOR_DEFAULT).await?.ok_or_else(|| Error::NotFound(format!("job {job}")))?;
+    state.store.schedule_put(job, spec, actor).await?.ok_or_else(|| Error::NotFound(format!("job {job}")))?;
     Ok(Json(view(state, job).await?))
 }
 

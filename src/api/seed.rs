@@ -11,7 +11,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::error::ErrorBody;
-use super::{AppState, Error, Result};
+use super::{AppState, Caller, Error, Result};
+use crate::auth::JobPermission;
 use crate::store::RunId;
 use crate::store::runs::RunState;
 
@@ -74,9 +75,9 @@ pub async fn health(State(state): State<AppState>) -> Result<Json<HealthBody>> {
         (StatusBody = "application/json"), (Vec<u8> = "application/zip"))),
     (status = 202, description = "not done yet (only with `api.seed-generation = 1`)", body = StatusBody),
     (status = 404, description = "unknown id", body = ErrorBody)))]
-pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+pub async fn download(State(state): State<AppState>, caller: Caller, Path(id): Path<String>) -> Result<Response> {
     let id = parse_id(&id)?;
-    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    let run = super::runs::visible_run(&state, &caller, id, JobPermission::View).await?;
     let first_generation = state.config.api.seed_generation == 1;
     let run_state = run.state;
     let zip_of_failure = first_generation && run_state == RunState::Failed && run.exit_code.is_some();
@@ -107,9 +108,13 @@ pub async fn download(State(state): State<AppState>, Path(id): Path<String>) -> 
     (status = 200, description = "the folder so far as a zip", content_type = "application/zip", body = Vec<u8>),
     (status = 404, description = "unknown id", body = ErrorBody),
     (status = 410, description = "the run was cleaned: retention removed its files (`cleaned`)", body = ErrorBody)))]
-pub async fn download_partial(State(state): State<AppState>, Path(id): Path<String>) -> Result<Response> {
+pub async fn download_partial(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Response> {
     let id = parse_id(&id)?;
-    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    let run = super::runs::visible_run(&state, &caller, id, JobPermission::View).await?;
     let cleaned = || Error::Gone {
         code: "cleaned",
         message: format!("run {id} was cleaned: its files were removed after the retention period"),
@@ -150,11 +155,16 @@ pub async fn download_partial(State(state): State<AppState>, Path(id): Path<Stri
     (status = 200, description = "terminated, or being killed", body = StatusBody),
     (status = 404, description = "unknown id", body = ErrorBody),
     (status = 409, description = "the run has ended", body = ErrorBody)))]
-pub async fn terminate(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<StatusBody>> {
+pub async fn terminate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<StatusBody>> {
     let id = parse_id(&id)?;
-    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
-    let stopped = state.store.run_cancel_unstarted(id, "terminated through the seed API", "api").await?
-        || state.store.run_request_cancel(id, "api").await?;
+    let run = super::runs::visible_run(&state, &caller, id, JobPermission::Run).await?;
+    let actor = caller.actor(None);
+    let stopped = state.store.run_cancel_unstarted(id, "terminated through the seed API", &actor).await?
+        || state.store.run_request_cancel(id, &actor).await?;
     if !stopped {
         return Err(Error::Conflict {
             code: "not_cancellable",
@@ -170,9 +180,13 @@ pub async fn terminate(State(state): State<AppState>, Path(id): Path<String>) ->
 #[utoipa::path(head, path = "/download/{id}", params(("id" = i64, Path, description = "run id", example = 1)), responses(
     (status = 200, description = "completed"), (status = 202, description = "queued or running"),
     (status = 204, description = "failed, cancelled or cleaned"), (status = 404, description = "unknown id")))]
-pub async fn download_head(State(state): State<AppState>, Path(id): Path<String>) -> Result<StatusCode> {
+pub async fn download_head(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<StatusCode> {
     let id = parse_id(&id)?;
-    let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
+    let run = super::runs::visible_run(&state, &caller, id, JobPermission::View).await?;
     Ok(match run.state {
         RunState::Succeeded => StatusCode::OK,
         s if s.is_terminal() => StatusCode::NO_CONTENT,

@@ -9,7 +9,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::error::ErrorBody;
-use super::{AppState, Error, Result, idempotency};
+use super::{AppState, Caller, Error, Result, idempotency};
+use crate::auth::NamespacePermission;
 use crate::config::{Config, NAMESPACE_DEFAULT};
 use crate::domain::{Flow, Priority};
 use crate::executor::archive;
@@ -27,7 +28,9 @@ pub struct UploadForm {
     /// name must be a relative path that stays inside the job folder (no `..`, no leading `/`).
     #[schema(value_type = Vec<String>, format = Binary)]
     file: Vec<Vec<u8>>,
-    /// Submitting user: an integer (400 `invalid_field` otherwise).
+    /// Submitting user: an integer (400 `invalid_field` otherwise). With auth on it may be left
+    /// out (the token's subject is the user), and naming another user than the token's subject is
+    /// a 403 unless the token is a service account allowed to act for others.
     user_id: i64,
     /// A configured service (400 `unknown_service` otherwise).
     service: String,
@@ -57,14 +60,32 @@ pub struct UploadForm {
 pub struct UploadResponse {
     /// Run id: use it with `/download/{id}`.
     pub id: RunId,
-    /// Submitting user.
-    pub user_id: i64,
+    /// Submitting user: the form's integer (with auth on, the token's subject, a string when it is
+    /// not an integer).
+    pub user_id: UserId,
     /// Service.
     pub service: String,
     /// Always `Queued`.
     pub status: String,
     /// In words.
     pub message: String,
+}
+
+/// A seed user id: an integer, or (auth on) a token subject that is not one.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum UserId {
+    /// The seed's integer user id.
+    Number(i64),
+    /// A token subject that is not an integer.
+    Name(String),
+}
+
+impl UserId {
+    /// The user as the API answers it: an integer when it is one.
+    pub fn of(user: &str) -> Self {
+        user.parse::<i64>().map(UserId::Number).unwrap_or_else(|_| UserId::Name(user.to_string()))
+    }
 }
 
 /// Submit a job: files (one named `run.sh`), `user_id` and `service`, optionally `priority`,
@@ -83,6 +104,7 @@ pub struct UploadResponse {
     (status = 413, description = "larger than the upload limit (api.max-upload-bytes)", body = ErrorBody)))]
 pub async fn upload(
     State(state): State<AppState>,
+    caller: Caller,
     headers: HeaderMap,
     multipart: std::result::Result<Multipart, MultipartRejection>,
 ) -> Result<Response> {
@@ -91,7 +113,10 @@ pub async fn upload(
     })?;
     let key = idempotency::key(&headers)?;
     let form = read_form(multipart, state.config.api.max_upload_bytes).await?;
-    let upload = validate(form, &state.config)?;
+    let mut upload = validate(form, &state.config, !caller.anonymous)?;
+    // The seed's user_id, with auth on: the token's subject, or the user a service account names.
+    upload.user_id = caller.acting_for(Some(&upload.user_id))?.unwrap_or(upload.user_id);
+    caller.require_namespace(&state, &upload.namespace, NamespacePermission::Create).await?;
     check_namespace(&state, &upload.namespace, &upload.request).await?;
     let idempotency = key.map(|k| (k, upload.fingerprint()));
     let files = upload.files;
@@ -101,22 +126,25 @@ pub async fn upload(
         .map_err(|e| Error::bad_request("bad_file", e.to_string()))?;
     let submitted = state
         .store
-        .run_submit_idempotent(SubmitParams {
-            name: format!("{}-{}", upload.service, upload.user_id),
-            service: upload.service.clone(),
-            namespace: upload.namespace,
-            user_id: upload.user_id.to_string(),
-            priority: upload.priority,
-            flow: upload.flow,
-            request: upload.request,
-            input_zip,
-            command: None,
-            env: serde_json::json!({}),
-            timeout_seconds: upload.timeout_seconds,
-            retry: upload.retry,
-            idempotency,
-            now: None,
-        })
+        .run_submit_idempotent_as(
+            SubmitParams {
+                name: format!("{}-{}", upload.service, upload.user_id),
+                service: upload.service.clone(),
+                namespace: upload.namespace,
+                user_id: upload.user_id.clone(),
+                priority: upload.priority,
+                flow: upload.flow,
+                request: upload.request,
+                input_zip,
+                command: None,
+                env: serde_json::json!({}),
+                timeout_seconds: upload.timeout_seconds,
+                retry: upload.retry,
+                idempotency,
+                now: None,
+            },
+            &caller.actor(None),
+        )
         .await?;
     let (id, replayed) = match submitted {
         Submitted::Created(id) => (id, false),
@@ -128,7 +156,7 @@ pub async fn upload(
     }
     let body = UploadResponse {
         id,
-        user_id: upload.user_id,
+        user_id: UserId::of(&upload.user_id),
         service: upload.service,
         status: "Queued".into(),
         message: "Job successfully uploaded".into(),
@@ -167,7 +195,8 @@ struct Form {
 /// A validated upload.
 struct Upload {
     files: Vec<(String, Vec<u8>)>,
-    user_id: i64,
+    /// The user (the form's; with auth on, empty when the form names none).
+    user_id: String,
     service: String,
     namespace: String,
     priority: Priority,
@@ -180,7 +209,7 @@ struct Upload {
 impl Upload {
     /// What makes two uploads the same request (for `Idempotency-Key`).
     fn fingerprint(&self) -> String {
-        let (user, r) = (self.user_id.to_string(), self.request);
+        let (user, r) = (self.user_id.clone(), self.request);
         let amounts = format!("{} {} {} {}", r.cpu, r.memory, r.pods, r.storage);
         let mut parts: Vec<(&str, &[u8])> = vec![
             ("user_id", user.as_bytes()),
@@ -220,14 +249,17 @@ async fn read_form(mut multipart: Multipart, limit: u64) -> Result<Form> {
     Ok(form)
 }
 
-fn validate(form: Form, config: &Config) -> Result<Upload> {
+/// Checks the form. `auth_on`: `user_id` may be left out (the token's subject is the user).
+fn validate(form: Form, config: &Config, auth_on: bool) -> Result<Upload> {
     let field = |name: &str| form.fields.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.trim().to_string());
-    let user_id = field("user_id")
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| Error::bad_request("missing_field", "user_id is required"))?;
-    let user_id: i64 = user_id
-        .parse()
-        .map_err(|_| Error::bad_request("invalid_field", format!("user_id must be an integer, got {user_id:?}")))?;
+    let user_id = match field("user_id").filter(|v| !v.is_empty()) {
+        Some(v) => v
+            .parse::<i64>()
+            .map_err(|_| Error::bad_request("invalid_field", format!("user_id must be an integer, got {v:?}")))?
+            .to_string(),
+        None if auth_on => String::new(),
+        None => return Err(Error::bad_request("missing_field", "user_id is required")),
+    };
     let service = field("service")
         .filter(|v| !v.is_empty())
         .ok_or_else(|| Error::bad_request("missing_field", "service is required"))?;

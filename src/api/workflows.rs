@@ -9,7 +9,8 @@ use serde::Serialize;
 
 use super::error::ErrorBody;
 use super::jobs::{ACTOR_DEFAULT, StartBody};
-use super::{AppState, Error, Result};
+use super::{AppState, Caller, Error, Result};
+use crate::auth::JobPermission;
 use crate::domain::{JobKind, RunState, StepEndReason, WorkflowRunState};
 use crate::store::jobs::{JobRow, JobSpec, StartParams};
 use crate::store::workflows::{Cancelled, Started, StepRow, WorkflowRunRow};
@@ -146,8 +147,21 @@ impl StepView {
 /// A workflow run with its steps and edges.
 #[utoipa::path(get, path = "/api/v1/workflow-runs/{id}", params(("id" = i64, Path, description = "workflow run id")),
     responses((status = 200, body = WorkflowRunView), (status = 404, body = ErrorBody)))]
-pub async fn get_workflow_run(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<WorkflowRunView>> {
-    Ok(Json(view(&state, parse_id(&id)?).await?))
+pub async fn get_workflow_run(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<WorkflowRunView>> {
+    let id = parse_id(&id)?;
+    require(&state, &caller, id, JobPermission::View).await?;
+    Ok(Json(view(&state, id).await?))
+}
+
+/// Requires `permission` on the workflow job of workflow run `id` (its runs inherit the job's
+/// permissions); 404 for an unknown workflow run.
+async fn require(state: &AppState, caller: &Caller, id: WorkflowRunId, permission: JobPermission) -> Result<()> {
+    let w = state.store.workflow_run_get(id).await?.ok_or_else(|| Error::NotFound(format!("workflow run {id}")))?;
+    caller.require_job_id(state, w.job_id, permission).await
 }
 
 /// Cancels a workflow run: its unstarted steps are cancelled at once, its running ones stopped (they
@@ -159,10 +173,12 @@ pub async fn get_workflow_run(State(state): State<AppState>, Path(id): Path<Stri
     (status = 409, description = "the workflow run has ended", body = ErrorBody)))]
 pub async fn cancel_workflow_run(
     State(state): State<AppState>,
+    caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<WorkflowCancelView>> {
     let id = parse_id(&id)?;
-    match state.store.workflow_cancel(id, ACTOR_DEFAULT).await? {
+    require(&state, &caller, id, JobPermission::Run).await?;
+    match state.store.workflow_cancel(id, &caller.actor(None)).await? {
         Cancelled::NotFound => Err(Error::NotFound(format!("workflow run {id}"))),
         Cancelled::Ended(s) => {
             Err(Error::Conflict { code: "not_cancellable", message: format!("workflow run {id} has ended: it is {s}") })
@@ -187,7 +203,8 @@ pub async fn check_steps(state: &AppState, spec: &JobSpec) -> Result<()> {
 }
 
 /// Starts workflow job `job` with the overrides of `body` (priority and env; args do not apply).
-pub async fn start(state: &AppState, job: &JobRow, body: StartBody) -> Result<WorkflowRunView> {
+/// The seed's user_id rule applies as for any start (`caller`).
+pub async fn start(state: &AppState, caller: &Caller, job: &JobRow, body: StartBody) -> Result<WorkflowRunView> {
     if body.args.is_some() {
         return Err(Error::bad_request(
             "invalid_field",
@@ -197,7 +214,8 @@ pub async fn start(state: &AppState, job: &JobRow, body: StartBody) -> Result<Wo
     let env = body.env.unwrap_or_default();
     let check = super::job_input::JobBody { env: Some(env.clone()), ..super::job_input::JobBody::of(&job.spec) };
     check.into_spec(&state.config, &job.spec.run_as, super::job_input::FilesCheck::None)?;
-    let triggered_by = body.triggered_by.filter(|t| !t.is_empty()).unwrap_or_else(|| ACTOR_DEFAULT.into());
+    let triggered_by = caller.acting_for(body.triggered_by.as_deref())?.unwrap_or_else(|| ACTOR_DEFAULT.into());
+    let actor = (!caller.anonymous && triggered_by != caller.subject).then(|| caller.subject.clone());
     if triggered_by.len() > 255 || triggered_by.chars().any(char::is_control) {
         return Err(Error::bad_request("invalid_field", "triggered_by must be 1 to 255 printable characters"));
     }
@@ -207,6 +225,7 @@ pub async fn start(state: &AppState, job: &JobRow, body: StartBody) -> Result<Wo
         args: None,
         triggered_by,
         admission_off: !state.config.orchestrator.enabled,
+        actor,
     };
     match state.store.workflow_start(job.id, &p).await? {
         Started::NotFound | Started::NotWorkflow(_) => Err(Error::NotFound(format!("workflow job {}", job.id))),

@@ -128,6 +128,9 @@ pub struct StartParams {
     pub triggered_by: String,
     /// Admission is off system-wide: the run is legacy.
     pub admission_off: bool,
+    /// The actor of the run's events when it is not `triggered_by` (a service account starting
+    /// the run for that user).
+    pub actor: Option<String>,
 }
 
 /// The unique index that keeps stored job names apart in a namespace.
@@ -294,6 +297,7 @@ impl Store {
             .bind(&p.triggered_by)
             .bind(None::<DateTime<Utc>>)
             .bind(p.admission_off)
+            .bind(p.actor.as_deref())
             .fetch_optional(&mut *tx)
             .await?;
         let run: Option<RunId> = row.map(|r| r.try_get("id")).transpose()?;

@@ -8,6 +8,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::{Postgres, QueryBuilder};
 
+use super::grants::Viewer;
 use super::jobs::{JobRow, job_from_row};
 use super::runs::RunRow;
 use super::{JobId, Result, RunId, Store};
@@ -42,6 +43,8 @@ pub struct JobFilter {
     pub limit: i64,
     /// Where the previous page ended.
     pub after: Option<JobCursor>,
+    /// Only the jobs this caller may view (`None`: every job; admins and auth off).
+    pub viewer: Option<Viewer>,
 }
 
 /// A position in the job list: the last row of a page.
@@ -80,6 +83,8 @@ pub struct RunFilter {
     pub limit: i64,
     /// Runs older than this one (the last of the previous page).
     pub before: Option<RunId>,
+    /// Only the runs this caller may view (`None`: every run; admins and auth off).
+    pub viewer: Option<Viewer>,
 }
 
 impl Store {
@@ -145,6 +150,7 @@ fn job_list_query(f: &JobFilter, prefix: &str) -> QueryBuilder<Postgres> {
     push_eq(&mut b, "j.flow", f.flow);
     push_eq(&mut b, "j.service", f.service.clone());
     push_eq(&mut b, "j.created_by", f.created_by.clone());
+    push_viewer(&mut b, f.viewer.as_ref());
     if !f.tags.is_empty() {
         b.push(" and j.tags @> ").push_bind(tags_json(&f.tags));
     }
@@ -186,6 +192,7 @@ fn run_list_query(f: &RunFilter, prefix: &str) -> QueryBuilder<Postgres> {
     push_eq(&mut b, "r.triggered_by", f.triggered_by.clone());
     push_eq(&mut b, "r.namespace", f.namespace.clone());
     push_eq(&mut b, "r.priority", f.priority);
+    push_viewer(&mut b, f.viewer.as_ref());
     if !f.tags.is_empty() {
         b.push(" and j.tags @> ").push_bind(tags_json(&f.tags));
     }
@@ -216,6 +223,15 @@ where
 {
     if let Some(v) = value {
         b.push(" and ").push(column).push(" = ").push_bind(v);
+    }
+}
+
+/// `and <the caller may view the job j>` when the list is for a caller who is not an admin (a run
+/// is seen through its job: runs inherit their job's permissions).
+fn push_viewer(b: &mut QueryBuilder<Postgres>, viewer: Option<&Viewer>) {
+    if let Some(v) = viewer {
+        b.push(" and berth_job_allows(j.id, j.namespace, j.created_by, ").push_bind(v.subject.clone());
+        b.push(", ").push_bind(v.groups.clone()).push(", 'view')");
     }
 }
 

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{FromRow, Row};
 
 use super::admission::NamespaceRow;
+use super::grants::Viewer;
 use super::notify::{self, notify};
 use super::{Resources, Result, RunId, Store};
 use crate::domain::Priority;
@@ -46,6 +47,8 @@ pub struct QueuedRow {
     pub not_before: Option<DateTime<Utc>>,
     /// The last admission cycle's record of why it waits.
     pub block: Option<serde_json::Value>,
+    /// Whether the caller may view it (the API shows the others as positions without names).
+    pub visible: bool,
 }
 
 impl Store {
@@ -100,11 +103,14 @@ impl Store {
         namespace: Option<&str>,
         priority: Option<Priority>,
         limit: i64,
+        viewer: Option<&Viewer>,
     ) -> Result<Vec<QueuedRow>> {
         Ok(sqlx::query_as(include_str!("../../sql/runs/queue.sql"))
             .bind(namespace)
             .bind(priority)
             .bind(limit)
+            .bind(viewer.map(|v| v.subject.as_str()))
+            .bind(viewer.map(|v| v.groups.clone()).unwrap_or_default())
             .fetch_all(self.pool())
             .await?)
     }

@@ -69,13 +69,19 @@ impl Store {
     /// Like [`Store::run_submit`], answering a reused idempotency key with the first run (same
     /// request) or a conflict (another request). Safe against concurrent submissions of one key.
     pub async fn run_submit_idempotent(&self, p: SubmitParams) -> Result<Submitted> {
+        self.run_submit_idempotent_as(p, "api").await
+    }
+
+    /// [`Store::run_submit_idempotent`], recording `actor` (the token's subject) as the actor of
+    /// the run's events.
+    pub async fn run_submit_idempotent_as(&self, p: SubmitParams, actor: &str) -> Result<Submitted> {
         if let Some((key, hash)) = &p.idempotency
             && let Some(found) = self.run_by_idempotency_key(key, hash).await?
         {
             return Ok(found);
         }
         let idempotency = p.idempotency.clone();
-        match self.run_insert(p).await {
+        match self.run_insert(p, actor).await {
             Ok(id) => Ok(Submitted::Created(id)),
             // Another request with the same key committed first.
             Err(super::Error::Db(sqlx::Error::Database(e))) if e.constraint() == Some("runs_idempotency_key") => {
@@ -95,17 +101,17 @@ impl Store {
         Ok(row.map(|(id, h)| if h.as_deref() == Some(hash) { Submitted::Replayed(id) } else { Submitted::Conflict }))
     }
 
-    async fn run_insert(&self, p: SubmitParams) -> Result<RunId> {
+    async fn run_insert(&self, p: SubmitParams, actor: &str) -> Result<RunId> {
         if p.input_zip.len() <= CHUNK_BYTES {
             // The common case: everything in one statement, one round trip.
             let inline = (!p.input_zip.is_empty()).then_some(p.input_zip.as_slice());
             let mut conn = self.pool().acquire().await?;
-            return insert(&mut conn, &p, None, inline).await;
+            return insert(&mut conn, &p, None, inline, actor).await;
         }
         let mut tx = self.pool().begin().await?;
         let blob = blob_write(&mut tx, &p.input_zip).await?;
         // An unknown namespace returns before the commit: dropping `tx` rolls the blob back.
-        let id = insert(&mut tx, &p, Some(blob), None).await?;
+        let id = insert(&mut tx, &p, Some(blob), None, actor).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -119,6 +125,7 @@ async fn insert(
     p: &SubmitParams,
     blob: Option<BlobId>,
     inline: Option<&[u8]>,
+    actor: &str,
 ) -> Result<RunId> {
     let state = p.flow.initial_state();
     let command = p.command.as_ref().map(|c| serde_json::json!(c));
@@ -145,6 +152,7 @@ async fn insert(
         .bind(inline)
         .bind(p.retry.backoff_seconds)
         .bind(p.retry.backoff_max_seconds)
+        .bind(actor)
         .fetch_optional(conn)
         .await?;
     id.ok_or_else(|| super::Error::UnknownNamespace(p.namespace.clone()))

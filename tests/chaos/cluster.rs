@@ -170,6 +170,8 @@ impl Cluster {
             .env("BERTH_WORKER_NAME", name)
             .env("BERTH_WORKER_SCRATCH_DIR", scratch)
             .env("RUST_LOG", "info")
+            // `berth api` needs an explicit auth setting; the chaos test is about faults, not tokens.
+            .env("BERTH_AUTH_ENABLED", "false")
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log);

@@ -8,10 +8,12 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use berth::auth::TokenKind;
 use berth::config::Config;
 use berth::dev::postgres::{EmbeddedPostgres, Options};
 use berth::service::{self, Roles};
 use berth::store::Store;
+use berth::store::tokens::TokenParams;
 use nix::sys::signal::{Signal, kill};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::unistd::Pid;
@@ -218,6 +220,29 @@ impl TestApp {
     /// Everything, as `berth dev` runs it.
     pub async fn spawn_all(config: Config) -> TestApp {
         Self::spawn(config, Roles::ALL).await
+    }
+
+    /// Everything, with `auth.enabled` on (the default of the tests is off, as `berth dev`'s).
+    pub async fn spawn_with_auth(mut config: Config) -> TestApp {
+        config.auth.enabled = Some(true);
+        Self::spawn(config, Roles::ALL).await
+    }
+
+    /// A new token for `subject`, as `berth token create` makes it, after `adjust`; its secret.
+    pub async fn token(&self, subject: &str, adjust: impl FnOnce(&mut TokenParams)) -> String {
+        let mut p = TokenParams {
+            subject: subject.into(),
+            kind: TokenKind::User,
+            groups: Vec::new(),
+            admin: false,
+            may_act_for_others: false,
+            expires_at: None,
+            created_by: "test".into(),
+        };
+        adjust(&mut p);
+        let secret = berth::auth::token_generate();
+        self.store.token_create(&berth::auth::token_hash(&secret), &p).await.expect("token");
+        secret
     }
 
     /// Stops the services and waits for them to drain.
