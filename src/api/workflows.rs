@@ -254,8 +254,12 @@ async fn view(state: &AppState, id: WorkflowRunId) -> Result<WorkflowRunView> {
     Ok(WorkflowRunView::from_row(&w, &steps, &edges))
 }
 
+/// A workflow run id from a path segment: anything that cannot be one names no workflow run (404,
+/// as for runs and jobs).
 fn parse_id(raw: &str) -> Result<WorkflowRunId> {
-    raw.parse::<i64>().ok().filter(|i| *i > 0).map(WorkflowRunId).ok_or_else(|| {
-        Error::bad_request("invalid_id", format!("workflow run id must be a positive integer, got {raw:?}"))
-    })
+    raw.parse::<i64>()
+        .ok()
+        .filter(|i| *i > 0)
+        .map(WorkflowRunId)
+        .ok_or_else(|| Error::NotFound(format!("workflow run {raw}")))
 }
