@@ -124,6 +124,32 @@ const dom = (() => {
     return el("p", { class: "error" }, e.message || String(e));
   }
 
+  // A workflow's steps as a layered graph: roots in the first column, each other step one column
+  // right of its deepest parent. `steps` are [{name, parents: [names]}]; `card(step)` gives the
+  // content of a step's box (text or nodes). Each box names its parents ("after a, b").
+  function graph(steps, card) {
+    const byName = new Map(steps.map((s) => [s.name, s]));
+    const depth = new Map();
+    function depthOf(name, seen) {
+      if (depth.has(name)) return depth.get(name);
+      const step = byName.get(name);
+      if (!step || seen.has(name)) return 0; // a cycle cannot be stored; be safe anyway
+      seen.add(name);
+      const d = step.parents.length ? 1 + Math.max(...step.parents.map((p) => depthOf(p, seen))) : 0;
+      depth.set(name, d);
+      return d;
+    }
+    for (const s of steps) depthOf(s.name, new Set());
+    const layers = [];
+    for (const s of steps) (layers[depth.get(s.name)] = layers[depth.get(s.name)] || []).push(s);
+    return el("div", { class: "dag", id: "dag" }, layers.map((layer, d) =>
+      el("div", { class: "layer", dataset: { depth: String(d) } },
+        el("div", { class: "layer-title" }, d === 0 ? "start" : `depth ${d}`),
+        layer.map((s) => el("div", { class: "step", dataset: { step: s.name } },
+          el("strong", { class: "step-name" }, s.name), card(s),
+          el("div", { class: "parents muted" }, s.parents.length ? "after " + s.parents.join(", ") : "no parent"))))));
+  }
+
   // The id of the run or job this page shows (server-rendered into the body).
   function pageId() {
     return document.body.dataset.id;
@@ -131,6 +157,6 @@ const dom = (() => {
 
   return {
     el, append, fill, table, section, facts, time, span, ago, state, amount, bar, link, runLink, jobLink,
-    error, pageId, TERMINAL, UNITS,
+    graph, error, pageId, TERMINAL, UNITS,
   };
 })();

@@ -1,6 +1,7 @@
 // A run: its state, why it waits (each blocking dimension as requested / available / shortfall),
 // its position, the timeline of its events and attempts, its logs with a live tail, the result
-// download and the cancel button. Refreshed every two seconds until it has finished.
+// download and the cancel button; a streaming run's restart figures and its Abort button; the
+// workflow run a step belongs to. Refreshed every two seconds until it has finished.
 "use strict";
 
 (() => {
@@ -14,13 +15,14 @@
 
   const actions = el("div", { class: "actions", id: "run-actions" });
   const summary = el("div", { id: "run-summary" });
+  const streaming = el("div", { id: "streaming" });
   const why = el("div", { id: "why" });
   const timeline = el("div", { id: "timeline" });
   const attempts = el("div", { id: "attempts" });
   const follow = el("input", { type: "checkbox", id: "follow", checked: true });
   const stdout = el("pre", { id: "stdout", class: "log" });
   const stderr = el("pre", { id: "stderr", class: "log" });
-  fill("content", actions, summary,
+  fill("content", actions, summary, streaming,
     section("Why", why),
     section("Timeline", timeline),
     section("Attempts", attempts),
@@ -28,6 +30,7 @@
       el("h3", {}, "stdout"), stdout, el("h3", {}, "stderr"), stderr));
 
   let confirming = false;
+  let confirmingAbort = false;
   let finished = false;
 
   function scopeWords(scope) {
@@ -77,6 +80,16 @@
         buttons.push(el("button", { type: "button", id: "cancel", class: "danger", onclick: () => { confirming = true; renderActions(run); } }, "Cancel"));
       }
     }
+    // A streaming run (an application) that has not ended stops with Abort: it is never restarted.
+    if (run.streaming && !dom.TERMINAL.includes(run.state) && !run.streaming.stopping) {
+      if (confirmingAbort) {
+        buttons.push(el("span", { class: "confirm" }, "Abort this application? It will not be restarted. ",
+          el("button", { type: "button", id: "abort-confirm", class: "danger", onclick: abort }, "Yes, abort"),
+          el("button", { type: "button", id: "abort-keep", onclick: () => { confirmingAbort = false; renderActions(run); } }, "Keep it running")));
+      } else {
+        buttons.push(el("button", { type: "button", id: "abort", class: "danger", onclick: () => { confirmingAbort = true; renderActions(run); } }, "Abort"));
+      }
+    }
     buttons.push(el("button", { type: "button", id: "download", disabled: !dom.TERMINAL.includes(run.state) || run.state === "cleaned", onclick: downloadResult }, "Download result"));
     for (const hook of window.berthRunActions) buttons.push(hook(run));
     fill(actions, buttons);
@@ -86,6 +99,16 @@
     try {
       await api.post(base + "/cancel");
       confirming = false;
+      await refresh();
+    } catch (e) {
+      api.status(e.message, true);
+    }
+  }
+
+  async function abort() {
+    try {
+      await api.post(base + "/abort");
+      confirmingAbort = false;
       await refresh();
     } catch (e) {
       api.status(e.message, true);
@@ -117,7 +140,32 @@
       ["Exit code", run.exit_code == null ? "—" : String(run.exit_code)],
       ["Message", run.message || "—"],
       ["Triggered by", run.triggered_by],
+      run.workflow_run_id != null && ["Workflow run", el("a", { id: "workflow-run-link", href: "/ui/workflow-runs/" + encodeURIComponent(run.workflow_run_id) }, "workflow run #" + run.workflow_run_id)],
     ]));
+  }
+
+  // "3s", "4m 2s", … from a number of seconds.
+  function seconds(s) {
+    return dom.span(new Date(Date.now() - s * 1000).toISOString());
+  }
+
+  function renderStreaming(run) {
+    const s = run.streaming;
+    if (!s) {
+      fill(streaming);
+      return;
+    }
+    const policy = s.restart_policy === "never" ? "never restarted"
+      : `${s.restart_policy} (submission failures: ${s.submission_retries} retries, ${s.submission_retry_interval} s apart; ` +
+        `execution failures: ${s.failure_retries} retries, ${s.failure_retry_interval} s apart)`;
+    fill(streaming, dom.section("Application (streaming)", facts([
+      ["Restart policy", el("span", { id: "restart-policy" }, policy)],
+      ["Submissions", el("span", { id: "submissions" }, `${s.submission_attempts} (${s.submission_failures} failed)`)],
+      ["Executions", el("span", { id: "executions" }, `${s.execution_attempts} (${s.execution_failures} failed)`)],
+      ["Restarts", String(Math.max(0, s.submission_attempts - 1))],
+      ["Up for", el("span", { id: "duration" }, s.duration_seconds == null ? "not started yet" : seconds(s.duration_seconds))],
+      ["Stopping", el("span", { id: "stopping" }, s.stopping ? "yes: its worker is stopping it" : "no")],
+    ])));
   }
 
   function renderTimeline(run) {
@@ -147,6 +195,7 @@
     document.getElementById("title").textContent = `Run ${run.id} · ${run.job_name}`;
     renderActions(run);
     renderSummary(run);
+    renderStreaming(run);
     renderWhy(w, run);
     renderTimeline(run);
     showLog(stdout, logs.stdout);

@@ -2,7 +2,10 @@
 //! against a real berth (API, scheduler and a real worker). A job submitted through the API
 //! appears in the runs list; the search finds it by part of its name; a blocked run's page shows
 //! its timeline and why it waits, in words and per dimension; its cancel button cancels it; the
-//! other pages render what the API says; user text (logs) is shown as text, never as markup.
+//! other pages render what the API says; user text (logs) is shown as text, never as markup. A
+//! streaming run's page shows its restart figures and its Abort button aborts it; a workflow job's
+//! page draws its steps by depth and starts a workflow run, whose page shows every step and
+//! cancels it.
 //!
 //! Needs Debian's `chromium` and `chromium-driver` packages (`.ci/run` installs them); without
 //! them the test fails and says so. `BERTH_CHROMEDRIVER` names another chromedriver binary.
@@ -18,6 +21,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use berth::config::ServiceConfig;
 use common::{TestApp, gate_path, test_config, wait_for};
 use fantoccini::{Client, ClientBuilder, Locator};
 use nix::sys::signal::{Signal, killpg};
@@ -326,6 +330,125 @@ async fn the_console_lists_searches_explains_and_cancels_a_run_in_a_real_browser
     app.stop().await;
 }
 
+/// The texts of every element matching `css`, in document order.
+async fn texts(b: &Browser, css: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for element in b.client.find_all(Locator::Css(css)).await.unwrap_or_default() {
+        out.push(element.text().await.unwrap_or_default());
+    }
+    out
+}
+
+/// Streaming and workflows: runs of service `idle` are never claimed (no worker serves it), so
+/// they stay queued while the pages are looked at. A streaming job's page lists its application
+/// (the active one marked); the run's page shows its restart figures and its Abort button (with
+/// its confirmation) aborts it. A workflow job's page draws its steps grouped by depth; its start
+/// button opens the workflow run's page, which shows every step with its run and cancels it.
+#[tokio::test]
+async fn the_console_aborts_a_streaming_run_and_shows_and_cancels_a_workflow() {
+    let mut config = test_config();
+    config.services.insert("idle".into(), ServiceConfig::default());
+    config.worker.services = vec!["example".into()];
+    let app = TestApp::spawn_all(config).await;
+    let b = Browser::start().await;
+
+    // A streaming job: its application on the job page, marked active.
+    let body = json!({"name": "ticker-app", "service": "idle", "kind": "streaming", "command": ["sh", "-c", "sleep 300"],
+        "restart_policy": "on_failure", "failure_retries": 2});
+    let stream_job = send(&app, reqwest::Method::POST, "/api/v1/jobs", body).await["id"].as_i64().unwrap();
+    let app_run = start_run(&app, stream_job).await;
+    b.goto(&app, &format!("/ui/jobs/{stream_job}")).await;
+    b.wait_present("the active application", &format!("#applications tr.active-run[data-run-id='{app_run}']")).await;
+
+    // Its run: the restart figures, then Abort with its confirmation.
+    b.goto(&app, &format!("/ui/runs/{app_run}")).await;
+    let policy = b.wait_text("the restart policy", "#restart-policy", |t| t.contains("on_failure")).await;
+    assert!(policy.contains("2 retries"), "{policy}");
+    assert_eq!(b.text("#stopping").await.as_deref(), Some("no"));
+    b.wait_present("the cancel button beside abort", "#cancel").await;
+    b.click("#abort").await;
+    b.click("#abort-keep").await;
+    b.wait_present("abort offered again after keeping it", "#abort").await;
+    assert_ne!(app.state(app_run).await, "aborted", "keeping it does not abort it");
+    b.click("#abort").await;
+    b.click("#abort-confirm").await;
+    wait_for("the application to be aborted", PAGE, || async { (app.state(app_run).await == "aborted").then_some(()) })
+        .await;
+    b.wait_text("the page to show it aborted", "#run-state", |t| t == "aborted").await;
+    b.wait_absent("no abort button once ended", "#abort").await;
+
+    // A workflow of four steps in three depths: extract and fetch, then clean, then load.
+    let mut step_jobs = Vec::new();
+    for name in ["wf-extract", "wf-fetch", "wf-clean", "wf-load"] {
+        let body = json!({"name": name, "service": "idle", "command": ["true"]});
+        step_jobs.push(send(&app, reqwest::Method::POST, "/api/v1/jobs", body).await["id"].as_i64().unwrap());
+    }
+    let steps = json!([
+        {"name": "load", "job": step_jobs[3], "depends_on": ["clean", "fetch"]},
+        {"name": "extract", "job": step_jobs[0], "depends_on": []},
+        {"name": "clean", "job": step_jobs[2], "depends_on": ["extract"]},
+        {"name": "fetch", "job": step_jobs[1], "depends_on": []},
+    ]);
+    let body = json!({"name": "nightly-flow", "kind": "workflow", "steps": steps});
+    let wf_job = send(&app, reqwest::Method::POST, "/api/v1/jobs", body).await["id"].as_i64().unwrap();
+    b.goto(&app, &format!("/ui/jobs/{wf_job}")).await;
+    b.wait_present("the graph's last depth", ".dag .layer[data-depth='2'] .step[data-step='load']").await;
+    let mut roots = texts(&b, ".dag .layer[data-depth='0'] .step-name").await;
+    roots.sort();
+    assert_eq!(roots, ["extract", "fetch"], "the roots are grouped at depth 0");
+    assert_eq!(texts(&b, ".dag .layer[data-depth='1'] .step-name").await, ["clean"]);
+    assert_eq!(texts(&b, ".dag .layer[data-depth='2'] .step-name").await, ["load"]);
+    assert_eq!(texts(&b, ".dag .layer").await.len(), 3, "one column per depth");
+    let load = b.text(".dag .step[data-step='load']").await.unwrap();
+    assert!(load.contains("after clean, fetch") && load.contains("wf-load"), "names its parents and its job: {load}");
+    b.wait_present("no workflow run yet", "#job-runs p.empty").await;
+
+    // Its start button opens the workflow run's page.
+    b.click("#start-run").await;
+    let wf_run = wait_for("the workflow run's page", PAGE, || async {
+        let url = b.client.current_url().await.ok()?;
+        url.path().strip_prefix("/ui/workflow-runs/")?.parse::<i64>().ok()
+    })
+    .await;
+    let (_, view) = app.get_json(&format!("/api/v1/workflow-runs/{wf_run}")).await;
+    assert_eq!(view["job_id"], wf_job);
+    b.wait_text("the workflow run's state", "#workflow-state", |t| t == "running").await;
+    for step in view["steps"].as_array().unwrap() {
+        let (name, run) = (step["name"].as_str().unwrap(), step["run_id"].as_i64().unwrap());
+        let css = format!(".dag .step[data-step='{name}'] a[href='/ui/runs/{run}']");
+        b.wait_present(&format!("step {name} linking its run"), &css).await;
+    }
+    let extract = b.text(".dag .layer[data-depth='0'] .step[data-step='extract'] .step-state").await.unwrap();
+    assert_eq!(extract, "queued", "a root is queued");
+    let waiting = b.text(".dag .layer[data-depth='2'] .step[data-step='load'] .step-state").await.unwrap();
+    assert_eq!(waiting, "waiting", "a child waits for its parents");
+    assert_eq!(texts(&b, "#edges tbody tr").await.len(), 3, "every edge");
+
+    // The cancel button (with its confirmation) cancels the workflow run.
+    b.click("#wf-cancel").await;
+    b.click("#wf-cancel-confirm").await;
+    wait_for("the workflow run to be cancelled", PAGE, || async {
+        let (_, w) = app.get_json(&format!("/api/v1/workflow-runs/{wf_run}")).await;
+        (w["state"] == "cancelled").then_some(())
+    })
+    .await;
+    b.wait_text("the page to show it cancelled", "#workflow-state", |t| t == "cancelled").await;
+    b.wait_text("the steps cancelled", ".dag .step[data-step='extract'] .step-state", |t| t == "cancelled").await;
+    b.wait_absent("no cancel button once ended", "#wf-cancel").await;
+
+    // The job page lists it; a step's run page links it.
+    b.goto(&app, &format!("/ui/jobs/{wf_job}")).await;
+    b.wait_present("the job's workflow run", &format!("#workflow-runs tr[data-workflow-run-id='{wf_run}']")).await;
+    let step_run = view["steps"][0]["run_id"].as_i64().unwrap();
+    b.goto(&app, &format!("/ui/runs/{step_run}")).await;
+    b.click("#workflow-run-link").await;
+    b.wait_text("the workflow run's page from a step", "#title", |t| t.contains(&format!("Workflow run {wf_run}")))
+        .await;
+
+    b.stop().await;
+    app.stop().await;
+}
+
 /// A token-protected API (a stand-in answering 401 without `Authorization: Bearer s3cret`): the
 /// page loads without a token, asks for one on the 401, keeps it in the tab and sends it.
 #[tokio::test]
@@ -372,9 +495,17 @@ async fn the_console_asks_for_a_token_on_a_401_and_sends_it_with_every_call() {
 #[tokio::test]
 async fn the_console_is_served_by_the_api_with_its_content_policy() {
     let app = TestApp::spawn(test_config(), berth::service::Roles { api: true, scheduler: false, worker: false }).await;
-    for path in
-        ["/ui/", "/ui/runs", "/ui/runs/12", "/ui/queue", "/ui/namespaces", "/ui/workers", "/ui/jobs", "/ui/jobs/3"]
-    {
+    for path in [
+        "/ui/",
+        "/ui/runs",
+        "/ui/runs/12",
+        "/ui/queue",
+        "/ui/namespaces",
+        "/ui/workers",
+        "/ui/jobs",
+        "/ui/jobs/3",
+        "/ui/workflow-runs/5",
+    ] {
         let res = app.http.get(app.url(path)).send().await.unwrap();
         assert_eq!(res.status(), 200, "{path}");
         let csp = res.headers()["content-security-policy"].to_str().unwrap().to_string();
@@ -384,7 +515,13 @@ async fn the_console_is_served_by_the_api_with_its_content_policy() {
     }
     let res = app.http.get(app.url("/ui")).send().await.unwrap();
     assert_eq!(res.url().path(), "/ui/", "/ui redirects to /ui/");
-    for (path, status) in [("/ui/assets/run.js", 200), ("/ui/assets/nope.js", 404), ("/ui/runs/abc", 404)] {
+    for (path, status) in [
+        ("/ui/assets/run.js", 200),
+        ("/ui/assets/workflow.js", 200),
+        ("/ui/assets/nope.js", 404),
+        ("/ui/runs/abc", 404),
+        ("/ui/workflow-runs/0", 404),
+    ] {
         assert_eq!(app.http.get(app.url(path)).send().await.unwrap().status(), status, "{path}");
     }
     app.stop().await;

@@ -37,6 +37,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
     ("workers.js", JS, include_str!("../../console/workers.js")),
     ("jobs.js", JS, include_str!("../../console/jobs.js")),
     ("job.js", JS, include_str!("../../console/job.js")),
+    ("workflow.js", JS, include_str!("../../console/workflow.js")),
 ];
 
 const JS: &str = "text/javascript; charset=utf-8";
@@ -63,10 +64,14 @@ pub fn router() -> Router<AppState> {
         .route("/ui/workers", get(|| async { shell("workers", "Workers", None) }))
         .route("/ui/jobs", get(|| async { shell("jobs", "Jobs", None) }))
         .route("/ui/jobs/{id}", get(|Path(id): Path<String>| async move { with_id("job", "Job", &id) }))
+        .route(
+            "/ui/workflow-runs/{id}",
+            get(|Path(id): Path<String>| async move { with_id("workflow", "Workflow run", &id) }),
+        )
         .route("/ui/assets/{name}", get(asset))
 }
 
-/// A page about one run or job: the id must be a positive integer (it is written into the page).
+/// A page about one run, job or workflow run: the id must be a positive integer (it is written into the page).
 fn with_id(page: &str, title: &str, raw: &str) -> Response {
     match raw.parse::<i64>() {
         Ok(id) if id > 0 => shell(page, &format!("{title} {id}"), Some(id)),
@@ -79,7 +84,7 @@ fn with_id(page: &str, title: &str, raw: &str) -> Response {
 pub fn render(page: &str, title: &str, id: Option<i64>) -> String {
     let section = match page {
         "run" => "runs",
-        "job" => "jobs",
+        "job" | "workflow" => "jobs",
         p => p,
     };
     let nav: String = NAV
@@ -130,7 +135,7 @@ mod tests {
 
     #[test]
     fn every_page_has_its_script_and_marks_its_section() {
-        for (page, _, _) in NAV.iter().chain(&[("run", "", ""), ("job", "", "")]) {
+        for (page, _, _) in NAV.iter().chain(&[("run", "", ""), ("job", "", ""), ("workflow", "", "")]) {
             let script = format!("{page}.js");
             assert!(ASSETS.iter().any(|(n, _, _)| *n == script), "{page} has no script");
             let html = render(page, "T", Some(7));
