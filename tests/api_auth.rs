@@ -525,3 +525,37 @@ fn berth_api_refuses_to_start_without_an_explicit_auth_setting() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("auth.enabled") && err.contains("BERTH_AUTH_ENABLED=true"), "{err}");
 }
+
+#[tokio::test]
+async fn a_workflow_needs_run_on_every_step_and_a_copy_runs_as_its_maker() {
+    let w = world(Roles { api: true, scheduler: false, worker: false }).await;
+    let (alices, _) = alice_job(&w, "example").await;
+    let bobs = {
+        let (status, job) = json_call(&w.app, "POST", "/api/v1/jobs", job_body(&unique("b"), "example"), &w.bob).await;
+        assert_eq!(status, 201, "{job}");
+        job["id"].as_i64().unwrap()
+    };
+    let flow = |name: String| {
+        json!({"name": name, "kind": "workflow", "steps": [
+            {"name": "theirs", "job": alices, "depends_on": []},
+            {"name": "mine", "job": bobs, "depends_on": ["theirs"]}]})
+    };
+    // Bob cannot run alice's job inside a workflow of his (it would run as alice and hand him her
+    // results under parents/).
+    let (status, body) = json_call(&w.app, "POST", "/api/v1/jobs", flow(unique("steal")), &w.bob).await;
+    assert_eq!(status, 403, "{body}");
+    grant(&w, alices, "bob", "run").await;
+    let (status, body) = json_call(&w.app, "POST", "/api/v1/jobs", flow(unique("shared")), &w.bob).await;
+    assert_eq!(status, 201, "with run on every step: {body}");
+
+    // A copy of alice's job made by bob (who may view it) is bob's and runs as bob.
+    grant(&w, alices, "bob", "view").await;
+    let (status, copy) =
+        json_call(&w.app, "POST", &format!("/api/v1/jobs/{alices}/duplicate"), json!({}), &w.bob).await;
+    assert_eq!(status, 201, "{copy}");
+    assert_eq!(copy["user"], "bob", "{copy}");
+    let (status, mine) =
+        json_call(&w.app, "POST", &format!("/api/v1/jobs/{alices}/duplicate"), json!({}), &w.alice).await;
+    assert_eq!(status, 201, "{mine}");
+    assert_eq!(mine["user"], "alice", "the owner's own copy keeps her user");
+}

@@ -233,7 +233,7 @@ pub async fn create_job(
     body.user = caller.acting_for(body.user.as_deref())?;
     let spec = body.into_spec(&state.config, &actor, FilesCheck::of(&files))?;
     caller.require_namespace(&state, &spec.namespace, NamespacePermission::Create).await?;
-    super::workflows::check_steps(&state, &spec).await?;
+    super::workflows::check_steps(&state, &caller, &spec).await?;
     let id = create(&state, &spec, &files, &actor).await?;
     Ok((StatusCode::CREATED, Json(view(&state, id).await?)))
 }
@@ -333,8 +333,14 @@ pub async fn duplicate_job(
         }
         None => (1..=100).map(|n| copy_name(&job.spec.name, n)).collect(),
     };
+    // The copy belongs to the caller: it runs as the job's user only if the caller may act as
+    // that user (the seed's user_id rule), otherwise as the caller.
+    let run_as = match caller.acting_for(Some(&job.spec.run_as)) {
+        Ok(user) => user.unwrap_or_else(|| job.spec.run_as.clone()),
+        Err(_) => caller.subject.clone(),
+    };
     for name in &names {
-        let spec = JobSpec { name: name.clone(), ..job.spec.clone() };
+        let spec = JobSpec { name: name.clone(), run_as: run_as.clone(), ..job.spec.clone() };
         let definition = serde_json::json!({ "definition": JobBody::of(&spec), "copy_of": job.id });
         let created = state.store.job_create(&spec, &Input::Keep(job.input_blob_id), definition, &actor).await;
         match created {
@@ -555,7 +561,7 @@ async fn update(
             format!("kind cannot change: job {id} is {}; create a new job instead", job.spec.kind),
         ));
     }
-    super::workflows::check_steps(state, &spec).await?;
+    super::workflows::check_steps(state, caller, &spec).await?;
     if spec.namespace != job.spec.namespace {
         caller.require_namespace(state, &spec.namespace, NamespacePermission::Create).await?;
     }

@@ -163,8 +163,15 @@ pub async fn terminate(
     let id = parse_id(&id)?;
     let run = super::runs::visible_run(&state, &caller, id, JobPermission::Run).await?;
     let actor = caller.actor(None);
-    let stopped = state.store.run_cancel_unstarted(id, "terminated through the seed API", &actor).await?
-        || state.store.run_request_cancel(id, &actor).await?;
+    let stopped = if run.restart.is_some() {
+        // A streaming run is stopped by an abort (it is never restarted), whichever route asks;
+        // one its worker is already stopping counts as stopped.
+        state.store.run_abort(id, &actor).await?.is_some()
+            || state.store.run_get(id).await?.is_some_and(|now| !now.state.is_terminal())
+    } else {
+        state.store.run_cancel_unstarted(id, "terminated through the seed API", &actor).await?
+            || state.store.run_request_cancel(id, &actor).await?
+    };
     if !stopped {
         return Err(Error::Conflict {
             code: "not_cancellable",

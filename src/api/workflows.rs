@@ -193,13 +193,26 @@ pub async fn cancel_workflow_run(
 
 /// Checks a workflow's steps against the jobs as they are (a 400 naming the step, edge or job at
 /// fault); nothing for the other kinds.
-pub async fn check_steps(state: &AppState, spec: &JobSpec) -> Result<()> {
+///
+/// A workflow runs its steps' jobs as their own users, with their files and quota, and hands their
+/// results to later steps: the caller needs `run` on every step's job that exists (403 otherwise).
+pub async fn check_steps(state: &AppState, caller: &Caller, spec: &JobSpec) -> Result<()> {
     if spec.kind != JobKind::Workflow {
         return Ok(());
     }
     let ids: Vec<JobId> = spec.steps.iter().map(|s| s.job).collect();
     let kinds = state.store.job_kinds(&ids).await?;
+    let existing: Vec<JobId> = kinds.keys().copied().collect();
+    require_steps(state, caller, &existing).await?;
     workflow::validate(&spec.steps, &kinds).map(|_| ()).map_err(invalid)
+}
+
+/// Requires `run` on each of the step jobs `jobs`.
+async fn require_steps(state: &AppState, caller: &Caller, jobs: &[JobId]) -> Result<()> {
+    for job in jobs {
+        caller.require_job_id(state, *job, JobPermission::Run).await?;
+    }
+    Ok(())
 }
 
 /// Starts workflow job `job` with the overrides of `body` (priority and env; args do not apply).
@@ -211,6 +224,10 @@ pub async fn start(state: &AppState, caller: &Caller, job: &JobRow, body: StartB
             "args do not apply to a workflow: set them on its steps' jobs",
         ));
     }
+    // Permissions may have changed since the workflow was defined: the starter needs `run` on
+    // every step's job too.
+    let steps: Vec<JobId> = job.spec.steps.iter().map(|s| s.job).collect();
+    require_steps(state, caller, &steps).await?;
     let env = body.env.unwrap_or_default();
     let check = super::job_input::JobBody { env: Some(env.clone()), ..super::job_input::JobBody::of(&job.spec) };
     check.into_spec(&state.config, &job.spec.run_as, super::job_input::FilesCheck::None)?;
