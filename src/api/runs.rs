@@ -306,14 +306,7 @@ pub async fn get_logs(
     if query.follow == Some(true) {
         return Ok(super::follow::response(state.store.clone(), id));
     }
-    let mut stdout = Vec::new();
-    let mut stderr = Vec::new();
-    for entry in state.store.run_logs(id).await? {
-        match entry.stream.as_str() {
-            "stderr" => stderr.extend_from_slice(&entry.data),
-            _ => stdout.extend_from_slice(&entry.data),
-        }
-    }
+    let (stdout, stderr) = split_logs(state.store.run_logs(id).await?);
     Ok(Json(LogsView {
         id,
         stdout: String::from_utf8_lossy(&stdout).into_owned(),
@@ -352,8 +345,20 @@ pub async fn get_result(State(state): State<AppState>, caller: Caller, Path(id):
     Ok(zip_response(id, zip))
 }
 
-/// The 410 for the result of a cleaned run.
-fn cleaned(id: crate::store::RunId) -> Error {
+/// A run's output, every attempt in order, as (stdout, stderr).
+pub(super) fn split_logs(entries: Vec<crate::store::runs::LogEntry>) -> (Vec<u8>, Vec<u8>) {
+    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+    for entry in entries {
+        match entry.stream.as_str() {
+            "stderr" => stderr.extend_from_slice(&entry.data),
+            _ => stdout.extend_from_slice(&entry.data),
+        }
+    }
+    (stdout, stderr)
+}
+
+/// The 410 for a run whose files retention removed.
+pub(super) fn cleaned(id: crate::store::RunId) -> Error {
     Error::Gone {
         code: "cleaned",
         message: format!("run {id} was cleaned: its files were removed after the retention period"),

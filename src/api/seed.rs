@@ -115,25 +115,15 @@ pub async fn download_partial(
 ) -> Result<Response> {
     let id = parse_id(&id)?;
     let run = super::runs::visible_run(&state, &caller, id, JobPermission::View).await?;
-    let cleaned = || Error::Gone {
-        code: "cleaned",
-        message: format!("run {id} was cleaned: its files were removed after the retention period"),
-    };
     if run.state == RunState::Cleaned {
-        return Err(cleaned());
+        return Err(super::runs::cleaned(id));
     }
     if let Some(blob) = run.result_blob_id {
         let zip = state.store.blob_read(blob).await?;
-        return if zip.is_empty() { Err(cleaned()) } else { Ok(zip_response(id, zip)) };
+        return if zip.is_empty() { Err(super::runs::cleaned(id)) } else { Ok(zip_response(id, zip)) };
     }
     let input = state.store.run_input(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
-    let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
-    for entry in state.store.run_logs(id).await? {
-        match entry.stream.as_str() {
-            "stderr" => stderr.extend_from_slice(&entry.data),
-            _ => stdout.extend_from_slice(&entry.data),
-        }
-    }
+    let (stdout, stderr) = super::runs::split_logs(state.store.run_logs(id).await?);
     let logs: Vec<(String, Vec<u8>)> = [("stdout.log", stdout), ("stderr.log", stderr)]
         .into_iter()
         .filter(|(_, data)| !data.is_empty())
