@@ -82,6 +82,10 @@ pub struct BenchArgs {
     /// Steps of the workflow scenario's workflow (a root, a fan-out, a fan-in; at least 3).
     #[arg(long, default_value_t = 1000)]
     pub workflow_steps: usize,
+    /// `job-orchestrator` binaries of the seed scenario, one node each (default: those `.ci/run`
+    /// builds, `target/seed-1.6.0/bin/job-orchestrator` and `target/seed-2.3.1/...`, found).
+    #[arg(long, value_delimiter = ',')]
+    pub seed_bin: Vec<std::path::PathBuf>,
 }
 
 /// A flow of the throughput scenario.
@@ -133,6 +137,7 @@ impl BenchArgs {
             retention_rate: self.retention_rate.max(1),
             retention_input_kib: self.retention_input_kib,
             workflow_steps: self.workflow_steps.max(3),
+            seed_bins: self.seed_bin.clone(),
         }
     }
 }

@@ -45,6 +45,14 @@ pub async fn finish_history(store: &Store, namespace: &str) -> Result<u64> {
     Ok(u64::try_from(runs).unwrap_or(0))
 }
 
+/// Attempts lost to the infrastructure and retried, over every run in the table; and how many
+/// runs lost any.
+pub async fn lost_attempts(store: &Store) -> Result<(u64, u64)> {
+    let row = sqlx::query(include_str!("../sql/lost_attempts.sql")).fetch_one(store.pool()).await?;
+    let count = |name: &str| -> Result<u64> { Ok(u64::try_from(row.try_get::<i64, _>(name)?).unwrap_or(0)) };
+    Ok((count("attempts")?, count("runs")?))
+}
+
 /// VACUUM (ANALYZE) of the runs, attempts and events tables.
 pub async fn vacuum(store: &Store) -> Result<()> {
     sqlx::raw_sql(include_str!("../sql/vacuum.sql")).execute(store.pool()).await?;

@@ -1,9 +1,12 @@
 //! End to end: `run.sh` jobs from many users through `POST /upload` over real HTTP, executed as
 //! processes, until each result zip is downloadable; then every zip is fetched and checked.
+//! [`measure`] is the same load with any executor (the `seed` scenario reuses it).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use berth::config::Config;
+use berth::executor::Executor;
 use reqwest::multipart::{Form, Part};
 use tokio::sync::Mutex;
 
@@ -25,18 +28,28 @@ pub const RUN_SH: &str = "#!/bin/bash\necho \"hello from $BERTH_RUN_ID\" > out.t
 pub async fn run(bench: &Bench) -> Result<Vec<Measurement>> {
     let n = bench.opts.e2e_runs;
     bench.progress(&format!("e2e: {n} run.sh jobs over HTTP"));
-    db::reset(&bench.store).await?;
     let mut config = bench.config.clone();
     config.worker.executor = berth::domain::ExecutorKind::Process;
     config.worker.pods = PODS;
+    let figure = Measurement::new("e2e", "priority", "upload_to_zip", n as u64);
+    Ok(vec![measure(bench, &config, RUN_SH, figure).await?])
+}
+
+/// Empties the tables, starts a scheduler, one worker (with `config`'s executor) and the API, and
+/// pushes `bench.opts.e2e_runs` uploads of `script` through them until each zip is downloadable;
+/// `figure` gets the rate, the upload-to-downloadable percentiles and the jobs whose zip was wrong.
+pub async fn measure(bench: &Bench, config: &Config, script: &'static str, figure: Measurement) -> Result<Measurement> {
+    let n = bench.opts.e2e_runs;
+    db::reset(&bench.store).await?;
+    let executor = Executor::from_config(config).map_err(Error::Refused)?;
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
     let base = format!("http://{}", listener.local_addr()?);
-    let services = Services::start(&bench.store, &config, 1, Some(listener));
+    let services = Services::start_with(&bench.store, config, 1, Some(listener), executor);
     tokio::time::sleep(super::latency::WARM_UP).await;
     let client = reqwest::Client::new();
 
     let started = Instant::now();
-    let uploaded = upload_all(&client, &base, super::users(bench.opts.seed, USERS, n)).await;
+    let uploaded = upload_all(&client, &base, script, super::users(bench.opts.seed, USERS, n)).await;
     let done = wait_downloadable(&client, &base, &uploaded?).await;
     let seconds = started.elapsed().as_secs_f64();
     let verified = match &done {
@@ -46,14 +59,12 @@ pub async fn run(bench: &Bench) -> Result<Vec<Measurement>> {
     services.stop().await;
     let done = done?;
     let mut latencies: Vec<f64> = done.iter().filter_map(|d| d.latency_ms).collect();
-    Ok(vec![
-        Measurement {
-            runs_per_second: Some(latencies.len() as f64 / seconds),
-            lost: Some((n - verified) as u64),
-            ..Measurement::new("e2e", "priority", "upload_to_zip", n as u64)
-        }
-        .with_latencies(&mut latencies),
-    ])
+    Ok(Measurement {
+        runs_per_second: Some(latencies.len() as f64 / seconds),
+        lost: Some((n - verified) as u64),
+        ..figure
+    }
+    .with_latencies(&mut latencies))
 }
 
 /// One upload: the run id and when its request was sent.
@@ -66,7 +77,12 @@ struct Uploaded {
     settled: bool,
 }
 
-async fn upload_all(client: &reqwest::Client, base: &str, users: Vec<String>) -> Result<Vec<Uploaded>> {
+async fn upload_all(
+    client: &reqwest::Client,
+    base: &str,
+    script: &'static str,
+    users: Vec<String>,
+) -> Result<Vec<Uploaded>> {
     let queue = Arc::new(Mutex::new(users.into_iter().enumerate().collect::<Vec<_>>()));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..CLIENTS {
@@ -76,7 +92,7 @@ async fn upload_all(client: &reqwest::Client, base: &str, users: Vec<String>) ->
             loop {
                 let Some((_, user)) = queue.lock().await.pop() else { return Ok::<_, Error>(mine) };
                 let form = Form::new()
-                    .part("file", Part::bytes(RUN_SH.as_bytes().to_vec()).file_name("run.sh"))
+                    .part("file", Part::bytes(script.as_bytes().to_vec()).file_name("run.sh"))
                     .text("user_id", user)
                     .text("service", SERVICE);
                 let sent = Instant::now();

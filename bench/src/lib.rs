@@ -20,6 +20,7 @@ pub mod lists;
 pub mod report;
 pub mod retention;
 pub mod schedules;
+pub mod seed;
 pub mod throughput;
 pub mod workflow;
 
@@ -85,6 +86,9 @@ pub enum Scenario {
     /// A 1,000-step workflow (fan-out and fan-in) from start to end: each step's start after its
     /// last parent's end (issue 15).
     Workflow,
+    /// The `e2e` load through the process executor, then through an `http` worker and each real
+    /// seed executor given by `--seed-bin` (issue 16). Not part of `all`: it needs those binaries.
+    Seed,
 }
 
 /// What to measure and how often.
@@ -132,6 +136,8 @@ pub struct BenchOptions {
     pub retention_input_kib: usize,
     /// Steps of the workflow scenario's workflow.
     pub workflow_steps: usize,
+    /// The seed executors of the seed scenario (`job-orchestrator` binaries).
+    pub seed_bins: Vec<PathBuf>,
 }
 
 /// Errors of a benchmark.
@@ -273,6 +279,9 @@ impl Bench {
             if matches!(s, Scenario::All | Scenario::Workflow) {
                 figures.extend(workflow::run(self).await?);
             }
+            if s == Scenario::Seed {
+                figures.extend(seed::run(self).await?);
+            }
             reps.push(figures);
         }
         Ok(report::medians(&reps))
@@ -328,14 +337,26 @@ pub struct Services {
 }
 
 impl Services {
-    /// Starts a scheduler, `workers` worker loops with `executor`, and the API on `listener`.
+    /// Starts a scheduler, `workers` worker loops with `config`'s executor kind (one that needs
+    /// no configuration), and the API on `listener`.
     pub fn start(store: &Store, config: &Config, workers: usize, listener: Option<TcpListener>) -> Self {
+        Self::start_with(store, config, workers, listener, Executor::of_kind(config.worker.executor))
+    }
+
+    /// [`Services::start`] with `executor` (e.g. an `http` one built from the configuration).
+    pub fn start_with(
+        store: &Store,
+        config: &Config,
+        workers: usize,
+        listener: Option<TcpListener>,
+        executor: Executor,
+    ) -> Self {
         let mut supervisor = Supervisor::new(CancellationToken::new());
         supervisor.spawn(Scheduler::new(store.clone(), SchedulerSettings::from_config(config), Clock::System));
         for i in 0..workers {
             let mut settings = WorkerSettings::from_config(config);
             settings.name = format!("bench-worker-{i}");
-            supervisor.spawn(Worker::new(store.clone(), settings, Executor::of_kind(config.worker.executor)));
+            supervisor.spawn(Worker::new(store.clone(), settings, executor.clone()));
         }
         if let Some(listener) = listener {
             let state = berth::api::AppState { store: store.clone(), config: Arc::new(config.clone()) };

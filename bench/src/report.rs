@@ -185,7 +185,7 @@ pub fn print(figures: &[Measurement], json: bool) {
     }
     let num = |v: Option<f64>| v.map_or_else(|| "-".to_string(), |v| format!("{v:.1}"));
     println!(
-        "{:<10} {:<8} {:<16} {:>8} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>10} {:>5}",
+        "{:<10} {:<10} {:<16} {:>8} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>10} {:>5}",
         "scenario",
         "flow",
         "what",
@@ -201,7 +201,7 @@ pub fn print(figures: &[Measurement], json: bool) {
     );
     for m in figures {
         println!(
-            "{:<10} {:<8} {:<16} {:>8} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>10} {:>5}",
+            "{:<10} {:<10} {:<16} {:>8} {:>7} {:>10} {:>8} {:>8} {:>8} {:>8} {:>10} {:>5}",
             m.scenario,
             m.flow,
             m.what,
