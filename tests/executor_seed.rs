@@ -75,19 +75,19 @@ struct Seed {
     child: std::process::Child,
     port: u16,
     url: String,
-    _dir: tempfile::TempDir,
+    /// Its payload table (`DB_PATH`) and run folders (`DATA_PATH`); `None` only while restarting.
+    dir: Option<tempfile::TempDir>,
 }
 
 impl Seed {
     /// Starts a node on a free port and waits until it answers.
     async fn start(bin: &Path) -> Seed {
         let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
-        Self::start_on(bin, port).await
+        Self::start_on(bin, port, tempfile::tempdir().expect("tempdir")).await
     }
 
-    async fn start_on(bin: &Path, port: u16) -> Seed {
+    async fn start_on(bin: &Path, port: u16, dir: tempfile::TempDir) -> Seed {
         use std::os::unix::process::CommandExt;
-        let dir = tempfile::tempdir().expect("tempdir");
         let child = std::process::Command::new(bin)
             .arg("client")
             .env_clear()
@@ -109,15 +109,16 @@ impl Seed {
             assert!(Instant::now() < end, "the seed executor {} did not come up on {url}", bin.display());
             tokio::time::sleep(Duration::from_millis(50)).await; // poll interval, bounded by the deadline
         }
-        Seed { bin: bin.to_path_buf(), child, port, url, _dir: dir }
+        Seed { bin: bin.to_path_buf(), child, port, url, dir: Some(dir) }
     }
 
-    /// Kills the node (and its jobs) and starts a new one on the same port with an empty payload
-    /// table: as a machine that restarted.
-    async fn restart(self) -> Seed {
+    /// Kills the node (and its jobs) and starts a new one on the same port, with its payload table
+    /// and folders (`keep`: a node restarted) or empty ones (a machine replaced).
+    async fn restart(mut self, keep: bool) -> Seed {
         let (bin, port) = (self.bin.clone(), self.port);
+        let dir = self.dir.take().filter(|_| keep);
         drop(self);
-        Self::start_on(&bin, port).await
+        Self::start_on(&bin, port, dir.unwrap_or_else(|| tempfile::tempdir().expect("tempdir"))).await
     }
 }
 
@@ -376,9 +377,11 @@ async fn the_real_2x_seed_executor_completes_fails_refuses_and_kills() {
     let seed_a = Seed::start(&bin).await;
     let seed_b = Seed::start(&bin).await;
     let tmp = tempfile::tempdir().expect("tempdir");
-    let exec = executor(&by_base(&[&seed_a.url, &seed_b.url]));
+    let mut c = by_base(&[&seed_a.url, &seed_b.url]);
+    c.services.get_mut("example").expect("default service").executor_slots = 1;
+    let exec = executor(&c);
 
-    // Submit, complete, zip back; two at once land one on each node.
+    // Submit, complete, zip back; two at once land one on each node (one slot each).
     let script = format!("{TRAP}cat in.txt > out.txt\necho ok >> out.txt\n");
     let (r1, r2) = tokio::join!(run_real(&exec, tmp.path(), &script), run_real(&exec, tmp.path(), &script));
     if r1.2 == 1 && r2.2 == 1 {
@@ -423,12 +426,16 @@ async fn the_real_2x_seed_executor_completes_fails_refuses_and_kills() {
         assert_eq!(r.expect("run").outcome, Outcome::Cancelled);
         assert!(logs.contains(&format!("killed payload {id}")), "{logs}");
         let client = reqwest::Client::new();
-        common::wait_for("the node to report the payload Killed", Duration::from_secs(10), || async {
+        // The node marks the payload killed; its updater then says `Killed` — or `Lost`, when the
+        // race took the run between the test's look and the kill (the pid not yet stored).
+        let status = common::wait_for("the node to mark the payload killed", Duration::from_secs(10), || async {
             let body: serde_json::Value =
                 client.get(format!("{url}/retrieve/{id}")).send().await.ok()?.json().await.ok()?;
-            (body["status"] == "Killed").then_some(())
+            let status = body["status"].as_str()?.to_string();
+            (body["killed"] == true && status != "Running").then_some(status)
         })
         .await;
+        assert!(status == "Killed" || status == "Lost", "{status}");
         break;
     }
 }
@@ -436,38 +443,50 @@ async fn the_real_2x_seed_executor_completes_fails_refuses_and_kills() {
 // ---------------------------------------------------------------------------------------------
 // Both: the node dies mid-run.
 
-/// Submits a long run, waits until the node runs it, restarts the node (its payload table is new:
-/// the id is unknown, 404): the attempt is lost, retryable — the executor's fault, not the job's.
-async fn restarted_mid_run_loses_the_run(bin: &Path, by_seed_names_config: bool) {
+/// Submits a long run, waits until the node runs it, kills the node with its jobs and starts it
+/// again on the same port; returns what the executor made of the run.
+async fn restarted_mid_run(bin: &Path, generation: u8, keep: bool) -> berth::executor::Result<ExecResult> {
     let mut seed = Seed::start(bin).await;
     let tmp = tempfile::tempdir().expect("tempdir");
-    let mut c = if by_seed_names_config { by_seed_names(&seed.url) } else { by_base(&[&seed.url]) };
+    let mut c = if generation == 1 { by_seed_names(&seed.url) } else { by_base(&[&seed.url]) };
     c.lease_timeout_seconds = 30;
     let exec = executor(&c);
     for attempt in 1.. {
-        let (task, submitted) =
-            run_spawned(&exec, request(tmp.path(), &format!("{TRAP}sleep 20\n")), CancellationToken::new());
+        let mut req = request(tmp.path(), &format!("{TRAP}sleep 20\n"));
+        // Only a 1.x node restarted with its table needs the timeout to end the attempt.
+        req.timeout = Some(Duration::from_secs(if generation == 1 && keep { 6 } else { 60 }));
+        let (task, submitted) = run_spawned(&exec, req, CancellationToken::new());
         let (id, url) = submitted.await.expect("submitted");
         if wait_running(&url, id).await == Seen::Lost {
             assert!(seed_race(&task.await.expect("join").0, attempt));
             continue;
         }
-        seed = seed.restart().await;
+        seed = seed.restart(keep).await;
         let r = tokio::time::timeout(Duration::from_secs(40), task).await.expect("ends").expect("join").0;
-        assert!(matches!(r, Err(Error::Retryable(ref m)) if m.contains("404")), "{r:?}");
-        break;
+        drop(seed);
+        return r;
     }
-    drop(seed);
+    unreachable!()
 }
 
 #[tokio::test]
 async fn the_real_seed_executors_restarted_mid_run_lose_the_run() {
     let test = "the_real_seed_executors_restarted_mid_run_lose_the_run";
     if let Some(bin) = seed_binary(&SEED_1X, test) {
-        restarted_mid_run_loses_the_run(&bin, true).await;
+        // A new machine: the id is unknown (404): lost, retryable — the executor's fault.
+        let r = restarted_mid_run(&bin, 1, false).await;
+        assert!(matches!(r, Err(Error::Retryable(ref m)) if m.contains("404")), "1.x, new table: {r:?}");
+        // The same node restarted with its table: 1.x never looks at a `Running` payload again
+        // (no updater) and answers 202 for ever; only the run's timeout ends the attempt.
+        let r = restarted_mid_run(&bin, 1, true).await;
+        assert_eq!(r.expect("run").outcome, Outcome::TimedOut, "1.x, same table");
     }
     if let Some(bin) = seed_binary(&SEED_2X, test) {
-        restarted_mid_run_loses_the_run(&bin, false).await;
+        let r = restarted_mid_run(&bin, 2, false).await;
+        assert!(matches!(r, Err(Error::Retryable(ref m)) if m.contains("404")), "2.x, new table: {r:?}");
+        // 2.x's updater finds the pid gone and no exit file: `Lost`, retryable.
+        let r = restarted_mid_run(&bin, 2, true).await;
+        assert!(matches!(r, Err(Error::Retryable(ref m)) if m.contains("(Lost)")), "2.x, same table: {r:?}");
     }
 }
 

@@ -134,6 +134,10 @@ impl Drop for Slot {
     }
 }
 
+/// Why a run the node itself reported `Lost` is lost. The seed 2.3 node also says it of a run it
+/// has just started (its runner and updater race): the job may still be running there.
+pub const LOST_BY_NODE: &str = "the executor lost the run (Lost)";
+
 /// What one `GET /retrieve/{id}` said, whichever generation answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
@@ -170,7 +174,7 @@ pub fn classify(status: u16, content_type: Option<&str>, body: Vec<u8>) -> Answe
             "Failed" => Answer::Failed,
             "Invalid" => Answer::Invalid,
             "Killed" => Answer::Killed,
-            "Lost" => Answer::Lost("the executor lost the run (Lost)".into()),
+            "Lost" => Answer::Lost(LOST_BY_NODE.into()),
             "Cleaned" => Answer::Lost("the executor cleaned the run's folder (Cleaned)".into()),
             _ => Answer::Unclear(format!("unknown state {state:?} (HTTP {status})")),
         };
@@ -248,6 +252,10 @@ impl HttpExecutor {
                 (0..pool.remotes.len()).filter(|&i| pool.slots == 0 || counts[i] < pool.slots).collect();
             if !open.is_empty() {
                 let loads = self.loads(pool, &open, &counts).await;
+                // Runs submitted concurrently took slots while the loads were asked (a seed node
+                // takes 200 ms to say its load): rank by the counts as they are now, or two runs
+                // submitted together would both go to the least loaded node.
+                let counts: Vec<usize> = pool.remotes.iter().map(|r| r.in_flight.load(Ordering::SeqCst)).collect();
                 let n = pool.remotes.len();
                 let turn = pool.next.fetch_add(1, Ordering::Relaxed) % n;
                 let rotated = |i: usize| (i + n - turn) % n;
@@ -573,6 +581,13 @@ impl Execute for HttpExecutor {
             }
             Watch::Answer(Answer::Lost(why)) | Watch::Answer(Answer::Unclear(why)) => {
                 note(&logs, format!("payload {id}: {why}")).await;
+                if why == LOST_BY_NODE {
+                    // A seed 2.3 node reports `Lost` a run it has just started when its updater
+                    // looks before its runner stored the pid; the job runs on. Stop it, so that
+                    // the retry is the only copy running (best effort: with the pid not yet
+                    // stored, the node's kill does nothing).
+                    self.kill(&endpoint, id, &logs).await;
+                }
                 Err(Error::Retryable(format!("remote run lost: {why}")))
             }
             Watch::Answer(Answer::Pending) => unreachable!("watch returns only a final answer"),
