@@ -290,7 +290,9 @@ fn seed_race(r: &berth::executor::Result<ExecResult>, attempt: u32) -> bool {
     let lost = matches!(r, Err(Error::Retryable(m)) if m.contains("(Lost)"));
     if lost {
         assert!(attempt < SEED_RACE_TRIES, "the seed node lost the run {attempt} times in a row: {r:?}");
-        eprintln!("SEED-RACE: the seed node lost a run (its Running-before-pid race); retrying as berth would");
+        eprintln!(
+            "SEED-RACE: the seed node lost a run on try {attempt} (its Running-before-pid race); retrying as berth would"
+        );
     }
     lost
 }

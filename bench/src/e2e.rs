@@ -40,12 +40,7 @@ pub async fn run(bench: &Bench) -> Result<Vec<Measurement>> {
 /// `figure` gets the rate, the upload-to-downloadable percentiles and the jobs whose zip was wrong.
 pub async fn measure(bench: &Bench, config: &Config, script: &'static str, figure: Measurement) -> Result<Measurement> {
     let n = bench.opts.e2e_runs;
-    db::reset(&bench.store).await?;
-    let executor = Executor::from_config(config).map_err(Error::Refused)?;
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
-    let base = format!("http://{}", listener.local_addr()?);
-    let services = Services::start_with(&bench.store, config, 1, Some(listener), executor);
-    tokio::time::sleep(super::latency::WARM_UP).await;
+    let (services, base) = start(bench, config).await?;
     let client = reqwest::Client::new();
 
     let started = Instant::now();
@@ -65,6 +60,53 @@ pub async fn measure(bench: &Bench, config: &Config, script: &'static str, figur
         ..figure
     }
     .with_latencies(&mut latencies))
+}
+
+/// `probes` uploads of `script`, one at a time: each is waited for until its zip is downloadable
+/// before the next is sent, through services with `config`. `figure` gets the upload-to-downloadable
+/// percentiles on idle services and the jobs that never became downloadable.
+pub async fn measure_one_at_a_time(
+    bench: &Bench,
+    config: &Config,
+    script: &'static str,
+    probes: usize,
+    figure: Measurement,
+) -> Result<Measurement> {
+    let (services, base) = start(bench, config).await?;
+    let client = reqwest::Client::new();
+    let (mut latencies, mut lost) = (Vec::new(), 0);
+    let mut outcome = Ok(());
+    for user in super::users(bench.opts.seed, USERS, probes) {
+        let done = match upload_all(&client, &base, script, vec![user]).await {
+            Ok(up) => wait_downloadable(&client, &base, &up).await,
+            Err(e) => Err(e),
+        };
+        match done {
+            Ok(done) => match done.first().and_then(|d| d.latency_ms) {
+                Some(ms) => latencies.push(ms),
+                None => lost += 1,
+            },
+            Err(e) => {
+                outcome = Err(e);
+                break;
+            }
+        }
+    }
+    services.stop().await;
+    outcome?;
+    Ok(Measurement { runs_per_second: None, lost: Some(lost), ..figure }.with_latencies(&mut latencies))
+}
+
+/// Empties the tables and starts a scheduler, one worker with `config`'s executor and the API;
+/// returns them and the API's base URL once warmed up.
+async fn start(bench: &Bench, config: &Config) -> Result<(Services, String)> {
+    db::reset(&bench.store).await?;
+    let executor = Executor::from_config(config).map_err(Error::Refused)?;
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0)).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    let services = Services::start_with(&bench.store, config, 1, Some(listener), executor);
+    tokio::time::sleep(super::latency::WARM_UP).await;
+    Ok((services, base))
 }
 
 /// One upload: the run id and when its request was sent.

@@ -10,6 +10,8 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use super::report::Measurement;
+use berth::config::Config;
+
 use super::{Bench, Error, Result, SERVICE, db, e2e};
 
 /// The job: the trap line the seed 2.x validator requires (1.x and berth ignore it), then writes a
@@ -20,10 +22,14 @@ pub const RUN_SH: &str = "#!/bin/bash\ntrap 'echo $? > .orchestrator.exit' EXIT\
 pub const DEFAULT_BINS: [&str; 2] =
     ["target/seed-1.6.0/bin/job-orchestrator", "target/seed-2.3.1/bin/job-orchestrator"];
 
+/// Jobs sent one at a time (each after the previous one's zip is downloadable) on each side: the
+/// latency of one job on idle services.
+pub const PROBES: usize = 30;
+
 /// How long a seed node may take to answer its first `GET /`.
 const START_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// The process executor, then each seed node; one figure each.
+/// The process executor, then each seed node; two figures each (the burst, one at a time).
 pub async fn run(bench: &Bench) -> Result<Vec<Measurement>> {
     let n = bench.opts.e2e_runs;
     let bins: Vec<PathBuf> = if bench.opts.seed_bins.is_empty() {
@@ -39,13 +45,13 @@ pub async fn run(bench: &Bench) -> Result<Vec<Measurement>> {
     }
     let mut out = Vec::new();
 
-    bench.progress(&format!("seed: {n} run.sh jobs over HTTP through berth's process executor"));
+    bench.progress(&format!(
+        "seed: {n} run.sh jobs over HTTP through berth's process executor, then {PROBES} one at a time"
+    ));
     let mut config = bench.config.clone();
     config.worker.executor = berth::domain::ExecutorKind::Process;
     config.worker.pods = e2e::PODS;
-    out.push(
-        e2e::measure(bench, &config, RUN_SH, Measurement::new("seed", "process", "upload_to_zip", n as u64)).await?,
-    );
+    out.extend(both(bench, &config, "process").await?);
 
     for bin in bins {
         let label = label_of(&bin);
@@ -56,17 +62,29 @@ pub async fn run(bench: &Bench) -> Result<Vec<Measurement>> {
         config.worker.pods = e2e::PODS;
         let service = config.services.get_mut(SERVICE).ok_or_else(|| Error::Refused("no bench service".into()))?;
         service.executors = node.url.clone();
-        let figure =
-            e2e::measure(bench, &config, RUN_SH, Measurement::new("seed", label, "upload_to_zip", n as u64)).await;
+        let figures = both(bench, &config, label).await;
         drop(node);
-        let figure = figure?;
-        let (attempts, runs) = db::lost_attempts(&bench.store).await?;
-        bench.progress(&format!(
-            "{label}: {attempts} attempts lost by the executor and retried by berth, over {runs} of {n} runs"
-        ));
-        out.push(figure);
+        out.extend(figures?);
     }
     Ok(out)
+}
+
+/// The burst of `e2e_runs` jobs, then [`PROBES`] jobs one at a time, through `config`'s executor.
+async fn both(bench: &Bench, config: &Config, label: &'static str) -> Result<Vec<Measurement>> {
+    let n = bench.opts.e2e_runs;
+    let burst = Measurement::new("seed", label, "upload_to_zip", n as u64);
+    let burst = e2e::measure(bench, config, RUN_SH, burst).await?;
+    let (attempts, runs) = db::lost_attempts(&bench.store).await?;
+    bench.progress(&format!(
+        "{label}: {attempts} attempts lost by the executor and retried by berth, over {runs} of {n} runs"
+    ));
+    let single = Measurement::new("seed", label, "one_at_a_time", PROBES as u64);
+    let single = e2e::measure_one_at_a_time(bench, config, RUN_SH, PROBES, single).await?;
+    let (attempts, runs) = db::lost_attempts(&bench.store).await?;
+    bench.progress(&format!(
+        "{label}: one at a time, {attempts} attempts lost and retried, over {runs} of {PROBES} runs"
+    ));
+    Ok(vec![burst, single])
 }
 
 /// `seed-<version>`, read from the `.crates.toml` `cargo install` left beside the binary's `bin/`,
