@@ -44,7 +44,7 @@ pub const PREPARE_MARGIN: Duration = Duration::from_millis(250);
 /// that long for an edit).
 pub const PREPARE_AHEAD_MAX: Duration = Duration::from_secs(10);
 /// The time per prepared fire assumed before any was measured.
-pub const PREPARE_PER_FIRE_DEFAULT: Duration = Duration::from_micros(200);
+pub const PREPARE_PER_FIRE_DEFAULT: Duration = Duration::from_micros(300);
 
 /// The cron duty.
 pub struct Schedules {
@@ -99,20 +99,19 @@ impl Schedules {
             self.pruned_at = Some(Instant::now());
             prune(&term.store, term.epoch, now).await?;
         }
-        if let Some(p) = &self.prepared {
-            return Ok(Done { again, within: Some(p.commit_at.saturating_duration_since(Instant::now())) });
-        }
+        let commit_in = self.prepared.as_ref().map(|p| p.commit_at.saturating_duration_since(Instant::now()));
         if again {
-            return Ok(Done { again, within: None });
+            return Ok(Done { again, within: commit_in });
         }
         // Wake at the next fire time (or its preparation) rather than at the next tick (up to a
         // tick of lag for every fire otherwise). A due schedule the pass left (a locked row, a
-        // deleted job's) is not a fire time to wait for: only future ones count.
+        // deleted job's) is not a fire time to wait for: only future ones count. With an instant
+        // prepared, only a schedule set since for an earlier time comes before its commit.
         let Some(next) = term.store.schedule_next_fire(now).await? else {
-            return Ok(Done { again, within: None });
+            return Ok(Done { again, within: commit_in });
         };
-        if !ahead {
-            return Ok(Done { again, within: Some(next.within) });
+        if !ahead || self.prepared.is_some() {
+            return Ok(Done { again, within: Some(commit_in.map_or(next.within, |c| c.min(next.within))) });
         }
         let lead = self.lead(next.due);
         if next.within > lead {
