@@ -391,3 +391,41 @@ async fn a_prepared_fire_that_would_commit_past_its_starting_deadline_rolls_back
     assert!(fires.iter().any(|f| f.fire_at == fire && f.outcome == FireOutcome::Missed), "{fires:?}");
     assert!(scheduled_runs(&store, job).await.len() <= 1);
 }
+
+#[tokio::test]
+async fn a_prepared_fire_neither_blocks_admission_nor_survives_a_takeover() {
+    let store = common::fresh_store().await;
+    let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
+    let fire = DateTime::from_timestamp(db_now(&store).await.timestamp() + 2, 0).unwrap();
+    let job =
+        scheduled_job(&store, "allow", &every_second(ConcurrencyPolicy::Allow, None), fire - Duration::seconds(1)).await;
+    sqlx::query("update schedules set next_fire_at = $2 where job_id = $1")
+        .bind(job)
+        .bind(fire)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let next = store.schedule_next_fire(None).await.unwrap().expect("the fire time");
+    let mut prepared = schedules::Prepared::begin(&store, leader.epoch(), next).await.unwrap();
+    assert_eq!(prepared.more(&settings(), 100).await.unwrap(), 1);
+
+    // The admission commit locks the leader row for update (it writes the credits there): with a
+    // fire prepared and its transaction open, it still goes through at once (the leader loop runs
+    // both, one after the other: a wait here would never end).
+    let batch = berth::store::admission::AdmitBatch { runs: &[], now: None, wrr: (1, 1) };
+    let admitted = tokio::time::timeout(std::time::Duration::from_secs(5), store.admit(leader.epoch(), &batch))
+        .await
+        .expect("admission does not wait for the prepared fires");
+    admitted.unwrap();
+
+    // A takeover meanwhile: the prepared fires are not committed, and the schedule fires anew.
+    sqlx::query("update leader set epoch = epoch + 1 where id = 1").execute(store.pool()).await.unwrap();
+    match prepared.commit().await {
+        Err(berth::store::Error::Deposed { .. }) => {}
+        other => panic!("a deposed leader's prepared fires must not commit: {other:?}"),
+    }
+    assert!(scheduled_runs(&store, job).await.is_empty());
+    assert!(store.schedule_fires(job, 10).await.unwrap().is_empty());
+    let (decided, fired) = schedules::run(&store, leader.epoch() + 1, &settings(), Some(fire), 100).await.unwrap();
+    assert_eq!((decided, fired.started), (1, 1), "the new leader fires it");
+}

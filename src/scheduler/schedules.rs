@@ -190,7 +190,9 @@ impl Prepared {
     /// prepared yet ([`Prepared::more`]).
     pub async fn begin(store: &Store, epoch: i64, next: NextFire) -> Result<Self> {
         let began = Instant::now();
-        let tx = store.leader_tx(epoch).await?;
+        // Fenced at its commit, not from its start: it stays open while admission, which updates
+        // the leader row, runs (`Store::leader_tx_held`).
+        let tx = store.leader_tx_held(epoch).await?;
         Ok(Self {
             tx,
             at: next.at,
