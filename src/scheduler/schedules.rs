@@ -43,6 +43,9 @@ pub const PREPARE_MARGIN: Duration = Duration::from_millis(250);
 /// Preparation never starts longer than this before a fire time (the schedules it locks wait
 /// that long for an edit).
 pub const PREPARE_AHEAD_MAX: Duration = Duration::from_secs(10);
+/// A prepared transaction idle for longer (its leader froze) is rolled back by the server; the
+/// longest it waits for its fire time is [`PREPARE_AHEAD_MAX`].
+pub const PREPARED_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// The time per prepared fire assumed before any was measured.
 pub const PREPARE_PER_FIRE_DEFAULT: Duration = Duration::from_micros(300);
 
@@ -119,6 +122,11 @@ impl Schedules {
         }
         let mut p = Prepared::begin(&term.store, term.epoch, next).await?;
         p.more(&term.settings, BATCH_DEFAULT).await?;
+        if p.complete && p.decided == 0 {
+            // Nothing to prepare at that instant (`forbid`, `replace`, workflows): no transaction
+            // to keep open; wake at the fire time.
+            return Ok(Done { again, within: Some(p.commit_at.saturating_duration_since(Instant::now())) });
+        }
         if p.complete {
             self.per_fire = learned(self.per_fire, &p);
         }
@@ -181,7 +189,8 @@ pub struct Prepared {
     /// Every preparable schedule of the instant is prepared.
     pub complete: bool,
     fired: Fired,
-    decided: usize,
+    /// Fires prepared so far.
+    pub decided: usize,
     began: Instant,
 }
 
@@ -192,7 +201,7 @@ impl Prepared {
         let began = Instant::now();
         // Fenced at its commit, not from its start: it stays open while admission, which updates
         // the leader row, runs (`Store::leader_tx_held`).
-        let tx = store.leader_tx_held(epoch).await?;
+        let tx = store.leader_tx_held(epoch, PREPARED_IDLE_TIMEOUT).await?;
         Ok(Self {
             tx,
             at: next.at,
@@ -338,4 +347,18 @@ async fn prune(store: &Store, epoch: i64, now: Option<chrono::DateTime<chrono::U
         tracing::debug!(gone, "old schedule fire records forgotten");
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn preparation_starts_earlier_the_more_schedules_are_due_up_to_a_limit() {
+        assert_eq!(lead(PREPARE_PER_FIRE_DEFAULT, 0), PREPARE_MARGIN);
+        assert_eq!(lead(PREPARE_PER_FIRE_DEFAULT, 1), PREPARE_MARGIN + Duration::from_micros(300));
+        assert_eq!(lead(PREPARE_PER_FIRE_DEFAULT, 10_000), Duration::from_millis(3250));
+        assert_eq!(lead(Duration::from_millis(5), 1_000_000), PREPARE_AHEAD_MAX);
+        assert_eq!(lead(PREPARE_PER_FIRE_DEFAULT, -1), PREPARE_MARGIN, "a count below zero counts as none");
+    }
 }

@@ -220,10 +220,13 @@ impl Store {
     /// before committing: held all along, that lock would block the admission commit, which
     /// updates the leader row, until this transaction ends, and the leader loop that would end it
     /// is the one waiting in admission. Fenced all the same: nothing it wrote is visible before the
-    /// commit, and the commit checks the epoch under the lock a takeover must wait for.
-    pub async fn leader_tx_held(&self, epoch: i64) -> Result<LeaderTx> {
+    /// commit, and the commit checks the epoch under the lock a takeover must wait for. Idle for
+    /// longer than `idle_timeout` (a frozen leader), the server rolls it back.
+    pub async fn leader_tx_held(&self, epoch: i64, idle_timeout: std::time::Duration) -> Result<LeaderTx> {
         let mut tx = self.pool().begin().await?;
         leader_read_epoch(&mut tx, epoch).await?;
+        let ms = i64::try_from(idle_timeout.as_millis()).unwrap_or(i64::MAX).max(1);
+        sqlx::query(include_str!("../../sql/leader/held_idle_timeout.sql")).bind(ms).execute(&mut *tx).await?;
         Ok(LeaderTx { tx, epoch, fence_at_commit: true })
     }
 }
