@@ -294,7 +294,10 @@ async fn the_leader_learns_how_long_until_the_next_fire_time() {
     // A due fire time the duty has not taken (a locked row, a deleted job's) is not waited for.
     scheduled_job(&store, "past", &every_minute(ConcurrencyPolicy::Allow, None), at("2030-01-01T09:59:00Z")).await;
     let next = store.schedule_next_fire(now).await.unwrap().expect("a future fire time");
-    assert_eq!((next.at, next.within, next.due), (at("2030-01-01T10:00:02.5Z"), std::time::Duration::from_millis(2500), 1));
+    assert_eq!(
+        (next.at, next.within, next.due),
+        (at("2030-01-01T10:00:02.5Z"), std::time::Duration::from_millis(2500), 1)
+    );
 
     sqlx::query("update schedules set paused = true where job_id = $1").bind(soon).execute(store.pool()).await.unwrap();
     let next = store.schedule_next_fire(now).await.unwrap().expect("the other schedule");
@@ -398,7 +401,8 @@ async fn a_prepared_fire_neither_blocks_admission_nor_survives_a_takeover() {
     let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
     let fire = DateTime::from_timestamp(db_now(&store).await.timestamp() + 2, 0).unwrap();
     let job =
-        scheduled_job(&store, "allow", &every_second(ConcurrencyPolicy::Allow, None), fire - Duration::seconds(1)).await;
+        scheduled_job(&store, "allow", &every_second(ConcurrencyPolicy::Allow, None), fire - Duration::seconds(1))
+            .await;
     sqlx::query("update schedules set next_fire_at = $2 where job_id = $1")
         .bind(job)
         .bind(fire)
