@@ -180,6 +180,9 @@ pub struct CleanupConfig {
     /// Most statements of each kind per pass (the leader runs the pass again at once while the
     /// last batch was full, between its other duties).
     pub batches_per_pass: u32,
+    /// Milliseconds between two passes while there is more to clean (0: at once). Above 0, a pass
+    /// also runs at most one statement of each kind, so the work is spread over time.
+    pub pace_ms: u64,
 }
 
 /// Admission switch.
@@ -402,6 +405,7 @@ impl Default for CleanupConfig {
             interval_seconds: 60,
             batch_size: 500,
             batches_per_pass: 4,
+            pace_ms: 0,
         }
     }
 }

@@ -285,7 +285,7 @@ async fn many_due_schedules_fire_in_batches_of_one_statement_each() {
 async fn the_leader_learns_how_long_until_the_next_fire_time() {
     let store = common::fresh_store().await;
     let now = Some(at("2030-01-01T10:00:00Z"));
-    assert_eq!(store.schedule_next_fire_in(now).await.unwrap(), None, "no schedule: nothing to wait for");
+    assert_eq!(store.schedule_next_fire(now).await.unwrap(), None, "no schedule: nothing to wait for");
 
     scheduled_job(&store, "later", &every_minute(ConcurrencyPolicy::Allow, None), at("2030-01-01T10:00:40Z")).await;
     let soon =
@@ -293,10 +293,143 @@ async fn the_leader_learns_how_long_until_the_next_fire_time() {
             .await;
     // A due fire time the duty has not taken (a locked row, a deleted job's) is not waited for.
     scheduled_job(&store, "past", &every_minute(ConcurrencyPolicy::Allow, None), at("2030-01-01T09:59:00Z")).await;
-    let within = store.schedule_next_fire_in(now).await.unwrap().expect("a future fire time");
-    assert_eq!(within, std::time::Duration::from_millis(2500));
+    let next = store.schedule_next_fire(now).await.unwrap().expect("a future fire time");
+    assert_eq!(
+        (next.at, next.within, next.due),
+        (at("2030-01-01T10:00:02.5Z"), std::time::Duration::from_millis(2500), 1)
+    );
 
     sqlx::query("update schedules set paused = true where job_id = $1").bind(soon).execute(store.pool()).await.unwrap();
-    let within = store.schedule_next_fire_in(now).await.unwrap().expect("the other schedule");
-    assert_eq!(within, std::time::Duration::from_secs(40), "a paused schedule is not waited for");
+    let next = store.schedule_next_fire(now).await.unwrap().expect("the other schedule");
+    assert_eq!(next.within, std::time::Duration::from_secs(40), "a paused schedule is not waited for");
+}
+
+fn every_second(policy: ConcurrencyPolicy, deadline: Option<i32>) -> ScheduleSpec {
+    ScheduleSpec { cron: "* * * * * *".into(), ..every_minute(policy, deadline) }
+}
+
+/// The database's clock.
+async fn db_now(store: &Store) -> DateTime<Utc> {
+    sqlx::query_scalar("select clock_timestamp()").fetch_one(store.pool()).await.unwrap()
+}
+
+#[tokio::test]
+async fn fires_prepared_ahead_commit_at_their_time_once_and_only_for_allow() {
+    let store = common::fresh_store().await;
+    let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
+    // The next whole second at least 1.5 s ahead: every-second schedules decided up to the one
+    // before it, so their one fire time is `fire`.
+    let fire = DateTime::from_timestamp(db_now(&store).await.timestamp() + 2, 0).unwrap();
+    let before = fire - Duration::seconds(1);
+    let allow = scheduled_job(&store, "allow", &every_second(ConcurrencyPolicy::Allow, None), before).await;
+    let forbid = scheduled_job(&store, "forbid", &every_second(ConcurrencyPolicy::Forbid, None), before).await;
+    for job in [allow, forbid] {
+        sqlx::query("update schedules set next_fire_at = $2 where job_id = $1")
+            .bind(job)
+            .bind(fire)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    let next = store.schedule_next_fire(None).await.unwrap().expect("the fire time");
+    assert_eq!((next.at, next.due), (fire, 2));
+
+    let mut prepared = schedules::Prepared::begin(&store, leader.epoch(), next).await.unwrap();
+    assert_eq!(prepared.more(&settings(), 100).await.unwrap(), 1, "only the `allow` schedule is prepared");
+    assert!(prepared.complete);
+    // Written, not visible: no run, no fire record, and the usual pass finds nothing due yet.
+    assert!(scheduled_runs(&store, allow).await.is_empty());
+    assert!(store.schedule_fires(allow, 10).await.unwrap().is_empty());
+    let (decided, _) = schedules::run(&store, leader.epoch(), &settings(), None, 100).await.unwrap();
+    assert_eq!(decided, 0, "nothing is due before {fire}");
+    assert!(db_now(&store).await < fire, "the preparation took less than the lead");
+
+    let fired = prepared.commit().await.unwrap().expect("committed in time");
+    let committed = db_now(&store).await;
+    assert!(committed >= fire, "never before the fire time: committed at {committed}, fire {fire}");
+    assert_eq!((fired.started, fired.advanced), (1, 1));
+    let runs = scheduled_runs(&store, allow).await;
+    assert_eq!(runs.len(), 1);
+    let enqueued: DateTime<Utc> = sqlx::query_scalar("select enqueued_at from runs where id = $1")
+        .bind(runs[0].0)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(enqueued, fire, "a prepared run is enqueued at its fire time");
+    let fires = store.schedule_fires(allow, 10).await.unwrap();
+    assert_eq!((fires.len(), fires[0].fire_at, fires[0].decided_at), (1, fire, fire));
+
+    // The `forbid` schedule fires the usual way, at the fire time; the prepared one not again.
+    let (decided, fired) = schedules::run(&store, leader.epoch(), &settings(), Some(fire), 100).await.unwrap();
+    assert_eq!((decided, fired.started), (1, 1));
+    assert_eq!(scheduled_runs(&store, forbid).await.len(), 1);
+    assert_eq!(scheduled_runs(&store, allow).await.len(), 1, "exactly once");
+}
+
+#[tokio::test]
+async fn a_prepared_fire_that_would_commit_past_its_starting_deadline_rolls_back() {
+    let store = common::fresh_store().await;
+    let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
+    // Prepared for a fire time 3 s ago (a preparation that ran late), with a deadline of 1 s.
+    let fire = DateTime::from_timestamp(db_now(&store).await.timestamp() - 3, 0).unwrap();
+    let job =
+        scheduled_job(&store, "late", &every_second(ConcurrencyPolicy::Allow, Some(1)), fire - Duration::seconds(1))
+            .await;
+    sqlx::query("update schedules set next_fire_at = $2 where job_id = $1")
+        .bind(job)
+        .bind(fire)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let next = berth::store::schedules::NextFire { at: fire, within: std::time::Duration::ZERO, due: 1 };
+    let mut prepared = schedules::Prepared::begin(&store, leader.epoch(), next).await.unwrap();
+    assert_eq!(prepared.more(&settings(), 100).await.unwrap(), 1);
+    assert_eq!(prepared.commit().await.unwrap(), None, "3 s late for a 1 s deadline: not committed");
+    assert!(scheduled_runs(&store, job).await.is_empty());
+    assert!(store.schedule_fires(job, 10).await.unwrap().is_empty(), "rolled back");
+    // Decided again at the real time: that fire is missed, and one within its deadline starts.
+    let (decided, _) = schedules::run(&store, leader.epoch(), &settings(), None, 100).await.unwrap();
+    assert_eq!(decided, 1);
+    let fires = store.schedule_fires(job, 10).await.unwrap();
+    assert!(fires.iter().any(|f| f.fire_at == fire && f.outcome == FireOutcome::Missed), "{fires:?}");
+    assert!(scheduled_runs(&store, job).await.len() <= 1);
+}
+
+#[tokio::test]
+async fn a_prepared_fire_neither_blocks_admission_nor_survives_a_takeover() {
+    let store = common::fresh_store().await;
+    let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
+    let fire = DateTime::from_timestamp(db_now(&store).await.timestamp() + 2, 0).unwrap();
+    let job =
+        scheduled_job(&store, "allow", &every_second(ConcurrencyPolicy::Allow, None), fire - Duration::seconds(1))
+            .await;
+    sqlx::query("update schedules set next_fire_at = $2 where job_id = $1")
+        .bind(job)
+        .bind(fire)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let next = store.schedule_next_fire(None).await.unwrap().expect("the fire time");
+    let mut prepared = schedules::Prepared::begin(&store, leader.epoch(), next).await.unwrap();
+    assert_eq!(prepared.more(&settings(), 100).await.unwrap(), 1);
+
+    // The admission commit locks the leader row for update (it writes the credits there): with a
+    // fire prepared and its transaction open, it still goes through at once (the leader loop runs
+    // both, one after the other: a wait here would never end).
+    let batch = berth::store::admission::AdmitBatch { runs: &[], now: None, wrr: (1, 1) };
+    let admitted = tokio::time::timeout(std::time::Duration::from_secs(5), store.admit(leader.epoch(), &batch))
+        .await
+        .expect("admission does not wait for the prepared fires");
+    admitted.unwrap();
+
+    // A takeover meanwhile: the prepared fires are not committed, and the schedule fires anew.
+    sqlx::query("update leader set epoch = epoch + 1 where id = 1").execute(store.pool()).await.unwrap();
+    match prepared.commit().await {
+        Err(berth::store::Error::Deposed { .. }) => {}
+        other => panic!("a deposed leader's prepared fires must not commit: {other:?}"),
+    }
+    assert!(scheduled_runs(&store, job).await.is_empty());
+    assert!(store.schedule_fires(job, 10).await.unwrap().is_empty());
+    let (decided, fired) = schedules::run(&store, leader.epoch() + 1, &settings(), Some(fire), 100).await.unwrap();
+    assert_eq!((decided, fired.started), (1, 1), "the new leader fires it");
 }

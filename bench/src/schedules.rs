@@ -3,7 +3,11 @@
 //! workers running what they start. Figures per flow: from each fire time to its run's enqueue
 //! (`runs.enqueued_at - schedule_fires.fire_at`, the firing transaction's clock), and to the moment
 //! the bench saw its fire committed (polled every [`POLL_FIRES`]: an upper bound that includes the
-//! transaction's own time). `lost` counts the schedules that did not fire exactly once.
+//! transaction's own time). `lost` counts the schedules that did not fire exactly once. Fires the
+//! leader prepared ahead of their time carry the fire time as their run's `enqueued_at` (they
+//! commit at it), so their fire-to-enqueue lag reads 0: the committed figure is the one to judge.
+//! The fires of an instant are prepared once per leader term, so every flow's run (new services)
+//! starts from the default time per fire (docs/schedules.md, "Prepared fires").
 
 use std::time::{Duration, Instant};
 

@@ -89,6 +89,9 @@ pub async fn lead(mut session: LeaderSession, term: Term, cancel: &CancellationT
             }
         }
         if cancel.is_cancelled() {
+            // The duties first: what they hold open (prepared schedule fires) rolls back before the
+            // next leader's takeover waits for it.
+            drop(duties);
             session.release().await;
             tracing::info!(epoch, "leadership released");
             return;

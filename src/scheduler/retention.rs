@@ -41,6 +41,9 @@ pub struct RetentionSettings {
     pub batch_size: i64,
     /// Most statements of each kind per pass.
     pub batches_per_pass: u32,
+    /// Between two passes while there is more to do (zero: at once); above zero a pass runs one
+    /// statement of each kind.
+    pub pace: Duration,
 }
 
 impl RetentionSettings {
@@ -52,7 +55,8 @@ impl RetentionSettings {
             delete_after: Duration::from_secs(c.delete_after),
             interval: Duration::from_secs(c.interval_seconds),
             batch_size: i64::from(c.batch_size),
-            batches_per_pass: c.batches_per_pass,
+            batches_per_pass: if c.pace_ms > 0 { 1 } else { c.batches_per_pass },
+            pace: Duration::from_millis(c.pace_ms),
         }
     }
 }
@@ -176,9 +180,19 @@ impl Duty for Retention {
 
     fn run<'a>(&'a mut self, term: &'a Term, _wake: Wake) -> BoxFuture<'a, Result<Done>> {
         Box::pin(async move {
-            let report = pass(&term.store, term.epoch, &term.settings.retention, &term.clock, &mut self.sweep).await?;
-            Ok(Done { again: report.more, within: None })
+            let s = &term.settings.retention;
+            let report = pass(&term.store, term.epoch, s, &term.clock, &mut self.sweep).await?;
+            Ok(paced(report.more, s.pace))
         })
+    }
+}
+
+/// What a pass asks of the loop: with more to do, to run again at once, or after `pace`.
+fn paced(more: bool, pace: Duration) -> Done {
+    match (more, pace.is_zero()) {
+        (false, _) => Done::default(),
+        (true, true) => Done { again: true, within: None },
+        (true, false) => Done { again: false, within: Some(pace) },
     }
 }
 
@@ -290,7 +304,20 @@ mod tests {
             interval: Duration::from_secs(60),
             batch_size: 500,
             batches_per_pass: 4,
+            pace: Duration::ZERO,
         }
+    }
+
+    #[test]
+    fn a_paced_pass_runs_one_statement_of_each_kind_and_asks_to_run_again_after_the_pace() {
+        let c = CleanupConfig { pace_ms: 100, ..CleanupConfig::default() };
+        let s = RetentionSettings::from_config(&c);
+        assert_eq!((s.batches_per_pass, s.pace), (1, Duration::from_millis(100)));
+        assert_eq!(paced(true, s.pace), Done { again: false, within: Some(Duration::from_millis(100)) });
+        assert_eq!(paced(false, s.pace), Done::default());
+        let unpaced = RetentionSettings::from_config(&CleanupConfig::default());
+        assert_eq!((unpaced.batches_per_pass, unpaced.pace), (4, Duration::ZERO));
+        assert_eq!(paced(true, unpaced.pace), Done { again: true, within: None });
     }
 
     #[test]

@@ -5,7 +5,7 @@ use serde::Deserialize;
 use sqlx::types::Json;
 use sqlx::{PgConnection, Postgres, Row, Transaction};
 
-use super::leader::leader_check_epoch;
+use super::leader::{leader_check_epoch, leader_read_epoch};
 use super::{Error, Resources, Result, RunId, Store, WorkerId};
 use crate::domain::{Priority, RunState};
 
@@ -211,7 +211,23 @@ impl Store {
     pub async fn leader_tx(&self, epoch: i64) -> Result<LeaderTx> {
         let mut tx = self.pool().begin().await?;
         leader_check_epoch(&mut tx, epoch).await?;
-        Ok(LeaderTx { tx, epoch })
+        Ok(LeaderTx { tx, epoch, fence_at_commit: false })
+    }
+
+    /// Opens a leader write transaction to keep open while the leader does other work (schedule
+    /// fires prepared ahead of their time). It fails with `Deposed` at once if `epoch` is stale,
+    /// but takes the fencing lock (FOR SHARE on the leader row) only in [`LeaderTx::commit`], right
+    /// before committing: held all along, that lock would block the admission commit, which
+    /// updates the leader row, until this transaction ends, and the leader loop that would end it
+    /// is the one waiting in admission. Fenced all the same: nothing it wrote is visible before the
+    /// commit, and the commit checks the epoch under the lock a takeover must wait for. Idle for
+    /// longer than `idle_timeout` (a frozen leader), the server rolls it back.
+    pub async fn leader_tx_held(&self, epoch: i64, idle_timeout: std::time::Duration) -> Result<LeaderTx> {
+        let mut tx = self.pool().begin().await?;
+        leader_read_epoch(&mut tx, epoch).await?;
+        let ms = i64::try_from(idle_timeout.as_millis()).unwrap_or(i64::MAX).max(1);
+        sqlx::query(include_str!("../../sql/leader/held_idle_timeout.sql")).bind(ms).execute(&mut *tx).await?;
+        Ok(LeaderTx { tx, epoch, fence_at_commit: true })
     }
 }
 
@@ -219,6 +235,8 @@ impl Store {
 pub struct LeaderTx {
     pub(super) tx: Transaction<'static, Postgres>,
     epoch: i64,
+    /// Checks the epoch under the fencing lock in `commit` (`Store::leader_tx_held`).
+    fence_at_commit: bool,
 }
 
 impl LeaderTx {
@@ -274,8 +292,12 @@ impl LeaderTx {
         Ok(())
     }
 
-    /// Commits everything.
-    pub async fn commit(self) -> Result<()> {
+    /// Commits everything (a transaction from `Store::leader_tx_held` checks its epoch first, and
+    /// fails with `Deposed`, rolled back, if a takeover happened since it began).
+    pub async fn commit(mut self) -> Result<()> {
+        if self.fence_at_commit {
+            leader_check_epoch(&mut self.tx, self.epoch).await?;
+        }
         self.tx.commit().await?;
         Ok(())
     }

@@ -69,6 +69,16 @@ impl Store {
     }
 }
 
+/// Fails with `Deposed` if `epoch` is not the current one, without locking the leader row (see
+/// `Store::leader_tx_held`).
+pub async fn leader_read_epoch(conn: &mut PgConnection, epoch: i64) -> Result<()> {
+    let current: i64 = sqlx::query_scalar(include_str!("../../sql/leader/read_epoch.sql")).fetch_one(conn).await?;
+    if current != epoch {
+        return Err(Error::Deposed { mine: epoch });
+    }
+    Ok(())
+}
+
 /// Fencing check inside a leader write transaction: holds a share lock on the leader row until
 /// commit and fails with [`Error::Deposed`] if `epoch` is no longer current.
 pub async fn leader_check_epoch(conn: &mut PgConnection, epoch: i64) -> Result<()> {

@@ -86,6 +86,17 @@ pub struct FireDecision {
     pub missed: Vec<DateTime<Utc>>,
 }
 
+/// The earliest future fire time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NextFire {
+    /// The instant (the database's clock).
+    pub at: DateTime<Utc>,
+    /// How long from now until it.
+    pub within: std::time::Duration,
+    /// How many schedules are due at that instant.
+    pub due: i64,
+}
+
 /// What a batch's commit did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Fired {
@@ -132,14 +143,22 @@ impl Store {
         schedule_delete(&mut conn, job, actor).await
     }
 
-    /// How long until the earliest future fire time of any unpaused schedule (`now`: `None` for
-    /// the database's clock), or `None` when no schedule will fire.
-    pub async fn schedule_next_fire_in(&self, now: Option<DateTime<Utc>>) -> Result<Option<std::time::Duration>> {
-        let seconds: Option<f64> = sqlx::query_scalar(include_str!("../../sql/schedules/next_fire_in.sql"))
+    /// The earliest future fire time of any unpaused schedule (`now`: `None` for the database's
+    /// clock), or `None` when no schedule will fire.
+    pub async fn schedule_next_fire(&self, now: Option<DateTime<Utc>>) -> Result<Option<NextFire>> {
+        let row = sqlx::query(include_str!("../../sql/schedules/next_fire_in.sql"))
             .bind(now)
-            .fetch_one(self.pool())
+            .fetch_optional(self.pool())
             .await?;
-        Ok(seconds.map(|s| std::time::Duration::from_secs_f64(s.max(0.0))))
+        row.map(|r| {
+            let seconds: f64 = r.try_get("seconds")?;
+            Ok(NextFire {
+                at: r.try_get("at")?,
+                within: std::time::Duration::from_secs_f64(seconds.max(0.0)),
+                due: r.try_get("due")?,
+            })
+        })
+        .transpose()
     }
 
     /// The latest `limit` fires of `job`, newest first.
@@ -175,15 +194,18 @@ pub(super) async fn schedule_delete(conn: &mut PgConnection, job: JobId, actor: 
 
 impl LeaderTx {
     /// Up to `limit` due schedules, locked until commit, and the instant (`now`, else the
-    /// database's clock) their decisions use.
+    /// database's clock) their decisions use. `ahead`: only those whose fire may be prepared
+    /// before its time (policy `allow` of a batch job), `now` being that time.
     pub async fn schedule_due(
         &mut self,
         now: Option<DateTime<Utc>>,
         limit: i64,
+        ahead: bool,
     ) -> Result<(Vec<DueSchedule>, Option<DateTime<Utc>>)> {
         let rows = sqlx::query(include_str!("../../sql/schedules/due.sql"))
             .bind(now)
             .bind(limit)
+            .bind(ahead)
             .fetch_all(&mut *self.tx)
             .await?;
         let at = rows.first().map(|r| r.try_get("now")).transpose()?;
@@ -252,6 +274,16 @@ impl LeaderTx {
             missed: count("missed")?,
             advanced: count("advanced")?,
         })
+    }
+
+    /// Waits until the database's clock reaches `at` (at once when it has) and returns that clock:
+    /// fires prepared ahead of `at` commit after this, never before their time.
+    pub async fn schedule_wait_until(&mut self, at: DateTime<Utc>) -> Result<DateTime<Utc>> {
+        let now: DateTime<Utc> = sqlx::query_scalar(include_str!("../../sql/schedules/wait_until.sql"))
+            .bind(at)
+            .fetch_one(&mut *self.tx)
+            .await?;
+        Ok(now)
     }
 
     /// Forgets at most `limit` fire records of fire times more than `kept_seconds` before `now`
