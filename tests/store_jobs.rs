@@ -137,9 +137,7 @@ async fn the_job_list_finds_substrings_else_similar_names_page_by_page() {
     let hits = |q: &str| {
         let f = JobFilter { q: Some(q.into()), limit: 10, ..JobFilter::default() };
         let store = &store;
-        async move {
-            store.job_list(&f).await.unwrap().into_iter().map(|h| (h.job.spec.name, h.tier)).collect::<Vec<_>>()
-        }
+        async move { store.job_list(&f).await.unwrap().into_iter().map(|h| (h.job.spec.name, h.tier)).collect::<Vec<_>>() }
     };
     // No name contains the typo: the similar names, newest first.
     let typo = hits("etl-daly").await;
@@ -150,7 +148,10 @@ async fn the_job_list_finds_substrings_else_similar_names_page_by_page() {
     );
     // Names contain it: those names only (no look-alikes after them), newest first.
     let daily = hits("DAILY").await;
-    assert_eq!(daily.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(), ["etl-daily-archive-backfill-2019", "etl-daily"]);
+    assert_eq!(
+        daily.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["etl-daily-archive-backfill-2019", "etl-daily"]
+    );
     assert!(daily.iter().all(|(_, m)| *m == Match::Substring), "{daily:?}");
     assert_eq!(search(&store, "ab").await, ["xxabyy"], "two characters find a substring");
     assert_eq!(search(&store, "t.w").await, ["report.weekly"]);
@@ -241,7 +242,8 @@ async fn search_and_label_pages_are_every_match_once_newest_first_across_the_win
     assert!(pages.iter().all(|(_, m)| *m == Match::Similar));
     assert_eq!(pages.iter().map(|(id, _)| *id).collect::<Vec<_>>(), similar);
     // Labels: the same window and rest.
-    let canary = truth("select id from jobs where not one_off and tags @> '{\"tier\": \"canary\"}' order by id desc").await;
+    let canary =
+        truth("select id from jobs where not one_off and tags @> '{\"tier\": \"canary\"}' order by id desc").await;
     let f = JobFilter { tags: vec![("tier".into(), "canary".into())], limit: 50, ..JobFilter::default() };
     assert_eq!(all_pages(&store, &f).await.into_iter().map(|(id, _)| id).collect::<Vec<_>>(), canary);
 }
@@ -269,6 +271,32 @@ async fn the_run_list_filters_by_job_state_trigger_and_id() {
     assert!(store.run_list(&done).await.unwrap().is_empty());
     let page = RunFilter { before: Some(a2), limit: 10, ..RunFilter::default() };
     assert_eq!(ids(store.run_list(&page).await.unwrap()), [a1.0]);
+
+    // A user's runs come from two indexes (finished and waiting runs; queued, admitted and running
+    // ones), merged newest first.
+    sqlx::query("update runs set state = 'succeeded', finished_at = now() where id = $1")
+        .bind(a2)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("update runs set state = 'admitted', admitted_at = now() where id = $1")
+        .bind(a1)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let of_user = |before, limit| RunFilter { user: Some("7".into()), before, limit, ..RunFilter::default() };
+    assert_eq!(ids(store.run_list(&of_user(None, 10)).await.unwrap()), [b1.0, a2.0, a1.0]);
+    assert_eq!(ids(store.run_list(&of_user(None, 2)).await.unwrap()), [b1.0, a2.0]);
+    assert_eq!(ids(store.run_list(&of_user(Some(b1), 10)).await.unwrap()), [a2.0, a1.0]);
+    let done_of_user = RunFilter { states: vec![RunState::Succeeded], ..of_user(None, 10) };
+    assert_eq!(ids(store.run_list(&done_of_user).await.unwrap()), [a2.0]);
+    assert!(
+        store
+            .run_list(&RunFilter { user: Some("8".into()), limit: 10, ..RunFilter::default() })
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Every node type of a plan, depth first.
@@ -335,7 +363,8 @@ async fn the_search_and_the_lists_use_their_indexes() {
     let rare = jobs(JobFilter { q: Some("7f3a".into()), ..JobFilter::default() }).await;
     assert!(uses(&rare, "window substring", "Index Scan jobs_stored"), "{rare:?}");
     assert!(uses(&rare, "rest substring", "Bitmap Index Scan jobs_stored_name_trgm"), "{rare:?}");
-    assert!(uses(&rare, "rows", "jobs_pkey"), "{rare:?}");
+    assert!(uses(&rare, "rest substring", "Index Scan jobs_pkey"), "the rest's rows by id: {rare:?}");
+    assert!(!rare.iter().any(|(_, nodes)| nodes.iter().any(|n| n == "Seq Scan")), "{rare:?}");
     // A typo no name contains: the same for similar names (word similarity, the same index).
     let typo = jobs(JobFilter { q: Some("xqzjv".into()), ..JobFilter::default() }).await;
     assert!(uses(&typo, "rest similar", "Bitmap Index Scan jobs_stored_name_trgm"), "{typo:?}");

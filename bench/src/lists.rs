@@ -106,6 +106,12 @@ fn kinds(sizes: &ListSizes) -> Vec<Kind> {
 
 /// Fills the tables, measures every kind of list request, then the probes.
 pub async fn run(bench: &Bench) -> Result<Vec<Measurement>> {
+    // The fill is a year of history an installation keeps. Retention (on by default, 30 days)
+    // would clean and delete most of it while the lists are measured, changing the tables under
+    // them and loading the leader during the probes.
+    let mut config = bench.config.clone();
+    config.job_run_cleanup.enabled = false;
+    let bench = &Bench { store: bench.store.clone(), config, opts: bench.opts.clone() };
     let sizes = bench.opts.lists;
     sizes.check().map_err(Error::Refused)?;
     db::reset(&bench.store).await?;

@@ -151,7 +151,8 @@ impl JobView {
 /// A page of jobs.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobPage {
-    /// The jobs: by similarity to `q`, else newest first.
+    /// The jobs, newest first (with `q`: the names containing it, or when none does, the similar
+    /// names).
     pub jobs: Vec<JobView>,
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]

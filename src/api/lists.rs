@@ -196,7 +196,8 @@ mod tests {
 
     #[test]
     fn a_job_cursor_reads_back_as_written() {
-        for c in [JobCursor { tier: Match::Similar, id: JobId(42) }, JobCursor { tier: Match::Substring, id: JobId(7) }] {
+        for c in [JobCursor { tier: Match::Similar, id: JobId(42) }, JobCursor { tier: Match::Substring, id: JobId(7) }]
+        {
             assert_eq!(job_cursor(&job_cursor_text(c)).unwrap(), c);
         }
         for bad in ["", "x:1", "0.5", "NaN:3", "0.5:7", "2:7", "0:y"] {

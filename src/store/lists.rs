@@ -112,7 +112,7 @@ pub struct JobHit {
 /// JSON)` of it.
 #[derive(Debug, Clone)]
 pub struct StatementPlan {
-    /// `list`, `window substring`, `rest substring`, `window similar`, `rest similar` or `rows`.
+    /// `list`, `window substring`, `rest substring`, `window similar` or `rest similar`.
     pub what: String,
     /// The plan, as PostgreSQL gives it.
     pub plan: serde_json::Value,
@@ -180,21 +180,13 @@ impl Store {
     async fn job_list_traced(&self, f: &JobFilter, mut trace: Option<&mut Vec<StatementPlan>>) -> Result<Vec<JobHit>> {
         let q = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
         let limit = f.limit.clamp(1, PAGE_MAX);
-        let mut tx = self.pool().begin().await?;
+        let mut conn = self.pool().acquire().await?;
         if q.is_none() && f.tags.is_empty() {
-            let rows = traced(&mut tx, &mut trace, "list", |p| plain_job_list_query(f, limit, p)).await?;
-            tx.commit().await?;
-            return rows.iter().map(|r| Ok(JobHit { job: job_from_row(r)?, tier: Match::Substring, score: 0.0 })).collect();
-        }
-        if q.is_some() {
-            // `set local`: for this transaction only.
-            sqlx::query(include_str!("../../sql/jobs/search_threshold.sql"))
-                .bind(WORD_SIMILARITY.to_string())
-                .execute(&mut *tx)
-                .await?;
+            let rows = traced(&mut conn, &mut trace, "list", |p| plain_job_list_query(f, limit, p)).await?;
+            return rows.iter().map(|r| hit_from_row(r, Match::Substring)).collect();
         }
         let tiers: &[Match] = if q.is_some() { &[Match::Substring, Match::Similar] } else { &[Match::Substring] };
-        let mut found: Vec<(Match, i64)> = Vec::new();
+        let mut found: Vec<JobHit> = Vec::new();
         for &tier in tiers {
             let after = match f.after {
                 Some(c) if c.tier > tier => continue,
@@ -208,44 +200,48 @@ impl Store {
             if need <= 0 {
                 break;
             }
-            let name = |step: &str| format!("{step} {}", if tier == Match::Substring { "substring" } else { "similar" });
-            let rows = traced(&mut tx, &mut trace, &name("window"), |p| window_query(f, q, tier, after, need, p)).await?;
+            if tier == Match::Similar {
+                // The threshold of `<%`, for this connection until it returns to the pool.
+                sqlx::query(include_str!("../../sql/jobs/search_threshold.sql"))
+                    .bind(WORD_SIMILARITY.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            let name =
+                |step: &str| format!("{step} {}", if tier == Match::Substring { "substring" } else { "similar" });
+            let rows =
+                traced(&mut conn, &mut trace, &name("window"), |p| window_query(f, q, tier, after, need, p)).await?;
             let mut edge = None;
             for r in &rows {
                 use sqlx::Row;
-                let (id, hit, n): (i64, bool, i64) = (r.try_get("id")?, r.try_get("hit")?, r.try_get("n")?);
-                if hit {
-                    found.push((tier, id));
+                if r.try_get::<bool, _>("hit")? {
+                    found.push(hit_from_row(r, tier)?);
                 }
-                if n == WINDOW {
-                    edge = Some(id);
+                if r.try_get::<i64, _>("n")? == WINDOW {
+                    edge = Some(r.try_get::<i64, _>("id")?);
                 }
             }
             let need = limit - found.len() as i64;
             if let (true, Some(edge)) = (need > 0, edge) {
-                let rows = traced(&mut tx, &mut trace, &name("rest"), |p| rest_query(f, q, tier, edge, need, p)).await?;
+                let rows =
+                    traced(&mut conn, &mut trace, &name("rest"), |p| rest_query(f, q, tier, edge, need, p)).await?;
                 for r in &rows {
-                    use sqlx::Row;
-                    found.push((tier, r.try_get("id")?));
+                    found.push(hit_from_row(r, tier)?);
                 }
+            }
+            if tier == Match::Similar {
+                sqlx::query(include_str!("../../sql/jobs/search_threshold_reset.sql")).execute(&mut *conn).await?;
             }
         }
         found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
-        let ids: Vec<i64> = found.iter().map(|(_, id)| *id).collect();
-        let rows = if ids.is_empty() {
-            Vec::new()
-        } else {
-            traced(&mut tx, &mut trace, "rows", |p| rows_query(q, &ids, p)).await?
-        };
-        tx.commit().await?;
-        let mut by_id = std::collections::HashMap::with_capacity(rows.len());
-        for r in &rows {
-            use sqlx::Row;
-            by_id.insert(r.try_get::<i64, _>("id")?, (job_from_row(r)?, r.try_get::<f32, _>("score")?));
-        }
-        // A job deleted between the statements is left out (each reads its own snapshot).
-        Ok(found.into_iter().filter_map(|(tier, id)| by_id.remove(&id).map(|(job, score)| JobHit { job, tier, score })).collect())
+        Ok(found)
     }
+}
+
+/// A job list row with its score.
+fn hit_from_row(r: &sqlx::postgres::PgRow, tier: Match) -> Result<JobHit> {
+    use sqlx::Row;
+    Ok(JobHit { job: job_from_row(r)?, tier, score: r.try_get::<Option<f32>, _>("score")?.unwrap_or(0.0) })
 }
 
 /// What the plan functions put before a statement.
@@ -272,9 +268,10 @@ where
     Ok(b.build().persistent(false).fetch_all(&mut *conn).await?)
 }
 
-/// The columns of a job list row, without its score.
+/// The columns of a job list row, without its score (the size of its files by a subquery, read for
+/// the rows returned only).
 const JOB_COLUMNS: &str = "select j.id, j.name, j.description, j.kind, j.service, j.namespace, j.user_id, j.priority, \
-     j.flow, j.cpu, j.memory, j.pods, j.storage, j.input_blob_id, coalesce(bl.size, 0) as input_bytes, j.command, \
+     j.flow, j.cpu, j.memory, j.pods, j.storage, j.input_blob_id, coalesce((select bl.size from blobs bl where bl.id = j.input_blob_id), 0) as input_bytes, j.command, \
      j.args, j.env, j.timeout_seconds, j.max_attempts, j.retry_backoff_seconds, j.retry_backoff_max_seconds, j.tags, \
      j.created_by, j.created_at, j.updated_at, j.one_off, j.restart, j.steps, ";
 
@@ -305,7 +302,10 @@ fn push_match(b: &mut QueryBuilder<Postgres>, f: &JobFilter, q: Option<&str>, ti
             b.push(" and j.name ilike ").push_bind(like_pattern(q));
         }
         (Some(q), Match::Similar) => {
-            b.push(" and ").push_bind(q.to_string()).push(" <% j.name and j.name not ilike ").push_bind(like_pattern(q));
+            b.push(" and ")
+                .push_bind(q.to_string())
+                .push(" <% j.name and j.name not ilike ")
+                .push_bind(like_pattern(q));
         }
         (None, _) => {}
     }
@@ -314,7 +314,7 @@ fn push_match(b: &mut QueryBuilder<Postgres>, f: &JobFilter, q: Option<&str>, ti
 /// A list without search or labels: the newest jobs after the cursor, through `jobs_stored`.
 fn plain_job_list_query(f: &JobFilter, limit: i64, prefix: &str) -> QueryBuilder<Postgres> {
     let mut b = QueryBuilder::new(prefix);
-    b.push(JOB_COLUMNS).push("0::real as score from jobs j left join blobs bl on bl.id = j.input_blob_id");
+    b.push(JOB_COLUMNS).push("0::real as score from jobs j");
     push_job_filters(&mut b, f);
     if let Some(after) = f.after {
         b.push(" and j.id < ").push_bind(after.id);
@@ -323,9 +323,9 @@ fn plain_job_list_query(f: &JobFilter, limit: i64, prefix: &str) -> QueryBuilder
     b
 }
 
-/// The newest [`WINDOW`] jobs after `after`, newest first, stopping at `need` matches: the ids that
-/// match (`hit`), and the window's last row (`n` = `WINDOW`, the edge where [`rest_query`] goes
-/// on) if it was reached.
+/// The newest [`WINDOW`] jobs after `after`, newest first, stopping at `need` matches: the rows
+/// that match (`hit`, with every column), and the window's last row (`n` = `WINDOW`, the edge
+/// where [`rest_query`] goes on) if it was reached.
 fn window_query(
     f: &JobFilter,
     q: Option<&str>,
@@ -335,7 +335,9 @@ fn window_query(
     prefix: &str,
 ) -> QueryBuilder<Postgres> {
     let mut b = QueryBuilder::new(prefix);
-    b.push("select id, hit, n from (select j.id, (");
+    b.push(JOB_COLUMNS);
+    push_score(&mut b, q, "case when j.hit then similarity(j.name, ", ") end as score, ");
+    b.push("j.hit, j.n from (select j.*, (");
     push_match(&mut b, f, q, tier);
     b.push(") as hit, row_number() over (order by j.id desc) as n from jobs j");
     push_job_filters(&mut b, f);
@@ -343,35 +345,41 @@ fn window_query(
         b.push(" and j.id < ").push_bind(after);
     }
     b.push(" order by j.id desc limit ").push_bind(WINDOW);
-    b.push(") w where hit or n = ").push_bind(WINDOW);
-    b.push(" order by id desc limit ").push_bind(need);
+    b.push(") j where j.hit or j.n = ").push_bind(WINDOW);
+    b.push(" order by j.id desc limit ").push_bind(need);
     b
 }
 
 /// The newest `need` matches older than the window's `edge`, through the index the match has
 /// (trigram or labels): every match is read, then the newest kept, so the statement costs what
 /// the matches cost, and a match rare enough to get here has few (under `need` per window).
-fn rest_query(f: &JobFilter, q: Option<&str>, tier: Match, edge: i64, need: i64, prefix: &str) -> QueryBuilder<Postgres> {
+fn rest_query(
+    f: &JobFilter,
+    q: Option<&str>,
+    tier: Match,
+    edge: i64,
+    need: i64,
+    prefix: &str,
+) -> QueryBuilder<Postgres> {
     let mut b = QueryBuilder::new(prefix);
     b.push("with m as materialized (select j.id from jobs j");
     push_job_filters(&mut b, f);
     b.push(" and ");
     push_match(&mut b, f, q, tier);
     b.push(" and j.id < ").push_bind(edge);
-    b.push(") select id from m order by id desc limit ").push_bind(need);
+    b.push("), top as (select id from m order by id desc limit ").push_bind(need);
+    b.push(") ").push(JOB_COLUMNS);
+    push_score(&mut b, q, "similarity(j.name, ", ") as score");
+    b.push(" from top join jobs j on j.id = top.id order by j.id desc");
     b
 }
 
-/// The page's rows, by id, with the similarity of each name to `q`.
-fn rows_query(q: Option<&str>, ids: &[i64], prefix: &str) -> QueryBuilder<Postgres> {
-    let mut b = QueryBuilder::new(prefix);
-    b.push(JOB_COLUMNS);
+/// The score column: `before q after` with `q`, else 0.
+fn push_score(b: &mut QueryBuilder<Postgres>, q: Option<&str>, before: &str, after: &str) {
     match q {
-        Some(q) => b.push("similarity(j.name, ").push_bind(q.to_string()).push(") as score"),
-        None => b.push("0::real as score"),
+        Some(q) => b.push(before).push_bind(q.to_string()).push(after),
+        None => b.push("0::real as score").push(if after.ends_with(", ") { ", " } else { "" }),
     };
-    b.push(" from jobs j left join blobs bl on bl.id = j.input_blob_id where j.id = any(").push_bind(ids.to_vec()).push(")");
-    b
 }
 
 /// The run list statement, after `prefix`. With `user`, the user's finished runs (and waiting
