@@ -403,9 +403,9 @@ fn run_list_query(f: &RunFilter, prefix: &str) -> QueryBuilder<Postgres> {
     b
 }
 
-/// The runs in `runs_user_done` (migration 0019): every state but these three, as its predicate
-/// is written, so that PostgreSQL can prove the index covers the branch.
-const UNFINISHED_NOT: &str = "r.state <> all ('{queued,admitted,running}')";
+/// The runs in `runs_user_done` (migration 0019): every state but these three, and its guard, as
+/// its predicate is written, so that PostgreSQL can prove the index covers the branch.
+const UNFINISHED_NOT: &str = "r.state <> all ('{queued,admitted,running}') and r.user_id is not null";
 /// The other runs, each state through the partial index the claim path keeps for it
 /// (`runs_queued_namespace`, `runs_admitted`, `runs_running_worker`); the guards are the indexes'
 /// predicates, always true of such runs (not null columns, check constraints).
