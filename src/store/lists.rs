@@ -168,13 +168,13 @@ impl Store {
     /// One page of runs, newest first (dynamic SQL).
     pub async fn run_list(&self, f: &RunFilter) -> Result<Vec<RunRow>> {
         let mut q = run_list_query(f, "");
-        Ok(q.build_query_as::<RunRow>().persistent(false).fetch_all(self.pool()).await?)
+        Ok(q.build_query_as::<RunRow>().fetch_all(self.pool()).await?)
     }
 
     /// The plan of the run list, as EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) gives it.
     pub async fn run_list_plan(&self, f: &RunFilter) -> Result<serde_json::Value> {
         let mut q = run_list_query(f, EXPLAIN);
-        Ok(q.build_query_scalar().persistent(false).fetch_one(self.pool()).await?)
+        Ok(q.build_query_scalar().fetch_one(self.pool()).await?)
     }
 
     async fn job_list_traced(&self, f: &JobFilter, mut trace: Option<&mut Vec<StatementPlan>>) -> Result<Vec<JobHit>> {
@@ -182,7 +182,7 @@ impl Store {
         let limit = f.limit.clamp(1, PAGE_MAX);
         let mut conn = self.pool().acquire().await?;
         if q.is_none() && f.tags.is_empty() {
-            let rows = traced(&mut conn, &mut trace, "list", |p| plain_job_list_query(f, limit, p)).await?;
+            let rows = traced(&mut conn, &mut trace, ("list", true), |p| plain_job_list_query(f, limit, p)).await?;
             return rows.iter().map(|r| hit_from_row(r, Match::Substring)).collect();
         }
         let tiers: &[Match] = if q.is_some() { &[Match::Substring, Match::Similar] } else { &[Match::Substring] };
@@ -210,7 +210,8 @@ impl Store {
             let name =
                 |step: &str| format!("{step} {}", if tier == Match::Substring { "substring" } else { "similar" });
             let rows =
-                traced(&mut conn, &mut trace, &name("window"), |p| window_query(f, q, tier, after, need, p)).await?;
+                traced(&mut conn, &mut trace, (&name("window"), true), |p| window_query(f, q, tier, after, need, p))
+                    .await?;
             let mut edge = None;
             for r in &rows {
                 use sqlx::Row;
@@ -224,7 +225,8 @@ impl Store {
             let need = limit - found.len() as i64;
             if let (true, Some(edge)) = (need > 0, edge) {
                 let rows =
-                    traced(&mut conn, &mut trace, &name("rest"), |p| rest_query(f, q, tier, edge, need, p)).await?;
+                    traced(&mut conn, &mut trace, (&name("rest"), false), |p| rest_query(f, q, tier, edge, need, p))
+                        .await?;
                 for r in &rows {
                     found.push(hit_from_row(r, tier)?);
                 }
@@ -248,12 +250,13 @@ fn hit_from_row(r: &sqlx::postgres::PgRow, tier: Match) -> Result<JobHit> {
 const EXPLAIN: &str = "explain (analyze, buffers, format json) ";
 
 /// Runs the statement `build` makes (without prefix), after its `EXPLAIN ANALYZE` when tracing.
-/// Each statement is prepared unnamed (not kept), so PostgreSQL plans it for the values it has
-/// rather than settle on a generic plan after a few runs.
+/// A statement whose plan depends on its values (`keep` false: the rest, between the trigram or
+/// label index and a walk) is prepared unnamed, so PostgreSQL plans it for the values it has
+/// rather than settle on a generic plan after a few runs; the others are kept prepared.
 async fn traced<F>(
     conn: &mut sqlx::PgConnection,
     trace: &mut Option<&mut Vec<StatementPlan>>,
-    what: &str,
+    (what, keep): (&str, bool),
     build: F,
 ) -> Result<Vec<sqlx::postgres::PgRow>>
 where
@@ -265,7 +268,7 @@ where
         plans.push(StatementPlan { what: what.to_string(), plan });
     }
     let mut b = build("");
-    Ok(b.build().persistent(false).fetch_all(&mut *conn).await?)
+    Ok(b.build().persistent(keep).fetch_all(&mut *conn).await?)
 }
 
 /// The columns of a job list row, without its score (the size of its files by a subquery, read for
@@ -336,8 +339,11 @@ fn window_query(
 ) -> QueryBuilder<Postgres> {
     let mut b = QueryBuilder::new(prefix);
     b.push(JOB_COLUMNS);
-    push_score(&mut b, q, "case when j.hit then similarity(j.name, ", ") end as score, ");
-    b.push("j.hit, j.n from (select j.*, (");
+    push_score(&mut b, q, "case when w.hit then similarity(j.name, ", ") end as score, ");
+    // The window carries ids only (a WindowAgg keeps the rows it reads); the rows returned are read
+    // by id after the filter, one by one (`offset 0` keeps the lateral read a nested loop, so the
+    // window's order, and its early stop, survive).
+    b.push("w.hit, w.n from (select j.id, (");
     push_match(&mut b, f, q, tier);
     b.push(") as hit, row_number() over (order by j.id desc) as n from jobs j");
     push_job_filters(&mut b, f);
@@ -345,8 +351,9 @@ fn window_query(
         b.push(" and j.id < ").push_bind(after);
     }
     b.push(" order by j.id desc limit ").push_bind(WINDOW);
-    b.push(") j where j.hit or j.n = ").push_bind(WINDOW);
-    b.push(" order by j.id desc limit ").push_bind(need);
+    b.push(") w cross join lateral (select * from jobs j where j.id = w.id offset 0) j");
+    b.push(" where w.hit or w.n = ").push_bind(WINDOW);
+    b.push(" order by w.id desc limit ").push_bind(need);
     b
 }
 
