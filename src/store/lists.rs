@@ -112,7 +112,8 @@ pub struct JobHit {
 /// JSON)` of it.
 #[derive(Debug, Clone)]
 pub struct StatementPlan {
-    /// `list`, `window substring`, `rest substring`, `window similar` or `rest similar`.
+    /// `list`; with `q`, `window substring`, `rest substring`, `window similar`, `rest similar`;
+    /// with labels alone, `window` and `rest`.
     pub what: String,
     /// The plan, as PostgreSQL gives it.
     pub plan: serde_json::Value,
@@ -207,8 +208,11 @@ impl Store {
                     .execute(&mut *conn)
                     .await?;
             }
-            let name =
-                |step: &str| format!("{step} {}", if tier == Match::Substring { "substring" } else { "similar" });
+            let name = |step: &str| match (q, tier) {
+                (None, _) => step.to_string(),
+                (Some(_), Match::Substring) => format!("{step} substring"),
+                (Some(_), Match::Similar) => format!("{step} similar"),
+            };
             let rows =
                 traced(&mut conn, &mut trace, (&name("window"), true), |p| window_query(f, q, tier, after, need, p))
                     .await?;
