@@ -9,7 +9,7 @@ use berth::domain::{Flow, JobKind, Priority, RunState};
 use berth::resources::Resources;
 use berth::retry::RetryPolicy;
 use berth::store::jobs::{Deleted, Input, JobSpec, StartParams};
-use berth::store::lists::{JobCursor, JobFilter, RunFilter};
+use berth::store::lists::{JobCursor, JobFilter, Match, RunFilter, StatementPlan};
 use berth::store::{JobId, Store};
 
 fn spec(name: &str) -> JobSpec {
@@ -42,7 +42,7 @@ async fn start(store: &Store, id: JobId, by: &str) -> berth::store::RunId {
 /// The names `q` finds, best first.
 async fn search(store: &Store, q: &str) -> Vec<String> {
     let f = JobFilter { q: Some(q.into()), limit: 10, ..JobFilter::default() };
-    store.job_list(&f).await.unwrap().into_iter().map(|(j, _)| j.spec.name).collect()
+    store.job_list(&f).await.unwrap().into_iter().map(|h| h.job.spec.name).collect()
 }
 
 #[tokio::test]
@@ -129,24 +129,42 @@ async fn deleting_a_job_with_active_runs_needs_cancel_runs_and_its_runs_stay_rea
 }
 
 #[tokio::test]
-async fn the_job_list_finds_names_by_similarity_and_by_short_substrings_page_by_page() {
+async fn the_job_list_finds_substrings_else_similar_names_page_by_page() {
     let store = common::fresh_store().await;
     for name in ["etl-daily", "etl-daily-archive-backfill-2019", "train resnet", "xxabyy", "report.weekly"] {
         store.job_create(&spec(name), &Input::Keep(None), serde_json::json!({}), "alice").await.unwrap();
     }
-    let found = search(&store, "etl-daly").await;
-    assert_eq!(found.first().map(String::as_str), Some("etl-daily"), "a typo still ranks the closest first: {found:?}");
+    let hits = |q: &str| {
+        let f = JobFilter { q: Some(q.into()), limit: 10, ..JobFilter::default() };
+        let store = &store;
+        async move { store.job_list(&f).await.unwrap().into_iter().map(|h| (h.job.spec.name, h.tier)).collect::<Vec<_>>() }
+    };
+    // No name contains the typo: the similar names, newest first.
+    let typo = hits("etl-daly").await;
+    assert_eq!(
+        typo,
+        [("etl-daily-archive-backfill-2019".to_string(), Match::Similar), ("etl-daily".to_string(), Match::Similar)],
+        "a typo finds the names it meant"
+    );
+    // Names contain it: those names only (no look-alikes after them), newest first.
+    let daily = hits("DAILY").await;
+    assert_eq!(
+        daily.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>(),
+        ["etl-daily-archive-backfill-2019", "etl-daily"]
+    );
+    assert!(daily.iter().all(|(_, m)| *m == Match::Substring), "{daily:?}");
     assert_eq!(search(&store, "ab").await, ["xxabyy"], "two characters find a substring");
     assert_eq!(search(&store, "t.w").await, ["report.weekly"]);
+    assert_eq!(search(&store, "50%").await, Vec::<String>::new(), "a wildcard matches itself");
 
     // Keyset pages: every stored job exactly once, newest first.
     let mut seen = Vec::new();
     let mut after: Option<JobCursor> = None;
     loop {
         let page = store.job_list(&JobFilter { limit: 2, after, ..JobFilter::default() }).await.unwrap();
-        let Some((last, score)) = page.last() else { break };
-        after = Some(JobCursor { score: *score, id: last.id });
-        seen.extend(page.iter().map(|(j, _)| j.id.0));
+        let Some(last) = page.last() else { break };
+        after = Some(JobCursor { tier: last.tier, id: last.job.id });
+        seen.extend(page.iter().map(|h| h.job.id.0));
     }
     let mut sorted = seen.clone();
     sorted.sort_unstable_by(|a, b| b.cmp(a));
@@ -155,6 +173,79 @@ async fn the_job_list_finds_names_by_similarity_and_by_short_substrings_page_by_
     assert_eq!(store.job_list(&tagged).await.unwrap().len(), 5);
     let none = JobFilter { tags: vec![("team".into(), "web".into())], limit: 10, ..JobFilter::default() };
     assert!(store.job_list(&none).await.unwrap().is_empty());
+}
+
+/// Every page of `f` in turn, `limit` rows at a time: the ids and how each matched.
+async fn all_pages(store: &Store, f: &JobFilter) -> Vec<(i64, Match)> {
+    let mut out = Vec::new();
+    let mut after = None;
+    loop {
+        let page = store.job_list(&JobFilter { after, ..f.clone() }).await.unwrap();
+        out.extend(page.iter().map(|h| (h.job.id.0, h.tier)));
+        if page.len() < usize::try_from(f.limit).unwrap() {
+            return out;
+        }
+        let last = page.last().unwrap();
+        after = Some(JobCursor { tier: last.tier, id: last.job.id });
+    }
+}
+
+/// A search or label filter reads the newest WINDOW jobs, then asks the index for the rest: its
+/// pages hold every match exactly once, newest first, whether a page ends inside the window, across
+/// its edge or in the rest.
+#[tokio::test]
+async fn search_and_label_pages_are_every_match_once_newest_first_across_the_window() {
+    let store = common::fresh_store().await;
+    let jobs = 3 * berth::store::lists::WINDOW;
+    // One name in 60 holds `needle` and one in 71 the label: fewer than a page per window.
+    sqlx::query(
+        "insert into jobs (name, service, namespace, user_id, created_by, one_off, tags)
+         select case when g % 60 = 0 then 'job ' || g || ' needle' else 'job ' || g || ' hay' end,
+                'example', 'default', '7', 'alice', g % 5 = 1,
+                case when g % 71 = 0 then '{\"tier\": \"canary\"}'::jsonb else '{}'::jsonb end
+         from generate_series(1, $1) g",
+    )
+    .bind(jobs)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    let pool = store.pool().clone();
+    let truth = |sql: &'static str| {
+        let pool = pool.clone();
+        async move { sqlx::query_scalar::<_, i64>(sql).fetch_all(&pool).await.unwrap() }
+    };
+    let needle = truth("select id from jobs where not one_off and name like '%needle%' order by id desc").await;
+    assert!(needle.len() > 40, "{}", needle.len());
+    for limit in [7, 50] {
+        let f = JobFilter { q: Some("needle".into()), limit, ..JobFilter::default() };
+        let pages = all_pages(&store, &f).await;
+        assert!(pages.iter().all(|(_, m)| *m == Match::Substring));
+        assert_eq!(pages.iter().map(|(id, _)| *id).collect::<Vec<_>>(), needle, "limit {limit}");
+    }
+    // No name contains the typo: the similar names, every one once, newest first.
+    let similar = {
+        let mut tx = store.pool().begin().await.unwrap();
+        sqlx::query("select set_config('pg_trgm.word_similarity_threshold', '0.5', true)")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        sqlx::query_scalar::<_, i64>(
+            "select id from jobs where not one_off and 'needel' <% name and name not ilike '%needel%' order by id desc",
+        )
+        .fetch_all(&mut *tx)
+        .await
+        .unwrap()
+    };
+    assert!(similar.len() > 40, "{}", similar.len());
+    let f = JobFilter { q: Some("needel".into()), limit: 9, ..JobFilter::default() };
+    let pages = all_pages(&store, &f).await;
+    assert!(pages.iter().all(|(_, m)| *m == Match::Similar));
+    assert_eq!(pages.iter().map(|(id, _)| *id).collect::<Vec<_>>(), similar);
+    // Labels: the same window and rest.
+    let canary =
+        truth("select id from jobs where not one_off and tags @> '{\"tier\": \"canary\"}' order by id desc").await;
+    let f = JobFilter { tags: vec![("tier".into(), "canary".into())], limit: 50, ..JobFilter::default() };
+    assert_eq!(all_pages(&store, &f).await.into_iter().map(|(id, _)| id).collect::<Vec<_>>(), canary);
 }
 
 #[tokio::test]
@@ -180,6 +271,32 @@ async fn the_run_list_filters_by_job_state_trigger_and_id() {
     assert!(store.run_list(&done).await.unwrap().is_empty());
     let page = RunFilter { before: Some(a2), limit: 10, ..RunFilter::default() };
     assert_eq!(ids(store.run_list(&page).await.unwrap()), [a1.0]);
+
+    // A user's runs come from two indexes (finished and waiting runs; queued, admitted and running
+    // ones), merged newest first.
+    sqlx::query("update runs set state = 'succeeded', finished_at = now() where id = $1")
+        .bind(a2)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    sqlx::query("update runs set state = 'admitted', admitted_at = now() where id = $1")
+        .bind(a1)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let of_user = |before, limit| RunFilter { user: Some("7".into()), before, limit, ..RunFilter::default() };
+    assert_eq!(ids(store.run_list(&of_user(None, 10)).await.unwrap()), [b1.0, a2.0, a1.0]);
+    assert_eq!(ids(store.run_list(&of_user(None, 2)).await.unwrap()), [b1.0, a2.0]);
+    assert_eq!(ids(store.run_list(&of_user(Some(b1), 10)).await.unwrap()), [a2.0, a1.0]);
+    let done_of_user = RunFilter { states: vec![RunState::Succeeded], ..of_user(None, 10) };
+    assert_eq!(ids(store.run_list(&done_of_user).await.unwrap()), [a2.0]);
+    assert!(
+        store
+            .run_list(&RunFilter { user: Some("8".into()), limit: 10, ..RunFilter::default() })
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 /// Every node type of a plan, depth first.
@@ -199,14 +316,25 @@ fn plan_nodes(explain: &serde_json::Value) -> Vec<String> {
     out
 }
 
+/// The node types and indexes of the plan of each statement a job list ran, by what it was for.
+fn statement_nodes(plans: &[StatementPlan]) -> Vec<(String, Vec<String>)> {
+    plans.iter().map(|p| (p.what.clone(), plan_nodes(&p.plan))).collect()
+}
+
+/// Whether the statement `what` ran and used a node containing `node`.
+fn uses(plans: &[(String, Vec<String>)], what: &str, node: &str) -> bool {
+    plans.iter().any(|(w, nodes)| w == what && nodes.iter().any(|n| n.contains(node)))
+}
+
 /// The search and the lists use the indexes meant for them on tables large enough for a plan to
 /// matter (statistics taken).
 #[tokio::test]
 async fn the_search_and_the_lists_use_their_indexes() {
     let store = common::fresh_store().await;
     sqlx::query(
-        "insert into jobs (name, service, namespace, user_id, created_by, one_off)
-         select 'job-' || g || '-' || md5(g::text), 'example', 'default', (g % 500)::text, 'alice', g % 2 = 0
+        "insert into jobs (name, service, namespace, user_id, created_by, one_off, tags)
+         select 'job-' || g || '-' || md5(g::text), 'example', 'default', (g % 500)::text, 'alice', g % 2 = 0,
+                case when g % 1000 = 1 then '{\"tier\": \"canary\"}'::jsonb else '{\"tier\": \"prod\"}'::jsonb end
          from generate_series(1, 40000) g",
     )
     .execute(store.pool())
@@ -221,21 +349,61 @@ async fn the_search_and_the_lists_use_their_indexes() {
     .await
     .unwrap();
     sqlx::raw_sql("analyze jobs; analyze runs").execute(store.pool()).await.unwrap();
+    let jobs = |f: JobFilter| {
+        let store = &store;
+        async move { statement_nodes(&store.job_list_plan(&JobFilter { limit: 50, ..f }).await.unwrap()) }
+    };
 
-    let search = plan_nodes(
-        &store.job_list_plan(&JobFilter { q: Some("7f3a".into()), limit: 50, ..JobFilter::default() }).await.unwrap(),
-    );
-    // Either trigram index: the partial one of stored jobs, or the one over every job name.
-    assert!(search.iter().any(|n| n.starts_with("Bitmap Index Scan jobs_") && n.ends_with("name_trgm")), "{search:?}");
-    let list = plan_nodes(&store.job_list_plan(&JobFilter { limit: 50, ..JobFilter::default() }).await.unwrap());
-    assert!(list.iter().any(|n| n.contains("jobs_stored")), "{list:?}");
-    // No index of its own (every index on runs costs each claim and finish an insert): newest first.
-    let by_user = RunFilter { user: Some("42".into()), limit: 50, ..RunFilter::default() };
-    let runs = plan_nodes(&store.run_list_plan(&by_user).await.unwrap());
-    assert!(runs.iter().any(|n| n.contains("runs_pkey")), "{runs:?}");
-    let by_job = RunFilter { job: Some(JobId(99)), limit: 50, ..RunFilter::default() };
-    let runs = plan_nodes(&store.run_list_plan(&by_job).await.unwrap());
-    assert!(runs.iter().any(|n| n.contains("runs_job")), "{runs:?}");
-    let newest = plan_nodes(&store.run_list_plan(&RunFilter { limit: 50, ..RunFilter::default() }).await.unwrap());
+    // A common part of the name: the page is found among the newest stored jobs (jobs_stored
+    // backwards); no other statement runs.
+    let common = jobs(JobFilter { q: Some("job-3".into()), ..JobFilter::default() }).await;
+    assert!(uses(&common, "window substring", "Index Scan jobs_stored"), "{common:?}");
+    assert!(!common.iter().any(|(w, _)| w.starts_with("rest")), "{common:?}");
+    // A rare one: the newest stored jobs, then the trigram index of stored job names for the rest.
+    let rare = jobs(JobFilter { q: Some("7f3a".into()), ..JobFilter::default() }).await;
+    assert!(uses(&rare, "window substring", "Index Scan jobs_stored"), "{rare:?}");
+    assert!(uses(&rare, "rest substring", "Bitmap Index Scan jobs_stored_name_trgm"), "{rare:?}");
+    assert!(uses(&rare, "rest substring", "Index Scan jobs_pkey"), "the rest's rows by id: {rare:?}");
+    assert!(!rare.iter().any(|(_, nodes)| nodes.iter().any(|n| n == "Seq Scan")), "{rare:?}");
+    // A typo no name contains: the same for similar names (word similarity, the same index).
+    let typo = jobs(JobFilter { q: Some("xqzjv".into()), ..JobFilter::default() }).await;
+    assert!(uses(&typo, "rest similar", "Bitmap Index Scan jobs_stored_name_trgm"), "{typo:?}");
+    // With the one-off jobs of uploads: the trigram index over every job name.
+    let all = jobs(JobFilter { q: Some("7f3a".into()), one_off: true, ..JobFilter::default() }).await;
+    assert!(uses(&all, "rest substring", "Bitmap Index Scan jobs_name_trgm"), "{all:?}");
+    // A rare label: the newest stored jobs, then the labels' GIN index (migration 0015).
+    let tier = |v: &str| vec![("tier".to_string(), v.to_string())];
+    let canary = jobs(JobFilter { tags: tier("canary"), ..JobFilter::default() }).await;
+    assert!(uses(&canary, "rest", "Bitmap Index Scan jobs_stored_tags"), "{canary:?}");
+    let prod = jobs(JobFilter { tags: tier("prod"), ..JobFilter::default() }).await;
+    assert!(uses(&prod, "window", "Index Scan jobs_stored"), "{prod:?}");
+    // No search, no label: the newest stored jobs.
+    let list = jobs(JobFilter::default()).await;
+    assert!(uses(&list, "list", "jobs_stored"), "{list:?}");
+
+    let runs = |f: RunFilter| {
+        let store = &store;
+        async move { plan_nodes(&store.run_list_plan(&RunFilter { limit: 50, ..f }).await.unwrap()) }
+    };
+    // A user's runs: their finished (and waiting) runs by runs_user_done (migration 0019), their
+    // queued, admitted and running ones by the claim path's partial indexes.
+    let by_user = runs(RunFilter { user: Some("42".into()), ..RunFilter::default() }).await;
+    for index in ["runs_user_done", "runs_queued_namespace", "runs_admitted", "runs_running_worker"] {
+        assert!(by_user.iter().any(|n| n.ends_with(index)), "{index}: {by_user:?}");
+    }
+    assert!(!by_user.iter().any(|n| n.contains("runs_pkey") || n.starts_with("Seq Scan")), "{by_user:?}");
+    let failed = runs(RunFilter {
+        user: Some("42".into()),
+        states: vec![RunState::Failed, RunState::Queued],
+        ..RunFilter::default()
+    })
+    .await;
+    assert!(failed.iter().any(|n| n.ends_with("runs_user_done")), "{failed:?}");
+    let by_job = runs(RunFilter { job: Some(JobId(99)), ..RunFilter::default() }).await;
+    assert!(by_job.iter().any(|n| n.contains("runs_job")), "{by_job:?}");
+    let newest = runs(RunFilter::default()).await;
     assert!(newest.iter().any(|n| n.contains("runs_pkey")), "newest first walks the primary key: {newest:?}");
+    // A namespace (few per installation): newest first, filtering (no index of its own).
+    let namespace = runs(RunFilter { namespace: Some("default".into()), ..RunFilter::default() }).await;
+    assert!(namespace.iter().any(|n| n.contains("runs_pkey")), "{namespace:?}");
 }

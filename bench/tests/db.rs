@@ -172,7 +172,7 @@ async fn the_lists_fill_makes_the_tables_it_describes(store: &Store) {
     assert_eq!(scalar("select count(*) from jobs where id % 10 = 0 and not one_off").await, 10, "spread evenly");
     let stored = store.job_list(&JobFilter { limit: 500, ..JobFilter::default() }).await.unwrap();
     assert_eq!(stored.len(), 10, "the list shows the stored jobs");
-    for (job, _) in &stored {
+    for job in stored.iter().map(|hit| &hit.job) {
         assert!(job.spec.name.split(' ').count() >= 5, "several words: {}", job.spec.name);
         assert!(job.spec.tags.contains_key("team"), "{:?}", job.spec.tags);
         assert!(["default", "elsewhere"].contains(&job.spec.namespace.as_str()));

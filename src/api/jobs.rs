@@ -28,7 +28,7 @@ use crate::store::JobId;
 use crate::store::jobs::{
     Deleted, Input, JobEvent, JobRow, JobSpec, NAME_TAKEN_CONSTRAINT, STREAMING_ACTIVE_CONSTRAINT, StartParams,
 };
-use crate::store::lists::{JobCursor, JobFilter};
+use crate::store::lists::{JobCursor, JobFilter, Match};
 use crate::workflow::Step;
 
 /// The actor of a change when auth is off and the request names none.
@@ -92,9 +92,14 @@ pub struct JobView {
     pub updated_at: DateTime<Utc>,
     /// Created by an upload (`POST /upload`).
     pub one_off: bool,
-    /// Similarity to the search `q` (list results only).
+    /// Similarity of the whole name to the search `q` (list results with `q` only; shown, not the
+    /// order).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<f32>,
+    /// How the name matched the search `q` (list results with `q` only): `substring` (it contains
+    /// `q`) or `similar` (no name contains `q`, and a part of this one is similar to it: a typo).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub matched: Option<String>,
     /// Its cron schedule (`GET /api/v1/jobs/{id}` only; absent: none, or a list result).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub schedule: Option<ScheduleSummary>,
@@ -136,6 +141,7 @@ impl JobView {
             updated_at: job.updated_at,
             one_off: job.one_off,
             score: None,
+            matched: None,
             schedule: None,
             steps: (s.kind == JobKind::Workflow).then(|| s.steps.clone()),
         }
@@ -145,7 +151,8 @@ impl JobView {
 /// A page of jobs.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobPage {
-    /// The jobs: by similarity to `q`, else newest first.
+    /// The jobs, newest first (with `q`: the names containing it, or when none does, the similar
+    /// names).
     pub jobs: Vec<JobView>,
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -478,7 +485,8 @@ const JOB_FILTERS: [&str; 11] =
 
 /// Stored jobs: filters `namespace`, `kind`, `priority`, `flow`, `service`, `tag=key=value`
 /// (repeatable), `created_by`, `one_off=true` (include the jobs uploads create); `q` finds a job from
-/// part of its name (ranked by similarity; short parts still match as substrings). Keyset pages.
+/// part of its name: the names containing it (even one or two characters), or when none does, the
+/// names with a part similar to it (a typo); newest first. Keyset pages.
 #[utoipa::path(get, path = "/api/v1/jobs", params(
     ("namespace" = Option<String>, Query), ("kind" = Option<JobKind>, Query), ("priority" = Option<Priority>, Query),
     ("flow" = Option<Flow>, Query), ("service" = Option<String>, Query),
@@ -510,13 +518,20 @@ pub async fn list_jobs(
     };
     let rows = state.store.job_list(&filter).await?;
     let full = i64::try_from(rows.len()).unwrap_or(i64::MAX) >= filter.limit;
-    let next_cursor = rows
-        .last()
-        .filter(|_| full)
-        .map(|(job, score)| lists::job_cursor_text(JobCursor { score: *score, id: job.id }));
-    let with_q = filter.q.is_some();
-    let jobs =
-        rows.iter().map(|(job, score)| JobView { score: with_q.then_some(*score), ..JobView::from_row(job) }).collect();
+    let next_cursor =
+        rows.last().filter(|_| full).map(|hit| lists::job_cursor_text(JobCursor { tier: hit.tier, id: hit.job.id }));
+    let with_q = filter.q.as_deref().is_some_and(|q| !q.trim().is_empty());
+    let jobs = rows
+        .iter()
+        .map(|hit| JobView {
+            score: with_q.then_some(hit.score),
+            matched: with_q.then(|| match hit.tier {
+                Match::Substring => "substring".to_string(),
+                Match::Similar => "similar".to_string(),
+            }),
+            ..JobView::from_row(&hit.job)
+        })
+        .collect();
     Ok(Json(JobPage { jobs, next_cursor }))
 }
 

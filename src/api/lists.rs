@@ -10,7 +10,7 @@ use super::error::ErrorBody;
 use super::runs::RunSummary;
 use super::{AppState, Caller, Error, Result};
 use crate::domain::{Priority, RunState};
-use crate::store::lists::{JobCursor, RunFilter};
+use crate::store::lists::{JobCursor, Match, RunFilter};
 use crate::store::{JobId, RunId};
 
 /// Rows a page holds unless `limit` says otherwise.
@@ -81,21 +81,19 @@ impl Pairs {
     }
 }
 
-/// The job list's cursor as text: `<similarity>:<id>`.
+/// The job list's cursor as text: `<match>:<id>`, the match 0 (the name contains `q`, and every
+/// job of a list without `q`) or 1 (a similar name).
 pub fn job_cursor_text(c: JobCursor) -> String {
-    format!("{}:{}", c.score, c.id)
+    format!("{}:{}", c.tier.rank(), c.id)
 }
 
 /// Reads a job list cursor.
 pub fn job_cursor(text: &str) -> Result<JobCursor> {
     let bad = || Error::bad_request("invalid_query", "cursor is not one this API returned (next_cursor)");
-    let (score, id) = text.split_once(':').ok_or_else(bad)?;
-    let score: f32 = score.parse().map_err(|_| bad())?;
+    let (tier, id) = text.split_once(':').ok_or_else(bad)?;
+    let tier = tier.parse::<u8>().ok().and_then(Match::from_rank).ok_or_else(bad)?;
     let id: i64 = id.parse().map_err(|_| bad())?;
-    if !score.is_finite() {
-        return Err(bad());
-    }
-    Ok(JobCursor { score, id: JobId(id) })
+    Ok(JobCursor { tier, id: JobId(id) })
 }
 
 /// A page of runs, newest first.
@@ -198,9 +196,11 @@ mod tests {
 
     #[test]
     fn a_job_cursor_reads_back_as_written() {
-        let c = JobCursor { score: 0.4117647, id: JobId(42) };
-        assert_eq!(job_cursor(&job_cursor_text(c)).unwrap(), c);
-        for bad in ["", "x:1", "0.5", "NaN:3", "0.5:y"] {
+        for c in [JobCursor { tier: Match::Similar, id: JobId(42) }, JobCursor { tier: Match::Substring, id: JobId(7) }]
+        {
+            assert_eq!(job_cursor(&job_cursor_text(c)).unwrap(), c);
+        }
+        for bad in ["", "x:1", "0.5", "NaN:3", "0.5:7", "2:7", "0:y"] {
             assert!(job_cursor(bad).is_err(), "{bad}");
         }
     }

@@ -17,6 +17,16 @@ use crate::domain::{Flow, JobKind, Priority, RunState};
 /// Most rows one page returns.
 pub const PAGE_MAX: i64 = 500;
 
+/// Stored jobs a search or a label filter reads newest first before it asks an index for the rest
+/// of its page (docs/jobs.md, "Search and list plans"): a common match fills its page within them,
+/// a rare one is found through the index. The worst case, a match just too rare to fill a page
+/// here, costs this many rows walked plus `limit / WINDOW` of the table fetched through the index.
+pub const WINDOW: i64 = 2000;
+
+/// The word similarity (`q <% name`) a name needs to be found as similar to `q`. pg_trgm's default
+/// (0.6) misses a typo of a short word: `nigtly` scores 0.5 against `nightly etl`.
+pub const WORD_SIMILARITY: f32 = 0.5;
+
 /// Filters of the job list.
 #[derive(Debug, Clone, Default)]
 pub struct JobFilter {
@@ -34,8 +44,8 @@ pub struct JobFilter {
     pub tags: Vec<(String, String)>,
     /// Only jobs created by this user.
     pub created_by: Option<String>,
-    /// Part of the name: ranked by trigram similarity; substrings (even of one or two characters)
-    /// match too.
+    /// Part of the name: the names containing it (case-insensitive, even one or two characters),
+    /// or when none does, the names with a part similar to it (a typo); newest first ([`Match`]).
     pub q: Option<String>,
     /// Include the one-off jobs uploads create.
     pub one_off: bool,
@@ -47,13 +57,66 @@ pub struct JobFilter {
     pub viewer: Option<Viewer>,
 }
 
+/// How a job matched the search `q`. The names containing `q` are the result, newest first (id
+/// descending); only when no name contains it are the similar names the result, newest first: a
+/// typo finds what it meant, and a search that finds its text is not diluted by look-alikes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Match {
+    /// Its name contains `q`, case-insensitive (`name ilike '%q%'`); every job of a list without `q`.
+    Substring,
+    /// Its name does not contain `q` but has a part similar to it: pg_trgm's word similarity of
+    /// `q` in the name is at least [`WORD_SIMILARITY`] (`q <% name`).
+    Similar,
+}
+
+impl Match {
+    /// The number the cursor carries: 0 or 1.
+    pub fn rank(self) -> u8 {
+        match self {
+            Match::Substring => 0,
+            Match::Similar => 1,
+        }
+    }
+
+    /// The match of a cursor's number.
+    pub fn from_rank(rank: u8) -> Option<Self> {
+        match rank {
+            0 => Some(Match::Substring),
+            1 => Some(Match::Similar),
+            _ => None,
+        }
+    }
+}
+
 /// A position in the job list: the last row of a page.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobCursor {
-    /// Similarity to `q` (0 without `q`).
-    pub score: f32,
-    /// Job id.
+    /// How that row matched `q` (`Substring` without `q`).
+    pub tier: Match,
+    /// Its id.
     pub id: JobId,
+}
+
+/// One row of the job list.
+#[derive(Debug, Clone)]
+pub struct JobHit {
+    /// The job.
+    pub job: JobRow,
+    /// How it matched `q`.
+    pub tier: Match,
+    /// pg_trgm similarity of its whole name to `q` (0 without `q`): shown, not the order.
+    pub score: f32,
+}
+
+/// The plan of one statement a list ran: what it was for, and `EXPLAIN (ANALYZE, BUFFERS, FORMAT
+/// JSON)` of it.
+#[derive(Debug, Clone)]
+pub struct StatementPlan {
+    /// `list`; with `q`, `window substring`, `rest substring`, `window similar`, `rest similar`;
+    /// with labels alone, `window` and `rest`.
+    pub what: String,
+    /// The plan, as PostgreSQL gives it.
+    pub plan: serde_json::Value,
 }
 
 /// Filters of the run list.
@@ -88,24 +151,19 @@ pub struct RunFilter {
 }
 
 impl Store {
-    /// One page of stored jobs (dynamic SQL): by similarity to `q` then newest first, or newest
-    /// first without `q`.
-    pub async fn job_list(&self, f: &JobFilter) -> Result<Vec<(JobRow, f32)>> {
-        let mut q = job_list_query(f, "");
-        let rows = q.build().fetch_all(self.pool()).await?;
-        rows.iter()
-            .map(|r| {
-                use sqlx::Row;
-                Ok((job_from_row(r)?, r.try_get::<f32, _>("score")?))
-            })
-            .collect()
+    /// One page of stored jobs, newest first; with `q`, the jobs whose name contains it, or when
+    /// none does, those with a similar part ([`Match`]). A search or a label filter reads the newest [`WINDOW`] jobs
+    /// first and asks the trigram or label index only for what they did not fill.
+    pub async fn job_list(&self, f: &JobFilter) -> Result<Vec<JobHit>> {
+        self.job_list_traced(f, None).await
     }
 
-    /// The plan PostgreSQL runs the job list with, as EXPLAIN (ANALYZE, FORMAT JSON) gives it:
-    /// for operators (docs/operations.md) and the plan tests.
-    pub async fn job_list_plan(&self, f: &JobFilter) -> Result<serde_json::Value> {
-        let mut q = job_list_query(f, EXPLAIN);
-        Ok(q.build_query_scalar().fetch_one(self.pool()).await?)
+    /// The plans PostgreSQL runs the job list with, one per statement the page needed: for
+    /// operators (docs/operations.md), the bench (`--plans`) and the plan tests.
+    pub async fn job_list_plan(&self, f: &JobFilter) -> Result<Vec<StatementPlan>> {
+        let mut plans = Vec::new();
+        self.job_list_traced(f, Some(&mut plans)).await?;
+        Ok(plans)
     }
 
     /// One page of runs, newest first (dynamic SQL).
@@ -114,85 +172,274 @@ impl Store {
         Ok(q.build_query_as::<RunRow>().fetch_all(self.pool()).await?)
     }
 
-    /// The plan of the run list, as [`Store::job_list_plan`].
+    /// The plan of the run list, as EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) gives it.
     pub async fn run_list_plan(&self, f: &RunFilter) -> Result<serde_json::Value> {
         let mut q = run_list_query(f, EXPLAIN);
         Ok(q.build_query_scalar().fetch_one(self.pool()).await?)
     }
+
+    async fn job_list_traced(&self, f: &JobFilter, mut trace: Option<&mut Vec<StatementPlan>>) -> Result<Vec<JobHit>> {
+        let q = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
+        let limit = f.limit.clamp(1, PAGE_MAX);
+        let mut conn = self.pool().acquire().await?;
+        if q.is_none() && f.tags.is_empty() {
+            let rows = traced(&mut conn, &mut trace, ("list", true), |p| plain_job_list_query(f, limit, p)).await?;
+            return rows.iter().map(|r| hit_from_row(r, Match::Substring)).collect();
+        }
+        let tiers: &[Match] = if q.is_some() { &[Match::Substring, Match::Similar] } else { &[Match::Substring] };
+        let mut found: Vec<JobHit> = Vec::new();
+        for &tier in tiers {
+            let after = match f.after {
+                Some(c) if c.tier > tier => continue,
+                Some(c) if c.tier == tier => Some(c.id),
+                // Similar names only when no name contains `q`: found empty on the first page.
+                Some(_) => break,
+                None if tier == Match::Similar && !found.is_empty() => break,
+                None => None,
+            };
+            let need = limit - found.len() as i64;
+            if need <= 0 {
+                break;
+            }
+            if tier == Match::Similar {
+                // The threshold of `<%`, for this connection until it returns to the pool.
+                sqlx::query(include_str!("../../sql/jobs/search_threshold.sql"))
+                    .bind(WORD_SIMILARITY.to_string())
+                    .execute(&mut *conn)
+                    .await?;
+            }
+            let name = |step: &str| match (q, tier) {
+                (None, _) => step.to_string(),
+                (Some(_), Match::Substring) => format!("{step} substring"),
+                (Some(_), Match::Similar) => format!("{step} similar"),
+            };
+            let rows =
+                traced(&mut conn, &mut trace, (&name("window"), true), |p| window_query(f, q, tier, after, need, p))
+                    .await?;
+            let mut edge = None;
+            for r in &rows {
+                use sqlx::Row;
+                if r.try_get::<bool, _>("hit")? {
+                    found.push(hit_from_row(r, tier)?);
+                }
+                if r.try_get::<i64, _>("n")? == WINDOW {
+                    edge = Some(r.try_get::<i64, _>("id")?);
+                }
+            }
+            let need = limit - found.len() as i64;
+            if let (true, Some(edge)) = (need > 0, edge) {
+                let rows =
+                    traced(&mut conn, &mut trace, (&name("rest"), false), |p| rest_query(f, q, tier, edge, need, p))
+                        .await?;
+                for r in &rows {
+                    found.push(hit_from_row(r, tier)?);
+                }
+            }
+            if tier == Match::Similar {
+                sqlx::query(include_str!("../../sql/jobs/search_threshold_reset.sql")).execute(&mut *conn).await?;
+            }
+        }
+        found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        Ok(found)
+    }
+}
+
+/// A job list row with its score.
+fn hit_from_row(r: &sqlx::postgres::PgRow, tier: Match) -> Result<JobHit> {
+    use sqlx::Row;
+    Ok(JobHit { job: job_from_row(r)?, tier, score: r.try_get::<Option<f32>, _>("score")?.unwrap_or(0.0) })
 }
 
 /// What the plan functions put before a statement.
 const EXPLAIN: &str = "explain (analyze, buffers, format json) ";
 
-/// The job list statement, after `prefix`.
-fn job_list_query(f: &JobFilter, prefix: &str) -> QueryBuilder<Postgres> {
-    let mut b = QueryBuilder::new(prefix);
-    b.push(
-        "select j.id, j.name, j.description, j.kind, j.service, j.namespace, j.user_id, j.priority, j.flow, \
-             j.cpu, j.memory, j.pods, j.storage, j.input_blob_id, coalesce(bl.size, 0) as input_bytes, \
-             j.command, j.args, j.env, j.timeout_seconds, j.max_attempts, j.retry_backoff_seconds, \
-             j.retry_backoff_max_seconds, j.tags, j.created_by, j.created_at, j.updated_at, j.one_off, j.restart, \
-             j.steps, ",
-    );
-    let q = f.q.as_deref().map(str::trim).filter(|q| !q.is_empty());
-    match q {
-        Some(q) => b.push("similarity(j.name, ").push_bind(q.to_string()).push(") as score"),
-        None => b.push("0::real as score"),
-    };
-    b.push(" from jobs j left join blobs bl on bl.id = j.input_blob_id where j.deleted_at is null");
+/// Runs the statement `build` makes (without prefix), after its `EXPLAIN ANALYZE` when tracing.
+/// A statement whose plan depends on its values (`keep` false: the rest, between the trigram or
+/// label index and a walk) is prepared unnamed, so PostgreSQL plans it for the values it has
+/// rather than settle on a generic plan after a few runs; the others are kept prepared.
+async fn traced<F>(
+    conn: &mut sqlx::PgConnection,
+    trace: &mut Option<&mut Vec<StatementPlan>>,
+    (what, keep): (&str, bool),
+    build: F,
+) -> Result<Vec<sqlx::postgres::PgRow>>
+where
+    F: Fn(&str) -> QueryBuilder<Postgres>,
+{
+    if let Some(plans) = trace.as_deref_mut() {
+        let mut b = build(EXPLAIN);
+        let plan: serde_json::Value = b.build_query_scalar().persistent(false).fetch_one(&mut *conn).await?;
+        plans.push(StatementPlan { what: what.to_string(), plan });
+    }
+    let mut b = build("");
+    Ok(b.build().persistent(keep).fetch_all(&mut *conn).await?)
+}
+
+/// The columns of a job list row, without its score (the size of its files by a subquery, read for
+/// the rows returned only).
+const JOB_COLUMNS: &str = "select j.id, j.name, j.description, j.kind, j.service, j.namespace, j.user_id, j.priority, \
+     j.flow, j.cpu, j.memory, j.pods, j.storage, j.input_blob_id, coalesce((select bl.size from blobs bl where bl.id = j.input_blob_id), 0) as input_bytes, j.command, \
+     j.args, j.env, j.timeout_seconds, j.max_attempts, j.retry_backoff_seconds, j.retry_backoff_max_seconds, j.tags, \
+     j.created_by, j.created_at, j.updated_at, j.one_off, j.restart, j.steps, ";
+
+/// ` where <the filters that are not the search nor the labels>` on `jobs j`.
+fn push_job_filters(b: &mut QueryBuilder<Postgres>, f: &JobFilter) {
+    b.push(" where j.deleted_at is null");
     if !f.one_off {
-        // Matches the partial indexes jobs_stored and jobs_stored_name.
+        // Matches the partial indexes jobs_stored, jobs_stored_name_trgm and jobs_stored_tags.
         b.push(" and not j.one_off");
     }
-    push_eq(&mut b, "j.namespace", f.namespace.clone());
-    push_eq(&mut b, "j.kind", f.kind);
-    push_eq(&mut b, "j.priority", f.priority);
-    push_eq(&mut b, "j.flow", f.flow);
-    push_eq(&mut b, "j.service", f.service.clone());
-    push_eq(&mut b, "j.created_by", f.created_by.clone());
-    push_viewer(&mut b, f.viewer.as_ref());
+    push_eq(b, "j.namespace", f.namespace.clone());
+    push_eq(b, "j.kind", f.kind);
+    push_eq(b, "j.priority", f.priority);
+    push_eq(b, "j.flow", f.flow);
+    push_eq(b, "j.service", f.service.clone());
+    push_eq(b, "j.created_by", f.created_by.clone());
+    push_viewer(b, f.viewer.as_ref());
+}
+
+/// The condition a row of `tier` meets: the labels, and how its name matches `q`.
+fn push_match(b: &mut QueryBuilder<Postgres>, f: &JobFilter, q: Option<&str>, tier: Match) {
+    b.push("true");
     if !f.tags.is_empty() {
         b.push(" and j.tags @> ").push_bind(tags_json(&f.tags));
     }
-    if let Some(q) = q {
-        // Two trigram index scans, one per condition: `%` ranks similar names, ILIKE finds
-        // substrings too short (or too small a part of a long name) to be similar. Written as a
-        // union rather than an OR, because PostgreSQL costs an OR of two trigram conditions above a
-        // scan of every stored job until the table holds a few hundred thousand of them.
-        let scope = if f.one_off { "deleted_at is null" } else { "not one_off and deleted_at is null" };
-        b.push(" and j.id in (select id from jobs where ").push(scope).push(" and name % ").push_bind(q.to_string());
-        b.push(" union select id from jobs where ").push(scope).push(" and name ilike ").push_bind(like_pattern(q));
-        b.push(")");
-    }
-    match (q, f.after) {
-        (Some(q), Some(after)) => {
-            b.push(" and (similarity(j.name, ").push_bind(q.to_string()).push("), j.id) < (");
-            b.push_bind(after.score).push(", ").push_bind(after.id).push(")");
+    match (q, tier) {
+        (Some(q), Match::Substring) => {
+            b.push(" and j.name ilike ").push_bind(like_pattern(q));
         }
-        (None, Some(after)) => {
-            b.push(" and j.id < ").push_bind(after.id);
+        (Some(q), Match::Similar) => {
+            b.push(" and ")
+                .push_bind(q.to_string())
+                .push(" <% j.name and j.name not ilike ")
+                .push_bind(like_pattern(q));
         }
-        _ => {}
+        (None, _) => {}
     }
-    b.push(if q.is_some() { " order by score desc, j.id desc" } else { " order by j.id desc" });
-    b.push(" limit ").push_bind(f.limit.clamp(1, PAGE_MAX));
+}
+
+/// A list without search or labels: the newest jobs after the cursor, through `jobs_stored`.
+fn plain_job_list_query(f: &JobFilter, limit: i64, prefix: &str) -> QueryBuilder<Postgres> {
+    let mut b = QueryBuilder::new(prefix);
+    b.push(JOB_COLUMNS).push("0::real as score from jobs j");
+    push_job_filters(&mut b, f);
+    if let Some(after) = f.after {
+        b.push(" and j.id < ").push_bind(after.id);
+    }
+    b.push(" order by j.id desc limit ").push_bind(limit);
     b
 }
 
-/// The run list statement, after `prefix`.
+/// The newest [`WINDOW`] jobs after `after`, newest first, stopping at `need` matches: the rows
+/// that match (`hit`, with every column), and the window's last row (`n` = `WINDOW`, the edge
+/// where [`rest_query`] goes on) if it was reached.
+fn window_query(
+    f: &JobFilter,
+    q: Option<&str>,
+    tier: Match,
+    after: Option<JobId>,
+    need: i64,
+    prefix: &str,
+) -> QueryBuilder<Postgres> {
+    let mut b = QueryBuilder::new(prefix);
+    b.push(JOB_COLUMNS);
+    push_score(&mut b, q, "case when w.hit then similarity(j.name, ", ") end as score, ");
+    // The window carries ids only (a WindowAgg keeps the rows it reads); the rows returned are read
+    // by id after the filter, one by one (`offset 0` keeps the lateral read a nested loop, so the
+    // window's order, and its early stop, survive).
+    b.push("w.hit, w.n from (select j.id, (");
+    push_match(&mut b, f, q, tier);
+    b.push(") as hit, row_number() over (order by j.id desc) as n from jobs j");
+    push_job_filters(&mut b, f);
+    if let Some(after) = after {
+        b.push(" and j.id < ").push_bind(after);
+    }
+    b.push(" order by j.id desc limit ").push_bind(WINDOW);
+    b.push(") w cross join lateral (select * from jobs j where j.id = w.id offset 0) j");
+    b.push(" where w.hit or w.n = ").push_bind(WINDOW);
+    b.push(" order by w.id desc limit ").push_bind(need);
+    b
+}
+
+/// The newest `need` matches older than the window's `edge`, through the index the match has
+/// (trigram or labels): every match is read, then the newest kept, so the statement costs what
+/// the matches cost, and a match rare enough to get here has few (under `need` per window).
+fn rest_query(
+    f: &JobFilter,
+    q: Option<&str>,
+    tier: Match,
+    edge: i64,
+    need: i64,
+    prefix: &str,
+) -> QueryBuilder<Postgres> {
+    let mut b = QueryBuilder::new(prefix);
+    b.push("with m as materialized (select j.id from jobs j");
+    push_job_filters(&mut b, f);
+    b.push(" and ");
+    push_match(&mut b, f, q, tier);
+    b.push(" and j.id < ").push_bind(edge);
+    b.push("), top as (select id from m order by id desc limit ").push_bind(need);
+    b.push(") ").push(JOB_COLUMNS);
+    push_score(&mut b, q, "similarity(j.name, ", ") as score");
+    b.push(" from top join jobs j on j.id = top.id order by j.id desc");
+    b
+}
+
+/// The score column: `before q after` with `q`, else 0.
+fn push_score(b: &mut QueryBuilder<Postgres>, q: Option<&str>, before: &str, after: &str) {
+    match q {
+        Some(q) => b.push(before).push_bind(q.to_string()).push(after),
+        None => b.push("0::real as score").push(if after.ends_with(", ") { ", " } else { "" }),
+    };
+}
+
+/// The run list statement, after `prefix`. With `user`, the user's finished runs (and waiting
+/// ones) come from `runs_user_done` newest first and their queued, admitted and running runs from
+/// the claim path's partial indexes, merged: a user whose runs are all old is found at once.
 fn run_list_query(f: &RunFilter, prefix: &str) -> QueryBuilder<Postgres> {
     let mut b = QueryBuilder::new(prefix);
+    let limit = f.limit.clamp(1, PAGE_MAX);
+    if f.user.is_none() {
+        push_run_branch(&mut b, f, None);
+        b.push(" order by r.id desc limit ").push_bind(limit);
+        return b;
+    }
+    b.push("select * from ((");
+    push_run_branch(&mut b, f, Some(UNFINISHED_NOT));
+    b.push(" order by r.id desc limit ").push_bind(limit);
+    b.push(") union all (");
+    push_run_branch(&mut b, f, Some(UNFINISHED));
+    b.push(" order by r.id desc limit ").push_bind(limit);
+    b.push(")) runs order by id desc limit ").push_bind(limit);
+    b
+}
+
+/// The runs in `runs_user_done` (migration 0019): every state but these three, and its guard, as
+/// its predicate is written, so that PostgreSQL can prove the index covers the branch.
+const UNFINISHED_NOT: &str = "r.state <> all ('{queued,admitted,running}') and r.user_id is not null";
+/// The other runs, each state through the partial index the claim path keeps for it
+/// (`runs_queued_namespace`, `runs_admitted`, `runs_running_worker`); the guards are the indexes'
+/// predicates, always true of such runs (not null columns, check constraints).
+const UNFINISHED: &str = "((r.state = 'queued' and r.namespace is not null) \
+     or (r.state = 'admitted' and r.admitted_at is not null) \
+     or (r.state = 'running' and r.worker_id is not null))";
+
+/// One select of runs with every filter, and `part` (a state condition) when given.
+fn push_run_branch(b: &mut QueryBuilder<Postgres>, f: &RunFilter, part: Option<&str>) {
     b.push(include_str!("../../sql/runs/list_select.sql"));
     b.push(" where true");
-    push_eq(&mut b, "r.job_id", f.job);
+    if let Some(part) = part {
+        b.push(" and ").push(part);
+    }
+    push_eq(b, "r.job_id", f.job);
     if !f.states.is_empty() {
         b.push(" and r.state = any(").push_bind(f.states.clone()).push(")");
     }
-    push_eq(&mut b, "r.user_id", f.user.clone());
-    push_eq(&mut b, "r.triggered_by", f.triggered_by.clone());
-    push_eq(&mut b, "r.namespace", f.namespace.clone());
-    push_eq(&mut b, "r.priority", f.priority);
-    push_viewer(&mut b, f.viewer.as_ref());
+    push_eq(b, "r.user_id", f.user.clone());
+    push_eq(b, "r.triggered_by", f.triggered_by.clone());
+    push_eq(b, "r.namespace", f.namespace.clone());
+    push_eq(b, "r.priority", f.priority);
+    push_viewer(b, f.viewer.as_ref());
     if !f.tags.is_empty() {
         b.push(" and j.tags @> ").push_bind(tags_json(&f.tags));
     }
@@ -212,8 +459,6 @@ fn run_list_query(f: &RunFilter, prefix: &str) -> QueryBuilder<Postgres> {
     if let Some(before) = f.before {
         b.push(" and r.id < ").push_bind(before);
     }
-    b.push(" order by r.id desc limit ").push_bind(f.limit.clamp(1, PAGE_MAX));
-    b
 }
 
 /// `and <column> = $n` when `value` is set.

@@ -1,0 +1,13 @@
+-- The runs of a user, newest first, without walking every newer run (`GET /runs?user=`; the lists
+-- benchmark, docs/jobs.md "Search and list plans": 1.1 s for a user whose runs are all a year old).
+--
+-- Partial, so that the hot path pays little: a run enters it when it reaches a state outside
+-- queued, admitted and running, which for most runs is once, when it finishes (an update that is
+-- never heap-only and already inserts into runs_pkey, runs_job and runs_finished); submission,
+-- admission and claim never write into it. Runs waiting (a retry's back-off, a workflow step's
+-- parents, a streaming restart) enter it too, so that it holds every run the claim path's partial
+-- indexes do not: the run list reads a user's queued, admitted and running runs through
+-- runs_queued_namespace, runs_admitted and runs_running_worker (store/lists.rs).
+-- The guard (user_id is not null, always true) is the house rule for partial indexes on runs
+-- (CONTRIBUTING: plans must not depend on statistics); the run list names it.
+create index runs_user_done on runs (user_id, id) where state <> all ('{queued,admitted,running}') and user_id is not null;
