@@ -186,6 +186,8 @@ impl Store {
             let rows = traced(&mut conn, &mut trace, ("list", true), |p| plain_job_list_query(f, limit, p)).await?;
             return rows.iter().map(|r| hit_from_row(r, Match::Substring)).collect();
         }
+        // One read-only transaction: the similar tier's threshold is local to it.
+        let mut tx = sqlx::Connection::begin(&mut *conn).await?;
         let tiers: &[Match] = if q.is_some() { &[Match::Substring, Match::Similar] } else { &[Match::Substring] };
         let mut found: Vec<JobHit> = Vec::new();
         for &tier in tiers {
@@ -202,10 +204,11 @@ impl Store {
                 break;
             }
             if tier == Match::Similar {
-                // The threshold of `<%`, for this connection until it returns to the pool.
+                // The threshold of `<%`, for this transaction only (`set_config(…, true)`): it
+                // ends with the transaction, also when a statement below fails.
                 sqlx::query(include_str!("../../sql/jobs/search_threshold.sql"))
                     .bind(WORD_SIMILARITY.to_string())
-                    .execute(&mut *conn)
+                    .execute(&mut *tx)
                     .await?;
             }
             let name = |step: &str| match (q, tier) {
@@ -214,7 +217,7 @@ impl Store {
                 (Some(_), Match::Similar) => format!("{step} similar"),
             };
             let rows =
-                traced(&mut conn, &mut trace, (&name("window"), true), |p| window_query(f, q, tier, after, need, p))
+                traced(&mut tx, &mut trace, (&name("window"), true), |p| window_query(f, q, tier, after, need, p))
                     .await?;
             let mut edge = None;
             for r in &rows {
@@ -229,16 +232,14 @@ impl Store {
             let need = limit - found.len() as i64;
             if let (true, Some(edge)) = (need > 0, edge) {
                 let rows =
-                    traced(&mut conn, &mut trace, (&name("rest"), false), |p| rest_query(f, q, tier, edge, need, p))
+                    traced(&mut tx, &mut trace, (&name("rest"), false), |p| rest_query(f, q, tier, edge, need, p))
                         .await?;
                 for r in &rows {
                     found.push(hit_from_row(r, tier)?);
                 }
             }
-            if tier == Match::Similar {
-                sqlx::query(include_str!("../../sql/jobs/search_threshold_reset.sql")).execute(&mut *conn).await?;
-            }
         }
+        tx.commit().await?;
         found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(found)
     }
