@@ -28,7 +28,7 @@ with input as materialized (
     from run
     where a.id = run.attempt_id
 ), blob as (
-    -- The foreign key from runs is checked at the end of the statement, after this insert.
+    -- Written in the same statement as the run's reference to it (no foreign key: migration 0020).
     insert into blobs (id, size)
     select run.result_blob_id, length(f.zip) from run join input f on f.run_id = run.id
     where run.result_blob_id is not null
