@@ -1,7 +1,7 @@
 //! Contract tests of the executor layer: process and no-op backends through `Executor`.
 
-use std::collections::BTreeMap;
-use std::io::Read;
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -64,19 +64,6 @@ fn result_zip(result: &ExecResult) -> PathBuf {
     result.result_zip.clone().expect("the process backend keeps a result zip")
 }
 
-fn zip_contents(path: &Path) -> BTreeMap<String, Vec<u8>> {
-    let file = std::fs::File::open(path).expect("open result zip");
-    let mut archive = zip::ZipArchive::new(file).expect("read result zip");
-    let mut out = BTreeMap::new();
-    for i in 0..archive.len() {
-        let mut entry = archive.by_index(i).expect("entry");
-        let mut data = Vec::new();
-        entry.read_to_end(&mut data).expect("entry data");
-        out.insert(entry.name().expect("name").into_owned(), data);
-    }
-    out
-}
-
 /// Folders left in `scratch` (run folders must all be removed).
 fn leftover_dirs(scratch: &Path) -> Vec<PathBuf> {
     std::fs::read_dir(scratch)
@@ -101,7 +88,7 @@ async fn success_packs_inputs_and_outputs_and_removes_folder() {
     assert_eq!(result.outcome, Outcome::Succeeded);
     assert_eq!(result.exit_code, Some(0));
     assert_eq!(result_zip(&result).parent(), Some(scratch.as_path()), "zip lies beside the folder");
-    let files = zip_contents(&result_zip(&result));
+    let files = common::zip_contents(&result_zip(&result));
     assert_eq!(files["output.txt"], b"42 bar\n");
     assert_eq!(files["data/extra.txt"], b"extra");
     assert!(files.contains_key("run.sh"));
@@ -120,7 +107,7 @@ async fn failing_script_keeps_exit_code_and_partial_outputs() {
     let result = result.expect("run");
     assert_eq!(result.outcome, Outcome::Failed);
     assert_eq!(result.exit_code, Some(3));
-    assert_eq!(zip_contents(&result_zip(&result))["partial.txt"], b"partial\n");
+    assert_eq!(common::zip_contents(&result_zip(&result))["partial.txt"], b"partial\n");
 }
 
 #[tokio::test]
@@ -143,7 +130,7 @@ async fn dropped_log_receiver_does_not_fail_the_run() {
     drop(rx);
     let result = process().run(req, tx, CancellationToken::new()).await.expect("run");
     assert_eq!(result.outcome, Outcome::Succeeded);
-    assert_eq!(zip_contents(&result_zip(&result))["done.txt"], b"done\n");
+    assert_eq!(common::zip_contents(&result_zip(&result))["done.txt"], b"done\n");
 }
 
 #[tokio::test]
@@ -156,7 +143,7 @@ async fn timeout_kills_the_job() {
     let result = result.expect("run");
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
     assert_eq!(result.outcome, Outcome::TimedOut);
-    assert!(zip_contents(&result_zip(&result)).contains_key("before.txt"));
+    assert!(common::zip_contents(&result_zip(&result)).contains_key("before.txt"));
 }
 
 #[tokio::test]
@@ -201,7 +188,7 @@ async fn background_children_do_not_survive_the_run() {
     let result = result.expect("run");
     assert!(started.elapsed() < Duration::from_secs(10), "pipe held open by child hung the run");
     assert_eq!(result.outcome, Outcome::Succeeded);
-    let pid_text = String::from_utf8(zip_contents(&result_zip(&result))["bg.pid"].clone()).expect("pid");
+    let pid_text = String::from_utf8(common::zip_contents(&result_zip(&result))["bg.pid"].clone()).expect("pid");
     let pid = Pid::from_raw(pid_text.trim().parse().expect("pid number"));
     let deadline = Instant::now() + Duration::from_secs(5);
     while !process_gone(pid) {
@@ -218,7 +205,7 @@ async fn command_mode_runs_argv() {
     let result = process().run(req, no_logs(), CancellationToken::new()).await;
     let result = result.expect("run");
     assert_eq!(result.outcome, Outcome::Succeeded);
-    assert_eq!(zip_contents(&result_zip(&result))["x.txt"], b"hi\n");
+    assert_eq!(common::zip_contents(&result_zip(&result))["x.txt"], b"hi\n");
 }
 
 #[tokio::test]
@@ -263,7 +250,7 @@ async fn memory_limit_is_applied() {
     req.memory_limit_mib = Some(64);
     let result = process().run(req, no_logs(), CancellationToken::new()).await;
     let result = result.expect("run");
-    assert_eq!(zip_contents(&result_zip(&result))["limit.txt"], b"65536\n");
+    assert_eq!(common::zip_contents(&result_zip(&result))["limit.txt"], b"65536\n");
     assert_eq!(result.outcome, Outcome::Failed, "500 MB allocation must fail");
     assert_ne!(result.exit_code, Some(0));
 }

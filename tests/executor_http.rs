@@ -5,10 +5,10 @@
 //!
 //! The real seed executors (`job-orchestrator client` 1.6.0 and 2.3.1) are in `tests/executor_seed.rs`.
 
+mod common;
+
 use std::collections::HashMap;
-use std::io::Read;
 use std::net::SocketAddr;
-use std::path::Path;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -198,21 +198,6 @@ fn executor(c: &Config) -> Executor {
     HttpExecutor::from_config(c).expect("http executor").into()
 }
 
-fn request(scratch: &Path, script: &str) -> ExecRequest {
-    let files = vec![("run.sh".to_string(), script.as_bytes().to_vec()), ("in.txt".to_string(), b"input".to_vec())];
-    ExecRequest {
-        run_id: 7,
-        input_zip: zip_files(&files).expect("zip"),
-        command: None,
-        env: Vec::new(),
-        timeout: Some(Duration::from_secs(60)),
-        memory_limit_mib: None,
-        storage_limit_mib: None,
-        scratch: scratch.to_path_buf(),
-        service: "example".into(),
-    }
-}
-
 async fn run_collect(
     exec: &Executor,
     req: ExecRequest,
@@ -228,19 +213,6 @@ async fn run_collect(
     });
     let result = exec.run(req, tx, cancel).await;
     (result, collector.await.expect("collector"))
-}
-
-fn zip_contents(path: &Path) -> HashMap<String, Vec<u8>> {
-    let file = std::fs::File::open(path).expect("open result zip");
-    let mut archive = zip::ZipArchive::new(file).expect("read result zip");
-    let mut out = HashMap::new();
-    for i in 0..archive.len() {
-        let mut entry = archive.by_index(i).expect("entry");
-        let mut data = Vec::new();
-        entry.read_to_end(&mut data).expect("entry data");
-        out.insert(entry.name().expect("name").to_string(), data);
-    }
-    out
 }
 
 /// Waits (bounded) until `cond` holds.
@@ -260,14 +232,17 @@ async fn a_completed_run_brings_its_zip_back_in_both_generations() {
     for generation in [Generation::V1, Generation::V2] {
         let (peer, url) = start_peer(generation).await;
         let tmp = tempfile::tempdir().expect("tempdir");
-        let (result, logs) =
-            run_collect(&executor(&config(&[&url], 0)), request(tmp.path(), "echo hi\n"), CancellationToken::new())
-                .await;
+        let (result, logs) = run_collect(
+            &executor(&config(&[&url], 0)),
+            common::run_sh_request(tmp.path(), "echo hi\n"),
+            CancellationToken::new(),
+        )
+        .await;
         let result = result.expect("run");
         assert_eq!(result.outcome, Outcome::Succeeded, "{generation:?}");
         assert_eq!(result.exit_code, Some(0));
         let zip = result.result_zip.expect("a result zip");
-        let files = zip_contents(&zip);
+        let files = common::zip_contents(&zip);
         assert_eq!(files["out.txt"], b"done\n", "{generation:?}");
         assert_eq!(files["in.txt"], b"input", "inputs were sent, one part per file");
         assert!(logs.contains("submitted as payload 1"), "{logs}");
@@ -280,17 +255,25 @@ async fn a_completed_run_brings_its_zip_back_in_both_generations() {
 async fn a_failed_run_fails_with_the_recorded_exit_status() {
     let (_peer, url) = start_peer(Generation::V2).await;
     let tmp = tempfile::tempdir().expect("tempdir");
-    let (result, logs) =
-        run_collect(&executor(&config(&[&url], 0)), request(tmp.path(), "FAIL\n"), CancellationToken::new()).await;
+    let (result, logs) = run_collect(
+        &executor(&config(&[&url], 0)),
+        common::run_sh_request(tmp.path(), "FAIL\n"),
+        CancellationToken::new(),
+    )
+    .await;
     let result = result.expect("run");
     assert_eq!(result.outcome, Outcome::Failed);
     assert_eq!(result.exit_code, Some(3), "read from .orchestrator.exit in the partial folder");
-    assert!(zip_contents(&result.result_zip.expect("2.x: the folder so far")).contains_key("in.txt"));
+    assert!(common::zip_contents(&result.result_zip.expect("2.x: the folder so far")).contains_key("in.txt"));
     assert!(logs.contains("reported payload 1 Failed"), "{logs}");
 
     let (_peer, url) = start_peer(Generation::V1).await;
-    let (result, _) =
-        run_collect(&executor(&config(&[&url], 0)), request(tmp.path(), "FAIL\n"), CancellationToken::new()).await;
+    let (result, _) = run_collect(
+        &executor(&config(&[&url], 0)),
+        common::run_sh_request(tmp.path(), "FAIL\n"),
+        CancellationToken::new(),
+    )
+    .await;
     let result = result.expect("run");
     assert_eq!(result.outcome, Outcome::Failed, "1.x: failed by status code");
     assert_eq!(result.result_zip, None, "1.x gives no partial folder");
@@ -303,7 +286,7 @@ async fn cancel_and_timeout_kill_the_remote_run() {
     let exec = executor(&config(&[&url], 0));
     let cancel = CancellationToken::new();
     let task = tokio::spawn({
-        let (exec, cancel, req) = (exec.clone(), cancel.clone(), request(tmp.path(), "HANG\n"));
+        let (exec, cancel, req) = (exec.clone(), cancel.clone(), common::run_sh_request(tmp.path(), "HANG\n"));
         async move { run_collect(&exec, req, cancel).await }
     });
     wait_for("the submission", Duration::from_secs(10), || peer.submits.load(Ordering::SeqCst) == 1).await;
@@ -313,7 +296,7 @@ async fn cancel_and_timeout_kill_the_remote_run() {
     assert_eq!(*peer.kills.lock().unwrap(), vec![1], "POST /kill/1 sent");
     assert!(logs.contains("killed payload 1"), "{logs}");
 
-    let mut req = request(tmp.path(), "echo started > started.txt\nHANG\n");
+    let mut req = common::run_sh_request(tmp.path(), "echo started > started.txt\nHANG\n");
     req.timeout = Some(Duration::from_millis(300));
     let (result, _) = run_collect(&exec, req, CancellationToken::new()).await;
     let result = result.expect("run");
@@ -330,7 +313,7 @@ async fn a_remote_killed_run_is_cancelled_and_1x_cancel_stops_watching() {
     let exec = executor(&config(&[&url], 0));
     let cancel = CancellationToken::new();
     let task = tokio::spawn({
-        let (exec, cancel, req) = (exec.clone(), cancel.clone(), request(tmp.path(), "HANG\n"));
+        let (exec, cancel, req) = (exec.clone(), cancel.clone(), common::run_sh_request(tmp.path(), "HANG\n"));
         async move { run_collect(&exec, req, cancel).await }
     });
     wait_for("the submission", Duration::from_secs(10), || peer.submits.load(Ordering::SeqCst) == 1).await;
@@ -343,7 +326,7 @@ async fn a_remote_killed_run_is_cancelled_and_1x_cancel_stops_watching() {
     let (peer, url) = start_peer(Generation::V2).await;
     let exec = executor(&config(&[&url], 0));
     let task = tokio::spawn({
-        let (exec, req) = (exec.clone(), request(tmp.path(), "HANG\n"));
+        let (exec, req) = (exec.clone(), common::run_sh_request(tmp.path(), "HANG\n"));
         async move { run_collect(&exec, req, CancellationToken::new()).await }
     });
     wait_for("the submission", Duration::from_secs(10), || peer.submits.load(Ordering::SeqCst) == 1).await;
@@ -357,11 +340,13 @@ async fn the_job_s_faults_are_fatal_and_the_executor_s_are_retryable() {
     for generation in [Generation::V1, Generation::V2] {
         let (peer, url) = start_peer(generation).await;
         let exec = executor(&config(&[&url], 0));
-        let (r, _) = run_collect(&exec, request(tmp.path(), "INVALID\n"), CancellationToken::new()).await;
+        let (r, _) =
+            run_collect(&exec, common::run_sh_request(tmp.path(), "INVALID\n"), CancellationToken::new()).await;
         assert!(matches!(r, Err(Error::Fatal(ref m)) if m.contains("Invalid")), "{generation:?}: {r:?}");
-        let (r, _) = run_collect(&exec, request(tmp.path(), "BADFORM\n"), CancellationToken::new()).await;
+        let (r, _) =
+            run_collect(&exec, common::run_sh_request(tmp.path(), "BADFORM\n"), CancellationToken::new()).await;
         assert!(matches!(r, Err(Error::Fatal(ref m)) if m.contains("400")), "{generation:?}: {r:?}");
-        let (r, _) = run_collect(&exec, request(tmp.path(), "LOSE\n"), CancellationToken::new()).await;
+        let (r, _) = run_collect(&exec, common::run_sh_request(tmp.path(), "LOSE\n"), CancellationToken::new()).await;
         let expected = if generation == Generation::V1 { "204" } else { "Lost" };
         assert!(matches!(r, Err(Error::Retryable(ref m)) if m.contains(expected)), "{generation:?}: {r:?}");
         if generation == Generation::V2 {
@@ -372,13 +357,13 @@ async fn the_job_s_faults_are_fatal_and_the_executor_s_are_retryable() {
     // Nothing listens: retryable (the run is retried without using one of its attempts).
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let exec = executor(&config(&[&format!("http://127.0.0.1:{port}")], 0));
-    let (r, _) = run_collect(&exec, request(tmp.path(), "echo\n"), CancellationToken::new()).await;
+    let (r, _) = run_collect(&exec, common::run_sh_request(tmp.path(), "echo\n"), CancellationToken::new()).await;
     assert!(matches!(r, Err(Error::Retryable(ref m)) if m.contains("no executor")), "{r:?}");
     // An executor restarted mid-run (it forgot the id: 404): lost, retryable.
     let (peer, url) = start_peer(Generation::V2).await;
     let exec = executor(&config(&[&url], 0));
     let task = tokio::spawn({
-        let (exec, req) = (exec.clone(), request(tmp.path(), "HANG\n"));
+        let (exec, req) = (exec.clone(), common::run_sh_request(tmp.path(), "HANG\n"));
         async move { run_collect(&exec, req, CancellationToken::new()).await }
     });
     wait_for("the submission", Duration::from_secs(10), || peer.submits.load(Ordering::SeqCst) == 1).await;
@@ -391,7 +376,8 @@ async fn the_job_s_faults_are_fatal_and_the_executor_s_are_retryable() {
     c.lease_timeout_seconds = 1;
     peer.broken.store(true, Ordering::SeqCst);
     let started = Instant::now();
-    let (r, _) = run_collect(&executor(&c), request(tmp.path(), "HANG\n"), CancellationToken::new()).await;
+    let (r, _) =
+        run_collect(&executor(&c), common::run_sh_request(tmp.path(), "HANG\n"), CancellationToken::new()).await;
     assert!(matches!(r, Err(Error::Retryable(ref m)) if m.contains("no usable answer")), "{r:?}");
     assert!(started.elapsed() >= Duration::from_secs(1));
 }
@@ -404,7 +390,7 @@ async fn runs_are_spread_over_a_service_s_executors_within_their_slots() {
     let exec = executor(&config(&[&url_a, &url_b], 1));
     let mut tasks = Vec::new();
     for _ in 0..4 {
-        let (exec, req) = (exec.clone(), request(tmp.path(), "echo\n"));
+        let (exec, req) = (exec.clone(), common::run_sh_request(tmp.path(), "echo\n"));
         tasks.push(tokio::spawn(async move { run_collect(&exec, req, CancellationToken::new()).await }));
     }
     for t in tasks {
@@ -417,7 +403,7 @@ async fn runs_are_spread_over_a_service_s_executors_within_their_slots() {
     let dead = format!("http://127.0.0.1:{port}");
     let exec = executor(&config(&[&dead, &url_a], 0));
     for _ in 0..2 {
-        let (r, _) = run_collect(&exec, request(tmp.path(), "echo\n"), CancellationToken::new()).await;
+        let (r, _) = run_collect(&exec, common::run_sh_request(tmp.path(), "echo\n"), CancellationToken::new()).await;
         assert_eq!(r.expect("run").outcome, Outcome::Succeeded);
     }
     assert_eq!(a.submits.load(Ordering::SeqCst), 4);
@@ -427,10 +413,10 @@ async fn runs_are_spread_over_a_service_s_executors_within_their_slots() {
 async fn a_service_without_executors_and_command_lines_are_refused() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let exec = executor(&config(&[], 0));
-    let (r, _) = run_collect(&exec, request(tmp.path(), "echo\n"), CancellationToken::new()).await;
+    let (r, _) = run_collect(&exec, common::run_sh_request(tmp.path(), "echo\n"), CancellationToken::new()).await;
     assert!(matches!(r, Err(Error::Fatal(ref m)) if m.contains("no remote executor")), "{r:?}");
     let (_peer, url) = start_peer(Generation::V2).await;
-    let mut req = request(tmp.path(), "echo\n");
+    let mut req = common::run_sh_request(tmp.path(), "echo\n");
     req.command = Some(vec!["true".into()]);
     let (r, _) = run_collect(&executor(&config(&[&url], 0)), req, CancellationToken::new()).await;
     assert!(matches!(r, Err(Error::Fatal(_))), "{r:?}");

@@ -13,13 +13,10 @@
 
 mod common;
 
-use std::collections::HashMap;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use berth::config::Config;
-use berth::executor::archive::zip_files;
 use berth::executor::http::HttpExecutor;
 use berth::executor::{Error, ExecRequest, ExecResult, Executor, LogChunk, Outcome};
 use tokio::sync::mpsc;
@@ -165,21 +162,6 @@ fn executor(c: &Config) -> Executor {
     HttpExecutor::from_config(c).expect("http executor").into()
 }
 
-fn request(scratch: &Path, script: &str) -> ExecRequest {
-    let files = vec![("run.sh".to_string(), script.as_bytes().to_vec()), ("in.txt".to_string(), b"input".to_vec())];
-    ExecRequest {
-        run_id: 7,
-        input_zip: zip_files(&files).expect("zip"),
-        command: None,
-        env: Vec::new(),
-        timeout: Some(Duration::from_secs(60)),
-        memory_limit_mib: None,
-        storage_limit_mib: None,
-        scratch: scratch.to_path_buf(),
-        service: "example".into(),
-    }
-}
-
 type Ran = (berth::executor::Result<ExecResult>, String);
 
 /// Runs `req`; its result and the log berth wrote for it.
@@ -259,19 +241,6 @@ async fn wait_running(url: &str, id: u64) -> Seen {
     }
 }
 
-fn zip_contents(path: &Path) -> HashMap<String, Vec<u8>> {
-    let file = std::fs::File::open(path).expect("open result zip");
-    let mut archive = zip::ZipArchive::new(file).expect("read result zip");
-    let mut out = HashMap::new();
-    for i in 0..archive.len() {
-        let mut entry = archive.by_index(i).expect("entry");
-        let mut data = Vec::new();
-        entry.read_to_end(&mut data).expect("entry data");
-        out.insert(entry.name().expect("name").to_string(), data);
-    }
-    out
-}
-
 // ---------------------------------------------------------------------------------------------
 // The 2.x race.
 
@@ -301,7 +270,7 @@ fn seed_race(r: &berth::executor::Result<ExecResult>, attempt: u32) -> bool {
 /// tries it took.
 async fn run_real(exec: &Executor, scratch: &Path, script: &str) -> (berth::executor::Result<ExecResult>, String, u32) {
     for attempt in 1.. {
-        let (r, logs) = run_collect(exec, request(scratch, script), CancellationToken::new()).await;
+        let (r, logs) = run_collect(exec, common::run_sh_request(scratch, script), CancellationToken::new()).await;
         if !seed_race(&r, attempt) {
             return (r, logs, attempt);
         }
@@ -320,31 +289,38 @@ async fn the_real_1x_seed_executor_completes_fails_and_refuses() {
     let exec = executor(&by_seed_names(&seed.url));
 
     // Complete: the zip (application/octet-stream) is the result; no exit file: exit 0.
-    let (r, logs) =
-        run_collect(&exec, request(tmp.path(), "cat in.txt > out.txt\necho ok >> out.txt\n"), CancellationToken::new())
-            .await;
+    let (r, logs) = run_collect(
+        &exec,
+        common::run_sh_request(tmp.path(), "cat in.txt > out.txt\necho ok >> out.txt\n"),
+        CancellationToken::new(),
+    )
+    .await;
     let r = r.expect("run");
     assert_eq!(r.outcome, Outcome::Succeeded, "{logs}");
     assert_eq!(r.exit_code, Some(0));
-    let files = zip_contents(&r.result_zip.expect("zip"));
+    let files = common::zip_contents(&r.result_zip.expect("zip"));
     assert_eq!(files["out.txt"], b"inputok\n");
     assert_eq!(files["in.txt"], b"input", "the inputs were sent, one part per file");
 
     // A non-zero exit: 1.x still calls it Completed and gives the zip; the trap's exit file says 3.
     let (r, logs) = run_collect(
         &exec,
-        request(tmp.path(), &format!("{TRAP}echo partial > partial.txt\nexit 3\n")),
+        common::run_sh_request(tmp.path(), &format!("{TRAP}echo partial > partial.txt\nexit 3\n")),
         CancellationToken::new(),
     )
     .await;
     let r = r.expect("run");
     assert_eq!(r.outcome, Outcome::Failed, "{logs}");
     assert_eq!(r.exit_code, Some(3));
-    assert_eq!(zip_contents(&r.result_zip.expect("1.x zips a failed run"))["partial.txt"], b"partial\n");
+    assert_eq!(common::zip_contents(&r.result_zip.expect("1.x zips a failed run"))["partial.txt"], b"partial\n");
 
     // A script its validator refuses (a network tool): Invalid, 400: the job's fault, fatal.
-    let (r, _) =
-        run_collect(&exec, request(tmp.path(), "curl http://example.invalid\n"), CancellationToken::new()).await;
+    let (r, _) = run_collect(
+        &exec,
+        common::run_sh_request(tmp.path(), "curl http://example.invalid\n"),
+        CancellationToken::new(),
+    )
+    .await;
     assert!(matches!(r, Err(Error::Fatal(ref m)) if m.contains("Invalid")), "{r:?}");
 }
 
@@ -355,7 +331,8 @@ async fn the_real_1x_seed_executor_cancelled_is_left_to_finish() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let exec = executor(&by_seed_names(&seed.url));
     let cancel = CancellationToken::new();
-    let (task, submitted) = run_spawned(&exec, request(tmp.path(), "sleep 5\necho late > out.txt\n"), cancel.clone());
+    let (task, submitted) =
+        run_spawned(&exec, common::run_sh_request(tmp.path(), "sleep 5\necho late > out.txt\n"), cancel.clone());
     let (id, url) = submitted.await.expect("submitted");
     assert_eq!(wait_running(&url, id).await, Seen::Running);
     cancel.cancel();
@@ -395,7 +372,7 @@ async fn the_real_2x_seed_executor_completes_fails_refuses_and_kills() {
         let r = r.expect("run");
         assert_eq!(r.outcome, Outcome::Succeeded, "{logs}");
         assert_eq!(r.exit_code, Some(0));
-        assert_eq!(zip_contents(&r.result_zip.expect("zip"))["out.txt"], b"inputok\n");
+        assert_eq!(common::zip_contents(&r.result_zip.expect("zip"))["out.txt"], b"inputok\n");
     }
 
     // Fail: 2.x says Failed; the partial folder holds the exit status 3.
@@ -403,7 +380,7 @@ async fn the_real_2x_seed_executor_completes_fails_refuses_and_kills() {
     let r = r.expect("run");
     assert_eq!(r.outcome, Outcome::Failed, "{logs}");
     assert_eq!(r.exit_code, Some(3));
-    assert_eq!(zip_contents(&r.result_zip.expect("partial folder"))["partial.txt"], b"partial\n");
+    assert_eq!(common::zip_contents(&r.result_zip.expect("partial folder"))["partial.txt"], b"partial\n");
 
     // A run.sh without the trap: the 2.x validator refuses it (Invalid): fatal, never retried. (The
     // refusal happens in the runner after `Running` too: the race can lose it first.)
@@ -414,7 +391,7 @@ async fn the_real_2x_seed_executor_completes_fails_refuses_and_kills() {
     let script = format!("{TRAP}sleep 30\n");
     for attempt in 1.. {
         let cancel = CancellationToken::new();
-        let (task, submitted) = run_spawned(&exec, request(tmp.path(), &script), cancel.clone());
+        let (task, submitted) = run_spawned(&exec, common::run_sh_request(tmp.path(), &script), cancel.clone());
         let (id, url) = submitted.await.expect("submitted");
         if wait_running(&url, id).await == Seen::Lost {
             assert!(seed_race(&task.await.expect("join").0, attempt));
@@ -454,7 +431,7 @@ async fn restarted_mid_run(bin: &Path, generation: u8, keep: bool) -> berth::exe
     c.lease_timeout_seconds = 30;
     let exec = executor(&c);
     for attempt in 1.. {
-        let mut req = request(tmp.path(), &format!("{TRAP}sleep 20\n"));
+        let mut req = common::run_sh_request(tmp.path(), &format!("{TRAP}sleep 20\n"));
         // Only a 1.x node restarted with its table needs the timeout to end the attempt.
         req.timeout = Some(Duration::from_secs(if generation == 1 && keep { 6 } else { 60 }));
         let (task, submitted) = run_spawned(&exec, req, CancellationToken::new());

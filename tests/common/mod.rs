@@ -389,3 +389,35 @@ pub fn legacy_batch(users: &[&str]) -> berth::store::batch::SubmitBatchParams {
         now: None,
     }
 }
+
+/// Every entry of the zip at `path`: name to content.
+pub fn zip_contents(path: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).expect("open result zip");
+    let mut archive = zip::ZipArchive::new(file).expect("read result zip");
+    let mut out = std::collections::BTreeMap::new();
+    for i in 0..archive.len() {
+        let mut entry = archive.by_index(i).expect("entry");
+        let mut data = Vec::new();
+        entry.read_to_end(&mut data).expect("entry data");
+        out.insert(entry.name().expect("name").into_owned(), data);
+    }
+    out
+}
+
+/// A run of service `example` in `scratch`: `script` as its `run.sh` beside an `in.txt` holding
+/// `input` (the http executor's tests, against the test's peer and the real seed nodes).
+pub fn run_sh_request(scratch: &std::path::Path, script: &str) -> berth::executor::ExecRequest {
+    let files = vec![("run.sh".to_string(), script.as_bytes().to_vec()), ("in.txt".to_string(), b"input".to_vec())];
+    berth::executor::ExecRequest {
+        run_id: 7,
+        input_zip: berth::executor::archive::zip_files(&files).expect("zip"),
+        command: None,
+        env: Vec::new(),
+        timeout: Some(Duration::from_secs(60)),
+        memory_limit_mib: None,
+        storage_limit_mib: None,
+        scratch: scratch.to_path_buf(),
+        service: "example".into(),
+    }
+}
