@@ -13,10 +13,13 @@ with old as materialized (
     where state in ('succeeded', 'failed', 'timed_out', 'cancelled', 'aborted')
       and finished_at is not null and finished_at < $1  -- runs_finished
       -- A workflow step keeps its result while a child has yet to run: the child reads it into its
-      -- parents/ folder when it starts (docs/workflows.md). One probe of the step's own edges.
+      -- parents/ folder when it starts (docs/workflows.md). One probe of the step's own edges
+      -- (workflow_edges_pkey, then runs_pkey per child): `offset 0` keeps PostgreSQL from turning
+      -- the probe into a hashed subplan, which reads every edge and every unfinished run.
       and (workflow_run_id is null or not exists (
             select 1 from workflow_edges e join runs c on c.id = e.child_run_id
-            where e.parent_run_id = runs.id and c.state in ('waiting', 'queued', 'admitted', 'running')))
+            where e.parent_run_id = runs.id and c.state in ('waiting', 'queued', 'admitted', 'running')
+            offset 0))
     order by finished_at, id
     limit $2
     for update skip locked
@@ -32,19 +35,26 @@ with old as materialized (
 ), inputs as materialized (
     select distinct input_blob_id as id from old where input_blob_id is not null
 ), kept as materialized (
-    -- One scan of runs for the whole batch (a hashed filter): no index on runs.input_blob_id, since
-    -- every index on runs costs every claim and finish an insert.
-    select r.input_blob_id as id
-    from runs r
-    where r.input_blob_id in (select id from inputs) and r.id not in (select id from old)
-    union
-    select j.input_blob_id
-    from jobs j
-    where j.input_blob_id in (select id from inputs) and not j.one_off and j.deleted_at is null
+    -- The inputs something else still uses: one probe per input (a lateral subquery with a limit is
+    -- evaluated per row, never as a scan of runs). Another run that is not in this batch, by
+    -- runs_input_blob (migration 0021), or a stored job that is not deleted, by jobs_input_blob.
+    select i.id
+    from inputs i
+    where exists (
+            select 1 from (
+                select 1 from runs r
+                where r.input_blob_id = i.id and r.input_blob_id is not null  -- runs_input_blob
+                  and r.id <> all (array(select id from old))
+                limit 1) used_by_run)
+       or exists (
+            select 1 from jobs j
+            where j.input_blob_id = i.id and j.input_blob_id is not null  -- jobs_input_blob
+              and not j.one_off and j.deleted_at is null
+            offset 0)
 ), doomed as materialized (
     select result_blob_id as id, 'result' as kind from old where result_blob_id is not null
     union all
-    select id, 'input' from inputs where id not in (select id from kept where id is not null)
+    select id, 'input' from inputs where id not in (select id from kept)
 ), unreferenced as (
     -- One-off and deleted jobs do not keep their files; their reference goes with the blob.
     update jobs j set input_blob_id = null

@@ -1,0 +1,1 @@
+drop index runs_input_blob;
