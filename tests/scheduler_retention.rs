@@ -332,6 +332,52 @@ async fn the_leader_cleans_and_download_answers_cleaned() {
     app.stop().await;
 }
 
+/// Retention's passes run beside the leader loop: a cleaning statement that waits (here on a row
+/// lock held by this test) does not hold up admission, and the run it cleans is cleaned once the
+/// lock goes. With the pass inside the loop, the second run stayed queued until the lock went.
+#[tokio::test]
+async fn admission_goes_on_while_a_retention_statement_waits() {
+    let mut config = common::test_config();
+    config.job_run_cleanup.retention_period = 1;
+    config.job_run_cleanup.interval_seconds = 1;
+    let app = common::TestApp::spawn_all(config).await;
+    let old = app.submit_script("true\n", "1").await;
+    // Hold the old run's input blob from the start: the cleaning statement that deletes it waits for
+    // this lock (which the run's claim and end, reading the blob, do not).
+    let mut holder = app.store.pool().begin().await.unwrap();
+    sqlx::query("select 1 from blobs where id = (select input_blob_id from runs where id = $1) for no key update")
+        .bind(old)
+        .fetch_one(&mut *holder)
+        .await
+        .unwrap();
+    assert_eq!(app.wait_terminal(old).await, "succeeded");
+    common::wait_for("the cleaning statement to wait on the lock", Duration::from_secs(30), || async {
+        let waiting: i64 = sqlx::query_scalar(
+            // The statement's first line (pg_stat_activity keeps the first 1,024 bytes).
+            "select count(*) from pg_stat_activity
+             where wait_event_type = 'Lock' and query like '-- Cleans the oldest finished runs%'",
+        )
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+        (waiting > 0).then_some(())
+    })
+    .await;
+
+    let next = app.submit_script("true\n", "2").await;
+    let (_, run) = app.get_json(&format!("/api/v1/runs/{next}")).await;
+    assert_eq!(run["flow"], "priority", "a run the leader must admit: {run}");
+    assert_eq!(app.wait_terminal(next).await, "succeeded", "admitted and run while retention waits");
+    assert_eq!(app.state(old).await, "succeeded", "the waiting statement has not cleaned it yet");
+
+    holder.rollback().await.unwrap();
+    common::wait_for("the old run to be cleaned", Duration::from_secs(30), || async {
+        (app.state(old).await == "cleaned").then_some(())
+    })
+    .await;
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn a_worker_removes_leftover_run_folders_that_are_not_in_flight() {
     let b = setup().await;

@@ -10,6 +10,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
+use tokio::task::JoinHandle;
+
 use super::duty::{Done, Duty, Term, Trigger, Wake};
 use crate::clock::Clock;
 use crate::config::CleanupConfig;
@@ -22,6 +24,10 @@ use crate::store::{BlobId, Result, Store};
 pub const ORPHAN_AGE: Duration = Duration::from_secs(3600);
 /// Blob ids one statement of the orphan sweep looks at (each reads the runs table once).
 pub const ORPHAN_WINDOW_IDS: i64 = 50_000;
+/// A retention transaction takes the fencing lock only at its commit (`Store::leader_tx_held`):
+/// held through its statement, that lock would make the admission commit, which updates the leader
+/// row, wait for the statement. Idle this long (a frozen scheduler), the server rolls it back.
+pub const TX_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 /// Between the end of one orphan sweep and the start of the next.
 pub const ORPHAN_SWEEP_EVERY: Duration = Duration::from_secs(3600);
 
@@ -156,16 +162,30 @@ pub struct Report {
     pub more: bool,
 }
 
-/// The retention as a leader duty, on its own interval.
+/// The retention as a leader duty, on its own interval. Its passes run in a task of their own,
+/// beside the leader loop: admission (and the other duties) never wait for a retention statement.
+/// A pass with more left is followed by the next at once, or after `pace`, in the same task; the
+/// duty starts a task when none is running, and takes the last one's result (an error, `Deposed`
+/// among them, ends up in the loop as any duty's would).
 pub struct Retention {
     trigger: Trigger,
     sweep: Sweep,
+    task: Option<JoinHandle<Result<Sweep>>>,
 }
 
 impl Retention {
     /// The duty for `term`.
     pub fn new(term: &Term) -> Self {
-        Self { trigger: Trigger::every(term.settings.retention.interval), sweep: Sweep::default() }
+        Self { trigger: Trigger::every(term.settings.retention.interval), sweep: Sweep::default(), task: None }
+    }
+}
+
+impl Drop for Retention {
+    /// A term's passes end with the term (their writes would be refused by the fence anyway).
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
     }
 }
 
@@ -180,20 +200,38 @@ impl Duty for Retention {
 
     fn run<'a>(&'a mut self, term: &'a Term, _wake: Wake) -> BoxFuture<'a, Result<Done>> {
         Box::pin(async move {
-            let s = &term.settings.retention;
-            let report = pass(&term.store, term.epoch, s, &term.clock, &mut self.sweep).await?;
-            Ok(paced(report.more, s.pace))
+            if let Some(task) = self.task.take() {
+                if !task.is_finished() {
+                    self.task = Some(task);
+                    return Ok(Done::default());
+                }
+                match task.await {
+                    Ok(Ok(sweep)) => self.sweep = sweep,
+                    Ok(Err(e)) => return Err(e),
+                    Err(e) => tracing::warn!(error = %e, "the retention task ended abnormally"),
+                }
+            }
+            let (store, epoch, clock) = (term.store.clone(), term.epoch, term.clock.clone());
+            let (settings, mut sweep) = (term.settings.retention.clone(), self.sweep);
+            self.task = Some(tokio::spawn(async move {
+                loop {
+                    let report = pass(&store, epoch, &settings, &clock, &mut sweep).await?;
+                    match next_pass(report.more, settings.pace) {
+                        None => return Ok(sweep),
+                        Some(pace) if pace.is_zero() => {}
+                        Some(pace) => tokio::time::sleep(pace).await,
+                    }
+                }
+            }));
+            Ok(Done::default())
         })
     }
 }
 
-/// What a pass asks of the loop: with more to do, to run again at once, or after `pace`.
-fn paced(more: bool, pace: Duration) -> Done {
-    match (more, pace.is_zero()) {
-        (false, _) => Done::default(),
-        (true, true) => Done { again: true, within: None },
-        (true, false) => Done { again: false, within: Some(pace) },
-    }
+/// After a pass: `None` when it left nothing to do (the next pass comes at the interval), else how
+/// long until the next one (zero: at once).
+fn next_pass(more: bool, pace: Duration) -> Option<Duration> {
+    more.then_some(pace)
 }
 
 /// One pass as the leader of `epoch`: at most `batches_per_pass` cleaning and deletion batches,
@@ -214,7 +252,7 @@ pub async fn pass(
             s.retention.as_secs()
         );
         for _ in 0..s.batches_per_pass {
-            let mut tx = store.leader_tx(epoch).await?;
+            let mut tx = store.leader_tx_held(epoch, TX_IDLE_TIMEOUT).await?;
             let done = tx.runs_clean_batch(c.clean_before, s.batch_size, now, &message).await?;
             tx.commit().await?;
             crate::metrics::retention_cleaned(
@@ -232,7 +270,7 @@ pub async fn pass(
         }
         let mut more_deleted = false;
         for _ in 0..s.batches_per_pass {
-            let mut tx = store.leader_tx(epoch).await?;
+            let mut tx = store.leader_tx_held(epoch, TX_IDLE_TIMEOUT).await?;
             let done = tx.runs_delete_cleaned(c.delete_before, s.batch_size).await?;
             tx.commit().await?;
             let d = &done;
@@ -247,7 +285,7 @@ pub async fn pass(
         if let Some(after) = sweep.window_after(now) {
             let window =
                 OrphanWindow { after, ids: ORPHAN_WINDOW_IDS, created_before: c.orphans_before, limit: s.batch_size };
-            let mut tx = store.leader_tx(epoch).await?;
+            let mut tx = store.leader_tx_held(epoch, TX_IDLE_TIMEOUT).await?;
             let found = tx.blobs_delete_orphans(&window).await?;
             tx.commit().await?;
             crate::metrics::retention_orphans(found.blobs, found.bytes);
@@ -309,15 +347,15 @@ mod tests {
     }
 
     #[test]
-    fn a_paced_pass_runs_one_statement_of_each_kind_and_asks_to_run_again_after_the_pace() {
+    fn a_paced_pass_runs_one_statement_of_each_kind_and_the_next_follows_after_the_pace() {
         let c = CleanupConfig { pace_ms: 100, ..CleanupConfig::default() };
         let s = RetentionSettings::from_config(&c);
         assert_eq!((s.batches_per_pass, s.pace), (1, Duration::from_millis(100)));
-        assert_eq!(paced(true, s.pace), Done { again: false, within: Some(Duration::from_millis(100)) });
-        assert_eq!(paced(false, s.pace), Done::default());
+        assert_eq!(next_pass(true, s.pace), Some(Duration::from_millis(100)));
+        assert_eq!(next_pass(false, s.pace), None);
         let unpaced = RetentionSettings::from_config(&CleanupConfig::default());
         assert_eq!((unpaced.batches_per_pass, unpaced.pace), (4, Duration::ZERO));
-        assert_eq!(paced(true, unpaced.pace), Done { again: true, within: None });
+        assert_eq!(next_pass(true, unpaced.pace), Some(Duration::ZERO));
     }
 
     #[test]
