@@ -129,6 +129,13 @@ pub async fn vacuum_lists(store: &Store) -> Result<()> {
     Ok(())
 }
 
+/// A checkpoint (the `lists` scenario, between its fill and its probes): the fill's dirty pages
+/// written back before the probes are timed.
+pub async fn checkpoint(store: &Store) -> Result<()> {
+    sqlx::raw_sql(include_str!("../sql/checkpoint.sql")).execute(store.pool()).await?;
+    Ok(())
+}
+
 /// Whether any run exists (the bench refuses to wipe a database in use).
 pub async fn any_runs(store: &Store) -> Result<bool> {
     Ok(sqlx::query_scalar(include_str!("../sql/any_runs.sql")).fetch_one(store.pool()).await?)
