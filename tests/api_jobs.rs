@@ -57,6 +57,10 @@ async fn a_job_is_created_found_by_part_of_its_name_and_its_runs_execute() {
     assert_eq!(found["jobs"][0]["id"].as_i64(), Some(id), "a typo finds it: {found}");
     let (_, short) = app.get_json("/api/v1/jobs?q=tr").await;
     assert_eq!(short["jobs"].as_array().unwrap().len(), 1, "two letters find train: {short}");
+    assert_eq!(short["jobs"][0]["matched"], "prefix", "{short}");
+    let (_, whole) = app.get_json("/api/v1/jobs?q=TRAIN+model&limit=1").await;
+    assert_eq!((&whole["jobs"][0]["name"], &whole["jobs"][0]["matched"]), (&json!("train model"), &json!("exact")));
+    assert_eq!(whole["next_cursor"], format!("0:{}", train["id"]), "the cursor is <tier>:<id>: {whole}");
     let (_, tagged) = app.get_json("/api/v1/jobs?tag=team=vision").await;
     assert_eq!(tagged["jobs"][0]["name"], "train model");
 

@@ -248,6 +248,128 @@ async fn search_and_label_pages_are_every_match_once_newest_first_across_the_win
     assert_eq!(all_pages(&store, &f).await.into_iter().map(|(id, _)| id).collect::<Vec<_>>(), canary);
 }
 
+/// A name equal to `q` comes first, then the names starting with it, then those containing it
+/// elsewhere, each newest first, whatever their age.
+#[tokio::test]
+async fn an_exact_name_comes_first_then_prefixes_then_substrings() {
+    let store = common::fresh_store().await;
+    let create = |name: String, namespace: &'static str| {
+        let store = &store;
+        async move {
+            let spec = JobSpec { namespace: namespace.into(), ..spec(&name) };
+            store.job_create(&spec, &Input::Keep(None), serde_json::json!({}), "alice").await.unwrap()
+        }
+    };
+    let exact = create("daily".into(), "default").await;
+    let older_prefix = create("Daily-report".into(), "default").await;
+    for i in 0..60 {
+        create(format!("etl daily {i}"), "default").await;
+    }
+    let newer_prefix = create("daily.zz".into(), "default").await;
+    let exact_elsewhere = create("DAILY".into(), "etl").await;
+    let f = JobFilter { q: Some("dAiLy".into()), limit: 10, ..JobFilter::default() };
+    let page = store.job_list(&f).await.unwrap();
+    let got: Vec<(i64, Match)> = page.iter().map(|h| (h.job.id.0, h.tier)).collect();
+    assert_eq!(
+        got[..4],
+        [
+            (exact_elsewhere.0, Match::Exact),
+            (exact.0, Match::Exact),
+            (newer_prefix.0, Match::Prefix),
+            (older_prefix.0, Match::Prefix)
+        ],
+        "the exact names first, then the prefixes, each newest first: {got:?}"
+    );
+    assert!(got[4..].iter().all(|(_, m)| *m == Match::Substring), "{got:?}");
+    assert_eq!(page[4].job.spec.name, "etl daily 59", "the substrings newest first");
+    assert!((page[0].score - 1.0).abs() < 1e-6, "an exact name scores 1: {}", page[0].score);
+    // With the one-off jobs too (the trigram index instead of the name index): the same order.
+    let with_one_off = store.job_list(&JobFilter { one_off: true, ..f }).await.unwrap();
+    assert_eq!(with_one_off.iter().map(|h| (h.job.id.0, h.tier)).collect::<Vec<_>>(), got);
+}
+
+/// The pages of a search hold every match exactly once, by tier and newest first within each,
+/// whatever the page size and wherever a page ends: within a tier, across the boundary of two
+/// tiers, inside the window, across its edge or in the rest; for a prefix tier read whole through
+/// the name index and for one too large for it, with and without the one-off jobs.
+#[tokio::test]
+async fn search_pages_cross_the_tiers_with_every_match_once() {
+    let store = common::fresh_store().await;
+    let jobs = 3 * berth::store::lists::WINDOW;
+    // `needle`: a few exact names (one per namespace), about 120 prefixes (the name index reads
+    // them whole), 100 substrings. `job`: a few exact names, thousands of prefixes (the window),
+    // 800 substrings. `old`: more prefixes than the name index reads, all older than the window
+    // (the rest reads them), and substrings (`gold`).
+    sqlx::query(
+        "insert into jobs (name, service, namespace, user_id, created_by, one_off)
+         select case when g % 997 = 0 then 'needle'
+                     when g % 1499 = 0 then 'JOB'
+                     when g % 50 = 1 then 'Needle job ' || g
+                     when g % 60 = 0 then 'job ' || g || ' needle'
+                     when g % 53 = 0 then 'x gold ' || g
+                     when g <= 1600 and g % 2 = 0 then 'old ' || g
+                     when g % 7 = 0 then 'hay job ' || g
+                     else 'job ' || g || ' hay' end,
+                'example', case when g % 997 = 0 or g % 1499 = 0 then 'ns-' || g else 'default' end,
+                '7', 'alice', g % 5 = 2
+         from generate_series(1, $1) g",
+    )
+    .bind(jobs)
+    .execute(store.pool())
+    .await
+    .unwrap();
+    sqlx::raw_sql("analyze jobs").execute(store.pool()).await.unwrap();
+    // The truth: every match with its tier, best tier first, newest first within it.
+    let truth = |q: &'static str, one_off: bool| {
+        let pool = store.pool().clone();
+        async move {
+            sqlx::query_as::<_, (i64, i32)>(
+                "select id, tier from (
+                     select id, case when lower(name) = lower($1) then 0
+                                     when starts_with(lower(name), lower($1)) then 1
+                                     when name ilike '%' || $1 || '%' then 2 end as tier
+                     from jobs where deleted_at is null and ($2 or not one_off)) t
+                 where tier is not null order by tier, id desc",
+            )
+            .bind(q)
+            .bind(one_off)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(id, tier)| (id, Match::from_rank(u8::try_from(tier).unwrap()).unwrap()))
+            .collect::<Vec<_>>()
+        }
+    };
+    let count = |t: &[(i64, Match)], m: Match| t.iter().filter(|(_, x)| *x == m).count();
+    for (q, one_off, limits) in [
+        ("needle", false, &[1, 7, 50][..]),
+        ("needle", true, &[7][..]),
+        ("job", false, &[50, 333][..]),
+        ("old", false, &[7, 50][..]),
+        ("old", true, &[50][..]),
+    ] {
+        let truth = truth(q, one_off).await;
+        for limit in limits {
+            let f = JobFilter { q: Some(q.into()), one_off, limit: *limit, ..JobFilter::default() };
+            let pages = all_pages(&store, &f).await;
+            assert_eq!(pages.len(), truth.len(), "{q} one_off {one_off} limit {limit}");
+            assert!(pages == truth, "{q} one_off {one_off} limit {limit}: the pages differ from the truth");
+        }
+        match q {
+            "needle" => {
+                assert!(count(&truth, Match::Exact) >= 3 && count(&truth, Match::Substring) > 50, "{q}");
+                assert!((50..berth::store::lists::NAME_PROBE as usize).contains(&count(&truth, Match::Prefix)));
+            }
+            _ => {
+                let prefixes = count(&truth, Match::Prefix);
+                assert!(prefixes > berth::store::lists::NAME_PROBE as usize, "{q}: {prefixes}");
+                assert!(count(&truth, Match::Substring) > 20, "{q}");
+            }
+        }
+    }
+}
+
 #[tokio::test]
 async fn the_run_list_filters_by_job_state_trigger_and_id() {
     let store = common::fresh_store().await;
@@ -354,13 +476,28 @@ async fn the_search_and_the_lists_use_their_indexes() {
         async move { statement_nodes(&store.job_list_plan(&JobFilter { limit: 50, ..f }).await.unwrap()) }
     };
 
-    // A common part of the name: the page is found among the newest stored jobs (jobs_stored
-    // backwards); no other statement runs.
+    // The exact and prefix tiers ask the name index (migration 0022) first. A common prefix (one
+    // stored name in 18 starts with `job-3`): more than the name index reads, so the page is found
+    // among the newest stored jobs (jobs_stored backwards); no rest runs.
     let common = jobs(JobFilter { q: Some("job-3".into()), ..JobFilter::default() }).await;
-    assert!(uses(&common, "window substring", "Index Scan jobs_stored"), "{common:?}");
-    assert!(!common.iter().any(|(w, _)| w.starts_with("rest")), "{common:?}");
-    // A rare one: the newest stored jobs, then the trigram index of stored job names for the rest.
+    assert!(uses(&common, "exact", "jobs_stored_name_lower"), "{common:?}");
+    assert!(uses(&common, "prefix", "Index Scan jobs_stored_name_lower"), "{common:?}");
+    assert!(uses(&common, "window prefix", "Index Scan jobs_stored"), "{common:?}");
+    assert!(!common.iter().any(|(w, _)| w.starts_with("rest") || w.ends_with("substring")), "{common:?}");
+    // A prefix common in old names only (`job-1`: ids 1 to 19999, none in the window): the rest
+    // reads it from the name index, as a range.
+    let old = jobs(JobFilter { q: Some("job-1".into()), ..JobFilter::default() }).await;
+    assert!(uses(&old, "window prefix", "Index Scan jobs_stored"), "{old:?}");
+    assert!(uses(&old, "rest prefix", "jobs_stored_name_lower"), "{old:?}");
+    // A name: the name index gives it at once.
+    let name = jobs(JobFilter { q: Some("JOB-39999-".into()), ..JobFilter::default() }).await;
+    assert!(uses(&name, "prefix", "Index Scan jobs_stored_name_lower"), "{name:?}");
+    assert!(!name.iter().any(|(w, _)| w.contains("window prefix")), "{name:?}");
+    // A rare one in the middle of names: the name index finds no exact name nor prefix, the newest
+    // stored jobs some, the trigram index of stored job names the rest.
     let rare = jobs(JobFilter { q: Some("7f3a".into()), ..JobFilter::default() }).await;
+    assert!(uses(&rare, "exact", "jobs_stored_name_lower"), "{rare:?}");
+    assert!(uses(&rare, "prefix", "jobs_stored_name_lower"), "{rare:?}");
     assert!(uses(&rare, "window substring", "Index Scan jobs_stored"), "{rare:?}");
     assert!(uses(&rare, "rest substring", "Bitmap Index Scan jobs_stored_name_trgm"), "{rare:?}");
     assert!(uses(&rare, "rest substring", "Index Scan jobs_pkey"), "the rest's rows by id: {rare:?}");
@@ -371,6 +508,11 @@ async fn the_search_and_the_lists_use_their_indexes() {
     // With the one-off jobs of uploads: the trigram index over every job name.
     let all = jobs(JobFilter { q: Some("7f3a".into()), one_off: true, ..JobFilter::default() }).await;
     assert!(uses(&all, "rest substring", "Bitmap Index Scan jobs_name_trgm"), "{all:?}");
+    // There the exact and prefix tiers take the window and the same index (anchored `ilike`): the
+    // name index holds stored jobs only.
+    assert!(uses(&all, "rest exact", "Bitmap Index Scan jobs_name_trgm"), "{all:?}");
+    assert!(uses(&all, "rest prefix", "Bitmap Index Scan jobs_name_trgm"), "{all:?}");
+    assert!(!all.iter().any(|(w, _)| w == "exact" || w == "prefix"), "{all:?}");
     // A rare label: the newest stored jobs, then the labels' GIN index (migration 0015).
     let tier = |v: &str| vec![("tier".to_string(), v.to_string())];
     let canary = jobs(JobFilter { tags: tier("canary"), ..JobFilter::default() }).await;

@@ -129,6 +129,20 @@ pub async fn vacuum_lists(store: &Store) -> Result<()> {
     Ok(())
 }
 
+/// A checkpoint (the `lists` scenario, between its fill and its probes): the fill's dirty pages
+/// written back before the probes are timed.
+pub async fn checkpoint(store: &Store) -> Result<()> {
+    sqlx::raw_sql(include_str!("../sql/checkpoint.sql")).execute(store.pool()).await?;
+    Ok(())
+}
+
+/// The name of job `id` (empty when there is none).
+pub async fn job_name(store: &Store, id: i64) -> Result<String> {
+    let name: Option<String> =
+        sqlx::query_scalar(include_str!("../sql/job_name.sql")).bind(id).fetch_optional(store.pool()).await?;
+    Ok(name.unwrap_or_default())
+}
+
 /// Whether any run exists (the bench refuses to wipe a database in use).
 pub async fn any_runs(store: &Store) -> Result<bool> {
     Ok(sqlx::query_scalar(include_str!("../sql/any_runs.sql")).fetch_one(store.pool()).await?)

@@ -28,7 +28,7 @@ use crate::store::JobId;
 use crate::store::jobs::{
     Deleted, Input, JobEvent, JobRow, JobSpec, NAME_TAKEN_CONSTRAINT, STREAMING_ACTIVE_CONSTRAINT, StartParams,
 };
-use crate::store::lists::{JobCursor, JobFilter, Match};
+use crate::store::lists::{JobCursor, JobFilter};
 use crate::workflow::Step;
 
 /// The actor of a change when auth is off and the request names none.
@@ -96,8 +96,10 @@ pub struct JobView {
     /// order).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub score: Option<f32>,
-    /// How the name matched the search `q` (list results with `q` only): `substring` (it contains
-    /// `q`) or `similar` (no name contains `q`, and a part of this one is similar to it: a typo).
+    /// How the name matched the search `q` (list results with `q` only), the tiers of the result in
+    /// order: `exact` (the whole name is `q`, case-insensitive), `prefix` (it starts with `q`),
+    /// `substring` (it contains `q` elsewhere), or `similar` (no name contains `q`, and a part of
+    /// this one is similar to it: a typo).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub matched: Option<String>,
     /// Its cron schedule (`GET /api/v1/jobs/{id}` only; absent: none, or a list result).
@@ -151,8 +153,8 @@ impl JobView {
 /// A page of jobs.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct JobPage {
-    /// The jobs, newest first (with `q`: the names containing it, or when none does, the similar
-    /// names).
+    /// The jobs, newest first (with `q`: the names equal to it, then starting with it, then
+    /// containing it, each newest first; or when none contains it, the similar names).
     pub jobs: Vec<JobView>,
     /// Pass as `cursor` for the next page; absent on the last page.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -485,13 +487,15 @@ const JOB_FILTERS: [&str; 11] =
 
 /// Stored jobs: filters `namespace`, `kind`, `priority`, `flow`, `service`, `tag=key=value`
 /// (repeatable), `created_by`, `one_off=true` (include the jobs uploads create); `q` finds a job from
-/// part of its name: the names containing it (even one or two characters), or when none does, the
-/// names with a part similar to it (a typo); newest first. Keyset pages.
+/// part of its name, best first: the names equal to it, then those starting with it, then those
+/// containing it elsewhere (case-insensitive, even one or two characters), or when none contains
+/// it, the names with a part similar to it (a typo); newest first within each (`matched` says
+/// which). Keyset pages.
 #[utoipa::path(get, path = "/api/v1/jobs", params(
     ("namespace" = Option<String>, Query), ("kind" = Option<JobKind>, Query), ("priority" = Option<Priority>, Query),
     ("flow" = Option<Flow>, Query), ("service" = Option<String>, Query),
     ("tag" = Option<Vec<String>>, Query, description = "key=value (repeatable)"),
-    ("created_by" = Option<String>, Query), ("q" = Option<String>, Query, description = "part of the name"),
+    ("created_by" = Option<String>, Query), ("q" = Option<String>, Query, description = "part of the name: exact names first, then prefixes, then substrings (else similar names)"),
     ("one_off" = Option<bool>, Query, description = "include the one-off jobs of uploads"),
     ("limit" = Option<i64>, Query, minimum = 1, maximum = 500, description = "page size (default 50)"),
     ("cursor" = Option<String>, Query, description = "next_cursor of the previous page")),
@@ -525,10 +529,7 @@ pub async fn list_jobs(
         .iter()
         .map(|hit| JobView {
             score: with_q.then_some(hit.score),
-            matched: with_q.then(|| match hit.tier {
-                Match::Substring => "substring".to_string(),
-                Match::Similar => "similar".to_string(),
-            }),
+            matched: with_q.then(|| hit.tier.as_str().to_string()),
             ..JobView::from_row(&hit.job)
         })
         .collect();

@@ -81,8 +81,8 @@ impl Pairs {
     }
 }
 
-/// The job list's cursor as text: `<match>:<id>`, the match 0 (the name contains `q`, and every
-/// job of a list without `q`) or 1 (a similar name).
+/// The job list's cursor as text: `<tier>:<id>`, the tier 0 (exact, and every job of a list
+/// without `q`), 1 (prefix), 2 (substring) or 3 (similar): [`Match::rank`].
 pub fn job_cursor_text(c: JobCursor) -> String {
     format!("{}:{}", c.tier.rank(), c.id)
 }
@@ -196,11 +196,12 @@ mod tests {
 
     #[test]
     fn a_job_cursor_reads_back_as_written() {
-        for c in [JobCursor { tier: Match::Similar, id: JobId(42) }, JobCursor { tier: Match::Substring, id: JobId(7) }]
-        {
+        for (id, tier) in Match::ALL.into_iter().enumerate() {
+            let c = JobCursor { tier, id: JobId(40 + id as i64) };
             assert_eq!(job_cursor(&job_cursor_text(c)).unwrap(), c);
         }
-        for bad in ["", "x:1", "0.5", "NaN:3", "0.5:7", "2:7", "0:y"] {
+        assert_eq!(job_cursor_text(JobCursor { tier: Match::Prefix, id: JobId(7) }), "1:7");
+        for bad in ["", "x:1", "0.5", "NaN:3", "0.5:7", "4:7", "-1:7", "0:y"] {
             assert!(job_cursor(bad).is_err(), "{bad}");
         }
     }

@@ -23,6 +23,12 @@ pub const PAGE_MAX: i64 = 500;
 /// here, costs this many rows walked plus `limit / WINDOW` of the table fetched through the index.
 pub const WINDOW: i64 = 2000;
 
+/// Matches of the exact or the prefix tier a search reads through the name index
+/// (`jobs_stored_name_lower`, migration 0022) before it walks the window instead: a tier with at most
+/// this many matches (the usual case: stored names are unique in their namespace, and few start
+/// with what a user types) is read whole in name order and sorted, in one statement.
+pub const NAME_PROBE: i64 = 500;
+
 /// The word similarity (`q <% name`) a name needs to be found as similar to `q`. pg_trgm's default
 /// (0.6) misses a typo of a short word: `nigtly` scores 0.5 against `nightly etl`.
 pub const WORD_SIMILARITY: f32 = 0.5;
@@ -44,8 +50,9 @@ pub struct JobFilter {
     pub tags: Vec<(String, String)>,
     /// Only jobs created by this user.
     pub created_by: Option<String>,
-    /// Part of the name: the names containing it (case-insensitive, even one or two characters),
-    /// or when none does, the names with a part similar to it (a typo); newest first ([`Match`]).
+    /// Part of the name: the names equal to it, then those starting with it, then those containing
+    /// it elsewhere (case-insensitive, even one or two characters), or when none contains it, the
+    /// names with a part similar to it (a typo); newest first within each ([`Match`]).
     pub q: Option<String>,
     /// Include the one-off jobs uploads create.
     pub one_off: bool,
@@ -57,12 +64,18 @@ pub struct JobFilter {
     pub viewer: Option<Viewer>,
 }
 
-/// How a job matched the search `q`. The names containing `q` are the result, newest first (id
-/// descending); only when no name contains it are the similar names the result, newest first: a
-/// typo finds what it meant, and a search that finds its text is not diluted by look-alikes.
+/// How a job matched the search `q`, best first: the tiers of the result. A page holds the names
+/// equal to `q`, then those starting with it, then those containing it elsewhere, each tier newest
+/// first (id descending); only when no name contains `q` are the similar names the result, newest
+/// first: a typo finds what it meant, and a search that finds its text is not diluted by
+/// look-alikes. Case-insensitive throughout (`lower`, `ilike`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Match {
-    /// Its name contains `q`, case-insensitive (`name ilike '%q%'`); every job of a list without `q`.
+    /// Its whole name is `q` (`lower(name) = lower(q)`); also every job of a list without `q`.
+    Exact,
+    /// Its name starts with `q` and is longer (`starts_with(lower(name), lower(q))`).
+    Prefix,
+    /// Its name contains `q` elsewhere (`name ilike '%q%'`, not starting with it).
     Substring,
     /// Its name does not contain `q` but has a part similar to it: pg_trgm's word similarity of
     /// `q` in the name is at least [`WORD_SIMILARITY`] (`q <% name`).
@@ -70,20 +83,31 @@ pub enum Match {
 }
 
 impl Match {
-    /// The number the cursor carries: 0 or 1.
+    /// Every tier, best first.
+    pub const ALL: [Match; 4] = [Match::Exact, Match::Prefix, Match::Substring, Match::Similar];
+
+    /// The number the cursor carries: 0 to 3, best first.
     pub fn rank(self) -> u8 {
         match self {
-            Match::Substring => 0,
-            Match::Similar => 1,
+            Match::Exact => 0,
+            Match::Prefix => 1,
+            Match::Substring => 2,
+            Match::Similar => 3,
         }
     }
 
     /// The match of a cursor's number.
     pub fn from_rank(rank: u8) -> Option<Self> {
-        match rank {
-            0 => Some(Match::Substring),
-            1 => Some(Match::Similar),
-            _ => None,
+        Match::ALL.into_iter().find(|m| m.rank() == rank)
+    }
+
+    /// Its name in the API (`matched`) and in the statements' names (`window prefix`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Match::Exact => "exact",
+            Match::Prefix => "prefix",
+            Match::Substring => "substring",
+            Match::Similar => "similar",
         }
     }
 }
@@ -91,7 +115,7 @@ impl Match {
 /// A position in the job list: the last row of a page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct JobCursor {
-    /// How that row matched `q` (`Substring` without `q`).
+    /// How that row matched `q` (`Exact` without `q`: ignored there).
     pub tier: Match,
     /// Its id.
     pub id: JobId,
@@ -112,8 +136,8 @@ pub struct JobHit {
 /// JSON)` of it.
 #[derive(Debug, Clone)]
 pub struct StatementPlan {
-    /// `list`; with `q`, `window substring`, `rest substring`, `window similar`, `rest similar`;
-    /// with labels alone, `window` and `rest`.
+    /// `list`; with `q`, `exact` and `prefix` (the name index), then `window <tier>` and `rest
+    /// <tier>` (`window prefix`, `rest substring`, ...); with labels alone, `window` and `rest`.
     pub what: String,
     /// The plan, as PostgreSQL gives it.
     pub plan: serde_json::Value,
@@ -151,9 +175,11 @@ pub struct RunFilter {
 }
 
 impl Store {
-    /// One page of stored jobs, newest first; with `q`, the jobs whose name contains it, or when
-    /// none does, those with a similar part ([`Match`]). A search or a label filter reads the newest [`WINDOW`] jobs
-    /// first and asks the trigram or label index only for what they did not fill.
+    /// One page of stored jobs, newest first; with `q`, the jobs whose name is `q`, then those
+    /// whose name starts with it, then contains it, or when none contains it, those with a similar
+    /// part ([`Match`]), each tier newest first. The exact and prefix tiers are read through the
+    /// name index when they are small ([`NAME_PROBE`]); otherwise a search or a label filter reads
+    /// the newest [`WINDOW`] jobs first and asks an index only for what they did not fill.
     pub async fn job_list(&self, f: &JobFilter) -> Result<Vec<JobHit>> {
         self.job_list_traced(f, None).await
     }
@@ -184,20 +210,23 @@ impl Store {
         let mut conn = self.pool().acquire().await?;
         if q.is_none() && f.tags.is_empty() {
             let rows = traced(&mut conn, &mut trace, ("list", true), |p| plain_job_list_query(f, limit, p)).await?;
-            return rows.iter().map(|r| hit_from_row(r, Match::Substring)).collect();
+            return rows.iter().map(|r| hit_from_row(r, Match::Exact)).collect();
         }
         // One read-only transaction: the similar tier's threshold is local to it.
         let mut tx = sqlx::Connection::begin(&mut *conn).await?;
-        let tiers: &[Match] = if q.is_some() { &[Match::Substring, Match::Similar] } else { &[Match::Substring] };
+        let tiers: &[Match] = if q.is_some() { &Match::ALL } else { &[Match::Exact] };
         let mut found: Vec<JobHit> = Vec::new();
         for &tier in tiers {
             let after = match f.after {
-                Some(c) if c.tier > tier => continue,
-                Some(c) if c.tier == tier => Some(c.id),
                 // Similar names only when no name contains `q`: found empty on the first page.
-                Some(_) => break,
                 None if tier == Match::Similar && !found.is_empty() => break,
                 None => None,
+                Some(c) if q.is_none() => Some(c.id),
+                Some(c) if c.tier > tier => continue,
+                Some(c) if c.tier == tier => Some(c.id),
+                // The cursor is in a better tier, so names contain `q`: no similar names.
+                Some(_) if tier == Match::Similar => break,
+                Some(_) => None,
             };
             let need = limit - found.len() as i64;
             if need <= 0 {
@@ -211,11 +240,27 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            let name = |step: &str| match (q, tier) {
-                (None, _) => step.to_string(),
-                (Some(_), Match::Substring) => format!("{step} substring"),
-                (Some(_), Match::Similar) => format!("{step} similar"),
+            let name = |step: &str| match q {
+                None => step.to_string(),
+                Some(_) => format!("{step} {}", tier.as_str()),
             };
+            if q.is_some() && !f.one_off && matches!(tier, Match::Exact | Match::Prefix) {
+                // The name index first: the whole tier when it is small, in one statement.
+                let rows = traced(&mut tx, &mut trace, (tier.as_str(), true), |p| {
+                    name_probe_query(f, q, tier, after, need, p)
+                })
+                .await?;
+                let matches = match rows.first() {
+                    Some(r) => sqlx::Row::try_get::<i64, _>(r, "matches")?,
+                    None => 0,
+                };
+                if matches <= NAME_PROBE {
+                    for r in &rows {
+                        found.push(hit_from_row(r, tier)?);
+                    }
+                    continue;
+                }
+            }
             let rows =
                 traced(&mut tx, &mut trace, (&name("window"), true), |p| window_query(f, q, tier, after, need, p))
                     .await?;
@@ -299,23 +344,45 @@ fn push_job_filters(b: &mut QueryBuilder<Postgres>, f: &JobFilter) {
     push_viewer(b, f.viewer.as_ref());
 }
 
-/// The condition a row of `tier` meets: the labels, and how its name matches `q`.
+/// The condition a row of `tier` meets: the labels, and how its name matches `q`. Each tier's
+/// condition excludes the better tiers, so a name is in one tier only. Over stored jobs the exact
+/// and prefix conditions are what `jobs_stored_name_lower` (migration 0022) reads: equality, and a
+/// range of the lowered name in the "C" collation (every name starting with `p` lies in
+/// `(p, p || U+10FFFF)` byte-wise; `starts_with` keeps the range exact); with the one-off jobs,
+/// which that index does not hold, an anchored `ilike` that the trigram index over every name
+/// (`jobs_name_trgm`) reads.
 fn push_match(b: &mut QueryBuilder<Postgres>, f: &JobFilter, q: Option<&str>, tier: Match) {
     b.push("true");
     if !f.tags.is_empty() {
         b.push(" and j.tags @> ").push_bind(tags_json(&f.tags));
     }
-    match (q, tier) {
-        (Some(q), Match::Substring) => {
-            b.push(" and j.name ilike ").push_bind(like_pattern(q));
+    let Some(q) = q else { return };
+    let lowered = "lower(j.name) collate \"C\"";
+    match tier {
+        Match::Exact => {
+            b.push(" and ").push(lowered).push(" = lower(").push_bind(q.to_string()).push(")");
+            if f.one_off {
+                b.push(" and j.name ilike ").push_bind(escape_like(q));
+            }
         }
-        (Some(q), Match::Similar) => {
+        Match::Prefix => {
+            b.push(" and ").push(lowered).push(" > lower(").push_bind(q.to_string()).push(")");
+            b.push(" and ").push(lowered).push(" < lower(").push_bind(q.to_string()).push(") || chr(1114111)");
+            b.push(" and starts_with(lower(j.name), lower(").push_bind(q.to_string()).push("))");
+            if f.one_off {
+                b.push(" and j.name ilike ").push_bind(format!("{}%", escape_like(q)));
+            }
+        }
+        Match::Substring => {
+            b.push(" and j.name ilike ").push_bind(like_pattern(q));
+            b.push(" and not starts_with(lower(j.name), lower(").push_bind(q.to_string()).push("))");
+        }
+        Match::Similar => {
             b.push(" and ")
                 .push_bind(q.to_string())
                 .push(" <% j.name and j.name not ilike ")
                 .push_bind(like_pattern(q));
         }
-        (None, _) => {}
     }
 }
 
@@ -359,6 +426,34 @@ fn window_query(
     b.push(") w cross join lateral (select * from jobs j where j.id = w.id offset 0) j");
     b.push(" where w.hit or w.n = ").push_bind(WINDOW);
     b.push(" order by w.id desc limit ").push_bind(need);
+    b
+}
+
+/// The exact or prefix tier through the name index (`jobs_stored_name_lower`): up to
+/// [`NAME_PROBE`]` + 1` matches after `after`, in name order (the index's), of which the newest `need`
+/// are returned, each with `matches`, how many were read. At most [`NAME_PROBE`]: they are the whole
+/// tier, and the page is right; more: the tier is large, and the caller walks the window instead.
+fn name_probe_query(
+    f: &JobFilter,
+    q: Option<&str>,
+    tier: Match,
+    after: Option<JobId>,
+    need: i64,
+    prefix: &str,
+) -> QueryBuilder<Postgres> {
+    let mut b = QueryBuilder::new(prefix);
+    b.push("with m as materialized (select j.id from jobs j");
+    push_job_filters(&mut b, f);
+    b.push(" and ");
+    push_match(&mut b, f, q, tier);
+    if let Some(after) = after {
+        b.push(" and j.id < ").push_bind(after);
+    }
+    b.push(" order by lower(j.name) collate \"C\", j.id limit ").push_bind(NAME_PROBE + 1);
+    b.push("), top as (select id from m order by id desc limit ").push_bind(need);
+    b.push(") ").push(JOB_COLUMNS);
+    push_score(&mut b, q, "similarity(j.name, ", ") as score, ");
+    b.push("(select count(*) from m) as matches from top join jobs j on j.id = top.id order by j.id desc");
     b
 }
 
@@ -488,15 +583,18 @@ fn tags_json(tags: &[(String, String)]) -> serde_json::Value {
 
 /// `%q%` with the LIKE wildcards in `q` escaped, so they match themselves.
 pub fn like_pattern(q: &str) -> String {
+    format!("%{}%", escape_like(q))
+}
+
+/// `q` with the LIKE wildcards escaped: a pattern matching `q` alone.
+pub fn escape_like(q: &str) -> String {
     let mut out = String::with_capacity(q.len() + 2);
-    out.push('%');
     for c in q.chars() {
         if matches!(c, '%' | '_' | '\\') {
             out.push('\\');
         }
         out.push(c);
     }
-    out.push('%');
     out
 }
 
@@ -508,5 +606,6 @@ mod tests {
     fn wildcards_in_a_search_match_themselves() {
         assert_eq!(like_pattern("etl"), "%etl%");
         assert_eq!(like_pattern("50%_a\\b"), "%50\\%\\_a\\\\b%");
+        assert_eq!(escape_like("a_b"), "a\\_b");
     }
 }

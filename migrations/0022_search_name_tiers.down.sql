@@ -1,0 +1,1 @@
+drop index jobs_stored_name_lower;
