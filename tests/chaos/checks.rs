@@ -135,6 +135,18 @@ pub fn effective_state() -> String {
     )
 }
 
+/// A run's events with their messages, oldest first: what a problem report needs to be read.
+pub async fn timeline(pool: &PgPool, run: i64) -> String {
+    sqlx::query_scalar(
+        "select coalesce(string_agg(kind || coalesce(' (' || nullif(message, '') || ')', ''), ' -> ' order by id), '') \
+         from run_events where run_id = $1",
+    )
+    .bind(run)
+    .fetch_one(pool)
+    .await
+    .unwrap_or_else(|e| format!("(events unreadable: {e})"))
+}
+
 /// Reads the end state and checks every accepted run against what its script does.
 pub async fn end_state(pool: &PgPool, accepted: &HashMap<i64, Accepted>, killed_workers: &[String]) -> EndState {
     let mut end = EndState {
@@ -189,7 +201,8 @@ pub async fn end_state(pool: &PgPool, accepted: &HashMap<i64, Accepted>, killed_
             Kind::Fail => state == "failed" && *succeeded == 0 && *failed >= 1 && *failed <= 2,
         };
         if !expected {
-            problem(format!("ended {state} with {failed} failed and {succeeded} succeeded attempts"));
+            let timeline = timeline(pool, *id).await;
+            problem(format!("ended {state} with {failed} failed and {succeeded} succeeded attempts: {timeline}"));
         }
     }
     end.overlapping = scalar(

@@ -201,8 +201,11 @@ impl Cluster {
         };
         let mut cmd = self.command(&args, name);
         if role == Role::Worker && nix::unistd::Uid::effective().is_root() {
-            // A worker started as root needs uids for its jobs: a range of its own per process.
-            let first = 70_000 + self.spawned * 8;
+            // A worker started as root needs uids for its jobs: a range of its own per process, in
+            // a block of this test process's own (a worker kills every process of a uid when a run
+            // ends, so two chaos tests running at once on one machine must not share uids; the
+            // other tests' blocks are below 100,000,000: tests/common).
+            let first = 100_000_000 + (std::process::id() % 20_000) * 1024 + self.spawned * 8;
             cmd.env("BERTH_WORKER_RUN_AS_UIDS", format!("{first}-{}", first + 7));
         }
         let child = cmd.spawn().expect("spawn berth");

@@ -277,7 +277,8 @@ pub async fn check_fires(pool: &PgPool, s: &Scheduled, until: DateTime<Utc>) -> 
     .await
     .expect("scheduled outcomes");
     for (run, state) in unsucceeded {
-        f.problems.push(format!("scheduled run {run} ended {state:?}, expected succeeded"));
+        let timeline = crate::checks::timeline(pool, run).await;
+        f.problems.push(format!("scheduled run {run} ended {state:?}, expected succeeded: {timeline}"));
     }
     f
 }
