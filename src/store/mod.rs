@@ -127,8 +127,8 @@ pub const POOL_SIZE_DEFAULT: u32 = 16;
 /// requests fail fast with a 503 and the loops get back to their back-off instead of hanging.
 pub const ACQUIRE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(3);
 
-/// How long a connection of [`Store::generic_pool`] may sit idle and still be handed out without
-/// a ping. sqlx pings every connection it hands out by default (`test_before_acquire`): one more
+/// How long a connection of the generic-plan pool (`Store::generic_pool`) may sit idle and still
+/// be handed out without a ping. sqlx pings every connection it hands out by default (`test_before_acquire`): one more
 /// round trip before each statement, three of them (snapshot, admission, claim) between a
 /// priority-flow submit and its start. The hot connections are used every few milliseconds; one
 /// idle for longer (a quiet system, or one that outlived a database restart) is pinged first, and
