@@ -201,8 +201,11 @@ impl Cluster {
         };
         let mut cmd = self.command(&args, name);
         if role == Role::Worker && nix::unistd::Uid::effective().is_root() {
-            // A worker started as root needs uids for its jobs: a range of its own per process.
-            let first = 70_000 + self.spawned * 8;
+            // A worker started as root needs uids for its jobs: a range of its own per process,
+            // and per test process: a worker kills every process of a uid when a run ends, so two
+            // chaos tests on one machine (two worktrees) with the same ranges killed each other's
+            // jobs (Ok runs ending with failed attempts). Below tests/common's ranges (1,000,000+).
+            let first = 70_000 + (std::process::id() % 1_000) * 512 + (self.spawned % 64) * 8;
             cmd.env("BERTH_WORKER_RUN_AS_UIDS", format!("{first}-{}", first + 7));
         }
         let child = cmd.spawn().expect("spawn berth");
