@@ -149,6 +149,7 @@ async fn admission_commit_reads_only_its_own_runs() {
         .bind(vec![0_i64; RUNS])
         .bind(vec![0_i64; RUNS])
         .bind(vec![0_i64; RUNS])
+        .bind(false)
         .fetch_one(&mut *tx)
         .await
         .unwrap();

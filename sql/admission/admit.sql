@@ -5,7 +5,10 @@
 -- $1 run ids bigint[] in decision order, $2 now (nullable), $3 credits high, $4 credits normal,
 -- $5 epoch, then element-wise with $1: $6 the run's namespace (text[]), and $7 cpu, $8 memory,
 -- $9 pods, $10 storage (bigint[]): its namespace's use if it is admitted, that is the use at the
--- snapshot plus the requests of the batch's runs of that namespace up to and including it.
+-- snapshot plus the requests of the batch's runs of that namespace up to and including it;
+-- $11 asynchronous (boolean): commit without waiting for the WAL flush (`synchronous_commit = off`
+-- for this transaction only). True only when the statement is its own transaction
+-- (`Store::admit`), never inside a leader transaction that also cancels runs.
 -- Row locks: the leader row (FOR UPDATE: the credits are written to it; a takeover, which
 -- updates it, cannot interleave), the namespace rows (FOR UPDATE, in name order), the run rows
 -- (update).
@@ -28,7 +31,16 @@
 -- and the next cycle starts at once).
 -- A run no longer queued (cancelled meanwhile) is skipped without an event; its request still
 -- counts in the re-check of the runs after it, which only errs towards refusing.
-with fence as materialized (
+--
+-- Why an admission may commit asynchronously (docs/state_machine.md, "Durability"): losing it in
+-- a crash leaves the run `queued`, and the next leader admits it again; nothing outside the
+-- database acts on it but a worker's claim, which commits synchronously and so flushes the WAL up
+-- to its own commit record, past this one: no durable claim can follow a lost admission. It saves
+-- one WAL flush (one disk round trip) between a priority-flow submit and its start.
+with async as materialized (
+    -- set_config(.., true) is SET LOCAL: it holds until this transaction commits, then reverts.
+    select set_config('synchronous_commit', 'off', true) where $11::boolean
+), fence as materialized (
     select epoch from leader where id = 1 for update
 ), locked as materialized (
     select n.name, n.cpu_limit, n.memory_limit, n.pods_limit, n.storage_limit
@@ -70,5 +82,6 @@ with fence as materialized (
 select (select epoch from fence) as epoch,
        array(select run_id from event order by run_id) as admitted,
        array(select run_id from stale order by run_id) as stale,
+       (select count(*) from async) as asynchronous,
        -- Wakes the workers at commit (one notification per transaction).
        (select pg_notify('berth_admitted', '') where exists (select from event)) is not null as notified

@@ -1,7 +1,8 @@
 //! Leader duties: the work only the elected scheduler does, each with its own trigger.
 //!
 //! A duty is one file implementing [`Duty`] and one line in [`all`]. The leader loop
-//! ([`super::leader`]) runs the duties in list order whenever their trigger fires, one at a time,
+//! ([`super::leader`]) runs the duties in list order whenever their trigger fires, one at a time
+//! (a duty notified after its place in the round has passed runs before the next one),
 //! with the leadership term's fencing epoch in [`Term`]: every write a duty makes goes through
 //! `Store::leader_tx(epoch)` or `Store::admit(epoch, ..)`, which refuse it once another scheduler
 //! has taken over. A duty that sees [`crate::store::Error::Deposed`] ends the term.

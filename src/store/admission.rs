@@ -202,9 +202,14 @@ impl Store {
 
     /// Commits a cycle's admissions as a transaction of its own (admission/admit.sql): one round
     /// trip. Fails with `Deposed`, having written nothing, if `epoch` is stale.
+    ///
+    /// The commit does not wait for the WAL flush (`synchronous_commit = off` for this transaction
+    /// only): a crash may forget the admission, which leaves the run `queued` for the next leader,
+    /// and no worker's claim, which commits synchronously, can be durable without it
+    /// (docs/state_machine.md, "Durability").
     pub async fn admit(&self, epoch: i64, batch: &AdmitBatch<'_>) -> Result<Admitted> {
         let mut conn = self.generic_pool().acquire().await?;
-        admit(&mut conn, epoch, batch).await
+        admit(&mut conn, epoch, batch, true).await
     }
 
     /// Opens a fenced leader write transaction: fails with `Deposed` if `epoch` is stale.
@@ -240,9 +245,11 @@ pub struct LeaderTx {
 }
 
 impl LeaderTx {
-    /// Commits a cycle's admissions inside this transaction (admission/admit.sql).
+    /// Commits a cycle's admissions inside this transaction (admission/admit.sql). The commit
+    /// stays synchronous: the transaction may also cancel runs (head timeouts), which a client
+    /// acts upon.
     pub async fn admit(&mut self, batch: &AdmitBatch<'_>) -> Result<Admitted> {
-        admit(&mut self.tx, self.epoch, batch).await
+        admit(&mut self.tx, self.epoch, batch, false).await
     }
 
     /// Stores block records and head timers: (run, record, head_since).
@@ -325,7 +332,8 @@ pub struct Admitted {
     pub stale: Vec<RunId>,
 }
 
-async fn admit(conn: &mut PgConnection, epoch: i64, batch: &AdmitBatch<'_>) -> Result<Admitted> {
+/// Runs admission/admit.sql; `asynchronous` only when the statement is its own transaction.
+async fn admit(conn: &mut PgConnection, epoch: i64, batch: &AdmitBatch<'_>, asynchronous: bool) -> Result<Admitted> {
     let ids: Vec<RunId> = batch.runs.iter().map(|(id, _, _)| *id).collect();
     let names: Vec<&str> = batch.runs.iter().map(|(_, name, _)| *name).collect();
     let dimension = |f: fn(&Resources) -> i64| batch.runs.iter().map(|(_, _, used)| f(used)).collect::<Vec<i64>>();
@@ -340,6 +348,7 @@ async fn admit(conn: &mut PgConnection, epoch: i64, batch: &AdmitBatch<'_>) -> R
         .bind(dimension(|r| r.memory))
         .bind(dimension(|r| r.pods))
         .bind(dimension(|r| r.storage))
+        .bind(asynchronous)
         .fetch_one(conn)
         .await?;
     let current: i64 = row.try_get("epoch")?;

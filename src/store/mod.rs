@@ -127,6 +127,14 @@ pub const POOL_SIZE_DEFAULT: u32 = 16;
 /// requests fail fast with a 503 and the loops get back to their back-off instead of hanging.
 pub const ACQUIRE_TIMEOUT_DEFAULT: Duration = Duration::from_secs(3);
 
+/// How long a connection of the generic-plan pool (`Store::generic_pool`) may sit idle and still
+/// be handed out without a ping. sqlx pings every connection it hands out by default (`test_before_acquire`): one more
+/// round trip before each statement, three of them (snapshot, admission, claim) between a
+/// priority-flow submit and its start. The hot connections are used every few milliseconds; one
+/// idle for longer (a quiet system, or one that outlived a database restart) is pinged first, and
+/// a broken one is still closed when it is given back (sqlx pings on release).
+pub const PING_IDLE_AFTER_DEFAULT: Duration = Duration::from_secs(10);
+
 /// Session settings of every pooled connection, set once when it opens.
 ///
 /// JIT off: berth runs short statements only, and PostgreSQL switches JIT on by estimated cost,
@@ -158,7 +166,19 @@ impl Store {
                 })
         };
         let pool = options(false).connect(url).await?;
-        let generic = options(true).connect_lazy(url)?;
+        // Only the loops' statements run here, and each loop retries a statement that failed on a
+        // connection that died while idle; the API's requests keep sqlx's ping on every acquire.
+        let generic = options(true)
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_IDLE_AFTER_DEFAULT {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
+            .connect_lazy(url)?;
         Ok(Self { pool, generic, url: url.to_string() })
     }
 

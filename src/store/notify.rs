@@ -1,6 +1,8 @@
 //! LISTEN/NOTIFY channels. Notifications carry no payload: they only say "look again", so Postgres
 //! folds duplicates sent within one transaction and a missed one is covered by polling.
 
+use std::future::Future;
+
 use sqlx::PgConnection;
 use sqlx::postgres::PgListener;
 
@@ -39,5 +41,22 @@ pub async fn wait(listener: &mut Option<PgListener>) -> Option<String> {
     match listener {
         Some(l) => l.recv().await.ok().map(|n| n.channel().to_string()),
         None => std::future::pending().await,
+    }
+}
+
+/// A notification that has already arrived, without waiting for one; `None` when there is none
+/// (or no listener: a failed one is dropped, as [`wait`] does, and the caller reconnects).
+pub fn pending(listener: &mut Option<PgListener>) -> Option<String> {
+    // Polled once with a waker that does nothing: `recv` is as cancel-safe here as in the
+    // `select!` of the loops that wait on it.
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    let polled = std::pin::pin!(listener.as_mut()?.recv()).poll(&mut cx);
+    match polled {
+        std::task::Poll::Ready(Ok(n)) => Some(n.channel().to_string()),
+        std::task::Poll::Ready(Err(_)) => {
+            *listener = None;
+            None
+        }
+        std::task::Poll::Pending => None,
     }
 }
