@@ -35,17 +35,17 @@ with old as materialized (
 ), inputs as materialized (
     select distinct input_blob_id as id from old where input_blob_id is not null
 ), kept as materialized (
-    -- The inputs something else still uses: one probe per input (a lateral subquery with a limit is
-    -- evaluated per row, never as a scan of runs). Another run that is not in this batch, by
-    -- runs_input_blob (migration 0021), or a stored job that is not deleted, by jobs_input_blob.
+    -- The inputs something else still uses: one probe per input, stopping at the first use
+    -- (`offset 0`, as in the workflow guard, keeps each probe from becoming a hashed subplan, which
+    -- reads its whole table). Another run that is not in this batch, by runs_input_blob (migration
+    -- 0021), or a stored job that is not deleted, by jobs_input_blob.
     select i.id
     from inputs i
     where exists (
-            select 1 from (
-                select 1 from runs r
-                where r.input_blob_id = i.id and r.input_blob_id is not null  -- runs_input_blob
-                  and r.id <> all (array(select id from old))
-                limit 1) used_by_run)
+            select 1 from runs r
+            where r.input_blob_id = i.id and r.input_blob_id is not null  -- runs_input_blob
+              and r.id <> all (array(select id from old))
+            offset 0)
        or exists (
             select 1 from jobs j
             where j.input_blob_id = i.id and j.input_blob_id is not null  -- jobs_input_blob
