@@ -101,15 +101,11 @@ async fn claim(store: &Store, worker: WorkerId) -> Vec<RunId> {
     store.run_claim_batch(&params).await.unwrap().into_iter().map(|r| r.id).collect()
 }
 
-/// The run's state and its events' kinds, oldest first.
+/// The run's state and its timeline's kinds, oldest first.
 async fn state_and_events(store: &Store, run: RunId) -> (String, Vec<String>) {
     let state: String =
         sqlx::query_scalar("select state from runs where id = $1").bind(run).fetch_one(store.pool()).await.unwrap();
-    let events: Vec<String> = sqlx::query_scalar("select kind from run_events where run_id = $1 order by id")
-        .bind(run)
-        .fetch_all(store.pool())
-        .await
-        .unwrap();
+    let events = store.run_events(run).await.unwrap().into_iter().map(|e| e.kind).collect();
     (state, events)
 }
 

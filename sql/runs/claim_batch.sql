@@ -1,6 +1,7 @@
 -- Claims admitted runs for one worker: the oldest admissions of its services that fit, together, in
--- its free capacity. Starts an attempt per run with a new fencing token (attempts.id) and writes the
--- `started` event, all in one statement.
+-- its free capacity. Starts an attempt per run with a new fencing token (attempts.id), in one
+-- statement. The attempt row is the record of the start: the timeline shows it as the `started`
+-- event (run_events/list.sql; migration 0023).
 -- $1 worker_id, $2 services text[], $3 free cpu, $4 free memory, $5 free pods, $6 free storage,
 -- $7 most runs to claim, $8 now (nullable), $9 largest input (bytes) returned inline,
 -- $10 floor: skip runs admitted before it (nullable: scan from the oldest).
@@ -46,11 +47,6 @@ with candidates as materialized (
 ), attempt as (
     insert into attempts (id, run_id, worker_id, number, started_at)
     select attempt_id, id, $1, attempt, started_at from claimed
-), event as (
-    insert into run_events (run_id, at, kind, actor, message, details)
-    select id, started_at, 'started', 'worker', 'attempt ' || attempt || ' started on worker ' || $1,
-           jsonb_build_object('attempt', attempt, 'attempt_id', attempt_id, 'worker_id', $1)
-    from claimed
 )
 select c.id, c.attempt, c.attempt_id, c.admitted_at, c.cpu, c.memory, c.pods, c.storage,
        c.service, c.max_attempts, c.retry_backoff_seconds, c.retry_backoff_max_seconds, c.lost_attempts,

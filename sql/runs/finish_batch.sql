@@ -1,5 +1,7 @@
 -- Ends many attempts at once (the worker's batched completion): per element, the same as
--- runs/finish.sql: outcome, result blob, attempt row and event, all in one statement. An element
+-- runs/finish.sql: outcome, result blob and attempt row, all in one statement. The attempt row,
+-- with the end's message, is the record of the end: the timeline shows it as the end event
+-- (run_events/list.sql; migration 0023). An element
 -- whose $2 is no longer its run's fencing token, or whose run is no longer running, changes nothing
 -- (its blob is not written either) and is absent from the result.
 -- $1 run_ids bigint[], $2 attempt_ids bigint[], $3 states text[], $4 exit_codes int[],
@@ -24,7 +26,8 @@ with input as materialized (
     returning r.id, r.attempt_id, r.finished_at, r.state, r.exit_code, r.result_blob_id, r.message
 ), attempt as (
     update attempts a
-    set finished_at = run.finished_at, outcome = run.state, exit_code = run.exit_code
+    set finished_at = run.finished_at, outcome = run.state, exit_code = run.exit_code,
+        message = coalesce(run.message, '')
     from run
     where a.id = run.attempt_id
 ), blob as (
@@ -36,10 +39,5 @@ with input as materialized (
     insert into blob_chunks (blob_id, seq, data)
     select run.result_blob_id, 0, f.zip from run join input f on f.run_id = run.id
     where run.result_blob_id is not null and length(f.zip) > 0
-), event as (
-    insert into run_events (run_id, at, kind, actor, message, details)
-    select id, finished_at, state, 'worker', message,
-           jsonb_build_object('exit_code', exit_code, 'attempt_id', attempt_id)
-    from run
 )
 select id from run

@@ -227,8 +227,9 @@ impl AttemptView {
 /// One entry of a run's timeline.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventView {
-    /// Event id (orders the timeline).
-    pub id: i64,
+    /// Event id; null for a routine transition its attempt's row carries (`started`, and the end
+    /// the worker reported). The timeline is ordered by time.
+    pub id: Option<i64>,
     /// When it happened.
     pub at: DateTime<Utc>,
     /// What happened (`submitted`, `admitted`, `started`, `succeeded`, ...).

@@ -101,8 +101,9 @@ pub struct LogChunkRow {
 /// One entry of a run's timeline.
 #[derive(Debug, Clone, FromRow)]
 pub struct RunEvent {
-    /// Event id (orders the timeline).
-    pub id: i64,
+    /// Event id; `None` for a routine transition read from its attempt's row (a start, or an end
+    /// the worker reported).
+    pub id: Option<i64>,
     /// When it happened.
     pub at: DateTime<Utc>,
     /// What happened (`submitted`, `admitted`, `started`, `succeeded`, ...).

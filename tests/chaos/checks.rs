@@ -127,20 +127,31 @@ type RunRow = (i64, String, i32, i64, i64, i64, i64, i64);
 /// The terminal states before retention (a `cleaned` run was one of them).
 pub const TERMINAL: &str = "('succeeded', 'failed', 'timed_out', 'cancelled', 'aborted')";
 
+/// SQL for every run's timeline as the API shows it (sql/run_events/list.sql): the event rows, and
+/// the starts and reported ends the attempts carry (migration 0023). Columns `run_id, at, kind,
+/// message, id` (null for an attempt's), and `src, seq, phase`: the timeline's order is
+/// `(at, src, seq, phase)` (rows at the same instant first, by id; then the attempts', by id, a
+/// start before its end).
+pub const TIMELINE: &str = "(select run_id, at, kind, message, id, 0 as src, id as seq, 0 as phase from run_events \
+     union all select run_id, started_at, 'started', '', null, 1, id, 0 from attempts \
+     union all select run_id, finished_at, outcome, message, null, 1, id, 1 from attempts \
+         where message is not null and finished_at is not null)";
+
 /// SQL for run `r`'s state as it ended: a `cleaned` run's last terminal event, else its state.
 pub fn effective_state() -> String {
     format!(
-        "(case when r.state = 'cleaned' then (select e.kind from run_events e where e.run_id = r.id \
-                and e.kind in {TERMINAL} order by e.id desc limit 1) else r.state end)"
+        "(case when r.state = 'cleaned' then (select e.kind from {TIMELINE} e where e.run_id = r.id \
+                and e.kind in {TERMINAL} order by e.at desc, e.src desc, e.seq desc, e.phase desc limit 1) else r.state end)"
     )
 }
 
 /// A run's events with their messages, oldest first: what a problem report needs to be read.
 pub async fn timeline(pool: &PgPool, run: i64) -> String {
-    sqlx::query_scalar(
-        "select coalesce(string_agg(kind || coalesce(' (' || nullif(message, '') || ')', ''), ' -> ' order by id), '') \
-         from run_events where run_id = $1",
-    )
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "select coalesce(string_agg(kind || coalesce(' (' || nullif(message, '') || ')', ''), ' -> ' \
+                order by at, src, seq, phase), '') \
+         from {TIMELINE} e where run_id = $1"
+    )))
     .bind(run)
     .fetch_one(pool)
     .await
@@ -160,8 +171,8 @@ pub async fn end_state(pool: &PgPool, accepted: &HashMap<i64, Accepted>, killed_
         ..EndState::default()
     };
     let rows: Vec<RunRow> = sqlx::query_as(sqlx::AssertSqlSafe(format!(
-        "with e as (select run_id, kind, lead(kind) over (partition by run_id order by id) as next \
-                    from run_events) \
+        "with e as (select run_id, kind, lead(kind) over (partition by run_id order by at, src, seq, phase) as next \
+                    from {TIMELINE} t) \
          select r.id, {state}, r.attempt, \
                 (select count(*) from attempts a where a.run_id = r.id), \
                 (select count(*) from attempts a where a.run_id = r.id and a.outcome = 'failed'), \

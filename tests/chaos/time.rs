@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 use tokio_util::sync::CancellationToken;
 
-use crate::checks::{TERMINAL, effective_state};
+use crate::checks::{TERMINAL, TIMELINE, effective_state};
 use crate::cluster::RETENTION_SECONDS;
 use crate::common::wait_for;
 
@@ -331,15 +331,17 @@ pub async fn check_cleaning(pool: &PgPool, s: &Scheduled) -> Cleaning {
          select c.id, format('%s cleaned events, before it %s, after it %s events and %s attempts started, \
                               finished %s, cleaned %s, input %s, result %s', \
                 c.events, \
-                (select e.kind from run_events e where e.run_id = c.id and e.id < c.event_id order by e.id desc limit 1), \
-                (select count(*) from run_events e where e.run_id = c.id and e.id > c.event_id), \
+                (select e.kind from {TIMELINE} e where e.run_id = c.id and (e.at, e.src, e.seq, e.phase) < (c.at, 0, c.event_id, 0) \
+                 order by e.at desc, e.src desc, e.seq desc, e.phase desc limit 1), \
+                (select count(*) from {TIMELINE} e where e.run_id = c.id and (e.at, e.src, e.seq, e.phase) > (c.at, 0, c.event_id, 0)), \
                 (select count(*) from attempts a where a.run_id = c.id and a.started_at >= c.at), \
                 c.finished_at, c.at, c.input_blob_id, c.result_blob_id) \
          from c \
          where c.events <> 1 \
-            or (select e.kind from run_events e where e.run_id = c.id and e.id < c.event_id order by e.id desc limit 1) \
+            or (select e.kind from {TIMELINE} e where e.run_id = c.id and (e.at, e.src, e.seq, e.phase) < (c.at, 0, c.event_id, 0) \
+                 order by e.at desc, e.src desc, e.seq desc, e.phase desc limit 1) \
                not in {TERMINAL} \
-            or exists (select 1 from run_events e where e.run_id = c.id and e.id > c.event_id) \
+            or exists (select 1 from {TIMELINE} e where e.run_id = c.id and (e.at, e.src, e.seq, e.phase) > (c.at, 0, c.event_id, 0)) \
             or exists (select 1 from attempts a where a.run_id = c.id and a.started_at >= c.at) \
             or c.finished_at is null or c.finished_at >= c.at - make_interval(secs => $1) \
             or c.input_blob_id is not null or c.result_blob_id is not null"
