@@ -1,6 +1,8 @@
 -- Commits a cycle's admissions in one statement: the fencing check, FOR UPDATE on the namespaces the
--- batch touches, the re-check of every admission against their quotas, the admissions with their
--- `admitted` events, a `stale_quota_retry` event for each refusal, and the WRR credits. Alone it is
+-- batch touches, the re-check of every admission against their quotas, the admissions, a
+-- `stale_quota_retry` event for each refusal, and the WRR credits. An admission's record is the
+-- run's admitted_at (then its attempt's): the timeline shows it as the `admitted` event
+-- (run_events/list.sql; migration 0023). Alone it is
 -- its own transaction: one round trip per cycle instead of four (begin, lock, admit, commit).
 -- $1 run ids bigint[] in decision order, $2 now (nullable), $3 credits high, $4 credits normal,
 -- $5 epoch, then element-wise with $1: $6 the run's namespace (text[]), and $7 cpu, $8 memory,
@@ -59,14 +61,7 @@ with async as materialized (
     update runs
     set state = 'admitted', admitted_at = coalesce($2::timestamptz, now()), head_since = null, block = null
     where id = any(array(select id from fits)) and state = 'queued'
-    returning id, admitted_at, enqueued_at
-), event as (
-    insert into run_events (run_id, at, kind, actor, message, details)
-    select id, admitted_at, 'admitted', 'scheduler',
-           'admitted after ' || round(extract(epoch from admitted_at - enqueued_at)::numeric, 3) || ' s in the queue',
-           jsonb_build_object('wait_seconds', extract(epoch from admitted_at - enqueued_at))
-    from admitted
-    returning run_id
+    returning id
 ), stale as (
     insert into run_events (run_id, at, kind, actor, message)
     select id, coalesce($2::timestamptz, now()), 'stale_quota_retry', 'scheduler',
@@ -80,8 +75,8 @@ with async as materialized (
     update leader set wrr_high = $3, wrr_normal = $4 where id = 1 and epoch = $5
 )
 select (select epoch from fence) as epoch,
-       array(select run_id from event order by run_id) as admitted,
+       array(select id from admitted order by id) as admitted,
        array(select run_id from stale order by run_id) as stale,
        (select count(*) from async) as asynchronous,
        -- Wakes the workers at commit (one notification per transaction).
-       (select pg_notify('berth_admitted', '') where exists (select from event)) is not null as notified
+       (select pg_notify('berth_admitted', '') where exists (select from admitted)) is not null as notified

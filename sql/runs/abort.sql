@@ -11,7 +11,6 @@ with run as (
     set state = case when state = 'running' then state else 'aborted' end,
         finished_at = case when state = 'running' then finished_at else coalesce($3::timestamptz, now()) end,
         not_before = case when state = 'running' then not_before end,
-        admitted_at = case when state = 'running' then admitted_at end,
         head_since = null,
         cancel_requested = state = 'running',
         message = case when state = 'running' then message else 'aborted by ' || $2 || ' before it ran' end

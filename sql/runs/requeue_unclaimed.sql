@@ -7,7 +7,7 @@
 -- $1 startup timeout seconds, $2 now (nullable).
 -- Row locks: FOR UPDATE SKIP LOCKED on those runs. Called inside a fenced leader transaction.
 with stale as materialized (
-    select id,
+    select id, admitted_at,
            case when restart is null then 'requeue'
                 when restart->>'restart_policy' = 'always'
                   or (restart->>'restart_policy' = 'on_failure'
@@ -33,22 +33,29 @@ with stale as materialized (
         submission_attempts = r.submission_attempts + 1,
         submission_failures = r.submission_failures + 1
     from stale where r.id = stale.id
-    returning r.id, stale.verdict, r.not_before, r.submission_attempts, r.execution_attempts, r.submission_failures,
-              r.execution_failures
+    returning r.id, stale.admitted_at, r.enqueued_at, stale.verdict, r.not_before, r.submission_attempts,
+              r.execution_attempts, r.submission_failures, r.execution_failures
+), events as (
+    insert into run_events (run_id, at, kind, actor, message, details)
+    -- The admission it undoes, which only the run's admitted_at recorded (it is cleared here).
+    select id, admitted_at, 'admitted', 'scheduler',
+           'admitted after ' || round(extract(epoch from admitted_at - enqueued_at)::numeric, 3) || ' s in the queue',
+           jsonb_build_object('wait_seconds', extract(epoch from admitted_at - enqueued_at))
+    from moved
+    union all
+    select id, coalesce($2::timestamptz, now()),
+           case verdict when 'requeue' then 'requeued' when 'restart' then 'restart' else 'failed' end, 'scheduler',
+           'no worker claimed it within ' || $1 || ' s of admission'
+               || case verdict when 'requeue' then ': back to the queue at its place'
+                               when 'restart' then ': restart (submission_failure) at ' || not_before
+                               else ': a submission failure, no restart left' end,
+           case when verdict = 'restart'
+                then jsonb_build_object('reason', 'submission_failure', 'restart_at', not_before,
+                                        'submission_attempts', submission_attempts,
+                                        'execution_attempts', execution_attempts,
+                                        'submission_failures', submission_failures,
+                                        'execution_failures', execution_failures)
+                else '{}'::jsonb end
+    from moved
 )
-insert into run_events (run_id, at, kind, actor, message, details)
-select id, coalesce($2::timestamptz, now()),
-       case verdict when 'requeue' then 'requeued' when 'restart' then 'restart' else 'failed' end, 'scheduler',
-       'no worker claimed it within ' || $1 || ' s of admission'
-           || case verdict when 'requeue' then ': back to the queue at its place'
-                           when 'restart' then ': restart (submission_failure) at ' || not_before
-                           else ': a submission failure, no restart left' end,
-       case when verdict = 'restart'
-            then jsonb_build_object('reason', 'submission_failure', 'restart_at', not_before,
-                                    'submission_attempts', submission_attempts,
-                                    'execution_attempts', execution_attempts,
-                                    'submission_failures', submission_failures,
-                                    'execution_failures', execution_failures)
-            else '{}'::jsonb end
-from moved
-returning run_id
+select id from moved
