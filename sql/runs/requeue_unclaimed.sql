@@ -37,11 +37,13 @@ with stale as materialized (
               r.execution_attempts, r.submission_failures, r.execution_failures
 ), events as (
     insert into run_events (run_id, at, kind, actor, message, details)
-    -- The admission it undoes, which only the run's admitted_at recorded (it is cleared here).
+    -- The admission it undoes, which only the run's admitted_at recorded (it is cleared here);
+    -- unless an event row records it already (an admission from before migration 0023).
     select id, admitted_at, 'admitted', 'scheduler',
            'admitted after ' || round(extract(epoch from admitted_at - enqueued_at)::numeric, 3) || ' s in the queue',
            jsonb_build_object('wait_seconds', extract(epoch from admitted_at - enqueued_at))
-    from moved
+    from moved m
+    where not exists (select from run_events e where e.run_id = m.id and e.kind = 'admitted' and e.at = m.admitted_at)
     union all
     select id, coalesce($2::timestamptz, now()),
            case verdict when 'requeue' then 'requeued' when 'restart' then 'restart' else 'failed' end, 'scheduler',
