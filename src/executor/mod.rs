@@ -9,6 +9,7 @@ pub mod limits;
 pub mod noop;
 pub mod process;
 pub mod sandbox;
+pub mod spawn;
 
 use std::path::PathBuf;
 use std::time::Duration;

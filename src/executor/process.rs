@@ -5,7 +5,7 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,13 +13,13 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::limits::{self, Limits, OutputMeter};
 use super::sandbox::{self, Ids, Lease, Sandbox};
+use super::spawn;
 use super::{Error, ExecRequest, ExecResult, Execute, LogChunk, LogStream, Outcome, Result, archive, unique_run_name};
 
 /// Default time between SIGTERM and SIGKILL when a run is timed out or cancelled.
@@ -121,16 +121,15 @@ impl ProcessExecutor {
         meter: &Arc<OutputMeter>,
         cancel: &CancellationToken,
     ) -> Result<limits::Exit> {
-        let mut cmd = build_command(dir, req).await?;
-        sandbox::confine(&mut cmd, lease.ids().cloned(), self.sandbox.network(), limits);
+        let (program, args) = job_program(dir, req).await?;
+        let env = sandbox::job_env(req.run_id, dir, &req.env);
+        let launch = spawn::Launch { program: &program, args: &args, dir, env: &env };
+        let confinement = spawn::Confinement { ids: lease.ids().cloned(), network: self.sandbox.network(), limits };
         if cancel.is_cancelled() {
             return Ok(limits::Exit { outcome: Outcome::Cancelled, code: None, signal: None });
         }
-        let mut child = cmd.spawn().map_err(|e| spawn_error(req, e))?;
-        let pid = child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .ok_or_else(|| Error::Retryable("spawned job has no process id".into()))?;
+        let mut child = spawn::spawn(&launch, &confinement).map_err(|e| spawn_error(req, e))?;
+        let pid = child.id().as_raw();
         let group = ProcessGroup(Pid::from_raw(pid));
         tracing::debug!(run_id = req.run_id, pid, "job started");
         let readers = [
@@ -207,15 +206,15 @@ enum Ended {
     Stop(Outcome),
 }
 
-/// Builds the command for the job: `bash run.sh` or the given argv, in its own process group, with
-/// the environment [`sandbox::job_env`] builds and nothing inherited.
-async fn build_command(dir: &Path, req: &ExecRequest) -> Result<Command> {
+/// The job's program and arguments: `bash run.sh` or the given argv. Its environment is
+/// [`sandbox::job_env`]'s, nothing inherited.
+async fn job_program(dir: &Path, req: &ExecRequest) -> Result<(String, Vec<String>)> {
     for (key, value) in &req.env {
         if key.is_empty() || key.contains(['=', '\0']) || value.contains('\0') {
             return Err(Error::Fatal(format!("invalid environment variable {key:?}")));
         }
     }
-    let mut cmd = match &req.command {
+    match &req.command {
         None => {
             match tokio::fs::symlink_metadata(dir.join("run.sh")).await {
                 Ok(meta) if meta.is_file() => {}
@@ -225,9 +224,7 @@ async fn build_command(dir: &Path, req: &ExecRequest) -> Result<Command> {
                 }
                 Err(e) => return Err(Error::Retryable(format!("cannot inspect run.sh: {e}"))),
             }
-            let mut cmd = Command::new("bash");
-            cmd.arg("run.sh");
-            cmd
+            Ok(("bash".into(), vec!["run.sh".into()]))
         }
         Some(argv) => {
             let Some((program, args)) = argv.split_first().filter(|(p, _)| !p.is_empty()) else {
@@ -236,20 +233,9 @@ async fn build_command(dir: &Path, req: &ExecRequest) -> Result<Command> {
             if argv.iter().any(|arg| arg.contains('\0')) {
                 return Err(Error::Fatal("command contains a NUL byte".into()));
             }
-            let mut cmd = Command::new(program);
-            cmd.args(args);
-            cmd
+            Ok((program.clone(), args.to_vec()))
         }
-    };
-    cmd.current_dir(dir)
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .env_clear()
-        .envs(sandbox::job_env(req.run_id, dir, &req.env));
-    Ok(cmd)
+    }
 }
 
 /// Classifies a failure to start the job.

@@ -2,9 +2,10 @@
 //!
 //! A worker started as root runs each job as an unprivileged user: `worker.run-as-user`, or one uid
 //! per slot from `worker.run-as-uids` (so concurrent jobs cannot reach each other's folders or
-//! processes, and per-uid limits count one job). The child drops root in `pre_exec` (supplementary
-//! groups, then gid, then uid) after entering an empty network namespace (`worker.network = none`)
-//! and setting its limits ([`super::limits`]). A worker that is not root runs jobs as itself. See
+//! processes, and per-uid limits count one job). The child drops root before `execve`
+//! (supplementary groups, then gid, then uid) after entering an empty network namespace
+//! (`worker.network = none`) and setting its limits ([`super::limits`]); [`super::spawn`] starts
+//! it without copying the worker. A worker that is not root runs jobs as itself. See
 //! `docs/security.md`.
 
 use std::collections::BTreeSet;
@@ -14,9 +15,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt, lchown};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use nix::sys::signal::{Signal, kill};
-use nix::sys::stat::{Mode, umask};
-use nix::unistd::{ForkResult, Gid, Pid, Uid, User};
+use nix::unistd::{Gid, Uid, User};
 
 use super::limits::{self, Limits};
 pub use crate::domain::NetworkMode;
@@ -332,61 +331,14 @@ pub fn remove_tmp(dir: &Path) {
     }
 }
 
-/// Installs the hook that confines the child between fork and exec: its own network namespace
-/// (`none`), its limits, a private umask, then the job's groups, gid and uid, in that order (the
-/// first three need root, which the uid step gives up), and last the parent-death signal.
-pub fn confine(cmd: &mut tokio::process::Command, ids: Option<Ids>, network: NetworkMode, limits: Limits) {
-    // SAFETY: the hook runs between fork and exec. It makes only async-signal-safe system calls
-    // (unshare, setrlimit, umask, setgroups, setgid, setuid, prctl) on values prepared before the fork,
-    // and neither allocates nor takes locks (errors convert from a raw errno).
-    unsafe {
-        cmd.pre_exec(move || {
-            if network == NetworkMode::None {
-                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
-            }
-            limits.apply()?;
-            umask(Mode::from_bits_truncate(0o077));
-            if let Some(ids) = &ids {
-                nix::unistd::setgroups(&ids.groups)?;
-                nix::unistd::setgid(ids.gid)?;
-                nix::unistd::setuid(ids.uid)?;
-            }
-            // The job's process dies with its worker: a worker killed outright (kill -9, the OOM
-            // killer) cannot stop it, and the leader restarts its run elsewhere once the lease
-            // lapses, so without this a streaming application would run twice. Set last: Linux
-            // clears it when the uid or gid changes. The signal follows the thread that forked, a
-            // runtime thread that lives as long as the worker. Children the job starts are not
-            // reached (the uid sweep after the run is).
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
-            Ok(())
-        });
-    }
-}
-
-/// Kills every process of `uid`: a child forked for it becomes `uid` and sends SIGKILL to every
-/// process it may signal (`kill(-1)`: those of its own uid). Never called for root.
+/// Kills every process of `uid` (see [`super::spawn::kill_all_of`]: a child sharing the worker's
+/// memory becomes `uid` and sends SIGKILL to every process it may signal). Never called for root.
 fn kill_all_of(uid: Uid) {
     if uid.is_root() || !Uid::effective().is_root() {
         return;
     }
-    // SAFETY: the child only makes async-signal-safe system calls (setgroups, setgid, setuid,
-    // kill, _exit) before it exits; it allocates nothing and takes no locks.
-    match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Child) => {
-            let gid = Gid::from_raw(uid.as_raw());
-            if nix::unistd::setgroups(&[gid]).is_ok()
-                && nix::unistd::setgid(gid).is_ok()
-                && nix::unistd::setuid(uid).is_ok()
-            {
-                let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
-            }
-            // SAFETY: `_exit` ends the forked child without running the parent's exit handlers.
-            unsafe { nix::libc::_exit(0) }
-        }
-        Ok(ForkResult::Parent { child }) => {
-            let _ = nix::sys::wait::waitpid(child, None);
-        }
-        Err(e) => tracing::warn!(%uid, error = %e, "cannot fork to sweep a job's processes"),
+    if let Err(e) = super::spawn::kill_all_of(uid.as_raw()) {
+        tracing::warn!(%uid, error = %e, "cannot sweep a job's processes");
     }
 }
 
