@@ -337,3 +337,32 @@ async fn jobs_start_without_a_fork_confined_with_default_signals_and_the_worker_
     assert!(!after.iter().any(|c| c.contains(&first.to_string())), "a worker thread took the job's ids: {after:?}");
     app.stop().await;
 }
+
+/// A uid of the range is swept before its first job in this worker (a crashed worker's leftovers),
+/// and when each job ends; not again before its next job, since nothing but root can have started
+/// a process of it in between.
+#[tokio::test]
+async fn a_uid_is_swept_before_its_first_job_and_after_each_job() {
+    if !is_root() {
+        return;
+    }
+    use berth::executor::sandbox::{Identity, Sandbox};
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let uid = 61160;
+    let leftover = || std::process::Command::new("sleep").arg("300").uid(uid).gid(uid).spawn().unwrap();
+    let sandbox = std::sync::Arc::new(Sandbox::new(Identity::Uids { first: uid, count: 1 }, NetworkMode::Host));
+
+    let mut crashed_workers = leftover();
+    let lease = sandbox.acquire().unwrap();
+    assert_eq!(crashed_workers.wait().unwrap().signal(), Some(9), "swept before the uid's first job here");
+    let mut jobs_escapee = leftover();
+    lease.sweep();
+    assert_eq!(jobs_escapee.wait().unwrap().signal(), Some(9), "swept when the job ended");
+    drop(lease);
+
+    let mut started_by_root = leftover();
+    let lease = sandbox.acquire().unwrap();
+    assert_eq!(started_by_root.try_wait().unwrap(), None, "no second sweep before the next job");
+    drop(lease);
+    assert_eq!(started_by_root.wait().unwrap().signal(), Some(9), "a lease ended unswept sweeps as it ends");
+}

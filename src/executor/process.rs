@@ -2,7 +2,7 @@
 
 use std::fs::Permissions;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitStatus;
@@ -67,63 +67,21 @@ impl ProcessExecutor {
         &self.sandbox
     }
 
-    /// Unpacks, runs and packs one job inside `run_dir`.
-    async fn run_in(
-        &self,
-        run_dir: &RunDir,
-        lease: &Lease,
-        mut req: ExecRequest,
-        logs: mpsc::Sender<LogChunk>,
-        cancel: CancellationToken,
-    ) -> Result<ExecResult> {
-        let input = std::mem::take(&mut req.input_zip);
-        let (dest, ids) = (run_dir.path.clone(), lease.ids().cloned());
-        blocking(move || {
-            // Empty: a job with a command and no files starts in an empty folder.
-            if !input.is_empty() {
-                archive::unpack(&input, &dest)?;
-            }
-            sandbox::hand_over(&dest, ids.as_ref())
-                .map_err(|e| Error::Retryable(format!("cannot hand the run folder to the job's user: {e}")))
-        })
-        .await?;
-        let limits = self.sandbox.limits(req.memory_limit_mib, req.storage_limit_mib);
-        let meter = Arc::new(OutputMeter::new(&limits));
-        let exit = self.supervise(&run_dir.path, &req, lease, limits, logs, &meter, &cancel).await?;
-        let dir = run_dir.path.clone();
-        let (files, largest) = blocking(move || {
-            let usage = limits::folder_usage(&dir);
-            sandbox::remove_tmp(&dir);
-            Ok(usage)
-        })
-        .await?;
-        let used = files.saturating_add(meter.used());
-        let (outcome, message) = limits::verdict(&limits, exit, &meter, used, largest);
-        if message.as_deref().is_some_and(|m| m.starts_with(limits::OUTPUT_EXCEEDED)) {
-            // Too large to keep: the run's result is an empty archive.
-            return Ok(ExecResult { outcome, exit_code: exit.code, result_zip: None, message });
-        }
-        let (dir, out) = (run_dir.path.clone(), run_dir.zip.clone());
-        blocking(move || archive::pack(&dir, &out)).await?;
-        Ok(ExecResult { outcome, exit_code: exit.code, result_zip: Some(run_dir.zip.clone()), message })
-    }
-
     /// Spawns the job, streams its output and waits for it to exit, time out, be cancelled or
     /// write more logs than its storage request.
     #[allow(clippy::too_many_arguments)] // one call site; a params struct would only rename them
     async fn supervise(
         &self,
-        dir: &Path,
+        ready: &Ready,
         req: &ExecRequest,
-        lease: &Lease,
         limits: Limits,
         logs: mpsc::Sender<LogChunk>,
         meter: &Arc<OutputMeter>,
         cancel: &CancellationToken,
     ) -> Result<limits::Exit> {
-        let (program, args) = job_program(dir, req).await?;
+        let (dir, lease) = (&ready.run_dir.path, &ready.lease);
         let env = sandbox::job_env(req.run_id, dir, &req.env);
-        let launch = spawn::Launch { program: &program, args: &args, dir, env: &env };
+        let launch = spawn::Launch { program: &ready.program, args: &ready.args, dir, env: &env };
         let confinement = spawn::Confinement { ids: lease.ids().cloned(), network: self.sandbox.network(), limits };
         if cancel.is_cancelled() {
             return Ok(limits::Exit { outcome: Outcome::Cancelled, code: None, signal: None });
@@ -183,17 +141,81 @@ impl ProcessExecutor {
 impl Execute for ProcessExecutor {
     async fn run(
         &self,
-        req: ExecRequest,
+        mut req: ExecRequest,
         logs: mpsc::Sender<LogChunk>,
         cancel: CancellationToken,
     ) -> Result<ExecResult> {
-        let sandbox = self.sandbox.clone();
-        let lease = blocking(move || sandbox.acquire().map_err(Error::Retryable)).await?;
-        let run_dir = create_run_dir(&req.scratch, req.run_id, lease.ids()).await?;
-        let result = self.run_in(&run_dir, &lease, req, logs, cancel).await;
-        run_dir.remove().await;
-        // Freeing a uid of a range kills what it still runs (a fork): off the async threads.
-        let _ = tokio::task::spawn_blocking(move || drop(lease)).await;
+        // The file system work before and after the job is done in one trip each to the blocking
+        // pool (each trip wakes a thread and the task again).
+        let input = std::mem::take(&mut req.input_zip);
+        let (sandbox, scratch, run_id) = (self.sandbox.clone(), req.scratch.clone(), req.run_id);
+        let (command, env) = (req.command.clone(), req.env.clone());
+        let ready =
+            blocking(move || Ready::prepare(&sandbox, &scratch, run_id, &input, command.as_deref(), &env)).await?;
+        let limits = self.sandbox.limits(req.memory_limit_mib, req.storage_limit_mib);
+        let meter = Arc::new(OutputMeter::new(&limits));
+        let exit = self.supervise(&ready, &req, limits, logs, &meter, &cancel).await;
+        blocking(move || ready.conclude(exit, &limits, &meter)).await
+    }
+}
+
+/// A run's uid and folder, filled with its input and handed to its user, and what to start.
+struct Ready {
+    lease: Lease,
+    run_dir: RunDir,
+    program: String,
+    args: Vec<String>,
+}
+
+impl Ready {
+    /// Takes a uid, creates the run folder, unpacks `input` into it and hands it to the uid.
+    /// Blocking.
+    fn prepare(
+        sandbox: &Arc<Sandbox>,
+        scratch: &Path,
+        run_id: i64,
+        input: &[u8],
+        command: Option<&[String]>,
+        env: &[(String, String)],
+    ) -> Result<Self> {
+        let lease = sandbox.acquire().map_err(Error::Retryable)?;
+        let run_dir = create_run_dir(scratch, run_id, lease.ids())?;
+        let filled = || {
+            // Empty: a job with a command and no files starts in an empty folder.
+            if !input.is_empty() {
+                archive::unpack(input, &run_dir.path)?;
+            }
+            sandbox::hand_over(&run_dir.path, lease.ids())
+                .map_err(|e| Error::Retryable(format!("cannot hand the run folder to the job's user: {e}")))?;
+            job_program(&run_dir.path, command, env)
+        };
+        match filled() {
+            Ok((program, args)) => Ok(Self { lease, run_dir, program, args }),
+            Err(e) => {
+                run_dir.remove();
+                Err(e)
+            }
+        }
+    }
+
+    /// After the job: its usage against its limits, its result zip, then the folder removed and
+    /// the uid freed (which kills what it still runs), in that order. Blocking.
+    fn conclude(self, exit: Result<limits::Exit>, limits: &Limits, meter: &OutputMeter) -> Result<ExecResult> {
+        let Self { lease, run_dir, .. } = self;
+        let result = exit.and_then(|exit| {
+            let (files, largest) = limits::folder_usage(&run_dir.path);
+            sandbox::remove_tmp(&run_dir.path);
+            let used = files.saturating_add(meter.used());
+            let (outcome, message) = limits::verdict(limits, exit, meter, used, largest);
+            if message.as_deref().is_some_and(|m| m.starts_with(limits::OUTPUT_EXCEEDED)) {
+                // Too large to keep: the run's result is an empty archive.
+                return Ok(ExecResult { outcome, exit_code: exit.code, result_zip: None, message });
+            }
+            archive::pack(&run_dir.path, &run_dir.zip)?;
+            Ok(ExecResult { outcome, exit_code: exit.code, result_zip: Some(run_dir.zip.clone()), message })
+        });
+        run_dir.remove();
+        drop(lease);
         result
     }
 }
@@ -207,16 +229,16 @@ enum Ended {
 }
 
 /// The job's program and arguments: `bash run.sh` or the given argv. Its environment is
-/// [`sandbox::job_env`]'s, nothing inherited.
-async fn job_program(dir: &Path, req: &ExecRequest) -> Result<(String, Vec<String>)> {
-    for (key, value) in &req.env {
+/// [`sandbox::job_env`]'s, nothing inherited. Blocking (it looks at `run.sh`).
+fn job_program(dir: &Path, command: Option<&[String]>, env: &[(String, String)]) -> Result<(String, Vec<String>)> {
+    for (key, value) in env {
         if key.is_empty() || key.contains(['=', '\0']) || value.contains('\0') {
             return Err(Error::Fatal(format!("invalid environment variable {key:?}")));
         }
     }
-    match &req.command {
+    match command {
         None => {
-            match tokio::fs::symlink_metadata(dir.join("run.sh")).await {
+            match std::fs::symlink_metadata(dir.join("run.sh")) {
                 Ok(meta) if meta.is_file() => {}
                 Ok(_) => return Err(Error::Fatal("run.sh is not a regular file".into())),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -341,13 +363,10 @@ struct RunDir {
 }
 
 impl RunDir {
-    /// Removes the folder and waits for it to be gone; failures are logged.
-    async fn remove(mut self) {
+    /// Removes the folder now; failures are logged. Blocking.
+    fn remove(mut self) {
         self.armed = false;
-        let path = self.path.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || remove_tree_logged(&path)).await {
-            tracing::warn!(error = %e, "run folder removal task failed");
-        }
+        remove_tree_logged(&self.path);
     }
 }
 
@@ -367,23 +386,21 @@ impl Drop for RunDir {
 }
 
 /// Creates `scratch` if needed (mode 0711: jobs cannot list it) and a fresh `run-<id>-<random>`
-/// folder with mode 0700 inside it.
-async fn create_run_dir(scratch: &Path, run_id: i64, ids: Option<&Ids>) -> Result<RunDir> {
+/// folder with mode 0700 inside it. Blocking.
+fn create_run_dir(scratch: &Path, run_id: i64, ids: Option<&Ids>) -> Result<RunDir> {
     let create_err = |what: &str, path: &Path, e: io::Error| {
         Error::Retryable(format!("cannot create {what} {}: {e}", path.display()))
     };
-    tokio::fs::create_dir_all(scratch).await.map_err(|e| create_err("scratch folder", scratch, e))?;
-    let (dir, ids) = (scratch.to_path_buf(), ids.cloned());
-    blocking(move || sandbox::prepare_scratch(&dir, ids.as_ref()).map_err(Error::Retryable)).await?;
+    std::fs::create_dir_all(scratch).map_err(|e| create_err("scratch folder", scratch, e))?;
+    sandbox::prepare_scratch(scratch, ids).map_err(Error::Retryable)?;
     for _ in 0..NAME_ATTEMPTS {
         let name = unique_run_name(run_id);
         let path = scratch.join(&name);
-        match tokio::fs::DirBuilder::new().mode(0o700).create(&path).await {
+        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
             Ok(()) => {
                 let run_dir = RunDir { zip: scratch.join(format!("{name}.zip")), path, armed: true };
                 // The umask may have cleared bits of 0700; set the mode exactly.
-                tokio::fs::set_permissions(&run_dir.path, Permissions::from_mode(0o700))
-                    .await
+                std::fs::set_permissions(&run_dir.path, Permissions::from_mode(0o700))
                     .map_err(|e| create_err("run folder", &run_dir.path, e))?;
                 return Ok(run_dir);
             }

@@ -13,6 +13,7 @@ use std::ffi::CString;
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, lchown};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use nix::unistd::{Gid, Uid, User};
@@ -68,7 +69,17 @@ pub struct Sandbox {
     network: NetworkMode,
     processes: u64,
     open_files: u64,
-    in_use: Mutex<BTreeSet<u32>>,
+    uids: Mutex<Uids>,
+}
+
+/// The uids of a range this worker holds, and those it knows to run nothing.
+#[derive(Debug, Default)]
+struct Uids {
+    /// Held by a running job's [`Lease`].
+    in_use: BTreeSet<u32>,
+    /// Swept when their last lease ended: nothing runs as them (only root could start a process
+    /// of theirs since). A uid not in here is swept before its next job.
+    clean: BTreeSet<u32>,
 }
 
 impl Default for Sandbox {
@@ -86,7 +97,7 @@ impl Sandbox {
             network,
             processes: limits::MAX_PROCESSES_DEFAULT,
             open_files: limits::MAX_OPEN_FILES_DEFAULT,
-            in_use: Mutex::default(),
+            uids: Mutex::default(),
         }
     }
 
@@ -137,23 +148,27 @@ impl Sandbox {
     }
 
     /// The credentials for one run: for a uid range, the lowest free uid, held until the lease
-    /// is dropped, and swept first (a worker that crashed may have left processes of it). Blocks
-    /// for a fork when it sweeps: call it off the async threads.
+    /// is dropped, and swept first unless this worker swept it when its last job ended (its
+    /// first job here: a worker that crashed may have left processes of it). Blocks while it
+    /// sweeps: call it off the async threads.
     pub fn acquire(self: &Arc<Self>) -> Result<Lease, String> {
         let (ids, slot) = match &self.identity {
             Identity::Worker => (None, None),
             Identity::User(ids) => (Some(ids.clone()), None),
             Identity::Uids { first, count } => {
-                let mut in_use = self.in_use.lock().unwrap_or_else(PoisonError::into_inner);
-                let uid = lowest_free(&in_use, *first, *count)
+                let mut uids = self.uids.lock().unwrap_or_else(PoisonError::into_inner);
+                let uid = lowest_free(&uids.in_use, *first, *count)
                     .ok_or_else(|| format!("every uid of worker.run-as-uids is in use ({count})"))?;
-                in_use.insert(uid);
-                drop(in_use);
-                kill_all_of(Uid::from_raw(uid));
+                uids.in_use.insert(uid);
+                let clean = uids.clean.remove(&uid);
+                drop(uids);
+                if !clean {
+                    kill_all_of(Uid::from_raw(uid));
+                }
                 (Some(Ids::bare(uid)), Some(uid))
             }
         };
-        Ok(Lease { sandbox: self.clone(), ids, slot })
+        Ok(Lease { sandbox: self.clone(), ids, slot, swept: AtomicBool::new(false) })
     }
 
     /// The network the jobs get.
@@ -169,6 +184,9 @@ pub struct Lease {
     sandbox: Arc<Sandbox>,
     ids: Option<Ids>,
     slot: Option<u32>,
+    /// Swept after the job ended (nothing runs as the uid since: the job's processes were its
+    /// only ones, and a kill of all of them cannot miss a fork).
+    swept: AtomicBool,
 }
 
 impl Lease {
@@ -181,7 +199,7 @@ impl Lease {
     /// job's process group. Nothing for a shared user: other runs may be using it.
     pub fn sweep(&self) {
         if let Some(uid) = self.slot {
-            kill_all_of(Uid::from_raw(uid));
+            self.swept.store(kill_all_of(Uid::from_raw(uid)), Ordering::SeqCst);
         }
     }
 }
@@ -189,8 +207,12 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(uid) = self.slot {
-            kill_all_of(Uid::from_raw(uid));
-            self.sandbox.in_use.lock().unwrap_or_else(PoisonError::into_inner).remove(&uid);
+            let clean = self.swept.load(Ordering::SeqCst) || kill_all_of(Uid::from_raw(uid));
+            let mut uids = self.sandbox.uids.lock().unwrap_or_else(PoisonError::into_inner);
+            uids.in_use.remove(&uid);
+            if clean {
+                uids.clean.insert(uid);
+            }
         }
     }
 }
@@ -333,12 +355,17 @@ pub fn remove_tmp(dir: &Path) {
 
 /// Kills every process of `uid` (see [`super::spawn::kill_all_of`]: a child sharing the worker's
 /// memory becomes `uid` and sends SIGKILL to every process it may signal). Never called for root.
-fn kill_all_of(uid: Uid) {
+/// Whether it swept.
+fn kill_all_of(uid: Uid) -> bool {
     if uid.is_root() || !Uid::effective().is_root() {
-        return;
+        return false;
     }
-    if let Err(e) = super::spawn::kill_all_of(uid.as_raw()) {
-        tracing::warn!(%uid, error = %e, "cannot sweep a job's processes");
+    match super::spawn::kill_all_of(uid.as_raw()) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(%uid, error = %e, "cannot sweep a job's processes");
+            false
+        }
     }
 }
 
