@@ -3,8 +3,8 @@
 //! Everything here is synchronous; async callers run it inside `spawn_blocking`.
 
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Cursor, Read, Seek, Write};
+use std::fs::{self, OpenOptions};
+use std::io::{self, Cursor, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -167,30 +167,16 @@ pub fn unpack(zip_bytes: &[u8], dest: &Path) -> Result<Vec<String>> {
     Ok(written)
 }
 
-/// Zips the folder `dir` into the new file `out` (mode 0600, must not exist) and returns its size.
+/// Zips the folder `dir` in memory (the worker stores the result from memory: no file to write,
+/// read back and remove).
 ///
 /// Paths are stored relative to `dir`, deflated, with their unix permissions; empty folders are
-/// kept. Symlinks, sockets, FIFOs, devices, names that are not UTF-8 and `out` itself are
-/// skipped, so nothing outside `dir` is ever read. A file the job made unreadable is
-/// [`Error::Fatal`]; other I/O failures are [`Error::Retryable`]. On error `out` is removed.
-pub fn pack(dir: &Path, out: &Path) -> Result<u64> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(out)
-        .map_err(|e| Error::Retryable(format!("cannot create {}: {e}", out.display())))?;
-    let result = write_tree(dir, out, file);
-    if result.is_err() {
-        let _ = fs::remove_file(out);
-    }
-    result
-}
-
-/// Writes the zip of `dir` into `file` (which is `out`) and returns the bytes written.
-fn write_tree(dir: &Path, out: &Path, file: File) -> Result<u64> {
-    let zip_err = |e: zip::result::ZipError| Error::Retryable(format!("cannot write {}: {e}", out.display()));
-    let mut writer = ZipWriter::new(BufWriter::new(file));
+/// kept. Symlinks, sockets, FIFOs, devices and names that are not UTF-8 are skipped, so nothing
+/// outside `dir` is ever read. A file the job made unreadable is [`Error::Fatal`]; other I/O
+/// failures are [`Error::Retryable`].
+pub fn pack(dir: &Path) -> Result<Vec<u8>> {
+    let zip_err = |e: zip::result::ZipError| Error::Retryable(format!("cannot zip {}: {e}", dir.display()));
+    let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
     let mut stack = vec![dir.to_path_buf()];
     let mut buf = vec![0u8; COPY_BUF];
     while let Some(folder) = stack.pop() {
@@ -200,9 +186,6 @@ fn write_tree(dir: &Path, out: &Path, file: File) -> Result<u64> {
         children.sort();
         // Pushed in reverse so that the stack yields folders in name order.
         for path in children.into_iter().rev() {
-            if path == out {
-                continue;
-            }
             let meta = fs::symlink_metadata(&path).map_err(|e| read_err(&path, e))?;
             let Some(name) = path.strip_prefix(dir).ok().and_then(Path::to_str) else {
                 tracing::warn!(path = %path.display(), "skipping a file whose name is not UTF-8");
@@ -238,19 +221,14 @@ fn write_tree(dir: &Path, out: &Path, file: File) -> Result<u64> {
                     }
                     writer
                         .write_all(buf.get(..n).unwrap_or_default())
-                        .map_err(|e| Error::Retryable(format!("cannot write {}: {e}", out.display())))?;
+                        .map_err(|e| Error::Retryable(format!("cannot zip {}: {e}", path.display())))?;
                 }
             } else {
                 tracing::debug!(path = %path.display(), "not packing a symlink or special file");
             }
         }
     }
-    let mut inner = writer.finish().map_err(zip_err)?;
-    let written = inner
-        .stream_position()
-        .and_then(|pos| inner.flush().map(|()| pos))
-        .map_err(|e| Error::Retryable(format!("cannot write {}: {e}", out.display())))?;
-    Ok(written)
+    Ok(writer.finish().map_err(zip_err)?.into_inner())
 }
 
 /// Classifies a failure to read something inside the folder being packed.
@@ -440,17 +418,13 @@ mod tests {
         fs::create_dir_all(src.path().join("d/empty")).expect("mkdir");
         fs::write(src.path().join("d/f.txt"), b"content").expect("write");
         std::os::unix::fs::symlink("/etc/hostname", src.path().join("leak")).expect("symlink");
-        let out_dir = tempfile::tempdir().expect("tempdir");
-        let out = out_dir.path().join("r.zip");
-        let size = pack(src.path(), &out).expect("pack");
-        assert_eq!(size, fs::metadata(&out).expect("meta").len());
-        let mut archive = ZipArchive::new(File::open(&out).expect("open")).expect("zip");
+        let zip = pack(src.path()).expect("pack");
+        let mut archive = ZipArchive::new(Cursor::new(zip)).expect("zip");
         let mut names: Vec<String> = archive.file_names().map(|n| n.expect("name").into_owned()).collect();
         names.sort();
         assert_eq!(names, vec!["d/", "d/empty/", "d/f.txt"]);
         let mut text = String::new();
         archive.by_name("d/f.txt").expect("entry").read_to_string(&mut text).expect("read");
         assert_eq!(text, "content");
-        assert!(matches!(pack(src.path(), &out), Err(Error::Retryable(_))), "out must be new");
     }
 }

@@ -211,8 +211,8 @@ impl Ready {
                 // Too large to keep: the run's result is an empty archive.
                 return Ok(ExecResult { outcome, exit_code: exit.code, result_zip: None, message });
             }
-            archive::pack(&run_dir.path, &run_dir.zip)?;
-            Ok(ExecResult { outcome, exit_code: exit.code, result_zip: Some(run_dir.zip.clone()), message })
+            let zip = archive::pack(&run_dir.path)?;
+            Ok(ExecResult { outcome, exit_code: exit.code, result_zip: Some(zip), message })
         });
         run_dir.remove();
         drop(lease);
@@ -353,12 +353,11 @@ impl Drop for ProcessGroup {
     }
 }
 
-/// A run's private folder and the path of its result zip beside it.
+/// A run's private folder.
 ///
 /// The folder is removed by [`RunDir::remove`], or in the background if the run is dropped.
 struct RunDir {
     path: PathBuf,
-    zip: PathBuf,
     armed: bool,
 }
 
@@ -398,7 +397,7 @@ fn create_run_dir(scratch: &Path, run_id: i64, ids: Option<&Ids>) -> Result<RunD
         let path = scratch.join(&name);
         match std::fs::DirBuilder::new().mode(0o700).create(&path) {
             Ok(()) => {
-                let run_dir = RunDir { zip: scratch.join(format!("{name}.zip")), path, armed: true };
+                let run_dir = RunDir { path, armed: true };
                 // The umask may have cleared bits of 0700; set the mode exactly.
                 std::fs::set_permissions(&run_dir.path, Permissions::from_mode(0o700))
                     .map_err(|e| create_err("run folder", &run_dir.path, e))?;
