@@ -9,7 +9,7 @@
 //! `execve` or exited. Nothing is copied, so a spawn costs the same whatever the worker's size.
 //!
 //! A child that shares the worker's memory may do very little, and every rule below is kept by
-//! [`child_main`]:
+//! `child_main`:
 //! - everything it reads (paths, argv, envp, limits, ids) is prepared before the clone; it
 //!   allocates nothing, takes no lock and cannot panic;
 //! - its credentials change through raw system calls: glibc's `setuid`, `setgid` and `setgroups`
@@ -165,7 +165,7 @@ pub fn kill_all_of(uid: u32) -> io::Result<()> {
 }
 
 /// The files to try for `program` in order, as `execvp(3)` would: the program itself if it holds
-/// a `/`, else each folder of `path` (unset: [`PATH_WHEN_UNSET`]; an empty entry is the current
+/// a `/`, else each folder of `path` (unset: `/bin:/usr/bin`; an empty entry is the current
 /// folder) joined with it.
 pub fn candidates(program: &str, path: Option<&str>) -> Vec<String> {
     if program.contains('/') {
