@@ -19,6 +19,15 @@ pub const EMPTY_ZIP: &[u8] = b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 
 /// Size of the copy buffer used when reading or writing entries.
 const COPY_BUF: usize = 64 * 1024;
+/// Files smaller than this are stored, not deflated: deflate saves nothing worth having on them,
+/// and each deflated entry sets up (and zeroes) an encoder of a few hundred KiB, which was 4 % of
+/// the worker's CPU with a `run.sh` and one small output per job (docs/benchmarks.md, issue 18).
+pub const STORE_BELOW_BYTES: u64 = 512;
+
+/// How an entry of `len` bytes is compressed: see [`STORE_BELOW_BYTES`].
+pub fn method_for(len: u64) -> CompressionMethod {
+    if len < STORE_BELOW_BYTES { CompressionMethod::Stored } else { CompressionMethod::Deflated }
+}
 
 /// Checks an archive member name and returns it as a relative path that stays inside its folder.
 ///
@@ -48,7 +57,7 @@ fn slash_name(path: &Path) -> String {
     parts.join("/")
 }
 
-/// Builds an in-memory zip (deflate, mode 0644) from `(relative path, content)` pairs.
+/// Builds an in-memory zip (deflate, stored below [`STORE_BELOW_BYTES`], mode 0644) from `(relative path, content)` pairs.
 ///
 /// Names are checked with [`safe_relative_path`]; a bad name, a duplicate, or a name that is
 /// both a file and the folder of another file is refused with [`Error::Fatal`] naming it.
@@ -76,7 +85,7 @@ pub fn zip_files(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
     let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
     for (name, data) in checked {
         let options = SimpleFileOptions::default()
-            .compression_method(CompressionMethod::Deflated)
+            .compression_method(method_for(data.len() as u64))
             .unix_permissions(0o644)
             .large_file(data.len() as u64 >= u64::from(u32::MAX));
         writer.start_file(name, options).map_err(build_err)?;
@@ -170,8 +179,8 @@ pub fn unpack(zip_bytes: &[u8], dest: &Path) -> Result<Vec<String>> {
 /// Zips the folder `dir` in memory (the worker stores the result from memory: no file to write,
 /// read back and remove).
 ///
-/// Paths are stored relative to `dir`, deflated, with their unix permissions; empty folders are
-/// kept. Symlinks, sockets, FIFOs, devices and names that are not UTF-8 are skipped, so nothing
+/// Paths are stored relative to `dir`, deflated (stored below [`STORE_BELOW_BYTES`]), with their
+/// unix permissions; empty folders are kept. Symlinks, sockets, FIFOs, devices and names that are not UTF-8 are skipped, so nothing
 /// outside `dir` is ever read. A file the job made unreadable is [`Error::Fatal`]; other I/O
 /// failures are [`Error::Retryable`].
 pub fn pack(dir: &Path) -> Result<Vec<u8>> {
@@ -192,7 +201,7 @@ pub fn pack(dir: &Path) -> Result<Vec<u8>> {
                 continue;
             };
             let options = SimpleFileOptions::default()
-                .compression_method(CompressionMethod::Deflated)
+                .compression_method(method_for(meta.len()))
                 .unix_permissions(meta.permissions().mode() & 0o777)
                 .large_file(meta.len() >= u64::from(u32::MAX));
             if meta.is_dir() {
@@ -410,6 +419,26 @@ mod tests {
         let mode = fs::metadata(dest.path().join("tool.sh")).expect("meta").permissions().mode();
         assert_eq!(mode & 0o777, 0o755);
         assert!(dest.path().join("empty").is_dir());
+    }
+
+    #[test]
+    fn small_files_are_stored_and_larger_ones_deflated_both_ways() {
+        let big = "a line that repeats\n".repeat(100);
+        let src = tempfile::tempdir().expect("tempdir");
+        fs::write(src.path().join("small.txt"), b"hello").expect("write");
+        fs::write(src.path().join("big.txt"), &big).expect("write");
+        let uploaded = zip_files(&[("small.txt".into(), b"hello".to_vec()), ("big.txt".into(), big.clone().into())]);
+        for zip in [pack(src.path()).expect("pack"), uploaded.expect("zip")] {
+            let mut archive = ZipArchive::new(Cursor::new(zip)).expect("zip");
+            let small = archive.by_name("small.txt").expect("small");
+            assert_eq!(small.compression(), CompressionMethod::Stored);
+            drop(small);
+            let mut large = archive.by_name("big.txt").expect("big");
+            assert_eq!(large.compression(), CompressionMethod::Deflated);
+            let mut text = String::new();
+            large.read_to_string(&mut text).expect("read");
+            assert_eq!(text, big);
+        }
     }
 
     #[test]

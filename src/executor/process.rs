@@ -297,17 +297,18 @@ where
 {
     let mut pipe = pipe?;
     Some(tokio::spawn(async move {
-        let mut buf = vec![0u8; CHUNK_MAX];
+        // Filled by `read_buf` without zeroing it first (most jobs write little or nothing).
+        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_MAX);
         let mut forwarding = true;
         loop {
-            match pipe.read(&mut buf).await {
+            buf.clear();
+            match pipe.read_buf(&mut buf).await {
                 Ok(0) => break,
-                Ok(n) => {
-                    let data = buf.get(..n).unwrap_or_default();
-                    if !meter.add(data, stream == LogStream::Stderr) {
+                Ok(_) => {
+                    if !meter.add(&buf, stream == LogStream::Stderr) {
                         forwarding = false;
                     }
-                    let chunk = LogChunk { stream, data: data.to_vec() };
+                    let chunk = LogChunk { stream, data: buf.clone() };
                     if forwarding && logs.send(chunk).await.is_err() {
                         tracing::debug!(stream = stream.as_str(), "log receiver gone");
                         forwarding = false;
