@@ -139,14 +139,11 @@ pub fn spawn(launch: &Launch<'_>, confinement: &Confinement) -> io::Result<Child
     let reaped = Arc::new(Mutex::new(false));
     let waiter = reaped.clone();
     let exit = tokio::task::spawn_blocking(move || wait_and_reap(pid, &waiter));
-    Ok(Child {
-        pid,
-        stdout: Some(pipe::Receiver::from_owned_fd(out_read)?),
-        stderr: Some(pipe::Receiver::from_owned_fd(err_read)?),
-        exit: Some(exit),
-        ended: None,
-        reaped,
-    })
+    // Built before the pipes are registered, so a failure there kills the job (its drop).
+    let mut child = Child { pid, stdout: None, stderr: None, exit: Some(exit), ended: None, reaped };
+    child.stdout = Some(pipe::Receiver::from_owned_fd(out_read)?);
+    child.stderr = Some(pipe::Receiver::from_owned_fd(err_read)?);
+    Ok(child)
 }
 
 /// Kills every process of `uid`: a child that shares the worker's memory becomes `uid` and sends
