@@ -270,3 +270,29 @@ async fn noop_returns_success_and_keeps_no_files() {
     assert_eq!(result.result_zip, None, "no result file");
     assert!(!tmp.path().join("scratch").exists(), "nothing written to the scratch folder");
 }
+
+/// `executor::spawn` directly: a started job is waited for (twice gives the same answer), and a
+/// job whose handle is dropped before it ended is killed and reaped (no zombie left behind).
+#[tokio::test]
+async fn a_spawned_job_is_awaited_and_a_dropped_one_is_killed_and_reaped() {
+    use berth::executor::limits::Limits;
+    use berth::executor::spawn::{Confinement, Launch, spawn};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = [("PATH".to_string(), "/usr/bin:/bin".to_string())];
+    let confinement = Confinement { ids: None, network: berth::domain::NetworkMode::Host, limits: Limits::default() };
+    let args = ["-c".to_string(), "exit 3".to_string()];
+    let launch = Launch { program: "sh", args: &args, dir: tmp.path(), env: &env };
+    let mut child = spawn(&launch, &confinement).expect("spawn");
+    assert_eq!(child.wait().await.expect("wait").code(), Some(3));
+    assert_eq!(child.wait().await.expect("again").code(), Some(3), "the same answer once ended");
+
+    let args = ["300".to_string()];
+    let launch = Launch { program: "sleep", args: &args, dir: tmp.path(), env: &env };
+    let child = spawn(&launch, &confinement).expect("spawn");
+    let pid = child.id();
+    drop(child);
+    common::wait_for("the dropped job to be killed and reaped", Duration::from_secs(10), || async {
+        (kill(pid, None) == Err(Errno::ESRCH)).then_some(())
+    })
+    .await;
+}
