@@ -338,11 +338,11 @@ async fn jobs_start_without_a_fork_confined_with_default_signals_and_the_worker_
     app.stop().await;
 }
 
-/// A uid of the range is swept before its first job in this worker (a crashed worker's leftovers),
-/// and when each job ends; not again before its next job, since nothing but root can have started
-/// a process of it in between.
+/// A uid of the range is swept before each job (a crashed worker's leftovers, or a process a
+/// setuid program left in a shared folder started since) and when the job ends; a lease whose job
+/// was swept is not swept again when it is dropped, one that was not is.
 #[tokio::test]
-async fn a_uid_is_swept_before_its_first_job_and_after_each_job() {
+async fn a_uid_is_swept_before_each_job_and_once_when_it_ends() {
     if !is_root() {
         return;
     }
@@ -354,15 +354,17 @@ async fn a_uid_is_swept_before_its_first_job_and_after_each_job() {
 
     let mut crashed_workers = leftover();
     let lease = sandbox.acquire().unwrap();
-    assert_eq!(crashed_workers.wait().unwrap().signal(), Some(9), "swept before the uid's first job here");
+    assert_eq!(crashed_workers.wait().unwrap().signal(), Some(9), "swept before the job");
     let mut jobs_escapee = leftover();
     lease.sweep();
     assert_eq!(jobs_escapee.wait().unwrap().signal(), Some(9), "swept when the job ended");
+    let mut after_the_sweep = leftover();
     drop(lease);
+    assert_eq!(after_the_sweep.try_wait().unwrap(), None, "no second sweep as the lease ends");
 
-    let mut started_by_root = leftover();
     let lease = sandbox.acquire().unwrap();
-    assert_eq!(started_by_root.try_wait().unwrap(), None, "no second sweep before the next job");
+    assert_eq!(after_the_sweep.wait().unwrap().signal(), Some(9), "swept before the next job");
+    let mut unswept = leftover();
     drop(lease);
-    assert_eq!(started_by_root.wait().unwrap().signal(), Some(9), "a lease ended unswept sweeps as it ends");
+    assert_eq!(unswept.wait().unwrap().signal(), Some(9), "a lease ended unswept sweeps as it ends");
 }

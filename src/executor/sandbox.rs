@@ -69,17 +69,7 @@ pub struct Sandbox {
     network: NetworkMode,
     processes: u64,
     open_files: u64,
-    uids: Mutex<Uids>,
-}
-
-/// The uids of a range this worker holds, and those it knows to run nothing.
-#[derive(Debug, Default)]
-struct Uids {
-    /// Held by a running job's [`Lease`].
-    in_use: BTreeSet<u32>,
-    /// Swept when their last lease ended: nothing runs as them (only root could start a process
-    /// of theirs since). A uid not in here is swept before its next job.
-    clean: BTreeSet<u32>,
+    in_use: Mutex<BTreeSet<u32>>,
 }
 
 impl Default for Sandbox {
@@ -97,7 +87,7 @@ impl Sandbox {
             network,
             processes: limits::MAX_PROCESSES_DEFAULT,
             open_files: limits::MAX_OPEN_FILES_DEFAULT,
-            uids: Mutex::default(),
+            in_use: Mutex::default(),
         }
     }
 
@@ -148,23 +138,20 @@ impl Sandbox {
     }
 
     /// The credentials for one run: for a uid range, the lowest free uid, held until the lease
-    /// is dropped, and swept first unless this worker swept it when its last job ended (its
-    /// first job here: a worker that crashed may have left processes of it). Blocks while it
+    /// is dropped, and swept first (a worker that crashed may have left processes of it, and a
+    /// setuid program a job left in a shared folder may have started one since). Blocks while it
     /// sweeps: call it off the async threads.
     pub fn acquire(self: &Arc<Self>) -> Result<Lease, String> {
         let (ids, slot) = match &self.identity {
             Identity::Worker => (None, None),
             Identity::User(ids) => (Some(ids.clone()), None),
             Identity::Uids { first, count } => {
-                let mut uids = self.uids.lock().unwrap_or_else(PoisonError::into_inner);
-                let uid = lowest_free(&uids.in_use, *first, *count)
+                let mut in_use = self.in_use.lock().unwrap_or_else(PoisonError::into_inner);
+                let uid = lowest_free(&in_use, *first, *count)
                     .ok_or_else(|| format!("every uid of worker.run-as-uids is in use ({count})"))?;
-                uids.in_use.insert(uid);
-                let clean = uids.clean.remove(&uid);
-                drop(uids);
-                if !clean {
-                    kill_all_of(Uid::from_raw(uid));
-                }
+                in_use.insert(uid);
+                drop(in_use);
+                kill_all_of(Uid::from_raw(uid));
                 (Some(Ids::bare(uid)), Some(uid))
             }
         };
@@ -177,15 +164,14 @@ impl Sandbox {
     }
 }
 
-/// One run's credentials. A uid of a range is swept (every process it still has is killed) and
-/// freed when the lease is dropped.
+/// One run's credentials. A uid of a range is swept (every process it still has is killed) when
+/// its job ends ([`Lease::sweep`], or else when the lease is dropped) and freed with the lease.
 #[derive(Debug)]
 pub struct Lease {
     sandbox: Arc<Sandbox>,
     ids: Option<Ids>,
     slot: Option<u32>,
-    /// Swept after the job ended (nothing runs as the uid since: the job's processes were its
-    /// only ones, and a kill of all of them cannot miss a fork).
+    /// Swept after the job ended (a kill of all of its processes cannot miss a fork).
     swept: AtomicBool,
 }
 
@@ -207,12 +193,11 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(uid) = self.slot {
-            let clean = self.swept.load(Ordering::SeqCst) || kill_all_of(Uid::from_raw(uid));
-            let mut uids = self.sandbox.uids.lock().unwrap_or_else(PoisonError::into_inner);
-            uids.in_use.remove(&uid);
-            if clean {
-                uids.clean.insert(uid);
+            // Swept when the job ended: the uid's next job sweeps it again before it starts.
+            if !self.swept.load(Ordering::SeqCst) {
+                kill_all_of(Uid::from_raw(uid));
             }
+            self.sandbox.in_use.lock().unwrap_or_else(PoisonError::into_inner).remove(&uid);
         }
     }
 }
