@@ -59,9 +59,14 @@ fn stream_text(chunks: &[LogChunk], stream: LogStream) -> String {
     String::from_utf8(bytes).expect("utf8 logs")
 }
 
-/// The process backend always keeps a result file.
-fn result_zip(result: &ExecResult) -> PathBuf {
-    result.result_zip.clone().expect("the process backend keeps a result zip")
+/// The process backend always keeps a result zip.
+fn result_zip(result: &ExecResult) -> &[u8] {
+    result.result_zip.as_deref().expect("the process backend keeps a result zip")
+}
+
+/// Everything left in `scratch`, folders and files (a run must leave nothing).
+fn leftovers(scratch: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(scratch).map(|it| it.flatten().map(|e| e.path()).collect()).unwrap_or_default()
 }
 
 /// Folders left in `scratch` (run folders must all be removed).
@@ -87,16 +92,14 @@ async fn success_packs_inputs_and_outputs_and_removes_folder() {
     let result = result.expect("run");
     assert_eq!(result.outcome, Outcome::Succeeded);
     assert_eq!(result.exit_code, Some(0));
-    assert_eq!(result_zip(&result).parent(), Some(scratch.as_path()), "zip lies beside the folder");
-    let files = common::zip_contents(&result_zip(&result));
+    let files = common::zip_contents(result_zip(&result));
     assert_eq!(files["output.txt"], b"42 bar\n");
     assert_eq!(files["data/extra.txt"], b"extra");
     assert!(files.contains_key("run.sh"));
     assert!(files.contains_key("data/"), "folders are stored");
     assert_eq!(files["mode.txt"], b"700\n", "run folder is private");
     assert!(!files.keys().any(|n| n.ends_with(".zip")), "{files:?}");
-    assert_eq!(leftover_dirs(&scratch), Vec::<PathBuf>::new());
-    std::fs::remove_file(result_zip(&result)).expect("caller deletes the zip");
+    assert_eq!(leftovers(&scratch), Vec::<PathBuf>::new(), "no folder, and the zip was made in memory");
 }
 
 #[tokio::test]
@@ -107,7 +110,7 @@ async fn failing_script_keeps_exit_code_and_partial_outputs() {
     let result = result.expect("run");
     assert_eq!(result.outcome, Outcome::Failed);
     assert_eq!(result.exit_code, Some(3));
-    assert_eq!(common::zip_contents(&result_zip(&result))["partial.txt"], b"partial\n");
+    assert_eq!(common::zip_contents(result_zip(&result))["partial.txt"], b"partial\n");
 }
 
 #[tokio::test]
@@ -130,7 +133,7 @@ async fn dropped_log_receiver_does_not_fail_the_run() {
     drop(rx);
     let result = process().run(req, tx, CancellationToken::new()).await.expect("run");
     assert_eq!(result.outcome, Outcome::Succeeded);
-    assert_eq!(common::zip_contents(&result_zip(&result))["done.txt"], b"done\n");
+    assert_eq!(common::zip_contents(result_zip(&result))["done.txt"], b"done\n");
 }
 
 #[tokio::test]
@@ -143,7 +146,7 @@ async fn timeout_kills_the_job() {
     let result = result.expect("run");
     assert!(started.elapsed() < Duration::from_secs(10), "{:?}", started.elapsed());
     assert_eq!(result.outcome, Outcome::TimedOut);
-    assert!(common::zip_contents(&result_zip(&result)).contains_key("before.txt"));
+    assert!(common::zip_contents(result_zip(&result)).contains_key("before.txt"));
 }
 
 #[tokio::test]
@@ -188,7 +191,7 @@ async fn background_children_do_not_survive_the_run() {
     let result = result.expect("run");
     assert!(started.elapsed() < Duration::from_secs(10), "pipe held open by child hung the run");
     assert_eq!(result.outcome, Outcome::Succeeded);
-    let pid_text = String::from_utf8(common::zip_contents(&result_zip(&result))["bg.pid"].clone()).expect("pid");
+    let pid_text = String::from_utf8(common::zip_contents(result_zip(&result))["bg.pid"].clone()).expect("pid");
     let pid = Pid::from_raw(pid_text.trim().parse().expect("pid number"));
     let deadline = Instant::now() + Duration::from_secs(5);
     while !process_gone(pid) {
@@ -205,7 +208,7 @@ async fn command_mode_runs_argv() {
     let result = process().run(req, no_logs(), CancellationToken::new()).await;
     let result = result.expect("run");
     assert_eq!(result.outcome, Outcome::Succeeded);
-    assert_eq!(common::zip_contents(&result_zip(&result))["x.txt"], b"hi\n");
+    assert_eq!(common::zip_contents(result_zip(&result))["x.txt"], b"hi\n");
 }
 
 #[tokio::test]
@@ -250,7 +253,7 @@ async fn memory_limit_is_applied() {
     req.memory_limit_mib = Some(64);
     let result = process().run(req, no_logs(), CancellationToken::new()).await;
     let result = result.expect("run");
-    assert_eq!(common::zip_contents(&result_zip(&result))["limit.txt"], b"65536\n");
+    assert_eq!(common::zip_contents(result_zip(&result))["limit.txt"], b"65536\n");
     assert_eq!(result.outcome, Outcome::Failed, "500 MB allocation must fail");
     assert_ne!(result.exit_code, Some(0));
 }
@@ -266,4 +269,30 @@ async fn noop_returns_success_and_keeps_no_files() {
     assert_eq!(result.exit_code, Some(0));
     assert_eq!(result.result_zip, None, "no result file");
     assert!(!tmp.path().join("scratch").exists(), "nothing written to the scratch folder");
+}
+
+/// `executor::spawn` directly: a started job is waited for (twice gives the same answer), and a
+/// job whose handle is dropped before it ended is killed and reaped (no zombie left behind).
+#[tokio::test]
+async fn a_spawned_job_is_awaited_and_a_dropped_one_is_killed_and_reaped() {
+    use berth::executor::limits::Limits;
+    use berth::executor::spawn::{Confinement, Launch, spawn};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let env = [("PATH".to_string(), "/usr/bin:/bin".to_string())];
+    let confinement = Confinement { ids: None, network: berth::domain::NetworkMode::Host, limits: Limits::default() };
+    let args = ["-c".to_string(), "exit 3".to_string()];
+    let launch = Launch { program: "sh", args: &args, dir: tmp.path(), env: &env };
+    let mut child = spawn(&launch, &confinement).expect("spawn");
+    assert_eq!(child.wait().await.expect("wait").code(), Some(3));
+    assert_eq!(child.wait().await.expect("again").code(), Some(3), "the same answer once ended");
+
+    let args = ["300".to_string()];
+    let launch = Launch { program: "sleep", args: &args, dir: tmp.path(), env: &env };
+    let child = spawn(&launch, &confinement).expect("spawn");
+    let pid = child.id();
+    drop(child);
+    common::wait_for("the dropped job to be killed and reaped", Duration::from_secs(10), || async {
+        (kill(pid, None) == Err(Errno::ESRCH)).then_some(())
+    })
+    .await;
 }

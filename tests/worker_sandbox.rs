@@ -269,3 +269,102 @@ async fn a_root_worker_without_a_user_for_its_jobs_refuses_to_start_and_says_wha
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("worker.run-as-user") && err.contains("worker.run-as-uids"), "{err}");
 }
+
+/// Live (not zombie) processes whose real uid is `uid`.
+fn live_processes_of(uid: u32) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    entries
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().chars().all(|c| c.is_ascii_digit()))
+        .filter(|e| {
+            let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+            let of_uid =
+                status.lines().any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some(&uid.to_string()));
+            of_uid && !status.lines().any(|l| l.starts_with("State:") && l.contains('Z'))
+        })
+        .count()
+}
+
+/// The `Uid:`, `Gid:` and `Groups:` lines of every thread of this process.
+fn credentials_of_every_thread() -> Vec<String> {
+    let mut out = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let lines: Vec<&str> = status
+            .lines()
+            .filter(|l| l.starts_with("Uid:") || l.starts_with("Gid:") || l.starts_with("Groups:"))
+            .collect();
+        if !lines.is_empty() {
+            out.push(lines.join(" | "));
+        }
+    }
+    out
+}
+
+/// Jobs are started and their uids swept by children that share the worker's memory
+/// (`executor::spawn`): the credentials they drop must be theirs alone, every handler and blocked
+/// signal of the worker must be gone in the job, and a process that left the job's group is still
+/// killed when the run ends.
+#[tokio::test]
+async fn jobs_start_without_a_fork_confined_with_default_signals_and_the_worker_keeps_its_credentials() {
+    if !is_root() {
+        return;
+    }
+    let first = 61150;
+    let app = TestApp::spawn_all(config(first)).await;
+    let before = credentials_of_every_thread();
+    assert!(before.iter().all(|c| c.starts_with("Uid:\t0\t0\t0\t0")), "{before:?}");
+    let script = "grep -E '^(SigBlk|SigIgn):' /proc/self/status\n\
+                  yes | head -n 1 > /dev/null\n\
+                  setsid sleep 300 < /dev/null > /dev/null 2>&1 &\n\
+                  echo \"uid=$(id -u) groups=$(id -G) pgid=$(cut -d' ' -f5 /proc/$$/stat) pid=$$\"\n";
+    let id = app.submit_script(script, "1").await;
+    let (state, message, out, err) = finish(&app, id).await;
+    assert_eq!(state, "succeeded", "{message}\n{out}\n{err}");
+    assert!(out.contains("SigBlk:\t0000000000000000\n"), "the job starts with no signal blocked: {out}");
+    assert!(out.contains("SigIgn:\t0000000000000000\n"), "nor ignored (SIGPIPE included): {out}");
+    assert!(!err.contains("Broken pipe"), "yes died of SIGPIPE, as outside berth: {err}");
+    let line = out.lines().find(|l| l.starts_with("uid=")).unwrap_or_default();
+    assert!(line.starts_with(&format!("uid={first} groups={first} ")), "{out}");
+    let pid = line.rsplit("pid=").next().unwrap_or_default();
+    assert!(line.contains(&format!("pgid={pid} ")), "the job leads its own process group: {line}");
+    wait_for("the job's setsid process to be swept", Duration::from_secs(10), || async {
+        (live_processes_of(first) == 0).then_some(())
+    })
+    .await;
+    let after = credentials_of_every_thread();
+    assert!(after.iter().all(|c| c.starts_with("Uid:\t0\t0\t0\t0") && c.contains("Gid:\t0\t0\t0\t0")), "{after:?}");
+    assert!(!after.iter().any(|c| c.contains(&first.to_string())), "a worker thread took the job's ids: {after:?}");
+    app.stop().await;
+}
+
+/// A uid of the range is swept before each job (a crashed worker's leftovers, or a process a
+/// setuid program left in a shared folder started since) and when the job ends; a lease whose job
+/// was swept is not swept again when it is dropped, one that was not is.
+#[tokio::test]
+async fn a_uid_is_swept_before_each_job_and_once_when_it_ends() {
+    if !is_root() {
+        return;
+    }
+    use berth::executor::sandbox::{Identity, Sandbox};
+    use std::os::unix::process::{CommandExt, ExitStatusExt};
+    let uid = 61160;
+    let leftover = || std::process::Command::new("sleep").arg("300").uid(uid).gid(uid).spawn().unwrap();
+    let sandbox = std::sync::Arc::new(Sandbox::new(Identity::Uids { first: uid, count: 1 }, NetworkMode::Host));
+
+    let mut crashed_workers = leftover();
+    let lease = sandbox.acquire().unwrap();
+    assert_eq!(crashed_workers.wait().unwrap().signal(), Some(9), "swept before the job");
+    let mut jobs_escapee = leftover();
+    lease.sweep();
+    assert_eq!(jobs_escapee.wait().unwrap().signal(), Some(9), "swept when the job ended");
+    let mut after_the_sweep = leftover();
+    drop(lease);
+    assert_eq!(after_the_sweep.try_wait().unwrap(), None, "no second sweep as the lease ends");
+
+    let lease = sandbox.acquire().unwrap();
+    assert_eq!(after_the_sweep.wait().unwrap().signal(), Some(9), "swept before the next job");
+    let mut unswept = leftover();
+    drop(lease);
+    assert_eq!(unswept.wait().unwrap().signal(), Some(9), "a lease ended unswept sweeps as it ends");
+}

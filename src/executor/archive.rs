@@ -3,8 +3,8 @@
 //! Everything here is synchronous; async callers run it inside `spawn_blocking`.
 
 use std::collections::HashSet;
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Cursor, Read, Seek, Write};
+use std::fs::{self, OpenOptions};
+use std::io::{self, Cursor, Read, Write};
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
@@ -19,6 +19,15 @@ pub const EMPTY_ZIP: &[u8] = b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0";
 
 /// Size of the copy buffer used when reading or writing entries.
 const COPY_BUF: usize = 64 * 1024;
+/// Files smaller than this are stored, not deflated: deflate saves nothing worth having on them,
+/// and each deflated entry sets up (and zeroes) an encoder of a few hundred KiB, which was 4 % of
+/// the worker's CPU with a `run.sh` and one small output per job (docs/benchmarks.md, issue 18).
+pub const STORE_BELOW_BYTES: u64 = 512;
+
+/// How an entry of `len` bytes is compressed: see [`STORE_BELOW_BYTES`].
+pub fn method_for(len: u64) -> CompressionMethod {
+    if len < STORE_BELOW_BYTES { CompressionMethod::Stored } else { CompressionMethod::Deflated }
+}
 
 /// Checks an archive member name and returns it as a relative path that stays inside its folder.
 ///
@@ -48,7 +57,7 @@ fn slash_name(path: &Path) -> String {
     parts.join("/")
 }
 
-/// Builds an in-memory zip (deflate, mode 0644) from `(relative path, content)` pairs.
+/// Builds an in-memory zip (deflate, stored below [`STORE_BELOW_BYTES`], mode 0644) from `(relative path, content)` pairs.
 ///
 /// Names are checked with [`safe_relative_path`]; a bad name, a duplicate, or a name that is
 /// both a file and the folder of another file is refused with [`Error::Fatal`] naming it.
@@ -76,7 +85,7 @@ pub fn zip_files(files: &[(String, Vec<u8>)]) -> Result<Vec<u8>> {
     let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
     for (name, data) in checked {
         let options = SimpleFileOptions::default()
-            .compression_method(CompressionMethod::Deflated)
+            .compression_method(method_for(data.len() as u64))
             .unix_permissions(0o644)
             .large_file(data.len() as u64 >= u64::from(u32::MAX));
         writer.start_file(name, options).map_err(build_err)?;
@@ -167,30 +176,16 @@ pub fn unpack(zip_bytes: &[u8], dest: &Path) -> Result<Vec<String>> {
     Ok(written)
 }
 
-/// Zips the folder `dir` into the new file `out` (mode 0600, must not exist) and returns its size.
+/// Zips the folder `dir` in memory (the worker stores the result from memory: no file to write,
+/// read back and remove).
 ///
-/// Paths are stored relative to `dir`, deflated, with their unix permissions; empty folders are
-/// kept. Symlinks, sockets, FIFOs, devices, names that are not UTF-8 and `out` itself are
-/// skipped, so nothing outside `dir` is ever read. A file the job made unreadable is
-/// [`Error::Fatal`]; other I/O failures are [`Error::Retryable`]. On error `out` is removed.
-pub fn pack(dir: &Path, out: &Path) -> Result<u64> {
-    let file = OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(out)
-        .map_err(|e| Error::Retryable(format!("cannot create {}: {e}", out.display())))?;
-    let result = write_tree(dir, out, file);
-    if result.is_err() {
-        let _ = fs::remove_file(out);
-    }
-    result
-}
-
-/// Writes the zip of `dir` into `file` (which is `out`) and returns the bytes written.
-fn write_tree(dir: &Path, out: &Path, file: File) -> Result<u64> {
-    let zip_err = |e: zip::result::ZipError| Error::Retryable(format!("cannot write {}: {e}", out.display()));
-    let mut writer = ZipWriter::new(BufWriter::new(file));
+/// Paths are stored relative to `dir`, deflated (stored below [`STORE_BELOW_BYTES`]), with their
+/// unix permissions; empty folders are kept. Symlinks, sockets, FIFOs, devices and names that are not UTF-8 are skipped, so nothing
+/// outside `dir` is ever read. A file the job made unreadable is [`Error::Fatal`]; other I/O
+/// failures are [`Error::Retryable`].
+pub fn pack(dir: &Path) -> Result<Vec<u8>> {
+    let zip_err = |e: zip::result::ZipError| Error::Retryable(format!("cannot zip {}: {e}", dir.display()));
+    let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
     let mut stack = vec![dir.to_path_buf()];
     let mut buf = vec![0u8; COPY_BUF];
     while let Some(folder) = stack.pop() {
@@ -200,16 +195,13 @@ fn write_tree(dir: &Path, out: &Path, file: File) -> Result<u64> {
         children.sort();
         // Pushed in reverse so that the stack yields folders in name order.
         for path in children.into_iter().rev() {
-            if path == out {
-                continue;
-            }
             let meta = fs::symlink_metadata(&path).map_err(|e| read_err(&path, e))?;
             let Some(name) = path.strip_prefix(dir).ok().and_then(Path::to_str) else {
                 tracing::warn!(path = %path.display(), "skipping a file whose name is not UTF-8");
                 continue;
             };
             let options = SimpleFileOptions::default()
-                .compression_method(CompressionMethod::Deflated)
+                .compression_method(method_for(meta.len()))
                 .unix_permissions(meta.permissions().mode() & 0o777)
                 .large_file(meta.len() >= u64::from(u32::MAX));
             if meta.is_dir() {
@@ -238,19 +230,14 @@ fn write_tree(dir: &Path, out: &Path, file: File) -> Result<u64> {
                     }
                     writer
                         .write_all(buf.get(..n).unwrap_or_default())
-                        .map_err(|e| Error::Retryable(format!("cannot write {}: {e}", out.display())))?;
+                        .map_err(|e| Error::Retryable(format!("cannot zip {}: {e}", path.display())))?;
                 }
             } else {
                 tracing::debug!(path = %path.display(), "not packing a symlink or special file");
             }
         }
     }
-    let mut inner = writer.finish().map_err(zip_err)?;
-    let written = inner
-        .stream_position()
-        .and_then(|pos| inner.flush().map(|()| pos))
-        .map_err(|e| Error::Retryable(format!("cannot write {}: {e}", out.display())))?;
-    Ok(written)
+    Ok(writer.finish().map_err(zip_err)?.into_inner())
 }
 
 /// Classifies a failure to read something inside the folder being packed.
@@ -435,22 +422,38 @@ mod tests {
     }
 
     #[test]
+    fn small_files_are_stored_and_larger_ones_deflated_both_ways() {
+        let big = "a line that repeats\n".repeat(100);
+        let src = tempfile::tempdir().expect("tempdir");
+        fs::write(src.path().join("small.txt"), b"hello").expect("write");
+        fs::write(src.path().join("big.txt"), &big).expect("write");
+        let uploaded = zip_files(&[("small.txt".into(), b"hello".to_vec()), ("big.txt".into(), big.clone().into())]);
+        for zip in [pack(src.path()).expect("pack"), uploaded.expect("zip")] {
+            let mut archive = ZipArchive::new(Cursor::new(zip)).expect("zip");
+            let small = archive.by_name("small.txt").expect("small");
+            assert_eq!(small.compression(), CompressionMethod::Stored);
+            drop(small);
+            let mut large = archive.by_name("big.txt").expect("big");
+            assert_eq!(large.compression(), CompressionMethod::Deflated);
+            let mut text = String::new();
+            large.read_to_string(&mut text).expect("read");
+            assert_eq!(text, big);
+        }
+    }
+
+    #[test]
     fn pack_stores_relative_paths_empty_dirs_and_skips_symlinks() {
         let src = tempfile::tempdir().expect("tempdir");
         fs::create_dir_all(src.path().join("d/empty")).expect("mkdir");
         fs::write(src.path().join("d/f.txt"), b"content").expect("write");
         std::os::unix::fs::symlink("/etc/hostname", src.path().join("leak")).expect("symlink");
-        let out_dir = tempfile::tempdir().expect("tempdir");
-        let out = out_dir.path().join("r.zip");
-        let size = pack(src.path(), &out).expect("pack");
-        assert_eq!(size, fs::metadata(&out).expect("meta").len());
-        let mut archive = ZipArchive::new(File::open(&out).expect("open")).expect("zip");
+        let zip = pack(src.path()).expect("pack");
+        let mut archive = ZipArchive::new(Cursor::new(zip)).expect("zip");
         let mut names: Vec<String> = archive.file_names().map(|n| n.expect("name").into_owned()).collect();
         names.sort();
         assert_eq!(names, vec!["d/", "d/empty/", "d/f.txt"]);
         let mut text = String::new();
         archive.by_name("d/f.txt").expect("entry").read_to_string(&mut text).expect("read");
         assert_eq!(text, "content");
-        assert!(matches!(pack(src.path(), &out), Err(Error::Retryable(_))), "out must be new");
     }
 }

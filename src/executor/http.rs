@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 use std::io::{Cursor, Read};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -468,15 +467,6 @@ impl HttpExecutor {
     }
 }
 
-/// Writes a result zip beside the other runs' folders.
-async fn keep_zip(req: &ExecRequest, zip: Vec<u8>) -> Result<PathBuf> {
-    let io = |e: std::io::Error| Error::Retryable(format!("cannot store the result zip: {e}"));
-    tokio::fs::create_dir_all(&req.scratch).await.map_err(io)?;
-    let path = req.scratch.join(format!("{}.zip", super::unique_run_name(req.run_id)));
-    tokio::fs::write(&path, zip).await.map_err(io)?;
-    Ok(path)
-}
-
 impl Execute for HttpExecutor {
     async fn run(
         &self,
@@ -545,10 +535,7 @@ impl Execute for HttpExecutor {
             }
             Watch::TimedOut => {
                 self.kill(&endpoint, id, &logs).await;
-                let result_zip = match self.partial(&endpoint, id).await {
-                    Some(zip) => Some(keep_zip(&req, zip).await?),
-                    None => None,
-                };
+                let result_zip = self.partial(&endpoint, id).await;
                 Ok(ExecResult { outcome: Outcome::TimedOut, exit_code: None, result_zip, message: None })
             }
             Watch::Answer(Answer::Zip(zip)) => {
@@ -558,18 +545,18 @@ impl Execute for HttpExecutor {
                     _ => Outcome::Succeeded,
                 };
                 note(&logs, format!("payload {id} completed (exit status {exit_code:?}); result fetched")).await;
-                let path = keep_zip(&req, zip).await?;
-                Ok(ExecResult { outcome, exit_code: exit_code.or(Some(0)), result_zip: Some(path), message: None })
+                Ok(ExecResult { outcome, exit_code: exit_code.or(Some(0)), result_zip: Some(zip), message: None })
             }
             Watch::Answer(Answer::Failed) => {
                 let zip = self.partial(&endpoint, id).await;
                 let exit_code = zip.as_deref().and_then(recorded_exit_code);
                 note(&logs, format!("the executor reported payload {id} Failed (exit status {exit_code:?})")).await;
-                let result_zip = match zip {
-                    Some(zip) => Some(keep_zip(&req, zip).await?),
-                    None => None,
-                };
-                Ok(ExecResult { outcome: Outcome::Failed, exit_code: exit_code.or(Some(1)), result_zip, message: None })
+                Ok(ExecResult {
+                    outcome: Outcome::Failed,
+                    exit_code: exit_code.or(Some(1)),
+                    result_zip: zip,
+                    message: None,
+                })
             }
             Watch::Answer(Answer::Invalid) => Err(Error::Fatal(format!(
                 "the executor marked payload {id} Invalid: it refused run.sh (the seed 2.x executor requires \

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use nix::sys::resource::{Resource, setrlimit};
+use nix::libc;
 use tokio_util::sync::CancellationToken;
 
 use super::Outcome;
@@ -89,20 +89,21 @@ impl Limits {
         self.storage_mib.map(|m| m.saturating_mul(MIB))
     }
 
-    /// Sets the limits on the calling process. Called between fork and exec: it only makes
-    /// `setrlimit(2)` calls, which are async-signal-safe, and allocates nothing.
-    pub fn apply(&self) -> nix::Result<()> {
-        setrlimit(Resource::RLIMIT_CORE, 0, 0)?;
-        setrlimit(Resource::RLIMIT_NPROC, self.processes, self.processes)?;
-        setrlimit(Resource::RLIMIT_NOFILE, self.open_files, self.open_files)?;
+    /// The `setrlimit(2)` resources and values (soft and hard alike) to set on the job's process,
+    /// in order; prepared before the spawn (`super::spawn`), whose child only makes the calls.
+    pub fn rlimits(&self) -> Vec<(libc::c_int, u64)> {
+        let mut out = vec![
+            (libc::RLIMIT_CORE as libc::c_int, 0),
+            (libc::RLIMIT_NPROC as libc::c_int, self.processes),
+            (libc::RLIMIT_NOFILE as libc::c_int, self.open_files),
+        ];
         if let Some(bytes) = self.storage_bytes() {
-            setrlimit(Resource::RLIMIT_FSIZE, bytes, bytes)?;
+            out.push((libc::RLIMIT_FSIZE as libc::c_int, bytes));
         }
         if let Some(mib) = self.memory_mib {
-            let bytes = mib.saturating_mul(MIB);
-            setrlimit(Resource::RLIMIT_DATA, bytes, bytes)?;
+            out.push((libc::RLIMIT_DATA as libc::c_int, mib.saturating_mul(MIB)));
         }
-        Ok(())
+        out
     }
 
     /// The limit a finished job hit that its exit status or folder proves: a process killed by

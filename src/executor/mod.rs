@@ -9,6 +9,7 @@ pub mod limits;
 pub mod noop;
 pub mod process;
 pub mod sandbox;
+pub mod spawn;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -111,9 +112,9 @@ pub struct ExecResult {
     pub outcome: Outcome,
     /// The job's exit status; `None` when it was ended by a signal.
     pub exit_code: Option<i32>,
-    /// A zip of the run folder after the run. The caller owns this file and must delete it.
-    /// `None`: the backend kept no files (the run's result is an empty archive).
-    pub result_zip: Option<PathBuf>,
+    /// The zip of the run folder after the run, in memory. `None`: the backend kept no files
+    /// (the run's result is an empty archive).
+    pub result_zip: Option<Vec<u8>>,
     /// What the backend knows about the end beyond the exit status (a limit the job hit).
     pub message: Option<String>,
 }

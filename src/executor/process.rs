@@ -2,10 +2,10 @@
 
 use std::fs::Permissions;
 use std::io;
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,13 +13,13 @@ use nix::errno::Errno;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::Command;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use super::limits::{self, Limits, OutputMeter};
 use super::sandbox::{self, Ids, Lease, Sandbox};
+use super::spawn;
 use super::{Error, ExecRequest, ExecResult, Execute, LogChunk, LogStream, Outcome, Result, archive, unique_run_name};
 
 /// Default time between SIGTERM and SIGKILL when a run is timed out or cancelled.
@@ -67,70 +67,27 @@ impl ProcessExecutor {
         &self.sandbox
     }
 
-    /// Unpacks, runs and packs one job inside `run_dir`.
-    async fn run_in(
-        &self,
-        run_dir: &RunDir,
-        lease: &Lease,
-        mut req: ExecRequest,
-        logs: mpsc::Sender<LogChunk>,
-        cancel: CancellationToken,
-    ) -> Result<ExecResult> {
-        let input = std::mem::take(&mut req.input_zip);
-        let (dest, ids) = (run_dir.path.clone(), lease.ids().cloned());
-        blocking(move || {
-            // Empty: a job with a command and no files starts in an empty folder.
-            if !input.is_empty() {
-                archive::unpack(&input, &dest)?;
-            }
-            sandbox::hand_over(&dest, ids.as_ref())
-                .map_err(|e| Error::Retryable(format!("cannot hand the run folder to the job's user: {e}")))
-        })
-        .await?;
-        let limits = self.sandbox.limits(req.memory_limit_mib, req.storage_limit_mib);
-        let meter = Arc::new(OutputMeter::new(&limits));
-        let exit = self.supervise(&run_dir.path, &req, lease, limits, logs, &meter, &cancel).await?;
-        let dir = run_dir.path.clone();
-        let (files, largest) = blocking(move || {
-            let usage = limits::folder_usage(&dir);
-            sandbox::remove_tmp(&dir);
-            Ok(usage)
-        })
-        .await?;
-        let used = files.saturating_add(meter.used());
-        let (outcome, message) = limits::verdict(&limits, exit, &meter, used, largest);
-        if message.as_deref().is_some_and(|m| m.starts_with(limits::OUTPUT_EXCEEDED)) {
-            // Too large to keep: the run's result is an empty archive.
-            return Ok(ExecResult { outcome, exit_code: exit.code, result_zip: None, message });
-        }
-        let (dir, out) = (run_dir.path.clone(), run_dir.zip.clone());
-        blocking(move || archive::pack(&dir, &out)).await?;
-        Ok(ExecResult { outcome, exit_code: exit.code, result_zip: Some(run_dir.zip.clone()), message })
-    }
-
     /// Spawns the job, streams its output and waits for it to exit, time out, be cancelled or
     /// write more logs than its storage request.
     #[allow(clippy::too_many_arguments)] // one call site; a params struct would only rename them
     async fn supervise(
         &self,
-        dir: &Path,
+        ready: &Ready,
         req: &ExecRequest,
-        lease: &Lease,
         limits: Limits,
         logs: mpsc::Sender<LogChunk>,
         meter: &Arc<OutputMeter>,
         cancel: &CancellationToken,
     ) -> Result<limits::Exit> {
-        let mut cmd = build_command(dir, req).await?;
-        sandbox::confine(&mut cmd, lease.ids().cloned(), self.sandbox.network(), limits);
+        let (dir, lease) = (&ready.run_dir.path, &ready.lease);
+        let env = sandbox::job_env(req.run_id, dir, &req.env);
+        let launch = spawn::Launch { program: &ready.program, args: &ready.args, dir, env: &env };
+        let confinement = spawn::Confinement { ids: lease.ids().cloned(), network: self.sandbox.network(), limits };
         if cancel.is_cancelled() {
             return Ok(limits::Exit { outcome: Outcome::Cancelled, code: None, signal: None });
         }
-        let mut child = cmd.spawn().map_err(|e| spawn_error(req, e))?;
-        let pid = child
-            .id()
-            .and_then(|id| i32::try_from(id).ok())
-            .ok_or_else(|| Error::Retryable("spawned job has no process id".into()))?;
+        let mut child = spawn::spawn(&launch, &confinement).map_err(|e| spawn_error(req, e))?;
+        let pid = child.id().as_raw();
         let group = ProcessGroup(Pid::from_raw(pid));
         tracing::debug!(run_id = req.run_id, pid, "job started");
         let readers = [
@@ -184,17 +141,81 @@ impl ProcessExecutor {
 impl Execute for ProcessExecutor {
     async fn run(
         &self,
-        req: ExecRequest,
+        mut req: ExecRequest,
         logs: mpsc::Sender<LogChunk>,
         cancel: CancellationToken,
     ) -> Result<ExecResult> {
-        let sandbox = self.sandbox.clone();
-        let lease = blocking(move || sandbox.acquire().map_err(Error::Retryable)).await?;
-        let run_dir = create_run_dir(&req.scratch, req.run_id, lease.ids()).await?;
-        let result = self.run_in(&run_dir, &lease, req, logs, cancel).await;
-        run_dir.remove().await;
-        // Freeing a uid of a range kills what it still runs (a fork): off the async threads.
-        let _ = tokio::task::spawn_blocking(move || drop(lease)).await;
+        // The file system work before and after the job is done in one trip each to the blocking
+        // pool (each trip wakes a thread and the task again).
+        let input = std::mem::take(&mut req.input_zip);
+        let (sandbox, scratch, run_id) = (self.sandbox.clone(), req.scratch.clone(), req.run_id);
+        let (command, env) = (req.command.clone(), req.env.clone());
+        let ready =
+            blocking(move || Ready::prepare(&sandbox, &scratch, run_id, &input, command.as_deref(), &env)).await?;
+        let limits = self.sandbox.limits(req.memory_limit_mib, req.storage_limit_mib);
+        let meter = Arc::new(OutputMeter::new(&limits));
+        let exit = self.supervise(&ready, &req, limits, logs, &meter, &cancel).await;
+        blocking(move || ready.conclude(exit, &limits, &meter)).await
+    }
+}
+
+/// A run's uid and folder, filled with its input and handed to its user, and what to start.
+struct Ready {
+    lease: Lease,
+    run_dir: RunDir,
+    program: String,
+    args: Vec<String>,
+}
+
+impl Ready {
+    /// Takes a uid, creates the run folder, unpacks `input` into it and hands it to the uid.
+    /// Blocking.
+    fn prepare(
+        sandbox: &Arc<Sandbox>,
+        scratch: &Path,
+        run_id: i64,
+        input: &[u8],
+        command: Option<&[String]>,
+        env: &[(String, String)],
+    ) -> Result<Self> {
+        let lease = sandbox.acquire().map_err(Error::Retryable)?;
+        let run_dir = create_run_dir(scratch, run_id, lease.ids())?;
+        let filled = || {
+            // Empty: a job with a command and no files starts in an empty folder.
+            if !input.is_empty() {
+                archive::unpack(input, &run_dir.path)?;
+            }
+            sandbox::hand_over(&run_dir.path, lease.ids())
+                .map_err(|e| Error::Retryable(format!("cannot hand the run folder to the job's user: {e}")))?;
+            job_program(&run_dir.path, command, env)
+        };
+        match filled() {
+            Ok((program, args)) => Ok(Self { lease, run_dir, program, args }),
+            Err(e) => {
+                run_dir.remove();
+                Err(e)
+            }
+        }
+    }
+
+    /// After the job: its usage against its limits, its result zip, then the folder removed and
+    /// the uid freed (which kills what it still runs), in that order. Blocking.
+    fn conclude(self, exit: Result<limits::Exit>, limits: &Limits, meter: &OutputMeter) -> Result<ExecResult> {
+        let Self { lease, run_dir, .. } = self;
+        let result = exit.and_then(|exit| {
+            let (files, largest) = limits::folder_usage(&run_dir.path);
+            sandbox::remove_tmp(&run_dir.path);
+            let used = files.saturating_add(meter.used());
+            let (outcome, message) = limits::verdict(limits, exit, meter, used, largest);
+            if message.as_deref().is_some_and(|m| m.starts_with(limits::OUTPUT_EXCEEDED)) {
+                // Too large to keep: the run's result is an empty archive.
+                return Ok(ExecResult { outcome, exit_code: exit.code, result_zip: None, message });
+            }
+            let zip = archive::pack(&run_dir.path)?;
+            Ok(ExecResult { outcome, exit_code: exit.code, result_zip: Some(zip), message })
+        });
+        run_dir.remove();
+        drop(lease);
         result
     }
 }
@@ -207,17 +228,17 @@ enum Ended {
     Stop(Outcome),
 }
 
-/// Builds the command for the job: `bash run.sh` or the given argv, in its own process group, with
-/// the environment [`sandbox::job_env`] builds and nothing inherited.
-async fn build_command(dir: &Path, req: &ExecRequest) -> Result<Command> {
-    for (key, value) in &req.env {
+/// The job's program and arguments: `bash run.sh` or the given argv. Its environment is
+/// [`sandbox::job_env`]'s, nothing inherited. Blocking (it looks at `run.sh`).
+fn job_program(dir: &Path, command: Option<&[String]>, env: &[(String, String)]) -> Result<(String, Vec<String>)> {
+    for (key, value) in env {
         if key.is_empty() || key.contains(['=', '\0']) || value.contains('\0') {
             return Err(Error::Fatal(format!("invalid environment variable {key:?}")));
         }
     }
-    let mut cmd = match &req.command {
+    match command {
         None => {
-            match tokio::fs::symlink_metadata(dir.join("run.sh")).await {
+            match std::fs::symlink_metadata(dir.join("run.sh")) {
                 Ok(meta) if meta.is_file() => {}
                 Ok(_) => return Err(Error::Fatal("run.sh is not a regular file".into())),
                 Err(e) if e.kind() == io::ErrorKind::NotFound => {
@@ -225,9 +246,7 @@ async fn build_command(dir: &Path, req: &ExecRequest) -> Result<Command> {
                 }
                 Err(e) => return Err(Error::Retryable(format!("cannot inspect run.sh: {e}"))),
             }
-            let mut cmd = Command::new("bash");
-            cmd.arg("run.sh");
-            cmd
+            Ok(("bash".into(), vec!["run.sh".into()]))
         }
         Some(argv) => {
             let Some((program, args)) = argv.split_first().filter(|(p, _)| !p.is_empty()) else {
@@ -236,20 +255,9 @@ async fn build_command(dir: &Path, req: &ExecRequest) -> Result<Command> {
             if argv.iter().any(|arg| arg.contains('\0')) {
                 return Err(Error::Fatal("command contains a NUL byte".into()));
             }
-            let mut cmd = Command::new(program);
-            cmd.args(args);
-            cmd
+            Ok((program.clone(), args.to_vec()))
         }
-    };
-    cmd.current_dir(dir)
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .env_clear()
-        .envs(sandbox::job_env(req.run_id, dir, &req.env));
-    Ok(cmd)
+    }
 }
 
 /// Classifies a failure to start the job.
@@ -289,17 +297,18 @@ where
 {
     let mut pipe = pipe?;
     Some(tokio::spawn(async move {
-        let mut buf = vec![0u8; CHUNK_MAX];
+        // Filled by `read_buf` without zeroing it first (most jobs write little or nothing).
+        let mut buf: Vec<u8> = Vec::with_capacity(CHUNK_MAX);
         let mut forwarding = true;
         loop {
-            match pipe.read(&mut buf).await {
+            buf.clear();
+            match pipe.read_buf(&mut buf).await {
                 Ok(0) => break,
-                Ok(n) => {
-                    let data = buf.get(..n).unwrap_or_default();
-                    if !meter.add(data, stream == LogStream::Stderr) {
+                Ok(_) => {
+                    if !meter.add(&buf, stream == LogStream::Stderr) {
                         forwarding = false;
                     }
-                    let chunk = LogChunk { stream, data: data.to_vec() };
+                    let chunk = LogChunk { stream, data: buf.clone() };
                     if forwarding && logs.send(chunk).await.is_err() {
                         tracing::debug!(stream = stream.as_str(), "log receiver gone");
                         forwarding = false;
@@ -345,23 +354,19 @@ impl Drop for ProcessGroup {
     }
 }
 
-/// A run's private folder and the path of its result zip beside it.
+/// A run's private folder.
 ///
 /// The folder is removed by [`RunDir::remove`], or in the background if the run is dropped.
 struct RunDir {
     path: PathBuf,
-    zip: PathBuf,
     armed: bool,
 }
 
 impl RunDir {
-    /// Removes the folder and waits for it to be gone; failures are logged.
-    async fn remove(mut self) {
+    /// Removes the folder now; failures are logged. Blocking.
+    fn remove(mut self) {
         self.armed = false;
-        let path = self.path.clone();
-        if let Err(e) = tokio::task::spawn_blocking(move || remove_tree_logged(&path)).await {
-            tracing::warn!(error = %e, "run folder removal task failed");
-        }
+        remove_tree_logged(&self.path);
     }
 }
 
@@ -381,23 +386,21 @@ impl Drop for RunDir {
 }
 
 /// Creates `scratch` if needed (mode 0711: jobs cannot list it) and a fresh `run-<id>-<random>`
-/// folder with mode 0700 inside it.
-async fn create_run_dir(scratch: &Path, run_id: i64, ids: Option<&Ids>) -> Result<RunDir> {
+/// folder with mode 0700 inside it. Blocking.
+fn create_run_dir(scratch: &Path, run_id: i64, ids: Option<&Ids>) -> Result<RunDir> {
     let create_err = |what: &str, path: &Path, e: io::Error| {
         Error::Retryable(format!("cannot create {what} {}: {e}", path.display()))
     };
-    tokio::fs::create_dir_all(scratch).await.map_err(|e| create_err("scratch folder", scratch, e))?;
-    let (dir, ids) = (scratch.to_path_buf(), ids.cloned());
-    blocking(move || sandbox::prepare_scratch(&dir, ids.as_ref()).map_err(Error::Retryable)).await?;
+    std::fs::create_dir_all(scratch).map_err(|e| create_err("scratch folder", scratch, e))?;
+    sandbox::prepare_scratch(scratch, ids).map_err(Error::Retryable)?;
     for _ in 0..NAME_ATTEMPTS {
         let name = unique_run_name(run_id);
         let path = scratch.join(&name);
-        match tokio::fs::DirBuilder::new().mode(0o700).create(&path).await {
+        match std::fs::DirBuilder::new().mode(0o700).create(&path) {
             Ok(()) => {
-                let run_dir = RunDir { zip: scratch.join(format!("{name}.zip")), path, armed: true };
+                let run_dir = RunDir { path, armed: true };
                 // The umask may have cleared bits of 0700; set the mode exactly.
-                tokio::fs::set_permissions(&run_dir.path, Permissions::from_mode(0o700))
-                    .await
+                std::fs::set_permissions(&run_dir.path, Permissions::from_mode(0o700))
                     .map_err(|e| create_err("run folder", &run_dir.path, e))?;
                 return Ok(run_dir);
             }

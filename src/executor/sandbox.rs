@@ -2,9 +2,10 @@
 //!
 //! A worker started as root runs each job as an unprivileged user: `worker.run-as-user`, or one uid
 //! per slot from `worker.run-as-uids` (so concurrent jobs cannot reach each other's folders or
-//! processes, and per-uid limits count one job). The child drops root in `pre_exec` (supplementary
-//! groups, then gid, then uid) after entering an empty network namespace (`worker.network = none`)
-//! and setting its limits ([`super::limits`]). A worker that is not root runs jobs as itself. See
+//! processes, and per-uid limits count one job). The child drops root before `execve`
+//! (supplementary groups, then gid, then uid) after entering an empty network namespace
+//! (`worker.network = none`) and setting its limits ([`super::limits`]); [`super::spawn`] starts
+//! it without copying the worker. A worker that is not root runs jobs as itself. See
 //! `docs/security.md`.
 
 use std::collections::BTreeSet;
@@ -12,11 +13,10 @@ use std::ffi::CString;
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt, lchown};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use nix::sys::signal::{Signal, kill};
-use nix::sys::stat::{Mode, umask};
-use nix::unistd::{ForkResult, Gid, Pid, Uid, User};
+use nix::unistd::{Gid, Uid, User};
 
 use super::limits::{self, Limits};
 pub use crate::domain::NetworkMode;
@@ -138,8 +138,9 @@ impl Sandbox {
     }
 
     /// The credentials for one run: for a uid range, the lowest free uid, held until the lease
-    /// is dropped, and swept first (a worker that crashed may have left processes of it). Blocks
-    /// for a fork when it sweeps: call it off the async threads.
+    /// is dropped, and swept first (a worker that crashed may have left processes of it, and a
+    /// setuid program a job left in a shared folder may have started one since). Blocks while it
+    /// sweeps: call it off the async threads.
     pub fn acquire(self: &Arc<Self>) -> Result<Lease, String> {
         let (ids, slot) = match &self.identity {
             Identity::Worker => (None, None),
@@ -154,7 +155,7 @@ impl Sandbox {
                 (Some(Ids::bare(uid)), Some(uid))
             }
         };
-        Ok(Lease { sandbox: self.clone(), ids, slot })
+        Ok(Lease { sandbox: self.clone(), ids, slot, swept: AtomicBool::new(false) })
     }
 
     /// The network the jobs get.
@@ -163,13 +164,15 @@ impl Sandbox {
     }
 }
 
-/// One run's credentials. A uid of a range is swept (every process it still has is killed) and
-/// freed when the lease is dropped.
+/// One run's credentials. A uid of a range is swept (every process it still has is killed) when
+/// its job ends ([`Lease::sweep`], or else when the lease is dropped) and freed with the lease.
 #[derive(Debug)]
 pub struct Lease {
     sandbox: Arc<Sandbox>,
     ids: Option<Ids>,
     slot: Option<u32>,
+    /// Swept after the job ended (a kill of all of its processes cannot miss a fork).
+    swept: AtomicBool,
 }
 
 impl Lease {
@@ -182,7 +185,7 @@ impl Lease {
     /// job's process group. Nothing for a shared user: other runs may be using it.
     pub fn sweep(&self) {
         if let Some(uid) = self.slot {
-            kill_all_of(Uid::from_raw(uid));
+            self.swept.store(kill_all_of(Uid::from_raw(uid)), Ordering::SeqCst);
         }
     }
 }
@@ -190,7 +193,10 @@ impl Lease {
 impl Drop for Lease {
     fn drop(&mut self) {
         if let Some(uid) = self.slot {
-            kill_all_of(Uid::from_raw(uid));
+            // Swept when the job ended: the uid's next job sweeps it again before it starts.
+            if !self.swept.load(Ordering::SeqCst) {
+                kill_all_of(Uid::from_raw(uid));
+            }
             self.sandbox.in_use.lock().unwrap_or_else(PoisonError::into_inner).remove(&uid);
         }
     }
@@ -332,61 +338,19 @@ pub fn remove_tmp(dir: &Path) {
     }
 }
 
-/// Installs the hook that confines the child between fork and exec: its own network namespace
-/// (`none`), its limits, a private umask, then the job's groups, gid and uid, in that order (the
-/// first three need root, which the uid step gives up), and last the parent-death signal.
-pub fn confine(cmd: &mut tokio::process::Command, ids: Option<Ids>, network: NetworkMode, limits: Limits) {
-    // SAFETY: the hook runs between fork and exec. It makes only async-signal-safe system calls
-    // (unshare, setrlimit, umask, setgroups, setgid, setuid, prctl) on values prepared before the fork,
-    // and neither allocates nor takes locks (errors convert from a raw errno).
-    unsafe {
-        cmd.pre_exec(move || {
-            if network == NetworkMode::None {
-                nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET)?;
-            }
-            limits.apply()?;
-            umask(Mode::from_bits_truncate(0o077));
-            if let Some(ids) = &ids {
-                nix::unistd::setgroups(&ids.groups)?;
-                nix::unistd::setgid(ids.gid)?;
-                nix::unistd::setuid(ids.uid)?;
-            }
-            // The job's process dies with its worker: a worker killed outright (kill -9, the OOM
-            // killer) cannot stop it, and the leader restarts its run elsewhere once the lease
-            // lapses, so without this a streaming application would run twice. Set last: Linux
-            // clears it when the uid or gid changes. The signal follows the thread that forked, a
-            // runtime thread that lives as long as the worker. Children the job starts are not
-            // reached (the uid sweep after the run is).
-            nix::sys::prctl::set_pdeathsig(Signal::SIGKILL)?;
-            Ok(())
-        });
-    }
-}
-
-/// Kills every process of `uid`: a child forked for it becomes `uid` and sends SIGKILL to every
-/// process it may signal (`kill(-1)`: those of its own uid). Never called for root.
-fn kill_all_of(uid: Uid) {
+/// Kills every process of `uid` (see [`super::spawn::kill_all_of`]: a child sharing the worker's
+/// memory becomes `uid` and sends SIGKILL to every process it may signal). Never called for root.
+/// Whether it swept.
+fn kill_all_of(uid: Uid) -> bool {
     if uid.is_root() || !Uid::effective().is_root() {
-        return;
+        return false;
     }
-    // SAFETY: the child only makes async-signal-safe system calls (setgroups, setgid, setuid,
-    // kill, _exit) before it exits; it allocates nothing and takes no locks.
-    match unsafe { nix::unistd::fork() } {
-        Ok(ForkResult::Child) => {
-            let gid = Gid::from_raw(uid.as_raw());
-            if nix::unistd::setgroups(&[gid]).is_ok()
-                && nix::unistd::setgid(gid).is_ok()
-                && nix::unistd::setuid(uid).is_ok()
-            {
-                let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
-            }
-            // SAFETY: `_exit` ends the forked child without running the parent's exit handlers.
-            unsafe { nix::libc::_exit(0) }
+    match super::spawn::kill_all_of(uid.as_raw()) {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(%uid, error = %e, "cannot sweep a job's processes");
+            false
         }
-        Ok(ForkResult::Parent { child }) => {
-            let _ = nix::sys::wait::waitpid(child, None);
-        }
-        Err(e) => tracing::warn!(%uid, error = %e, "cannot fork to sweep a job's processes"),
     }
 }
 

@@ -130,11 +130,8 @@ impl Attempt {
         let token = self.run.attempt_id;
 
         let handing_back = self.hand_back.load(std::sync::atomic::Ordering::SeqCst);
-        let (end, exit_code, zip_path, message) = match result {
+        let (end, exit_code, zip, message) = match result {
             Ok(r) if handing_back && r.outcome == Outcome::Cancelled => {
-                if let Some(path) = &r.result_zip {
-                    let _ = tokio::fs::remove_file(path).await;
-                }
                 let released = super::outage::until_done("hand the run back", || async {
                     let reason = "worker shut down: handed back to the queue";
                     self.store
@@ -190,13 +187,6 @@ impl Attempt {
             failure: retry::Failure::of(end),
             restart_reason: retry_after_seconds.map(|_| retry::restart::reason(end)),
         });
-        let zip = match &zip_path {
-            Some(path) => tokio::fs::read(path).await.ok(),
-            None => None,
-        };
-        if let Some(path) = &zip_path {
-            let _ = tokio::fs::remove_file(path).await;
-        }
         let finish = FinishParams {
             run: id,
             attempt_id: token,

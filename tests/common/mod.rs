@@ -390,11 +390,10 @@ pub fn legacy_batch(users: &[&str]) -> berth::store::batch::SubmitBatchParams {
     }
 }
 
-/// Every entry of the zip at `path`: name to content.
-pub fn zip_contents(path: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+/// Every entry of the zip `bytes`: name to content.
+pub fn zip_contents(bytes: &[u8]) -> std::collections::BTreeMap<String, Vec<u8>> {
     use std::io::Read;
-    let file = std::fs::File::open(path).expect("open result zip");
-    let mut archive = zip::ZipArchive::new(file).expect("read result zip");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).expect("read result zip");
     let mut out = std::collections::BTreeMap::new();
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).expect("entry");
