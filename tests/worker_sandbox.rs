@@ -303,8 +303,8 @@ fn credentials_of_every_thread() -> Vec<String> {
 
 /// Jobs are started and their uids swept by children that share the worker's memory
 /// (`executor::spawn`): the credentials they drop must be theirs alone, every handler and blocked
-/// signal of the worker must be gone in the job, and a process that left the job's group is still
-/// killed when the run ends.
+/// signal of the worker must be gone in the job, the job may gain no privilege (no_new_privs), and
+/// a process that left the job's group is still killed when the run ends.
 #[tokio::test]
 async fn jobs_start_without_a_fork_confined_with_default_signals_and_the_worker_keeps_its_credentials() {
     if !is_root() {
@@ -314,7 +314,7 @@ async fn jobs_start_without_a_fork_confined_with_default_signals_and_the_worker_
     let app = TestApp::spawn_all(config(first)).await;
     let before = credentials_of_every_thread();
     assert!(before.iter().all(|c| c.starts_with("Uid:\t0\t0\t0\t0")), "{before:?}");
-    let script = "grep -E '^(SigBlk|SigIgn):' /proc/self/status\n\
+    let script = "grep -E '^(SigBlk|SigIgn|NoNewPrivs):' /proc/self/status\n\
                   yes | head -n 1 > /dev/null\n\
                   setsid sleep 300 < /dev/null > /dev/null 2>&1 &\n\
                   echo \"uid=$(id -u) groups=$(id -G) pgid=$(cut -d' ' -f5 /proc/$$/stat) pid=$$\"\n";
@@ -324,6 +324,7 @@ async fn jobs_start_without_a_fork_confined_with_default_signals_and_the_worker_
     assert!(out.contains("SigBlk:\t0000000000000000\n"), "the job starts with no signal blocked: {out}");
     assert!(out.contains("SigIgn:\t0000000000000000\n"), "nor ignored (SIGPIPE included): {out}");
     assert!(!err.contains("Broken pipe"), "yes died of SIGPIPE, as outside berth: {err}");
+    assert!(out.contains("NoNewPrivs:\t1\n"), "no program the job runs gains a privilege: {out}");
     let line = out.lines().find(|l| l.starts_with("uid=")).unwrap_or_default();
     assert!(line.starts_with(&format!("uid={first} groups={first} ")), "{out}");
     let pid = line.rsplit("pid=").next().unwrap_or_default();

@@ -15,9 +15,27 @@
 //! - its credentials change through raw system calls: glibc's `setuid`, `setgid` and `setgroups`
 //!   make every thread of the process switch too, and the threads such a child would find are the
 //!   worker's;
-//! - it runs with every signal blocked until it has reset the handlers it inherited to their
-//!   defaults (a handler of the worker must never run on the child's stack);
+//! - it runs with every signal blocked (glibc's two internal ones too, by a raw call) until it
+//!   has reset the handlers it inherited to their defaults (a handler of the worker must never run
+//!   on the child's stack);
+//! - it runs on a stack of its own with a guard page below it, so an overflow faults instead of
+//!   writing into the worker's heap;
+//! - before its credentials change it makes the shared memory non-dumpable
+//!   (`PR_SET_DUMPABLE` 0), so no process of the job's uid can ptrace it or write its
+//!   `/proc/<pid>/mem` (which is the worker's memory) between the uid change and `execve`. The
+//!   kernel does the same on a uid change unless `fs.suid_dumpable` is set; the worker is then
+//!   not dumpable (no core dumps), which is its state after its first job anyway;
 //! - it reports a failure by storing its errno in the parent's memory before it exits.
+//!
+//! A job also runs with `PR_SET_NO_NEW_PRIVS`: `execve` ignores set-uid bits and file
+//! capabilities for it and everything it starts, so no job gains a privilege by running a program
+//! (`su`, a setuid file another job left in `/tmp`).
+//!
+//! Only x86-64 and aarch64: on 32-bit ABIs the raw `setuid`, `setgid` and `setgroups` are the
+//! 16-bit ones.
+
+#[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
+compile_error!("src/executor/spawn.rs makes raw credential system calls checked only on x86-64 and aarch64");
 
 use std::ffi::{CString, c_int, c_void};
 use std::io;
@@ -39,7 +57,8 @@ use super::limits::Limits;
 use super::sandbox::Ids;
 use crate::domain::NetworkMode;
 
-/// Stack of the child between the clone and `execve` (it only makes system calls).
+/// Stack of the child between the clone and `execve` (it only makes system calls), above one
+/// guard page.
 const CHILD_STACK: usize = 64 * 1024;
 /// Exit status of a child that could not exec (as a shell reports a command it cannot run).
 const EXEC_FAILED: c_int = 127;
@@ -239,26 +258,24 @@ struct ChildArg<'a> {
 /// Clones a child that shares this process's memory and runs `work`; returns once it has called
 /// `execve` or exited. An errno the child stored is returned as the error (the child reaped).
 fn clone_vfork(work: &Work<'_>) -> io::Result<Pid> {
-    let mut stack = vec![0u8; CHILD_STACK];
+    let stack = Stack::new()?;
     let arg = ChildArg { work, errno: AtomicI32::new(0) };
     // SAFETY: the stack and `arg` outlive the child's use of them: CLONE_VFORK suspends this
-    // thread until the child has exec'd or exited. Every signal is blocked across the clone so
-    // none runs a handler on the child's stack; the child resets the handlers before unblocking.
+    // thread until the child has exec'd or exited. Every signal is blocked across the clone (raw
+    // rt_sigprocmask: glibc's leaves its two internal signals unblocked) so none runs a handler on
+    // the child's stack; the child resets the handlers before unblocking.
     let pid = unsafe {
-        let top = stack.as_mut_ptr().add(CHILD_STACK);
-        let top = top.sub(top as usize % 16);
-        let mut all: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut all);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let all: u64 = !0;
+        let mut old: u64 = 0;
+        libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &all, &mut old, 8);
         let pid = libc::clone(
             child_main,
-            top.cast::<c_void>(),
+            stack.top(),
             libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
             std::ptr::from_ref(&arg).cast_mut().cast::<c_void>(),
         );
         let clone_error = io::Error::last_os_error();
-        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        libc::syscall(libc::SYS_rt_sigprocmask, libc::SIG_SETMASK, &old, std::ptr::null_mut::<u64>(), 8);
         if pid == -1 {
             return Err(clone_error);
         }
@@ -268,10 +285,66 @@ fn clone_vfork(work: &Work<'_>) -> io::Result<Pid> {
     match arg.errno.load(Ordering::Acquire) {
         0 => Ok(pid),
         errno => {
-            // SAFETY: reaps the child that just exited.
-            unsafe { libc::waitpid(pid.as_raw(), std::ptr::null_mut(), 0) };
+            loop {
+                // SAFETY: reaps the child that just exited.
+                match unsafe { libc::waitpid(pid.as_raw(), std::ptr::null_mut(), 0) } {
+                    -1 if io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => continue,
+                    _ => break,
+                }
+            }
             Err(io::Error::from_raw_os_error(errno))
         }
+    }
+}
+
+/// The child's stack: an anonymous mapping whose lowest page is inaccessible.
+struct Stack {
+    base: *mut c_void,
+    len: usize,
+    guard: usize,
+}
+
+impl Stack {
+    fn new() -> io::Result<Self> {
+        // SAFETY: sysconf has no preconditions.
+        let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096).max(4096);
+        let len = CHILD_STACK + page;
+        // SAFETY: a fresh private anonymous mapping, unmapped in drop.
+        let base = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            )
+        };
+        if base == libc::MAP_FAILED {
+            return Err(io::Error::last_os_error());
+        }
+        let stack = Stack { base, len, guard: page };
+        // SAFETY: the lowest page of the mapping just made.
+        if unsafe { libc::mprotect(base, page, libc::PROT_NONE) } == -1 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(stack)
+    }
+
+    /// The top of the stack (it grows down towards the guard page), 16-byte aligned.
+    fn top(&self) -> *mut c_void {
+        // SAFETY: one past the end of the mapping, then aligned down inside it.
+        let end = unsafe { self.base.cast::<u8>().add(self.len) };
+        // SAFETY: moves down by less than 16 bytes, far above the guard page.
+        unsafe { end.sub(end as usize % 16) }.cast::<c_void>()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        debug_assert!(self.guard < self.len);
+        // SAFETY: the mapping made in `new`, no longer used (the child has exec'd or exited).
+        unsafe { libc::munmap(self.base, self.len) };
     }
 }
 
@@ -326,7 +399,8 @@ fn check(ret: libc::c_long) -> Result<(), c_int> {
 /// Drops to `uid` (its own number as its only group) and kills every process it may signal.
 unsafe fn kill_all_as(uid: u32) -> c_int {
     let gid: libc::gid_t = uid;
-    let result = unsafe { set_ids(uid, gid, std::slice::from_ref(&gid)) }
+    let result = check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0) }.into())
+        .and_then(|()| unsafe { set_ids(uid, gid, std::slice::from_ref(&gid)) })
         .and_then(|()| check(unsafe { libc::kill(-1, libc::SIGKILL) }.into()));
     // No process left to signal is not a failure.
     match result {
@@ -387,7 +461,11 @@ unsafe fn confine(plan: &ExecPlan, stdio: [RawFd; 3]) -> Result<(), c_int> {
             check(libc::syscall(libc::SYS_prlimit64, 0, resource, &limit, std::ptr::null_mut::<libc::rlimit64>()))?;
         }
         libc::umask(0o077);
+        // No program the job runs gains a privilege (set-uid bits, file capabilities).
+        check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0).into())?;
         if let Some((uid, gid, groups)) = &plan.ids {
+            // Not ptraceable by the job's uid while it still shares the worker's memory.
+            check(libc::prctl(libc::PR_SET_DUMPABLE, 0).into())?;
             set_ids(*uid, *gid, groups)?;
         }
         // Set after the uid change, which clears it. The signal follows the thread that cloned,
