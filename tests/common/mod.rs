@@ -206,7 +206,7 @@ impl TestApp {
         let handle = tokio::spawn(async move {
             service::run(s, c, services, Some(listener), k).await.expect("services");
         });
-        TestApp {
+        let app = TestApp {
             base,
             database_url: url,
             store,
@@ -214,7 +214,17 @@ impl TestApp {
             cancel,
             handle: Some(handle),
             _scratch: scratch,
+        };
+        if services.api {
+            // The API creates the configured namespaces before it serves: once it answers, a test
+            // reads the database as any client would find it.
+            wait_for("the API to serve", Duration::from_secs(30), || async {
+                let res = app.http.get(app.url("/health")).send().await.ok()?;
+                res.status().is_success().then_some(())
+            })
+            .await;
         }
+        app
     }
 
     /// Everything, as `berth dev` runs it.
