@@ -63,8 +63,6 @@ use crate::domain::NetworkMode;
 const CHILD_STACK: usize = 64 * 1024;
 /// Exit status of a child that could not exec (as a shell reports a command it cannot run).
 const EXEC_FAILED: c_int = 127;
-/// glibc's internal signals (`SIGCANCEL`, `SIGSETXID`): the kernel's first two real-time ones.
-const GLIBC_INTERNAL: [c_int; 2] = [32, 33];
 /// `PATH` searched when the job's environment has none (glibc's default).
 const PATH_WHEN_UNSET: &str = "/bin:/usr/bin";
 
@@ -505,10 +503,11 @@ struct KernelSigaction {
     mask: u64,
 }
 
-/// Every handled signal back to its default, SIGPIPE too (ignored by Rust programs, as
-/// `std::process::Command` resets it for its children) and glibc's two internal ones (which its
-/// `sigaction` refuses to show); other ignored signals stay ignored. Raw `rt_sigaction(2)`: the
-/// child has its own copy of the handlers (no `CLONE_SIGHAND`), so the worker's are untouched.
+/// Every signal's disposition back to its default: the worker's handlers, and the signals it
+/// ignores (SIGPIPE, as Rust programs do and `std::process::Command` resets; glibc's two internal
+/// ones; and whatever the worker inherited ignored, such as SIGHUP under `nohup`), so a job starts
+/// the same however its worker was started. Raw `rt_sigaction(2)`: the child has its own copy of
+/// the handlers (no `CLONE_SIGHAND`), so the worker's are untouched.
 unsafe fn reset_signals() {
     for signal in 1..=64 {
         if signal == libc::SIGKILL || signal == libc::SIGSTOP {
@@ -520,9 +519,7 @@ unsafe fn reset_signals() {
             if libc::syscall(libc::SYS_rt_sigaction, signal, none, &mut old, 8) != 0 {
                 continue;
             }
-            let handled = old.handler != libc::SIG_IGN && old.handler != libc::SIG_DFL;
-            let ignored_here = signal == libc::SIGPIPE || GLIBC_INTERNAL.contains(&signal);
-            if handled || (old.handler == libc::SIG_IGN && ignored_here) {
+            if old.handler != libc::SIG_DFL {
                 let default: KernelSigaction = std::mem::zeroed();
                 libc::syscall(libc::SYS_rt_sigaction, signal, &default, std::ptr::null_mut::<KernelSigaction>(), 8);
             }
