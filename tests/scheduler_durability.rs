@@ -13,13 +13,7 @@ mod common;
 
 use std::time::Duration;
 
-use berth::clock::Clock;
 use berth::dev::postgres::{EmbeddedPostgres, Options};
-use berth::resources::Resources;
-use berth::scheduler::SchedulerSettings;
-use berth::scheduler::admission::Wrr;
-use berth::scheduler::cycle;
-use berth::store::runs::{ClaimParams, SubmitParams};
 use berth::store::{RunId, Store, WorkerId};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
@@ -53,52 +47,16 @@ async fn crash_and_restart(dir: &std::path::Path, pg: EmbeddedPostgres, store: S
 /// A priority-flow run and a live worker with room for it.
 async fn queued_run(store: &Store) -> (RunId, WorkerId) {
     common::create_namespace(store, "default", 1000).await;
-    let worker = store
-        .worker_register("w", &["example".to_string()], Resources { cpu: 1000, memory: 1000, pods: 4, storage: 1000 })
-        .await
-        .unwrap();
-    let run = store
-        .run_submit(SubmitParams {
-            name: "example-1".into(),
-            service: "example".into(),
-            namespace: "default".into(),
-            user_id: "1".into(),
-            priority: berth::domain::Priority::Normal,
-            flow: berth::domain::Flow::Priority,
-            request: Resources { cpu: 0, memory: 0, pods: 1, storage: 0 },
-            input_zip: Vec::new(),
-            command: None,
-            env: serde_json::json!({}),
-            timeout_seconds: None,
-            retry: berth::retry::RetryPolicy::default(),
-            idempotency: None,
-            now: None,
-        })
-        .await
-        .unwrap();
-    (run, worker)
+    let worker = common::register_example_worker(store).await;
+    (store.run_submit(common::priority_submit()).await.unwrap(), worker)
 }
 
-/// One admission cycle as a freshly elected leader; returns what it admitted.
 async fn admit(store: &Store) -> Vec<RunId> {
-    let settings = SchedulerSettings::from_config(&common::test_config());
-    let leader = store.leader_try_elect("durability").await.unwrap().expect("leader");
-    let mut wrr = Wrr::default();
-    let done = cycle::run(store, leader.epoch(), &mut wrr, &settings, &Clock::System, false).await.unwrap();
-    leader.release().await;
-    done.admitted
+    common::admit_once(store, "durability").await
 }
 
 async fn claim(store: &Store, worker: WorkerId) -> Vec<RunId> {
-    let params = ClaimParams {
-        worker,
-        services: vec!["example".into()],
-        free: Resources { cpu: 1000, memory: 1000, pods: 4, storage: 1000 },
-        limit: 4,
-        now: None,
-        floor: None,
-    };
-    store.run_claim_batch(&params).await.unwrap().into_iter().map(|r| r.id).collect()
+    common::claim_example(store, worker).await.into_iter().map(|r| r.id).collect()
 }
 
 /// The run's state and its timeline's kinds, oldest first.

@@ -7,64 +7,24 @@ mod common;
 
 use std::time::Duration;
 
-use berth::clock::Clock;
-use berth::resources::Resources;
-use berth::scheduler::SchedulerSettings;
-use berth::scheduler::admission::Wrr;
-use berth::scheduler::cycle;
-use berth::store::runs::{ClaimParams, FinishParams, RunEvent, RunState, SubmitParams};
+use berth::store::runs::{FinishParams, RunEvent, RunState};
 use berth::store::{RunId, Store, WorkerId};
 
 async fn setup(store: &Store) -> WorkerId {
     common::create_namespace(store, "default", 1000).await;
-    store
-        .worker_register("w", &["example".to_string()], Resources { cpu: 1000, memory: 1000, pods: 4, storage: 1000 })
-        .await
-        .unwrap()
+    common::register_example_worker(store).await
 }
 
 async fn submit(store: &Store) -> RunId {
-    store
-        .run_submit(SubmitParams {
-            name: "example-1".into(),
-            service: "example".into(),
-            namespace: "default".into(),
-            user_id: "1".into(),
-            priority: berth::domain::Priority::Normal,
-            flow: berth::domain::Flow::Priority,
-            request: Resources { cpu: 0, memory: 0, pods: 1, storage: 0 },
-            input_zip: Vec::new(),
-            command: None,
-            env: serde_json::json!({}),
-            timeout_seconds: None,
-            retry: berth::retry::RetryPolicy::default(),
-            idempotency: None,
-            now: None,
-        })
-        .await
-        .unwrap()
+    store.run_submit(common::priority_submit()).await.unwrap()
 }
 
-/// One admission cycle of a leader elected for it.
 async fn admit(store: &Store) -> Vec<RunId> {
-    let settings = SchedulerSettings::from_config(&common::test_config());
-    let leader = store.leader_try_elect("timeline").await.unwrap().expect("leader");
-    let mut wrr = Wrr::default();
-    let done = cycle::run(store, leader.epoch(), &mut wrr, &settings, &Clock::System, false).await.unwrap();
-    leader.release().await;
-    done.admitted
+    common::admit_once(store, "timeline").await
 }
 
 async fn claim(store: &Store, worker: WorkerId) -> Vec<berth::store::runs::ClaimedRun> {
-    let params = ClaimParams {
-        worker,
-        services: vec!["example".into()],
-        free: Resources { cpu: 1000, memory: 1000, pods: 4, storage: 1000 },
-        limit: 4,
-        now: None,
-        floor: None,
-    };
-    store.run_claim_batch(&params).await.unwrap()
+    common::claim_example(store, worker).await
 }
 
 fn kinds(events: &[RunEvent]) -> Vec<(String, String)> {

@@ -381,6 +381,62 @@ pub async fn create_namespace(store: &Store, name: &str, quota: i64) {
     store.namespace_set_quota(name, quota).await.expect("create namespace");
 }
 
+/// Capacity of [`register_example_worker`]'s worker: room for four 1-pod runs.
+pub const EXAMPLE_WORKER: berth::resources::Resources =
+    berth::resources::Resources { cpu: 1000, memory: 1000, pods: 4, storage: 1000 };
+
+/// Registers a worker named `w` for the `example` service with [`EXAMPLE_WORKER`]'s capacity.
+pub async fn register_example_worker(store: &Store) -> berth::store::WorkerId {
+    store.worker_register("w", &["example".to_string()], EXAMPLE_WORKER).await.expect("register a worker")
+}
+
+/// One priority-flow upload of user `1` to the `example` service (1 pod, no input) in the
+/// `default` namespace (which the test creates first, see [`create_namespace`]).
+pub fn priority_submit() -> berth::store::runs::SubmitParams {
+    berth::store::runs::SubmitParams {
+        name: "example-1".into(),
+        service: "example".into(),
+        namespace: "default".into(),
+        user_id: "1".into(),
+        priority: berth::domain::Priority::Normal,
+        flow: berth::domain::Flow::Priority,
+        request: berth::resources::Resources { cpu: 0, memory: 0, pods: 1, storage: 0 },
+        input_zip: Vec::new(),
+        command: None,
+        env: serde_json::json!({}),
+        timeout_seconds: None,
+        retry: berth::retry::RetryPolicy::default(),
+        idempotency: None,
+        now: None,
+    }
+}
+
+/// One admission cycle as a leader elected as `holder` for it (released after); what it admitted.
+pub async fn admit_once(store: &Store, holder: &str) -> Vec<berth::store::RunId> {
+    let settings = berth::scheduler::SchedulerSettings::from_config(&test_config());
+    let leader = store.leader_try_elect(holder).await.unwrap().expect("leader");
+    let mut wrr = berth::scheduler::admission::Wrr::default();
+    let done =
+        berth::scheduler::cycle::run(store, leader.epoch(), &mut wrr, &settings, &berth::clock::Clock::System, false)
+            .await
+            .unwrap();
+    leader.release().await;
+    done.admitted
+}
+
+/// One claim of up to four `example` runs by `worker`, with all of [`EXAMPLE_WORKER`] free.
+pub async fn claim_example(store: &Store, worker: berth::store::WorkerId) -> Vec<berth::store::runs::ClaimedRun> {
+    let params = berth::store::runs::ClaimParams {
+        worker,
+        services: vec!["example".into()],
+        free: EXAMPLE_WORKER,
+        limit: 4,
+        now: None,
+        floor: None,
+    };
+    store.run_claim_batch(&params).await.unwrap()
+}
+
 /// A bulk enqueue of one legacy run per user for the `example` service (1 pod each, no input) in
 /// the `default` namespace (which the test creates first, see [`create_namespace`]).
 pub fn legacy_batch(users: &[&str]) -> berth::store::batch::SubmitBatchParams {
