@@ -79,3 +79,34 @@ async fn bulk_enqueue_then_batched_finish_fences_each_run() {
     let no_zip = store.run_get(claimed[2].id).await.unwrap().unwrap();
     assert_eq!((no_zip.state.as_str(), no_zip.result_blob_id), ("succeeded", None));
 }
+
+/// The batched end wakes the leader's admission (`berth_finished`) in its own statement when it
+/// records an end, and wakes nobody when every end of the batch is refused.
+#[tokio::test]
+async fn a_batched_end_wakes_admission_only_when_it_records_an_end() {
+    use berth::store::notify;
+    let store = common::fresh_store().await;
+    common::create_namespace(&store, "default", 1000).await;
+    let ids = store.run_submit_batch(&batch(&["1"])).await.unwrap();
+    let capacity = Resources { cpu: 1000, memory: 1000, pods: 10, storage: 1000 };
+    let worker = store.worker_register("w", &["example".to_string()], capacity).await.unwrap();
+    let params =
+        ClaimParams { worker, services: vec!["example".into()], free: capacity, limit: 10, now: None, floor: None };
+    let claimed = store.run_claim_batch(&params).await.unwrap();
+    assert_eq!(claimed.len(), ids.len());
+    let mut listener = notify::listen(&store, &[notify::FINISHED, notify::SCHEDULES]).await;
+    assert!(listener.is_some(), "the test database answers");
+    let next = async |listener: &mut Option<_>| {
+        tokio::time::timeout(std::time::Duration::from_secs(10), notify::wait(listener)).await.expect("a notification")
+    };
+
+    let stale = AttemptId(claimed[0].attempt_id.0 + 1000);
+    assert_eq!(store.run_finish_batch(vec![finish(claimed[0].id, stale, None)]).await.unwrap(), [false]);
+    // A marker sent after the refused batch: notifications arrive in commit order.
+    sqlx::query("select pg_notify($1, '')").bind(notify::SCHEDULES).execute(store.pool()).await.unwrap();
+    assert_eq!(next(&mut listener).await.as_deref(), Some(notify::SCHEDULES), "a refused batch wakes nobody");
+
+    let done = store.run_finish_batch(vec![finish(claimed[0].id, claimed[0].attempt_id, None)]).await.unwrap();
+    assert_eq!(done, [true]);
+    assert_eq!(next(&mut listener).await.as_deref(), Some(notify::FINISHED));
+}

@@ -10,10 +10,10 @@ use berth::store::RunId;
 /// Time given to the services to register and elect a leader before the first probe.
 pub const WARM_UP: Duration = Duration::from_millis(1500);
 
-/// Measures both flows on an empty queue.
+/// Measures the chosen flows (`--flows`, both by default) on an empty queue.
 pub async fn run(bench: &Bench) -> Result<Vec<Measurement>> {
     let mut out = Vec::new();
-    for flow in ["legacy", "priority"] {
+    for &flow in &bench.opts.flows {
         bench.progress(&format!("latency, flow {flow}: {} probes", bench.opts.probes));
         db::reset(&bench.store).await?;
         out.push(probe(bench, flow, "latency", "enqueue_to_start", "default").await?);

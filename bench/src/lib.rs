@@ -216,7 +216,9 @@ pub async fn run(opts: BenchOptions, config: Config) -> Result<()> {
         bench.store.namespace_create_missing(&own).await?;
         let figures = bench.all().await?;
         report::print(&figures, bench.opts.json);
-        db::reset(&bench.store).await?;
+        if std::env::var_os("BERTH_BENCH_KEEP").is_none() {
+            db::reset(&bench.store).await?;
+        }
         Ok(())
     }
     .await;

@@ -3,7 +3,9 @@
 -- with the end's message, is the record of the end: the timeline shows it as the end event
 -- (run_events/list.sql; migration 0023). An element
 -- whose $2 is no longer its run's fencing token, or whose run is no longer running, changes nothing
--- (its blob is not written either) and is absent from the result.
+-- (its blob is not written either) and is absent from the result. Wakes the leader's admission
+-- (`berth_finished`, delivered at commit) when any end was recorded: one statement, one round trip
+-- and its own transaction.
 -- $1 run_ids bigint[], $2 attempt_ids bigint[], $3 states text[], $4 exit_codes int[],
 -- $5 result zips bytea[] (null: none; each at most one blob chunk), $6 messages text[],
 -- $7 now (nullable).
@@ -39,5 +41,7 @@ with input as materialized (
     insert into blob_chunks (blob_id, seq, data)
     select run.result_blob_id, 0, f.zip from run join input f on f.run_id = run.id
     where run.result_blob_id is not null and length(f.zip) > 0
+), wake as materialized (
+    select pg_notify('berth_finished', '') from (select 1 from run limit 1) any_finished
 )
-select id from run
+select run.id from run left join wake on true

@@ -100,7 +100,7 @@ impl Store {
         let messages: Vec<&str> = set.iter().map(|(_, p)| p.message.as_str()).collect();
         // One clock for the whole batch: the first injected instant, else the database's.
         let now = set.iter().find_map(|(_, p)| p.now);
-        let mut tx = self.generic_pool().begin().await?;
+        // One statement in its own transaction, which also wakes the leader when anything ended.
         let finished: Vec<RunId> = sqlx::query_scalar(include_str!("../../sql/runs/finish_batch.sql"))
             .bind(&runs)
             .bind(&tokens)
@@ -109,14 +109,8 @@ impl Store {
             .bind(&zips)
             .bind(&messages)
             .bind(now)
-            .fetch_all(&mut *tx)
+            .fetch_all(self.generic_pool())
             .await?;
-        if finished.is_empty() {
-            tx.rollback().await?;
-            return Ok(done);
-        }
-        notify(&mut tx, notify::FINISHED).await?;
-        tx.commit().await?;
         for (i, p) in &set {
             done[*i] = finished.contains(&p.run);
         }
