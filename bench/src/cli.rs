@@ -45,9 +45,13 @@ pub struct BenchArgs {
     /// Admissions per cycle (`settings.batch-size`); default: the configured value.
     #[arg(long)]
     pub batch_size: Option<usize>,
-    /// Flows measured by the throughput scenario.
+    /// Flows measured by the throughput and latency scenarios.
     #[arg(long, value_delimiter = ',', default_value = "legacy,priority")]
     pub flows: Vec<Flow>,
+    /// Leave the last scenario's rows in the tables at the end, to look into them with SQL
+    /// (the next `berth bench` on that database refuses to start until they are gone).
+    #[arg(long)]
+    pub keep: bool,
     /// Jobs in the tables of the lists scenario.
     #[arg(long, default_value_t = 1_000_000)]
     pub list_jobs: u64,
@@ -124,6 +128,7 @@ impl BenchArgs {
             e2e_runs: self.e2e_runs.max(1),
             batch_size: self.batch_size,
             flows: self.flows.iter().map(|f| f.as_str()).collect(),
+            keep: self.keep,
             lists: super::lists::ListSizes {
                 jobs: self.list_jobs,
                 stored: self.list_stored,

@@ -44,9 +44,11 @@ pub async fn measure(bench: &Bench, config: &Config, script: &'static str, figur
     let client = reqwest::Client::new();
 
     let started = Instant::now();
+    let cpu_before = super::cpu::busy_ticks();
     let uploaded = upload_all(&client, &base, script, super::users(bench.opts.seed, USERS, n)).await;
     let done = wait_downloadable(&client, &base, &uploaded?).await;
     let seconds = started.elapsed().as_secs_f64();
+    let cpu_after = super::cpu::busy_ticks();
     let verified = match &done {
         Ok(done) => verify(&client, &base, done).await,
         Err(_) => 0,
@@ -56,6 +58,9 @@ pub async fn measure(bench: &Bench, config: &Config, script: &'static str, figur
     let mut latencies: Vec<f64> = done.iter().filter_map(|d| d.latency_ms).collect();
     Ok(Measurement {
         runs_per_second: Some(latencies.len() as f64 / seconds),
+        // Everything on the machine: the HTTP client, the API, the leader, the worker, the jobs'
+        // processes and PostgreSQL (and the client's polling).
+        cpu_us_per_run: super::cpu::per_run_us(cpu_before, cpu_after, latencies.len() as u64),
         lost: Some((n - verified) as u64),
         ..figure
     }

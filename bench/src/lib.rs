@@ -118,8 +118,10 @@ pub struct BenchOptions {
     pub e2e_runs: usize,
     /// Admissions per cycle (`settings.batch-size`); `None` keeps the configured value.
     pub batch_size: Option<usize>,
-    /// Flows of the throughput scenario (`legacy`, `priority`).
+    /// Flows of the throughput and latency scenarios (`legacy`, `priority`).
     pub flows: Vec<&'static str>,
+    /// Leave the rows in the tables at the end.
+    pub keep: bool,
     /// Sizes of the lists scenario's tables.
     pub lists: lists::ListSizes,
     /// Timed requests of each kind in the lists scenario.
@@ -216,7 +218,7 @@ pub async fn run(opts: BenchOptions, config: Config) -> Result<()> {
         bench.store.namespace_create_missing(&own).await?;
         let figures = bench.all().await?;
         report::print(&figures, bench.opts.json);
-        if std::env::var_os("BERTH_BENCH_KEEP").is_none() {
+        if !bench.opts.keep {
             db::reset(&bench.store).await?;
         }
         Ok(())
