@@ -114,7 +114,7 @@ async fn planned_in_etl(cpus: &[&str]) -> Planned {
 
     let settings = SchedulerSettings::from_config(&test_config());
     let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
-    let plan = cycle::plan(&store, Wrr::default(), &settings, &Clock::System, settings.scan_limit)
+    let plan = cycle::plan(&mut store.hold(), Wrr::default(), &settings, &Clock::System, settings.scan_limit)
         .await
         .unwrap()
         .expect("something queued");
@@ -127,7 +127,7 @@ async fn a_quota_lowered_between_snapshot_and_commit_gives_a_stale_retry_and_no_
     let Planned { app, store, id, settings, leader, plan, .. } = one_run_planned_in_etl().await;
     // The quota shrinks after the snapshot, before the commit.
     store.namespace_set_quota("etl", Resources { cpu: 1000, memory: 4096, pods: 10, storage: 1000 }).await.unwrap();
-    let outcome = cycle::commit(&store, leader.epoch(), &plan, &Clock::System).await.unwrap();
+    let outcome = cycle::commit(&mut store.hold(), leader.epoch(), &plan, &Clock::System).await.unwrap();
     assert!(outcome.admitted.is_empty(), "never overcommit");
     assert_eq!(outcome.stale.len(), 1);
     assert!(outcome.again(), "the next cycle starts at once");
@@ -138,7 +138,8 @@ async fn a_quota_lowered_between_snapshot_and_commit_gives_a_stale_retry_and_no_
 
     // The next cycle sees the new quota and records the block instead.
     let mut wrr = Wrr::default();
-    let outcome = cycle::run(&store, leader.epoch(), &mut wrr, &settings, &Clock::System, true).await.unwrap();
+    let outcome =
+        cycle::run(&mut store.hold(), leader.epoch(), &mut wrr, &settings, &Clock::System, true).await.unwrap();
     assert!(outcome.admitted.is_empty() && outcome.stale.is_empty());
     let (_, why) = app.get_json(&format!("/api/v1/runs/{id}/why")).await;
     assert!(why["message"].as_str().unwrap().contains("cpu"), "{why}");
@@ -155,7 +156,7 @@ async fn the_commit_re_checks_each_run_beside_the_batchs_earlier_runs() {
     store.namespace_set_quota("etl", Resources { cpu: 1000, memory: 4096, pods: 10, storage: 1000 }).await.unwrap();
     assert!(store.run_cancel_unstarted(RunId(ids[1]), "changed my mind", "test").await.unwrap());
 
-    let outcome = cycle::commit(&store, leader.epoch(), &plan, &Clock::System).await.unwrap();
+    let outcome = cycle::commit(&mut store.hold(), leader.epoch(), &plan, &Clock::System).await.unwrap();
     assert_eq!(outcome.admitted, vec![RunId(ids[0])], "600 of 1,000 fits");
     assert_eq!(outcome.stale, vec![RunId(ids[2])], "600 + 300 (cancelled, still counted) + 600 does not");
     assert_eq!(app.state(ids[0]).await, "admitted");
@@ -182,7 +183,7 @@ async fn a_quota_lowered_while_the_commit_waits_for_its_lock_gives_a_stale_retry
     sqlx::query("update namespaces set cpu_limit = 1000 where name = 'etl'").execute(&mut *change).await.unwrap();
     let commit = tokio::spawn({
         let (store, epoch) = (store.clone(), leader.epoch());
-        async move { cycle::commit(&store, epoch, &plan, &Clock::System).await }
+        async move { cycle::commit(&mut store.hold(), epoch, &plan, &Clock::System).await }
     });
     wait_for("the commit to wait for the namespace lock", Duration::from_secs(10), || async {
         let waiting: i64 = sqlx::query_scalar(
@@ -212,7 +213,7 @@ async fn a_deposed_leaders_commit_writes_nothing() {
     let events_before: i64 =
         sqlx::query_scalar("select count(*) from run_events").fetch_one(store.pool()).await.unwrap();
     let stale_epoch = leader.epoch() - 1;
-    match cycle::commit(&store, stale_epoch, &plan, &Clock::System).await {
+    match cycle::commit(&mut store.hold(), stale_epoch, &plan, &Clock::System).await {
         Err(berth::store::Error::Deposed { mine }) => assert_eq!(mine, stale_epoch),
         other => panic!("expected Deposed, got {other:?}"),
     }
@@ -319,7 +320,8 @@ async fn a_backlog_blocked_in_one_namespace_does_not_hide_another_namespace() {
     settings.scan_limit = 2; // fewer than namespace a's backlog
     let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
     let mut wrr = Wrr::default();
-    let outcome = cycle::run(&store, leader.epoch(), &mut wrr, &settings, &Clock::System, true).await.unwrap();
+    let outcome =
+        cycle::run(&mut store.hold(), leader.epoch(), &mut wrr, &settings, &Clock::System, true).await.unwrap();
     let admitted: Vec<i64> = outcome.admitted.iter().map(|r| r.0).collect();
     assert!(admitted.contains(&backlog[0]), "a's head fits its one pod: {admitted:?}");
     assert!(admitted.contains(&other), "b's run is seen and admitted despite a's backlog: {admitted:?}");
@@ -454,7 +456,8 @@ async fn a_users_capped_backlog_does_not_hide_another_users_run_queued_behind_it
     let (settings, leader) = capped_backlogs(&app, &[("alice", 50), ("bob", 1)], 5, 1).await;
     let mut wrr = Wrr::default();
 
-    let first = cycle::run(&app.store, leader.epoch(), &mut wrr, &settings, &Clock::System, true).await.unwrap();
+    let first =
+        cycle::run(&mut app.store.hold(), leader.epoch(), &mut wrr, &settings, &Clock::System, true).await.unwrap();
     assert_eq!(first.admitted.len(), 2, "alice's first run and bob's, in the same cycle");
     let active = active_per_user(&app.store).await;
     assert_eq!(active.get("bob"), Some(&1), "bob's run is not hidden behind alice's backlog");
@@ -486,7 +489,7 @@ async fn one_full_cycle_admits_every_user_up_to_their_cap_however_backlogs_inter
         let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
         let (settings, leader) = capped_backlogs(&app, &blocks, scan_limit, cap).await;
         let mut wrr = Wrr::default();
-        cycle::run(&app.store, leader.epoch(), &mut wrr, &settings, &Clock::System, true).await.unwrap();
+        cycle::run(&mut app.store.hold(), leader.epoch(), &mut wrr, &settings, &Clock::System, true).await.unwrap();
         let mut queued: std::collections::BTreeMap<&str, i64> = Default::default();
         for (user, count) in &blocks {
             *queued.entry(user).or_default() += *count as i64;

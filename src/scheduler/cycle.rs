@@ -13,6 +13,7 @@ use crate::clock::Clock;
 use crate::resources::Resources;
 use crate::service::BoxFuture;
 use crate::store::admission::{AdmitBatch, Admitted, LeaderTx};
+use crate::store::held::Held;
 use crate::store::{Result, RunId, Store, notify};
 
 /// Admission as a leader duty: a quick cycle on every submit or finish notification (or at once
@@ -21,13 +22,19 @@ use crate::store::{Result, RunId, Store, notify};
 pub struct Admission {
     trigger: Trigger,
     wrr: Wrr,
+    /// The connection of the snapshot and the admission commit.
+    held: Held,
 }
 
 impl Admission {
     /// The duty for `term`, starting from the credits the term inherited.
     pub fn new(term: &Term) -> Self {
         let (high, normal) = term.wrr;
-        Self { trigger: Trigger { every: term.settings.tick, channels: &CHANNELS }, wrr: Wrr { high, normal } }
+        Self {
+            trigger: Trigger { every: term.settings.tick, channels: &CHANNELS },
+            wrr: Wrr { high, normal },
+            held: term.store.hold(),
+        }
     }
 }
 
@@ -46,7 +53,7 @@ impl Duty for Admission {
     fn run<'a>(&'a mut self, term: &'a Term, wake: Wake) -> BoxFuture<'a, Result<Done>> {
         Box::pin(async move {
             let full = wake == Wake::Interval;
-            let outcome = run(&term.store, term.epoch, &mut self.wrr, &term.settings, &term.clock, full).await?;
+            let outcome = run(&mut self.held, term.epoch, &mut self.wrr, &term.settings, &term.clock, full).await?;
             Ok(Done { again: outcome.again(), within: None })
         })
     }
@@ -82,13 +89,13 @@ pub struct Plan {
     started: Instant,
 }
 
-/// Runs one cycle as the leader of `epoch`. With `all_records` false (a notification-driven cycle)
+/// Runs one cycle as the leader of `epoch`, its snapshot and admission commit on `held`. With `all_records` false (a notification-driven cycle)
 /// it reads [`SchedulerSettings::quick_scan_limit`] runs per queue and writes only the block records
 /// whose head timer changed: the once-per-tick cycle reads `scan_limit` runs per queue, refreshes
 /// every record and the queue gauges, because doing all of that on every notification costs more
 /// than the admissions themselves.
 pub async fn run(
-    store: &Store,
+    held: &mut Held,
     epoch: i64,
     wrr: &mut Wrr,
     settings: &SchedulerSettings,
@@ -96,11 +103,11 @@ pub async fn run(
     all_records: bool,
 ) -> Result<CycleOutcome> {
     let per_queue = if all_records { settings.scan_limit } else { settings.quick_scan_limit() };
-    let Some(mut plan) = plan(store, *wrr, settings, clock, per_queue).await? else {
+    let Some(mut plan) = plan(held, *wrr, settings, clock, per_queue).await? else {
         return Ok(CycleOutcome::default());
     };
     plan.all_records = all_records;
-    let outcome = commit(store, epoch, &plan, clock).await?;
+    let outcome = commit(held, epoch, &plan, clock).await?;
     *wrr = plan.decisions.wrr;
     Ok(outcome)
 }
@@ -109,14 +116,14 @@ pub async fn run(
 /// decides (no writes); `None` when nothing is queued. The queue gauges are set only from a full
 /// read (`per_queue` = `scan_limit`), so they do not jump with the cycle kind.
 pub async fn plan(
-    store: &Store,
+    held: &mut Held,
     wrr: Wrr,
     settings: &SchedulerSettings,
     clock: &Clock,
     per_queue: i64,
 ) -> Result<Option<Plan>> {
     let started = Instant::now();
-    let Some(rows) = store.admission_snapshot(per_queue, settings.lease_seconds).await? else {
+    let Some(rows) = held.admission_snapshot(per_queue, settings.lease_seconds).await? else {
         // Nothing queued: no decision, no fenced write, no commit to wait for.
         crate::metrics::queues_empty();
         return Ok(None);
@@ -124,7 +131,7 @@ pub async fn plan(
     let mut snapshot = capacity::snapshot(&rows, clock, wrr);
     let mut decisions = admission::decide(&snapshot, &settings.policy);
     if per_queue >= settings.scan_limit {
-        decisions = see_past_capped_users(store, &mut snapshot, decisions, settings, per_queue).await?;
+        decisions = see_past_capped_users(held.store(), &mut snapshot, decisions, settings, per_queue).await?;
     }
     if per_queue >= settings.scan_limit {
         capacity::report(&snapshot, &decisions);
@@ -185,7 +192,7 @@ async fn see_past_capped_users(
 }
 
 /// Commits a plan under the fencing epoch, re-checking every admission against the locked quotas.
-pub async fn commit(store: &Store, epoch: i64, plan: &Plan, clock: &Clock) -> Result<CycleOutcome> {
+pub async fn commit(held: &mut Held, epoch: i64, plan: &Plan, clock: &Clock) -> Result<CycleOutcome> {
     let (snapshot, decisions, started) = (&plan.snapshot, &plan.decisions, plan.started);
     let now = clock.sql_now();
 
@@ -226,9 +233,9 @@ pub async fn commit(store: &Store, epoch: i64, plan: &Plan, clock: &Clock) -> Re
     let batch = AdmitBatch { runs: &runs, now, wrr: (decisions.wrr.high, decisions.wrr.normal) };
     let done = if records.is_empty() && decisions.timeouts.is_empty() {
         // Admissions only (the common cycle): one statement, its own transaction.
-        store.admit(epoch, &batch).await?
+        held.admit(epoch, &batch).await?
     } else {
-        let mut tx = store.leader_tx(epoch).await?;
+        let mut tx = held.store().leader_tx(epoch).await?;
         let done = if runs.is_empty() { Admitted::default() } else { tx.admit(&batch).await? };
         if !records.is_empty() {
             tx.record_blocks(&records).await?;

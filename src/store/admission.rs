@@ -3,8 +3,9 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sqlx::types::Json;
-use sqlx::{PgConnection, Postgres, Row, Transaction};
+use sqlx::{PgConnection, PgExecutor, Postgres, Row, Transaction};
 
+use super::held::Held;
 use super::leader::{leader_check_epoch, leader_read_epoch};
 use super::{Error, Resources, Result, RunId, Store, WorkerId};
 use crate::domain::{Priority, RunState};
@@ -160,22 +161,7 @@ impl Store {
     /// Reads the admission snapshot in one statement: one consistent view, one round trip.
     /// `None` when nothing is queued (and then no ledger is read).
     pub async fn admission_snapshot(&self, per_queue: i64, lease_seconds: f64) -> Result<Option<SnapshotRows>> {
-        let rows = sqlx::query(include_str!("../../sql/admission/snapshot.sql"))
-            .bind(per_queue)
-            .bind(lease_seconds)
-            .fetch_all(self.generic_pool())
-            .await?;
-        let Some(first) = rows.first() else { return Ok(None) };
-        let now: DateTime<Utc> = first.try_get("now")?;
-        let Json(ledger): Json<Ledger> = first.try_get("ledger")?;
-        let queued = rows.iter().map(queued_row).collect::<Result<Vec<_>>>()?;
-        Ok(Some(SnapshotRows {
-            queued,
-            namespaces: ledger.namespaces.into_iter().map(QuotaRow::from).collect(),
-            workers: ledger.workers,
-            active: ledger.active,
-            now,
-        }))
+        snapshot(self.generic_pool(), per_queue, lease_seconds).await
     }
 
     /// The oldest `limit` queued runs of one namespace and priority without the `capped`
@@ -330,6 +316,40 @@ pub struct Admitted {
     pub admitted: Vec<RunId>,
     /// Runs the re-check refused: still queued at their place, with a `stale_quota_retry` event.
     pub stale: Vec<RunId>,
+}
+
+impl Held {
+    /// [`Store::admission_snapshot`] on the held connection.
+    pub async fn admission_snapshot(&mut self, per_queue: i64, lease_seconds: f64) -> Result<Option<SnapshotRows>> {
+        let result = snapshot(self.conn().await?, per_queue, lease_seconds).await;
+        self.settle(result)
+    }
+
+    /// [`Store::admit`] on the held connection.
+    pub async fn admit(&mut self, epoch: i64, batch: &AdmitBatch<'_>) -> Result<Admitted> {
+        let result = admit(self.conn().await?, epoch, batch, true).await;
+        self.settle(result)
+    }
+}
+
+/// Runs admission/snapshot.sql on `db`.
+async fn snapshot<'e>(db: impl PgExecutor<'e>, per_queue: i64, lease_seconds: f64) -> Result<Option<SnapshotRows>> {
+    let rows = sqlx::query(include_str!("../../sql/admission/snapshot.sql"))
+        .bind(per_queue)
+        .bind(lease_seconds)
+        .fetch_all(db)
+        .await?;
+    let Some(first) = rows.first() else { return Ok(None) };
+    let now: DateTime<Utc> = first.try_get("now")?;
+    let Json(ledger): Json<Ledger> = first.try_get("ledger")?;
+    let queued = rows.iter().map(queued_row).collect::<Result<Vec<_>>>()?;
+    Ok(Some(SnapshotRows {
+        queued,
+        namespaces: ledger.namespaces.into_iter().map(QuotaRow::from).collect(),
+        workers: ledger.workers,
+        active: ledger.active,
+        now,
+    }))
 }
 
 /// Runs admission/admit.sql; `asynchronous` only when the statement is its own transaction.

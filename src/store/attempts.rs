@@ -2,9 +2,10 @@
 //! Every write after the claim carries the token and changes nothing once it is stale.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
+use sqlx::{PgExecutor, Row};
 
 use super::blobs::blob_write;
+use super::held::Held;
 use super::notify::{self, notify};
 use super::runs::RunState;
 use super::{AttemptId, BlobId, Resources, Result, RunId, Store, WorkerId};
@@ -156,20 +157,7 @@ impl Store {
 
     /// Claims admitted runs that fit the worker; each gets a new attempt and fencing token.
     pub async fn run_claim_batch(&self, p: &ClaimParams) -> Result<Vec<ClaimedRun>> {
-        let rows = sqlx::query(include_str!("../../sql/runs/claim_batch.sql"))
-            .bind(p.worker)
-            .bind(&p.services)
-            .bind(p.free.cpu)
-            .bind(p.free.memory)
-            .bind(p.free.pods)
-            .bind(p.free.storage)
-            .bind(p.limit)
-            .bind(p.now)
-            .bind(super::blobs::CHUNK_BYTES as i64)
-            .bind(p.floor)
-            .fetch_all(self.generic_pool())
-            .await?;
-        rows.into_iter().map(claimed_from_row).collect()
+        claim_batch(self.generic_pool(), p).await
     }
 
     /// Appends log chunks of an attempt; returns false when the attempt is no longer current.
@@ -276,4 +264,30 @@ fn claimed_from_row(r: sqlx::postgres::PgRow) -> Result<ClaimedRun> {
         },
         workflow_run_id: r.try_get("workflow_run_id")?,
     })
+}
+
+impl Held {
+    /// [`Store::run_claim_batch`] on the held connection.
+    pub async fn run_claim_batch(&mut self, p: &ClaimParams) -> Result<Vec<ClaimedRun>> {
+        let result = claim_batch(self.conn().await?, p).await;
+        self.settle(result)
+    }
+}
+
+/// Runs runs/claim_batch.sql on `db`.
+async fn claim_batch<'e>(db: impl PgExecutor<'e>, p: &ClaimParams) -> Result<Vec<ClaimedRun>> {
+    let rows = sqlx::query(include_str!("../../sql/runs/claim_batch.sql"))
+        .bind(p.worker)
+        .bind(&p.services)
+        .bind(p.free.cpu)
+        .bind(p.free.memory)
+        .bind(p.free.pods)
+        .bind(p.free.storage)
+        .bind(p.limit)
+        .bind(p.now)
+        .bind(super::blobs::CHUNK_BYTES as i64)
+        .bind(p.floor)
+        .fetch_all(db)
+        .await?;
+    rows.into_iter().map(claimed_from_row).collect()
 }

@@ -1,8 +1,10 @@
 //! Set-based variants of the run writes: bulk enqueue and batched completion, one statement each.
 
 use chrono::{DateTime, Utc};
+use sqlx::PgExecutor;
 
 use super::blobs::{CHUNK_BYTES, blob_write};
+use super::held::Held;
 use super::namespaces::namespace_require;
 use super::notify::{self, notify};
 use super::runs::{FinishParams, RunState};
@@ -76,6 +78,17 @@ impl Store {
     /// fencing token is no longer current and nothing of it was stored). Entries whose result is
     /// larger than one blob chunk, and retries, go through [`Store::run_finish`] instead.
     pub async fn run_finish_batch(&self, batch: Vec<FinishParams>) -> Result<Vec<bool>> {
+        let (mut done, set) = self.finish_alone(batch).await?;
+        if !set.is_empty() {
+            let finished = finish_batch(self.generic_pool(), &set).await?;
+            mark_done(&mut done, &set, &finished);
+        }
+        Ok(done)
+    }
+
+    /// Ends the entries the batched statement does not take, one by one ([`Store::run_finish`]);
+    /// returns what each of them did and the other entries, with their places in `batch`.
+    async fn finish_alone(&self, batch: Vec<FinishParams>) -> Result<(Vec<bool>, Vec<(usize, FinishParams)>)> {
         let mut done = vec![false; batch.len()];
         let mut set = Vec::with_capacity(batch.len());
         for (i, p) in batch.into_iter().enumerate() {
@@ -89,31 +102,48 @@ impl Store {
                 set.push((i, p));
             }
         }
-        if set.is_empty() {
-            return Ok(done);
-        }
-        let runs: Vec<RunId> = set.iter().map(|(_, p)| p.run).collect();
-        let tokens: Vec<AttemptId> = set.iter().map(|(_, p)| p.attempt_id).collect();
-        let states: Vec<RunState> = set.iter().map(|(_, p)| p.state).collect();
-        let codes: Vec<Option<i32>> = set.iter().map(|(_, p)| p.exit_code).collect();
-        let zips: Vec<Option<&[u8]>> = set.iter().map(|(_, p)| p.result_zip.as_deref()).collect();
-        let messages: Vec<&str> = set.iter().map(|(_, p)| p.message.as_str()).collect();
-        // One clock for the whole batch: the first injected instant, else the database's.
-        let now = set.iter().find_map(|(_, p)| p.now);
-        // One statement in its own transaction, which also wakes the leader when anything ended.
-        let finished: Vec<RunId> = sqlx::query_scalar(include_str!("../../sql/runs/finish_batch.sql"))
-            .bind(&runs)
-            .bind(&tokens)
-            .bind(&states)
-            .bind(&codes)
-            .bind(&zips)
-            .bind(&messages)
-            .bind(now)
-            .fetch_all(self.generic_pool())
-            .await?;
-        for (i, p) in &set {
-            done[*i] = finished.contains(&p.run);
+        Ok((done, set))
+    }
+}
+
+impl Held {
+    /// [`Store::run_finish_batch`], the batched statement on the held connection.
+    pub async fn run_finish_batch(&mut self, batch: Vec<FinishParams>) -> Result<Vec<bool>> {
+        let (mut done, set) = self.store().finish_alone(batch).await?;
+        if !set.is_empty() {
+            let result = finish_batch(self.conn().await?, &set).await;
+            mark_done(&mut done, &set, &self.settle(result)?);
         }
         Ok(done)
+    }
+}
+
+/// Runs runs/finish_batch.sql on `db` for `set`: one statement in its own transaction, which also
+/// wakes the leader when anything ended. Returns the runs whose end it recorded.
+async fn finish_batch<'e>(db: impl PgExecutor<'e>, set: &[(usize, FinishParams)]) -> Result<Vec<RunId>> {
+    let runs: Vec<RunId> = set.iter().map(|(_, p)| p.run).collect();
+    let tokens: Vec<AttemptId> = set.iter().map(|(_, p)| p.attempt_id).collect();
+    let states: Vec<RunState> = set.iter().map(|(_, p)| p.state).collect();
+    let codes: Vec<Option<i32>> = set.iter().map(|(_, p)| p.exit_code).collect();
+    let zips: Vec<Option<&[u8]>> = set.iter().map(|(_, p)| p.result_zip.as_deref()).collect();
+    let messages: Vec<&str> = set.iter().map(|(_, p)| p.message.as_str()).collect();
+    // One clock for the whole batch: the first injected instant, else the database's.
+    let now = set.iter().find_map(|(_, p)| p.now);
+    Ok(sqlx::query_scalar(include_str!("../../sql/runs/finish_batch.sql"))
+        .bind(&runs)
+        .bind(&tokens)
+        .bind(&states)
+        .bind(&codes)
+        .bind(&zips)
+        .bind(&messages)
+        .bind(now)
+        .fetch_all(db)
+        .await?)
+}
+
+/// Marks the entries of `set` whose run is in `finished` as recorded.
+fn mark_done(done: &mut [bool], set: &[(usize, FinishParams)], finished: &[RunId]) {
+    for (i, p) in set {
+        done[*i] = finished.contains(&p.run);
     }
 }

@@ -9,6 +9,7 @@ pub mod attempts;
 pub mod batch;
 pub mod blobs;
 pub mod grants;
+pub mod held;
 pub mod jobs;
 pub mod leader;
 pub mod lists;

@@ -2,6 +2,7 @@
 //! that is waiting in one statement and one transaction (`runs/finish_batch.sql`), each still
 //! checked against its fencing token. Nothing waits for a batch to fill: while one commit is in
 //! flight the next ends queue up, so an idle worker commits at once and a busy one in batches.
+//! The batches run on a connection the task holds (`store::held`).
 
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
@@ -49,10 +50,11 @@ impl Completer {
 }
 
 async fn run(store: Store, mut rx: mpsc::UnboundedReceiver<Request>) {
+    let mut held = store.hold();
     let mut batch: Vec<Request> = Vec::new();
     while rx.recv_many(&mut batch, FINISH_BATCH_MAX).await > 0 {
         let (params, replies): (Vec<FinishParams>, Vec<_>) = batch.drain(..).unzip();
-        match store.run_finish_batch(params).await {
+        match held.run_finish_batch(params).await {
             Ok(done) => {
                 for (reply, done) in replies.into_iter().zip(done) {
                     let _ = reply.send(Some(done));

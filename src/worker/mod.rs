@@ -150,6 +150,7 @@ pub async fn run(
     let mut claimer = Claimer {
         id,
         floor: claim_floor::ClaimFloor::new(std::time::Instant::now()),
+        held: store.hold(),
         store: store.clone(),
         settings: settings.clone(),
         executor,
@@ -202,6 +203,8 @@ pub async fn run(
 struct Claimer {
     id: WorkerId,
     floor: claim_floor::ClaimFloor,
+    /// The connection of the claims.
+    held: crate::store::held::Held,
     store: Store,
     settings: WorkerSettings,
     executor: Arc<Executor>,
@@ -230,7 +233,7 @@ impl Claimer {
                 now: None,
                 floor,
             };
-            let claimed = match self.store.run_claim_batch(&params).await {
+            let claimed = match self.held.run_claim_batch(&params).await {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "claim failed; retrying at the next wake-up");

@@ -416,10 +416,16 @@ pub async fn admit_once(store: &Store, holder: &str) -> Vec<berth::store::RunId>
     let settings = berth::scheduler::SchedulerSettings::from_config(&test_config());
     let leader = store.leader_try_elect(holder).await.unwrap().expect("leader");
     let mut wrr = berth::scheduler::admission::Wrr::default();
-    let done =
-        berth::scheduler::cycle::run(store, leader.epoch(), &mut wrr, &settings, &berth::clock::Clock::System, false)
-            .await
-            .unwrap();
+    let done = berth::scheduler::cycle::run(
+        &mut store.hold(),
+        leader.epoch(),
+        &mut wrr,
+        &settings,
+        &berth::clock::Clock::System,
+        false,
+    )
+    .await
+    .unwrap();
     leader.release().await;
     done.admitted
 }
