@@ -16,7 +16,7 @@ use sqlx::{Connection, PgConnection, Postgres};
 
 use super::{PING_IDLE_AFTER_DEFAULT, Result, Store};
 
-/// A connection of the generic-plan pool ([`Store::generic_pool`]) held by one loop.
+/// A connection of the generic-plan pool (`Store::generic_pool`) held by one loop.
 #[derive(Debug)]
 pub struct Held {
     store: Store,
