@@ -8,14 +8,16 @@
 -- branch in order). Plain columns, not JSON: as JSON, 1,000 runs cost ~10 ms a cycle to encode.
 -- No rows when nothing is queued, and then no ledger is computed: its cost grows with the
 -- admitted and running runs, and a legacy-flow burn-down would pay it on every finish.
--- The first row carries the ledger: the namespaces' quotas, the live workers' capacity (heartbeat
--- within the lease $2), and the admitted and running runs grouped by what tells them apart in the
--- ledger (namespace, user, service, state, worker and request). One read of those runs, through
--- runs_admitted and runs_running_worker (migration 0010), serves every scope: the leader sums the
--- groups per namespace, per (user, service), per worker, and the admitted runs no worker has
--- claimed yet per shape (they will take room on some worker, so the pool check subtracts them
--- first, oldest shape first). It was four scans of the same runs through three views and
--- runs_admitted (docs/benchmarks.md, change 15).
+-- The first row carries the ledger: the namespaces' quotas and the live workers' capacity (heartbeat
+-- within the lease $2), as JSON (a few rows), and the admitted and running runs grouped by what
+-- tells them apart in the ledger (namespace, user, service, state, worker and request), as one
+-- array per column (`active_*`, element-wise): as JSON, 677 groups cost ~2 ms a cycle to build
+-- and parse. One read of those runs, through runs_admitted and runs_running_worker (migration
+-- 0010), serves every scope: the leader sums the groups per namespace, per (user, service), per
+-- worker, and the admitted runs no worker has claimed yet per shape (they will take room on some
+-- worker, so the pool check subtracts them first, oldest shape first). It was four scans of the
+-- same runs through three views and runs_admitted (docs/benchmarks.md, change 15). The ledger
+-- is computed once, on the first queued row, and not at all when nothing is queued.
 with queued as materialized (
     select q.*
     from namespaces n
@@ -30,33 +32,37 @@ with queued as materialized (
          from runs where state = 'queued' and namespace is not null and namespace = n.name and priority = 'normal'
          order by enqueued_at, id limit $1)
     ) q
+), ledger as materialized (
+    select (select coalesce(json_agg(n order by n.name), '[]')
+            from (select name, cpu_limit, memory_limit, pods_limit, storage_limit from namespaces) n) as quotas,
+           (select coalesce(json_agg(w order by w.id), '[]')
+            from (select id, services, cpu, memory, pods, storage
+                  from workers
+                  where stopped_at is null and heartbeat_at > now() - make_interval(secs => $2)) w) as workers,
+           coalesce(array_agg(a.namespace), '{}') as active_namespace,
+           coalesce(array_agg(a.user_id), '{}') as active_user_id,
+           coalesce(array_agg(a.service), '{}') as active_service,
+           coalesce(array_agg(a.state), '{}') as active_state,
+           coalesce(array_agg(a.worker_id), '{}') as active_worker_id,
+           coalesce(array_agg(a.cpu), '{}') as active_cpu,
+           coalesce(array_agg(a.memory), '{}') as active_memory,
+           coalesce(array_agg(a.pods), '{}') as active_pods,
+           coalesce(array_agg(a.storage), '{}') as active_storage,
+           coalesce(array_agg(a.runs), '{}') as active_runs,
+           coalesce(array_agg(a.first), '{}') as active_first
+    from (select namespace, user_id, service, state, worker_id, cpu, memory, pods, storage,
+                 count(*) as runs, min(admitted_at) as first
+          from ((select namespace, user_id, service, state, worker_id, cpu, memory, pods, storage, admitted_at
+                 from runs
+                 where state = 'admitted' and admitted_at is not null)  -- runs_admitted
+                union all
+                (select namespace, user_id, service, state, worker_id, cpu, memory, pods, storage, admitted_at
+                 from runs
+                 where state = 'running' and worker_id is not null)  -- runs_running_worker
+               ) active
+          group by namespace, user_id, service, state, worker_id, cpu, memory, pods, storage) a
 )
-select q.*, now() as now,
-       -- The ledger rides on the first row only (JSON: a few rows per namespace, user and worker).
-       case when row_number() over () = 1 then (
-           select json_build_object(
-               'namespaces', (select coalesce(json_agg(n order by n.name), '[]')
-                              from (select name, cpu_limit, memory_limit, pods_limit, storage_limit
-                                    from namespaces) n),
-               'workers', (select coalesce(json_agg(w order by w.id), '[]')
-                           from (select id, services, cpu, memory, pods, storage
-                                 from workers
-                                 where stopped_at is null and heartbeat_at > now() - make_interval(secs => $2)) w),
-               'active', (select coalesce(json_agg(a), '[]')
-                          from (select namespace, user_id, service, state, worker_id,
-                                       cpu, memory, pods, storage, count(*) as runs,
-                                       min(admitted_at) as first
-                                from ((select namespace, user_id, service, state, worker_id,
-                                              cpu, memory, pods, storage, admitted_at
-                                       from runs
-                                       where state = 'admitted' and admitted_at is not null)  -- runs_admitted
-                                      union all
-                                      (select namespace, user_id, service, state, worker_id,
-                                              cpu, memory, pods, storage, admitted_at
-                                       from runs
-                                       where state = 'running' and worker_id is not null)  -- runs_running_worker
-                                     ) active
-                                group by namespace, user_id, service, state, worker_id,
-                                         cpu, memory, pods, storage) a))
-       ) end as ledger
-from queued q
+select q.*, now() as now, l.*
+from (select queued.*, row_number() over () as n from queued) q
+-- Only the first row reads the ledger (a CTE is computed when first read): no queued run, no ledger.
+left join lateral (select * from ledger where q.n = 1) l on true

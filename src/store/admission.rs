@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgExecutor, Postgres, Row, Transaction};
+use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, Row, Transaction};
 
 use super::held::Held;
 use super::leader::{leader_check_epoch, leader_read_epoch};
@@ -112,7 +112,7 @@ pub struct LiveWorkerRow {
 }
 
 /// Admitted and running runs that share everything the ledger tells apart.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ActiveGroup {
     /// Namespace.
     pub namespace: String,
@@ -125,7 +125,6 @@ pub struct ActiveGroup {
     /// The worker running them (`running` only).
     pub worker_id: Option<WorkerId>,
     /// Each run's request.
-    #[serde(flatten)]
     pub request: Resources,
     /// How many runs.
     pub runs: i64,
@@ -133,12 +132,46 @@ pub struct ActiveGroup {
     pub first: Option<DateTime<Utc>>,
 }
 
-/// The `ledger` column of admission/snapshot.sql.
-#[derive(Debug, Deserialize)]
-struct Ledger {
-    namespaces: Vec<Quota>,
-    workers: Vec<LiveWorkerRow>,
-    active: Vec<ActiveGroup>,
+/// The `active_*` columns of admission/snapshot.sql's first row: the groups, one array per field.
+#[derive(sqlx::FromRow)]
+struct ActiveColumns {
+    active_namespace: Vec<String>,
+    active_user_id: Vec<String>,
+    active_service: Vec<String>,
+    active_state: Vec<RunState>,
+    active_worker_id: Vec<Option<WorkerId>>,
+    active_cpu: Vec<i64>,
+    active_memory: Vec<i64>,
+    active_pods: Vec<i64>,
+    active_storage: Vec<i64>,
+    active_runs: Vec<i64>,
+    active_first: Vec<Option<DateTime<Utc>>>,
+}
+
+impl ActiveColumns {
+    /// The groups, element by element (the arrays come from one aggregation: equal lengths).
+    fn groups(self) -> Vec<ActiveGroup> {
+        let requests =
+            self.active_cpu.into_iter().zip(self.active_memory).zip(self.active_pods).zip(self.active_storage);
+        let requests = requests.map(|(((cpu, memory), pods), storage)| Resources { cpu, memory, pods, storage });
+        let who = self.active_namespace.into_iter().zip(self.active_user_id).zip(self.active_service);
+        let place = self.active_state.into_iter().zip(self.active_worker_id);
+        let count = self.active_runs.into_iter().zip(self.active_first);
+        who.zip(place)
+            .zip(requests)
+            .zip(count)
+            .map(|(((((namespace, user_id), service), (state, worker_id)), request), (runs, first))| ActiveGroup {
+                namespace,
+                user_id,
+                service,
+                state,
+                worker_id,
+                request,
+                runs,
+                first,
+            })
+            .collect()
+    }
 }
 
 /// Everything one admission cycle reads, from one consistent snapshot, as read: the scheduler's
@@ -341,13 +374,15 @@ async fn snapshot<'e>(db: impl PgExecutor<'e>, per_queue: i64, lease_seconds: f6
         .await?;
     let Some(first) = rows.first() else { return Ok(None) };
     let now: DateTime<Utc> = first.try_get("now")?;
-    let Json(ledger): Json<Ledger> = first.try_get("ledger")?;
+    let Json(quotas): Json<Vec<Quota>> = first.try_get("quotas")?;
+    let Json(workers): Json<Vec<LiveWorkerRow>> = first.try_get("workers")?;
+    let active = ActiveColumns::from_row(first)?.groups();
     let queued = rows.iter().map(queued_row).collect::<Result<Vec<_>>>()?;
     Ok(Some(SnapshotRows {
         queued,
-        namespaces: ledger.namespaces.into_iter().map(QuotaRow::from).collect(),
-        workers: ledger.workers,
-        active: ledger.active,
+        namespaces: quotas.into_iter().map(QuotaRow::from).collect(),
+        workers,
+        active,
         now,
     }))
 }
