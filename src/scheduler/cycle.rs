@@ -89,11 +89,12 @@ pub struct Plan {
     started: Instant,
 }
 
-/// Runs one cycle as the leader of `epoch`, its snapshot and admission commit on `held`. With `all_records` false (a notification-driven cycle)
-/// it reads [`SchedulerSettings::quick_scan_limit`] runs per queue and writes only the block records
-/// whose head timer changed: the once-per-tick cycle reads `scan_limit` runs per queue, refreshes
-/// every record and the queue gauges, because doing all of that on every notification costs more
-/// than the admissions themselves.
+/// Runs one cycle as the leader of `epoch`, its snapshot and admission commit on `held`. With
+/// `all_records` false (a notification-driven cycle) it reads
+/// [`SchedulerSettings::quick_scan_limit`] runs per queue and writes only the block records whose
+/// head timer changed: the once-per-tick cycle reads `scan_limit` runs per queue, refreshes every
+/// record and the queue gauges, because doing all of that on every notification costs more than
+/// the admissions themselves.
 pub async fn run(
     held: &mut Held,
     epoch: i64,
