@@ -20,9 +20,11 @@ async fn a_held_connection_keeps_its_session_and_is_replaced_once_it_died() {
     };
     let mut held = store.hold();
     let session = |store: berth::store::Store| async move {
-        // The server process that last ran the claim: the held session.
+        // The server process that ran the latest claim.
         let pid: Option<i32> = sqlx::query_scalar(
-            "select pid from pg_stat_activity where pid <> pg_backend_pid() and query like '-- Claims admitted runs%'",
+            "select pid from pg_stat_activity
+             where pid <> pg_backend_pid() and datname = current_database() and query like '-- Claims admitted runs%'
+             order by query_start desc limit 1",
         )
         .fetch_optional(store.pool())
         .await
@@ -32,8 +34,14 @@ async fn a_held_connection_keeps_its_session_and_is_replaced_once_it_died() {
 
     assert!(held.run_claim_batch(&params).await.unwrap().is_empty());
     let first = session(store.clone()).await;
+    // Another loop's held connection, kept meanwhile: had `held` given its connection back, this
+    // one would have taken it, and `held`'s next claim would run on another session.
+    let mut other = store.hold();
+    assert!(other.run_claim_batch(&params).await.unwrap().is_empty());
+    assert_ne!(session(store.clone()).await, first, "the other loop has a session of its own");
     assert!(held.run_claim_batch(&params).await.unwrap().is_empty());
-    assert_eq!(session(store.clone()).await, first, "both claims ran on one session");
+    assert_eq!(session(store.clone()).await, first, "both of `held`'s claims ran on one session");
+    drop(other);
 
     let killed: bool =
         sqlx::query_scalar("select pg_terminate_backend($1)").bind(first).fetch_one(store.pool()).await.unwrap();

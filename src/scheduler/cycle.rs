@@ -89,7 +89,7 @@ pub struct Plan {
     started: Instant,
 }
 
-/// Runs one cycle as the leader of `epoch`, its snapshot and admission commit on `held`. With
+/// Runs one cycle as the leader of `epoch`, its snapshot and admissions-only commit on `held`. With
 /// `all_records` false (a notification-driven cycle) it reads
 /// [`SchedulerSettings::quick_scan_limit`] runs per queue and writes only the block records whose
 /// head timer changed: the once-per-tick cycle reads `scan_limit` runs per queue, refreshes every

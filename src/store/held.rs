@@ -6,31 +6,36 @@
 //! milliseconds (the worker's claim and batched end, the leader's snapshot and admission) paid
 //! that extra round trip, and the wake-ups of a server process and a task that go with it, once
 //! per statement, on the path between a submit and its start. A [`Held`] connection stays with
-//! its loop: it is given back only when a statement on it failed (it may be broken, or inside a
-//! transaction a cancelled statement left open), and taken again at the next statement.
+//! its loop: it is given back when a statement on it failed (it may be broken, or inside a
+//! transaction a cancelled statement left open), or once it is older than
+//! [`HELD_LIFETIME`], and taken again at the next statement.
 
 use std::time::{Duration, Instant};
 
 use sqlx::pool::PoolConnection;
 use sqlx::{Connection, PgConnection, Postgres};
 
-use super::{PING_IDLE_AFTER_DEFAULT, Result, Store};
+use super::{ACQUIRE_TIMEOUT_DEFAULT, PING_IDLE_AFTER_DEFAULT, Result, Store};
+
+/// How long a loop keeps one connection before it takes a fresh one from the pool: the pool's own
+/// limit on a connection's life (sqlx's default), which a connection never given back would escape.
+pub const HELD_LIFETIME: Duration = Duration::from_secs(30 * 60);
 
 /// A connection of the generic-plan pool (`Store::generic_pool`) held by one loop.
 #[derive(Debug)]
 pub struct Held {
     store: Store,
     conn: Option<PoolConnection<Postgres>>,
+    /// When `conn` was taken from the pool.
+    taken: Instant,
     /// When a statement last ran on `conn`.
     used: Instant,
-    /// How long `conn` may sit unused and still run a statement without a ping first.
-    ping_after: Duration,
 }
 
 impl Store {
     /// A held connection for one loop's hot statements; it connects at its first statement.
     pub fn hold(&self) -> Held {
-        Held { store: self.clone(), conn: None, used: Instant::now(), ping_after: PING_IDLE_AFTER_DEFAULT }
+        Held { store: self.clone(), conn: None, taken: Instant::now(), used: Instant::now() }
     }
 }
 
@@ -40,21 +45,34 @@ impl Held {
         &self.store
     }
 
-    /// The held connection, taken from the pool if there is none. One unused for longer than the
-    /// ping interval (a quiet system, or one that outlived a database restart) is pinged first
-    /// and replaced if it does not answer.
+    /// The held connection, taken from the pool if there is none (or the one held is older than
+    /// [`HELD_LIFETIME`]). One unused for longer than the ping interval (a quiet system, or one
+    /// that outlived a database restart) is pinged first, within the pool's acquire timeout, and
+    /// replaced if it does not answer.
     pub(crate) async fn conn(&mut self) -> Result<&mut PgConnection> {
-        let conn = match self.conn.take() {
-            Some(mut conn) if self.used.elapsed() > self.ping_after => match conn.ping().await {
-                Ok(()) => conn,
-                Err(_) => {
-                    conn.close_on_drop();
-                    drop(conn);
-                    self.store.generic_pool().acquire().await?
+        let held = match self.conn.take() {
+            Some(conn) if self.taken.elapsed() > HELD_LIFETIME => {
+                drop(conn);
+                None
+            }
+            Some(mut conn) if self.used.elapsed() > PING_IDLE_AFTER_DEFAULT => {
+                match tokio::time::timeout(ACQUIRE_TIMEOUT_DEFAULT, conn.ping()).await {
+                    Ok(Ok(())) => Some(conn),
+                    Ok(Err(_)) | Err(_) => {
+                        conn.close_on_drop();
+                        None
+                    }
                 }
-            },
+            }
+            held => held,
+        };
+        let conn = match held {
             Some(conn) => conn,
-            None => self.store.generic_pool().acquire().await?,
+            None => {
+                let conn = self.store.generic_pool().acquire().await?;
+                self.taken = Instant::now();
+                conn
+            }
         };
         self.used = Instant::now();
         Ok(&mut **self.conn.insert(conn))
