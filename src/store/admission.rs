@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use sqlx::types::Json;
-use sqlx::{FromRow, PgConnection, PgExecutor, Postgres, Row, Transaction};
+use sqlx::{FromRow, PgConnection, Postgres, Row, Transaction};
 
 use super::held::Held;
 use super::leader::{leader_check_epoch, leader_read_epoch};
@@ -191,12 +191,6 @@ pub struct SnapshotRows {
 }
 
 impl Store {
-    /// Reads the admission snapshot in one statement: one consistent view, one round trip.
-    /// `None` when nothing is queued (and then no ledger is read).
-    pub async fn admission_snapshot(&self, per_queue: i64, lease_seconds: f64) -> Result<Option<SnapshotRows>> {
-        snapshot(self.generic_pool(), per_queue, lease_seconds).await
-    }
-
     /// The oldest `limit` queued runs of one namespace and priority without the `capped`
     /// (user, service) pairs' runs (admission/queued_uncapped.sql): what a snapshot's full read
     /// of that queue hid behind users held by their own cap.
@@ -352,7 +346,8 @@ pub struct Admitted {
 }
 
 impl Held {
-    /// [`Store::admission_snapshot`] on the held connection.
+    /// Reads the admission snapshot in one statement on the held connection: one consistent view,
+    /// one round trip. `None` when nothing is queued (and then no ledger is read).
     pub async fn admission_snapshot(&mut self, per_queue: i64, lease_seconds: f64) -> Result<Option<SnapshotRows>> {
         let result = snapshot(self.conn().await?, per_queue, lease_seconds).await;
         self.settle(result)
@@ -365,12 +360,12 @@ impl Held {
     }
 }
 
-/// Runs admission/snapshot.sql on `db`.
-async fn snapshot<'e>(db: impl PgExecutor<'e>, per_queue: i64, lease_seconds: f64) -> Result<Option<SnapshotRows>> {
+/// Runs admission/snapshot.sql on `conn`.
+async fn snapshot(conn: &mut PgConnection, per_queue: i64, lease_seconds: f64) -> Result<Option<SnapshotRows>> {
     let rows = sqlx::query(include_str!("../../sql/admission/snapshot.sql"))
         .bind(per_queue)
         .bind(lease_seconds)
-        .fetch_all(db)
+        .fetch_all(conn)
         .await?;
     let Some(first) = rows.first() else { return Ok(None) };
     let now: DateTime<Utc> = first.try_get("now")?;
