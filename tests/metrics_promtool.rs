@@ -119,7 +119,7 @@ async fn the_exporter_passes_promtool_check_metrics() {
     assert!(text.contains("# HELP berth_worker_capacity "), "{text}");
     // The claimed counter counts claims: two runs were claimed (two attempts).
     let attempts: i64 =
-        sqlx::query_scalar("select count(*) from attempts").fetch_one(app.store.pool()).await.expect("attempts");
+        sqlx::query_scalar("select count(*) from attempts_seen").fetch_one(app.store.pool()).await.expect("attempts");
     assert_eq!(attempts, 2);
     assert_eq!(value(&text, "berth_runs_claimed_total"), Some(2.0), "{text}");
     assert!(text.contains(r#"method="other",route="/health""#), "an unknown method reads other:\n{text}");

@@ -101,7 +101,7 @@ async fn an_admission_a_crash_forgets_leaves_its_run_queued_for_the_next_leader(
     assert_eq!(claim(&store, worker).await, vec![run]);
     let (state, events) = state_and_events(&store, run).await;
     assert_eq!((state.as_str(), events), ("running", vec!["submitted".into(), "admitted".into(), "started".into()]));
-    let attempts: i64 = sqlx::query_scalar("select count(*) from attempts where run_id = $1")
+    let attempts: i64 = sqlx::query_scalar("select count(*) from attempts_seen where run_id = $1")
         .bind(run)
         .fetch_one(store.pool())
         .await

@@ -6,11 +6,11 @@ with run as (
 ), recorded as (
     select id, at, kind, actor, message, details from run_events where run_id = :run
 ), admissions as (
-    select a.admitted_at as at, a.id as seq from attempts a where a.run_id = :run and a.admitted_at is not null
+    select a.admitted_at as at, a.id as seq from attempts_seen a where a.run_id = :run and a.admitted_at is not null
     union all
     select r.admitted_at, 9223372036854775807 from run r
     where r.flow = 'priority' and r.admitted_at is not null
-      and not exists (select from attempts a where a.run_id = :run and a.admitted_at = r.admitted_at)
+      and not exists (select from attempts_seen a where a.run_id = :run and a.admitted_at = r.admitted_at)
 )
 select at, kind, actor, message, details
 from (
@@ -24,9 +24,9 @@ from (
     union all
     select started_at, 'started', 'worker', 'attempt ' || number || ' started on worker ' || worker_id,
            jsonb_build_object('attempt', number, 'attempt_id', id, 'worker_id', worker_id), 1, id, 0
-    from attempts where run_id = :run
+    from attempts_seen where run_id = :run
     union all
     select finished_at, outcome, 'worker', message, jsonb_build_object('exit_code', exit_code, 'attempt_id', id), 1, id, 1
-    from attempts where run_id = :run and message is not null and finished_at is not null
+    from attempts_seen where run_id = :run and message is not null and finished_at is not null
 ) timeline
 order by at, source, seq, phase;

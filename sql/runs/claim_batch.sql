@@ -1,7 +1,9 @@
 -- Claims admitted runs for one worker: the oldest admissions of its services that fit, together, in
--- its free capacity. Starts an attempt per run with a new fencing token (attempts.id), in one
--- statement. The attempt row is the record of the start (and of the scheduler's admission): the
--- timeline shows them as the `admitted` and `started` events (run_events/list.sql; migration 0023).
+-- its free capacity. Starts an attempt per run with a new fencing token (drawn from
+-- attempts_id_seq), in one statement. The run's own row is the record of the start (and of the
+-- scheduler's admission) until the attempt ends: its attempt_id, attempt, worker_id, started_at and
+-- admitted_at; the attempt's row is written with its end (migration 0024). The view attempts_seen
+-- and the timeline (run_events/list.sql) read the running attempt from here.
 -- $1 worker_id, $2 services text[], $3 free cpu, $4 free memory, $5 free pods, $6 free storage,
 -- $7 most runs to claim, $8 now (nullable), $9 largest input (bytes) returned inline,
 -- $10 floor: skip runs admitted before it (nullable: scan from the oldest).
@@ -44,11 +46,6 @@ with candidates as materialized (
               r.lost_attempts + r.handed_back_attempts as excused_attempts,
               r.input_blob_id, r.command, r.env, r.timeout_seconds,
               r.restart, r.submission_failures, r.execution_failures, r.workflow_run_id
-), attempt as (
-    -- A priority-flow run's admission was the scheduler's: the attempt keeps its time, the record
-    -- of that admission once the run's own admitted_at moves on (a retry admits it again).
-    insert into attempts (id, run_id, worker_id, number, started_at, admitted_at)
-    select attempt_id, id, $1, attempt, started_at, case when flow = 'priority' then admitted_at end from claimed
 )
 select c.id, c.attempt, c.attempt_id, c.admitted_at, c.cpu, c.memory, c.pods, c.storage,
        c.service, c.max_attempts, c.retry_backoff_seconds, c.retry_backoff_max_seconds, c.lost_attempts,

@@ -1,4 +1,4 @@
--- Ends the current attempt of a run with its outcome, result and event. Refused (no row returned)
+-- Ends the current attempt of a run with its outcome, result, attempt row and event. Refused (no row returned)
 -- unless $2 is still the run's fencing token and the run is still running: a worker that lost its
 -- lease cannot overwrite anything. With $8 set (a retry), the run waits $8 seconds and then goes
 -- back to the queue at its place instead of ending; with $9 true as well (an infrastructure fault,
@@ -29,14 +29,15 @@ with run as (
         submission_failures = submission_failures + case when $11::text = 'submission_failure' then 1 else 0 end,
         execution_failures = execution_failures + case when $11::text = 'execution_failure' then 1 else 0 end
     where id = $1 and attempt_id = $2 and state = 'running'
+    -- The end changes none of the start's columns (worker_id, started_at, admitted_at): they are
+    -- the attempt's, for its row (migration 0024).
     returning id, attempt, attempt_id, coalesce($7::timestamptz, now()) as at, exit_code, not_before, state,
               restart is not null as streaming, submission_attempts, execution_attempts, submission_failures,
-              execution_failures
+              execution_failures, worker_id, started_at, case when flow = 'priority' then admitted_at end as admitted_at
 ), attempt as (
-    update attempts a
-    set finished_at = run.at, outcome = $3, exit_code = run.exit_code
+    insert into attempts (id, run_id, worker_id, number, started_at, admitted_at, finished_at, outcome, exit_code)
+    select attempt_id, id, worker_id, attempt, started_at, admitted_at, at, $3, exit_code
     from run
-    where a.id = run.attempt_id
 ), event as (
     insert into run_events (run_id, at, kind, actor, message, details)
     select id, at, $3, 'worker',

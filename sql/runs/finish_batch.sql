@@ -1,7 +1,8 @@
 -- Ends many attempts at once (the worker's batched completion): per element, the same as
 -- runs/finish.sql: outcome, result blob and attempt row, all in one statement. The attempt row,
--- with the end's message, is the record of the end: the timeline shows it as the end event
--- (run_events/list.sql; migration 0023). An element
+-- written here from the run's record of the start (migration 0024) with the end's message, is the
+-- record of the end: the timeline shows it as the end event (run_events/list.sql; migration 0023).
+-- An element
 -- whose $2 is no longer its run's fencing token, or whose run is no longer running, changes nothing
 -- (its blob is not written either) and is absent from the result. Wakes the leader's admission
 -- (`berth_finished`, delivered at commit) when any end was recorded: one statement, one round trip
@@ -25,13 +26,13 @@ with input as materialized (
     -- nothing was running make the planner scan the running runs first and compare each with every
     -- element (measured: 1.5 million comparisons, 550 ms for 829 ends, instead of 829 lookups).
     where r.id = f.run_id and r.attempt_id = f.attempt_id and r.state = f.running
-    returning r.id, r.attempt_id, r.finished_at, r.state, r.exit_code, r.result_blob_id, r.message
+    -- The end changes none of the start's columns: they are the attempt's.
+    returning r.id, r.attempt_id, r.finished_at, r.state, r.exit_code, r.result_blob_id, r.message,
+              r.worker_id, r.attempt, r.started_at, case when r.flow = 'priority' then r.admitted_at end as admitted_at
 ), attempt as (
-    update attempts a
-    set finished_at = run.finished_at, outcome = run.state, exit_code = run.exit_code,
-        message = coalesce(run.message, '')
+    insert into attempts (id, run_id, worker_id, number, started_at, admitted_at, finished_at, outcome, exit_code, message)
+    select attempt_id, id, worker_id, attempt, started_at, admitted_at, finished_at, state, exit_code, coalesce(message, '')
     from run
-    where a.id = run.attempt_id
 ), blob as (
     -- Written in the same statement as the run's reference to it (no foreign key: migration 0020).
     insert into blobs (id, size)

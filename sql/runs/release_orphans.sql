@@ -5,7 +5,9 @@
 -- $1 worker_id, $2 the worker's in-flight attempt ids bigint[], $3 grace seconds, $4 now (nullable).
 -- Row locks: FOR UPDATE SKIP LOCKED on those runs.
 with orphan as materialized (
-    select id from runs
+    -- With the attempt as the run records it before the hand-back clears it: its row's start.
+    select id, attempt, worker_id, started_at, case when flow = 'priority' then admitted_at end as admitted_at
+    from runs
     where worker_id = $1 and worker_id is not null and state = 'running'
       and attempt_id <> all($2::bigint[])
       and started_at < coalesce($4::timestamptz, now()) - make_interval(secs => $3)
@@ -20,9 +22,10 @@ with orphan as materialized (
     where r.id = orphan.id
     returning r.id, r.attempt_id, r.state
 ), attempt as (
-    update attempts a set finished_at = coalesce($4::timestamptz, now()), outcome = 'handed_back'
-    from run
-    where a.id = run.attempt_id
+    insert into attempts (id, run_id, worker_id, number, started_at, admitted_at, finished_at, outcome)
+    select run.attempt_id, run.id, orphan.worker_id, orphan.attempt, orphan.started_at, orphan.admitted_at,
+           coalesce($4::timestamptz, now()), 'handed_back'
+    from run join orphan on orphan.id = run.id
 )
 insert into run_events (run_id, at, kind, actor, message, details)
 select id, coalesce($4::timestamptz, now()), 'requeued', 'worker',

@@ -11,7 +11,9 @@
 -- $1 lease seconds, $2 most lost attempts, $3 now (nullable).
 -- Row locks: FOR UPDATE SKIP LOCKED on the rescued runs. Called inside a fenced leader transaction.
 with lost as materialized (
-    select r.id,
+    -- With the attempt as the run records it before the rescue clears it: its row's start.
+    select r.id, r.attempt_id, r.attempt, r.worker_id, r.started_at,
+           case when r.flow = 'priority' then r.admitted_at end as admitted_at,
            case when r.restart is null then case when r.lost_attempts + 1 >= $2 then 'failed' else 'requeue' end
                 when r.cancel_requested then 'aborted'
                 when r.restart->>'restart_policy' = 'always'
@@ -59,10 +61,13 @@ with lost as materialized (
     returning r.id, r.state, r.worker_id, r.lost_attempts, lost.verdict, r.not_before, r.submission_attempts,
               r.execution_attempts, r.submission_failures, r.execution_failures
 ), attempt as (
-    update attempts a
-    set finished_at = coalesce($3::timestamptz, now()), outcome = 'lost'
-    from moved
-    where a.run_id = moved.id and a.finished_at is null
+    insert into attempts (id, run_id, worker_id, number, started_at, admitted_at, finished_at, outcome)
+    select lost.attempt_id, lost.id, lost.worker_id, lost.attempt, lost.started_at, lost.admitted_at,
+           coalesce($3::timestamptz, now()), 'lost'
+    from moved join lost on lost.id = moved.id
+    where lost.attempt_id is not null
+    -- A claim by a worker of a release before migration 0024 wrote the row at the start.
+    on conflict (id) do update set finished_at = excluded.finished_at, outcome = excluded.outcome
 )
 insert into run_events (run_id, at, kind, actor, message, details)
 select id, coalesce($3::timestamptz, now()),

@@ -128,13 +128,13 @@ type RunRow = (i64, String, i32, i64, i64, i64, i64, i64);
 pub const TERMINAL: &str = "('succeeded', 'failed', 'timed_out', 'cancelled', 'aborted')";
 
 /// SQL for every run's timeline as the API shows it (sql/run_events/list.sql): the event rows, and
-/// the starts and reported ends the attempts carry (migration 0023). Columns `run_id, at, kind,
+/// the starts and reported ends the attempts carry (migration 0023; the running one from its run, 0024). Columns `run_id, at, kind,
 /// message, id` (null for an attempt's), and `src, seq, phase`: the timeline's order is
 /// `(at, src, seq, phase)` (rows at the same instant first, by id; then the attempts', by id, a
 /// start before its end).
 pub const TIMELINE: &str = "(select run_id, at, kind, message, id, 0 as src, id as seq, 0 as phase from run_events \
-     union all select run_id, started_at, 'started', '', null, 1, id, 0 from attempts \
-     union all select run_id, finished_at, outcome, message, null, 1, id, 1 from attempts \
+     union all select run_id, started_at, 'started', '', null, 1, id, 0 from attempts_seen \
+     union all select run_id, finished_at, outcome, message, null, 1, id, 1 from attempts_seen \
          where message is not null and finished_at is not null)";
 
 /// SQL for run `r`'s state as it ended: a `cleaned` run's last terminal event, else its state.
@@ -174,10 +174,10 @@ pub async fn end_state(pool: &PgPool, accepted: &HashMap<i64, Accepted>, killed_
         "with e as (select run_id, kind, lead(kind) over (partition by run_id order by at, src, seq, phase) as next \
                     from {TIMELINE} t) \
          select r.id, {state}, r.attempt, \
-                (select count(*) from attempts a where a.run_id = r.id), \
-                (select count(*) from attempts a where a.run_id = r.id and a.outcome = 'failed'), \
-                (select count(*) from attempts a where a.run_id = r.id and a.outcome = 'succeeded'), \
-                (select count(*) from attempts a where a.run_id = r.id and a.outcome = 'handed_back'), \
+                (select count(*) from attempts_seen a where a.run_id = r.id), \
+                (select count(*) from attempts_seen a where a.run_id = r.id and a.outcome = 'failed'), \
+                (select count(*) from attempts_seen a where a.run_id = r.id and a.outcome = 'succeeded'), \
+                (select count(*) from attempts_seen a where a.run_id = r.id and a.outcome = 'handed_back'), \
                 (select count(*) from e where e.run_id = r.id and e.kind in {TERMINAL} \
                     and e.next is distinct from 'requeued') \
          from runs r",
@@ -218,7 +218,7 @@ pub async fn end_state(pool: &PgPool, accepted: &HashMap<i64, Accepted>, killed_
     }
     end.overlapping = scalar(
         pool,
-        "select count(*) from attempts a join attempts b on a.run_id = b.run_id and a.id < b.id \
+        "select count(*) from attempts_seen a join attempts_seen b on a.run_id = b.run_id and a.id < b.id \
          where tstzrange(a.started_at, coalesce(a.finished_at, 'infinity')) \
             && tstzrange(b.started_at, coalesce(b.finished_at, 'infinity'))",
     )
@@ -237,7 +237,7 @@ pub async fn end_state(pool: &PgPool, accepted: &HashMap<i64, Accepted>, killed_
     for name in lost_on.iter().filter(|n| !killed_workers.contains(n)) {
         end.problems.push(format!("worker {name} was never killed but lost an attempt"));
     }
-    let open = scalar(pool, "select count(*) from attempts where finished_at is null").await;
+    let open = scalar(pool, "select count(*) from attempts_seen where finished_at is null").await;
     if open > 0 {
         end.problems.push(format!("{open} attempts never ended"));
     }

@@ -76,7 +76,7 @@ pub async fn sample(pool: PgPool, job: i64, seen: Arc<Mutex<Seen>>, stop: Cancel
         let db = sqlx::query_as::<_, (i64, i64)>(
             "select (select count(*) from runs where job_id = $1 \
                      and state in ('waiting', 'queued', 'admitted', 'running')), \
-                    (select count(*) from attempts a join runs r on r.id = a.run_id \
+                    (select count(*) from attempts_seen a join runs r on r.id = a.run_id \
                      where r.job_id = $1 and a.finished_at is null)",
         )
         .bind(job)

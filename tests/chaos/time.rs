@@ -334,7 +334,7 @@ pub async fn check_cleaning(pool: &PgPool, s: &Scheduled) -> Cleaning {
                 (select e.kind from {TIMELINE} e where e.run_id = c.id and (e.at, e.src, e.seq, e.phase) < (c.at, 0, c.event_id, 0) \
                  order by e.at desc, e.src desc, e.seq desc, e.phase desc limit 1), \
                 (select count(*) from {TIMELINE} e where e.run_id = c.id and (e.at, e.src, e.seq, e.phase) > (c.at, 0, c.event_id, 0)), \
-                (select count(*) from attempts a where a.run_id = c.id and a.started_at >= c.at), \
+                (select count(*) from attempts_seen a where a.run_id = c.id and a.started_at >= c.at), \
                 c.finished_at, c.at, c.input_blob_id, c.result_blob_id) \
          from c \
          where c.events <> 1 \
@@ -342,7 +342,7 @@ pub async fn check_cleaning(pool: &PgPool, s: &Scheduled) -> Cleaning {
                  order by e.at desc, e.src desc, e.seq desc, e.phase desc limit 1) \
                not in {TERMINAL} \
             or exists (select 1 from {TIMELINE} e where e.run_id = c.id and (e.at, e.src, e.seq, e.phase) > (c.at, 0, c.event_id, 0)) \
-            or exists (select 1 from attempts a where a.run_id = c.id and a.started_at >= c.at) \
+            or exists (select 1 from attempts_seen a where a.run_id = c.id and a.started_at >= c.at) \
             or c.finished_at is null or c.finished_at >= c.at - make_interval(secs => $1) \
             or c.input_blob_id is not null or c.result_blob_id is not null"
     )))

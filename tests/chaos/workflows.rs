@@ -143,7 +143,7 @@ pub async fn check(pool: &PgPool) -> Checked {
     let order = format!(
         "with s as ({steps}) \
          select p.name, c.name, c.workflow_run_id, p.state, p.finished_at, \
-                (select min(a.started_at) from attempts a where a.run_id = c.run_id) \
+                (select min(a.started_at) from attempts_seen a where a.run_id = c.run_id) \
          from workflow_edges e join s p on p.run_id = e.parent_run_id join s c on c.run_id = e.child_run_id"
     );
     type Edge =

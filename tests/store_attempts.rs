@@ -1,0 +1,158 @@
+//! An attempt's row is written once, by the statement that ends it (migration 0024): while it runs,
+//! the attempt is its run's row (`attempt_id`, `attempt`, `worker_id`, `started_at`), and the view
+//! `attempts_seen` (what the API's attempt list and the timeline read) shows it from there. Every
+//! way an attempt ends writes the row with the start the run recorded: the batched end, a hand-back,
+//! an end through `runs/finish.sql` (a retry), and the rescue of a dead worker's runs.
+
+mod common;
+
+use berth::clock::Clock;
+use berth::scheduler::{SchedulerSettings, rescuer};
+use berth::store::attempts::AttemptRow;
+use berth::store::runs::{ClaimedRun, FinishParams, RunState};
+use berth::store::{RunId, Store, WorkerId};
+use chrono::{DateTime, Utc};
+
+async fn setup(store: &Store) -> WorkerId {
+    common::create_namespace(store, "default", 1000).await;
+    common::register_example_worker(store).await
+}
+
+/// The claim of `run` (after one admission cycle), and what the run row says of its start.
+async fn admit_and_claim(store: &Store, worker: WorkerId, run: RunId) -> (ClaimedRun, DateTime<Utc>) {
+    assert_eq!(common::admit_once(store, "attempts").await, vec![run]);
+    let claimed = common::claim_example(store, worker).await;
+    assert_eq!(claimed.len(), 1);
+    let row = store.run_get(run).await.unwrap().unwrap();
+    (claimed.into_iter().next().unwrap(), row.started_at.expect("a running run has started"))
+}
+
+/// The rows of the `attempts` table itself, not the view.
+async fn stored(store: &Store, run: RunId) -> Vec<(i64, i64, i32, DateTime<Utc>, Option<DateTime<Utc>>, String)> {
+    sqlx::query_as(
+        "select id, worker_id, number, started_at, admitted_at, coalesce(outcome, '') from attempts \
+         where run_id = $1 order by id",
+    )
+    .bind(run.0)
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+}
+
+fn outcome(row: &AttemptRow) -> Option<String> {
+    row.outcome.map(|o| o.as_str().to_string())
+}
+
+fn end(claimed: &ClaimedRun, state: RunState, retry_after_seconds: Option<f64>) -> FinishParams {
+    FinishParams {
+        run: claimed.id,
+        attempt_id: claimed.attempt_id,
+        state,
+        exit_code: Some(0),
+        result_zip: None,
+        message: "done".into(),
+        retry_after_seconds,
+        excused: false,
+        now: None,
+        streaming: None,
+    }
+}
+
+#[tokio::test]
+async fn the_running_attempt_is_its_run_and_each_end_writes_its_row_with_the_start() {
+    let store = common::fresh_store().await;
+    let worker = setup(&store).await;
+    let run = store.run_submit(common::priority_submit()).await.unwrap();
+
+    // Claimed: no row yet, but the attempt list shows it, running, from the run.
+    let (first, first_start) = admit_and_claim(&store, worker, run).await;
+    assert!(stored(&store, run).await.is_empty(), "the claim writes no attempt row");
+    let listed = store.attempt_list(run).await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!((listed[0].id, listed[0].number, listed[0].worker_id), (first.attempt_id, 1, worker));
+    assert_eq!((listed[0].started_at, listed[0].finished_at, outcome(&listed[0])), (first_start, None, None));
+
+    // Handed back: the row, with the start the run recorded and the admission it was claimed from.
+    assert!(store.run_release(run, first.attempt_id, "draining").await.unwrap());
+    let rows = stored(&store, run).await;
+    assert_eq!(
+        rows,
+        [(first.attempt_id.0, worker.0, 1, first_start, Some(first.admitted_at), "handed_back".to_string())]
+    );
+
+    // Claimed again, then a retry through runs/finish.sql: the second row.
+    let (second, second_start) = admit_and_claim(&store, worker, run).await;
+    assert_ne!(second.attempt_id, first.attempt_id);
+    assert_eq!(store.attempt_list(run).await.unwrap().len(), 2, "one ended, one running");
+    assert!(store.run_finish(end(&second, RunState::Failed, Some(0.0))).await.unwrap());
+    let rows = stored(&store, run).await;
+    assert_eq!(rows.len(), 2);
+    assert_eq!(
+        rows[1],
+        (second.attempt_id.0, worker.0, 2, second_start, Some(second.admitted_at), "failed".to_string())
+    );
+    assert_eq!(store.run_get(run).await.unwrap().unwrap().state.as_str(), "waiting");
+
+    // Finally a batched end: the third row, with the worker's message.
+    let leader = store.leader_try_elect("wake").await.unwrap().expect("leader");
+    let mut tx = store.leader_tx(leader.epoch()).await.unwrap();
+    assert_eq!(tx.wake_due(None).await.unwrap(), vec![run], "its back-off (0 s) is over");
+    tx.commit().await.unwrap();
+    leader.release().await;
+    let (third, third_start) = admit_and_claim(&store, worker, run).await;
+    assert_eq!(store.run_finish_batch(vec![end(&third, RunState::Succeeded, None)]).await.unwrap(), [true]);
+    let rows = stored(&store, run).await;
+    assert_eq!(rows.len(), 3, "one row per attempt, never two");
+    assert_eq!(
+        rows[2],
+        (third.attempt_id.0, worker.0, 3, third_start, Some(third.admitted_at), "succeeded".to_string())
+    );
+    let listed = store.attempt_list(run).await.unwrap();
+    let outcomes: Vec<_> = listed.iter().map(outcome).collect();
+    assert_eq!(
+        outcomes,
+        [Some("handed_back".into()), Some("failed".into()), Some("succeeded".into())],
+        "the list reads the rows once the attempts ended, without the run's copy"
+    );
+    let kinds: Vec<String> = store.run_events(run).await.unwrap().into_iter().map(|e| e.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            "submitted",
+            "admitted",
+            "started",
+            "requeued",
+            "admitted",
+            "started",
+            "failed",
+            "requeued",
+            "admitted",
+            "started",
+            "succeeded"
+        ],
+        "the timeline reads the starts from the rows and from the running run alike"
+    );
+}
+
+#[tokio::test]
+async fn a_dead_worker_s_attempt_is_written_as_lost_with_its_start() {
+    let store = common::fresh_store().await;
+    let worker = setup(&store).await;
+    let run = store.run_submit(common::priority_submit()).await.unwrap();
+    let (claimed, started) = admit_and_claim(&store, worker, run).await;
+
+    store.worker_stop(worker).await.unwrap();
+    let settings = SchedulerSettings::from_config(&common::test_config());
+    let leader = store.leader_try_elect("rescuer").await.unwrap().expect("leader");
+    let rescued = rescuer::run(&store, leader.epoch(), &settings, &Clock::System).await.unwrap();
+    leader.release().await;
+    assert_eq!(rescued.lost, 1);
+
+    assert_eq!(
+        stored(&store, run).await,
+        [(claimed.attempt_id.0, worker.0, 1, started, Some(claimed.admitted_at), "lost".to_string())]
+    );
+    let listed = store.attempt_list(run).await.unwrap();
+    assert_eq!(listed.len(), 1, "the run is queued again: no running attempt beside the lost one");
+    assert_eq!(store.run_get(run).await.unwrap().unwrap().state.as_str(), "queued");
+}
