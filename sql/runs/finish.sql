@@ -1,6 +1,6 @@
--- Ends the current attempt of a run with its outcome, result, attempt row and event. Refused (no row returned)
--- unless $2 is still the run's fencing token and the run is still running: a worker that lost its
--- lease cannot overwrite anything. With $8 set (a retry), the run waits $8 seconds and then goes
+-- Ends the current attempt of a run with its outcome, result, attempt row and event. Refused (no
+-- row returned) unless $2 is still the run's fencing token and the run is still running: a worker
+-- that lost its lease cannot overwrite anything. With $8 set (a retry), the run waits $8 seconds and then goes
 -- back to the queue at its place instead of ending; with $9 true as well (an infrastructure fault,
 -- retry::decide), the attempt does not count against the job's own and joins the lost ones.
 -- A streaming run (restart set; retry::restart decided) also counts the attempt by kind ($10, $11;

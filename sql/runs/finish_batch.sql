@@ -2,11 +2,10 @@
 -- runs/finish.sql: outcome, result blob and attempt row, all in one statement. The attempt row,
 -- written here from the run's record of the start (migration 0024) with the end's message, is the
 -- record of the end: the timeline shows it as the end event (run_events/list.sql; migration 0023).
--- An element
--- whose $2 is no longer its run's fencing token, or whose run is no longer running, changes nothing
--- (its blob is not written either) and is absent from the result. Wakes the leader's admission
--- (`berth_finished`, delivered at commit) when any end was recorded: one statement, one round trip
--- and its own transaction.
+-- An element whose $2 is no longer its run's fencing token, or whose run is no longer running,
+-- changes nothing (its blob is not written either) and is absent from the result. Wakes the
+-- leader's admission (`berth_finished`, delivered at commit) when any end was recorded: one
+-- statement, one round trip and its own transaction.
 -- $1 run_ids bigint[], $2 attempt_ids bigint[], $3 states text[], $4 exit_codes int[],
 -- $5 result zips bytea[] (null: none; each at most one blob chunk), $6 messages text[],
 -- $7 now (nullable).
