@@ -10,8 +10,8 @@
 -- The view attempts_seen is what readers use: the ended attempts and the running one.
 --
 -- Running attempts move from their rows to their runs: the row of an attempt still running now
--- would collide with the one its end inserts. Stop every worker of the previous release before
--- running this migration (docs/operations.md, "Upgrades").
+-- would collide with the one its end inserts. Stop every worker and scheduler of the previous
+-- release before running this migration (docs/operations.md, "Upgrades").
 delete from attempts a
 using runs r
 where r.attempt_id = a.id and r.state = 'running' and a.finished_at is null;

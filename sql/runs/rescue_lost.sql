@@ -65,9 +65,13 @@ with lost as materialized (
     select lost.attempt_id, lost.id, lost.worker_id, lost.attempt, lost.started_at, lost.admitted_at,
            coalesce($3::timestamptz, now()), 'lost'
     from moved join lost on lost.id = moved.id
+    -- A running run always has its attempt_id (the claim sets both); the guard keeps a null out
+    -- of the primary key whatever happens.
     where lost.attempt_id is not null
-    -- A claim by a worker of a release before migration 0024 wrote the row at the start.
+    -- A claim by a worker of a release before migration 0024 wrote the row at the start: the
+    -- rescue ends that row. An attempt that already ended is never ended again.
     on conflict (id) do update set finished_at = excluded.finished_at, outcome = excluded.outcome
+        where attempts.finished_at is null
 )
 insert into run_events (run_id, at, kind, actor, message, details)
 select id, coalesce($3::timestamptz, now()),

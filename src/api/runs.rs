@@ -227,8 +227,8 @@ impl AttemptView {
 /// One entry of a run's timeline.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct EventView {
-    /// Event id; null for a routine transition its attempt's row carries (`started`, and the end
-    /// the worker reported). The timeline is ordered by time.
+    /// Event id; null for a routine transition its run's or attempt's row carries (`admitted`,
+    /// `started`, and the end the worker reported). The timeline is ordered by time.
     pub id: Option<i64>,
     /// When it happened.
     pub at: DateTime<Utc>,

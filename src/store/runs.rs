@@ -101,8 +101,8 @@ pub struct LogChunkRow {
 /// One entry of a run's timeline.
 #[derive(Debug, Clone, FromRow)]
 pub struct RunEvent {
-    /// Event id; `None` for a routine transition read from its attempt's row (a start, or an end
-    /// the worker reported).
+    /// Event id; `None` for a routine transition read from its run's or attempt's row (an
+    /// admission, a start, or an end the worker reported; a running attempt's start from its run).
     pub id: Option<i64>,
     /// When it happened.
     pub at: DateTime<Utc>,
