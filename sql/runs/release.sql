@@ -18,7 +18,7 @@ with held as materialized (
         -- batch runs, and so they stay).
         submission_attempts = r.submission_attempts + 1, execution_attempts = r.execution_attempts + 1
     from held
-    where r.id = held.id and r.attempt_id = $2 and r.state = 'running'
+    where r.id = held.id
     returning r.id, r.attempt_id, r.state
 ), attempt as (
     insert into attempts (id, run_id, worker_id, number, started_at, admitted_at, finished_at, outcome)
