@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use crate::domain::Sharing;
 use serde::{Deserialize, Serialize};
 
 /// The default API port (the seed's).
@@ -265,17 +266,22 @@ pub struct NamespacesConfig {
 pub struct NamespaceConfig {
     /// Its quota when created; `namespaces.default-quota` when unset.
     pub quota: Option<QuotaConfig>,
+    /// How it shares its queues between users when created (`fifo` when unset; `fair`: users take
+    /// turns). `PUT /api/v1/namespaces/{name}` changes it later.
+    pub sharing: Option<Sharing>,
 }
 
 impl NamespacesConfig {
-    /// What to create at startup: `default`, then every configured namespace, with its quota.
-    pub fn at_startup(&self) -> Vec<(String, QuotaConfig)> {
-        let mut out = vec![(NAMESPACE_DEFAULT.to_string(), self.default_quota)];
+    /// What to create at startup: `default`, then every configured namespace, with its quota and
+    /// sharing.
+    pub fn at_startup(&self) -> Vec<(String, QuotaConfig, Sharing)> {
+        let mut out = vec![(NAMESPACE_DEFAULT.to_string(), self.default_quota, Sharing::Fifo)];
         for (name, ns) in &self.named {
             let quota = ns.quota.unwrap_or(self.default_quota);
-            match out.iter_mut().find(|(n, _)| n == name) {
-                Some(existing) => existing.1 = quota,
-                None => out.push((name.clone(), quota)),
+            let sharing = ns.sharing.unwrap_or(Sharing::Fifo);
+            match out.iter_mut().find(|(n, _, _)| n == name) {
+                Some(existing) => (existing.1, existing.2) = (quota, sharing),
+                None => out.push((name.clone(), quota, sharing)),
             }
         }
         out
@@ -557,7 +563,7 @@ impl Config {
         if self.lease_timeout_seconds <= self.worker.heartbeat_seconds {
             return invalid("lease-timeout-seconds must be longer than worker.heartbeat-seconds");
         }
-        for (name, quota) in self.namespaces.at_startup() {
+        for (name, quota, _) in self.namespaces.at_startup() {
             if !namespace_name_ok(&name) {
                 return Err(Error::Invalid(format!(
                     "namespace {name:?} must be 1 to 63 letters, digits, dashes, underscores or dots"
@@ -776,16 +782,23 @@ mod tests {
     fn namespaces_are_declared_under_their_name() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("berth.toml");
-        let text = "[namespaces.default-quota]\npods = 10\n[namespaces.etl]\n[namespaces.gpu.quota]\ncpu = 8000\n";
+        let text = "[namespaces.default-quota]\npods = 10\n[namespaces.etl]\nsharing = \"fair\"\n\
+                    [namespaces.gpu.quota]\ncpu = 8000\n";
         std::fs::write(&path, text).unwrap();
         let c = Config::load(Some(&path), env(&[])).unwrap();
         let ten = QuotaConfig { pods: 10, ..QuotaConfig::default() };
         let gpu = QuotaConfig { cpu: 8000, ..QuotaConfig::default() };
         assert_eq!(
             c.namespaces.at_startup(),
-            vec![("default".to_string(), ten), ("etl".to_string(), ten), ("gpu".to_string(), gpu)]
+            vec![
+                ("default".to_string(), ten, Sharing::Fifo),
+                ("etl".to_string(), ten, Sharing::Fair),
+                ("gpu".to_string(), gpu, Sharing::Fifo)
+            ]
         );
         assert_eq!(Config::load(None, env(&[])).unwrap().namespaces.at_startup().len(), 1, "default always");
+        std::fs::write(&path, "[namespaces.etl]\nsharing = \"round-robin\"\n").unwrap();
+        assert!(Config::load(Some(&path), env(&[])).is_err(), "an unknown sharing");
         std::fs::write(&path, "[namespaces.\"a b\"]\n").unwrap();
         assert!(Config::load(Some(&path), env(&[])).is_err(), "a name the API would refuse");
     }

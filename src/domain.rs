@@ -117,6 +117,19 @@ text_enum! {
 }
 
 text_enum! {
+    /// How a namespace orders each priority's queued runs among its users (docs/state_machine.md,
+    /// "Sharing between users").
+    Sharing("sharing") {
+        /// Queue order: the oldest run first, whoever submitted it.
+        Fifo = "fifo",
+        /// Users take turns: the run of the user with the fewest runs admitted or running in the
+        /// namespace first (counting the runs admitted before it in the same cycle), queue order
+        /// among equals.
+        Fair = "fair",
+    }
+}
+
+text_enum! {
     /// How a run reaches a worker.
     Flow("flow") {
         /// Through admission: quota, per-user cap and free capacity.
@@ -323,6 +336,10 @@ mod tests {
         }
         for o in AttemptOutcome::ALL {
             assert_eq!(o.to_string().parse::<AttemptOutcome>(), Ok(*o));
+        }
+        for v in Sharing::ALL {
+            assert_eq!(v.as_str().parse::<Sharing>(), Ok(*v));
+            assert_eq!(serde_json::to_value(v).unwrap(), serde_json::json!(v.as_str()));
         }
         assert_eq!("legacy".parse::<Flow>(), Ok(Flow::Legacy));
         assert_eq!("streaming".parse::<JobKind>(), Ok(JobKind::Streaming));

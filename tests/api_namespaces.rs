@@ -5,6 +5,7 @@
 mod common;
 
 use berth::config::{NamespaceConfig, QuotaConfig};
+use berth::domain::Sharing;
 use berth::service::Roles;
 use common::{TestApp, test_config};
 
@@ -48,10 +49,13 @@ async fn an_upload_to_an_unknown_namespace_is_a_400_that_says_how_to_create_it()
 async fn configured_namespaces_are_created_at_start_and_keep_a_quota_set_since() {
     let mut config = test_config();
     config.namespaces.default_quota = QuotaConfig { pods: 10, ..QuotaConfig::default() };
-    config
-        .namespaces
-        .named
-        .insert("gpu".into(), NamespaceConfig { quota: Some(QuotaConfig { cpu: 8000, ..QuotaConfig::default() }) });
+    config.namespaces.named.insert(
+        "gpu".into(),
+        NamespaceConfig {
+            quota: Some(QuotaConfig { cpu: 8000, ..QuotaConfig::default() }),
+            sharing: Some(Sharing::Fair),
+        },
+    );
     config.namespaces.named.insert("etl".into(), NamespaceConfig::default());
     let app = TestApp::spawn(config.clone(), API_ONLY).await;
     let (_, list) = app.get_json("/api/v1/namespaces").await;
@@ -59,6 +63,10 @@ async fn configured_namespaces_are_created_at_start_and_keep_a_quota_set_since()
     assert_eq!(limit("default").unwrap()["pods"], 10, "default gets namespaces.default-quota");
     assert_eq!(limit("etl").unwrap()["pods"], 10, "a namespace configured without a quota gets the default one");
     assert_eq!(limit("gpu").unwrap()["cpu"], 8000);
+    let sharing =
+        |name: &str| list.as_array().unwrap().iter().find(|n| n["name"] == name).map(|n| n["sharing"].clone());
+    assert_eq!(sharing("gpu").unwrap(), "fair", "configured");
+    assert_eq!(sharing("etl").unwrap(), "fifo", "the default");
     assert_eq!(list.as_array().unwrap().len(), 3);
     assert_eq!(upload_in(&app, "gpu").await.status(), 201);
 
@@ -70,5 +78,34 @@ async fn configured_namespaces_are_created_at_start_and_keep_a_quota_set_since()
     let app = TestApp::spawn_on(url, config, API_ONLY).await;
     let (_, gpu) = app.get_json("/api/v1/namespaces/gpu").await;
     assert_eq!(gpu["limit"]["cpu"], 500);
+    assert_eq!(gpu["sharing"], "fair", "a PUT without sharing keeps it");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_put_sets_sharing_and_refuses_an_unknown_one_leaving_the_namespace_alone() {
+    let app = TestApp::spawn(test_config(), API_ONLY).await;
+    let put = |body: serde_json::Value| app.http.put(app.url("/api/v1/namespaces/etl")).json(&body).send();
+    let quota = serde_json::json!({"cpu": 1000, "memory": 1024, "pods": 2, "storage": 10});
+    let res = put(quota.clone()).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["sharing"], "fifo", "a new namespace is fifo");
+
+    let fair = serde_json::json!({"cpu": 1000, "memory": 1024, "pods": 2, "storage": 10, "sharing": "fair"});
+    let res = put(fair).await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["sharing"], "fair");
+
+    let odd = serde_json::json!({"cpu": 1, "memory": 1, "pods": 1, "storage": 1, "sharing": "round-robin"});
+    let res = put(odd).await.unwrap();
+    assert_eq!(res.status(), 400);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_body");
+    assert!(body["message"].as_str().unwrap().contains("sharing"), "{body}");
+    let (_, etl) = app.get_json("/api/v1/namespaces/etl").await;
+    assert_eq!((etl["sharing"].clone(), etl["limit"]["cpu"].clone()), ("fair".into(), 1000.into()), "unchanged");
+
+    let res = put(quota).await.unwrap();
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["sharing"], "fair", "absent: kept");
     app.stop().await;
 }

@@ -6,6 +6,7 @@ mod common;
 use std::time::Duration;
 
 use berth::clock::Clock;
+use berth::domain::Sharing;
 use berth::resources::Resources;
 use berth::scheduler::SchedulerSettings;
 use berth::scheduler::admission::Wrr;
@@ -105,7 +106,10 @@ async fn planned_in_etl(cpus: &[&str]) -> Planned {
     let store = app.store.clone();
     let capacity = Resources { cpu: 8000, memory: 8192, pods: 8, storage: 8192 };
     store.worker_register("idle", &["example".to_string()], capacity).await.unwrap();
-    store.namespace_set_quota("etl", Resources { cpu: 2000, memory: 4096, pods: 10, storage: 1000 }).await.unwrap();
+    store
+        .namespace_set_quota("etl", Resources { cpu: 2000, memory: 4096, pods: 10, storage: 1000 }, None)
+        .await
+        .unwrap();
     let mut ids = Vec::new();
     for cpu in cpus {
         let res = upload_in(&app, "echo hi\n", "etl", cpu).await;
@@ -126,7 +130,10 @@ async fn planned_in_etl(cpus: &[&str]) -> Planned {
 async fn a_quota_lowered_between_snapshot_and_commit_gives_a_stale_retry_and_no_overcommit() {
     let Planned { app, store, id, settings, leader, plan, .. } = one_run_planned_in_etl().await;
     // The quota shrinks after the snapshot, before the commit.
-    store.namespace_set_quota("etl", Resources { cpu: 1000, memory: 4096, pods: 10, storage: 1000 }).await.unwrap();
+    store
+        .namespace_set_quota("etl", Resources { cpu: 1000, memory: 4096, pods: 10, storage: 1000 }, None)
+        .await
+        .unwrap();
     let outcome = cycle::commit(&mut store.hold(), leader.epoch(), &plan, &Clock::System).await.unwrap();
     assert!(outcome.admitted.is_empty(), "never overcommit");
     assert_eq!(outcome.stale.len(), 1);
@@ -153,7 +160,10 @@ async fn a_quota_lowered_between_snapshot_and_commit_gives_a_stale_retry_and_no_
 #[tokio::test]
 async fn the_commit_re_checks_each_run_beside_the_batchs_earlier_runs() {
     let Planned { app, store, ids, leader, plan, .. } = planned_in_etl(&["600", "300", "600"]).await;
-    store.namespace_set_quota("etl", Resources { cpu: 1000, memory: 4096, pods: 10, storage: 1000 }).await.unwrap();
+    store
+        .namespace_set_quota("etl", Resources { cpu: 1000, memory: 4096, pods: 10, storage: 1000 }, None)
+        .await
+        .unwrap();
     assert!(store.run_cancel_unstarted(RunId(ids[1]), "changed my mind", "test").await.unwrap());
 
     let outcome = cycle::commit(&mut store.hold(), leader.epoch(), &plan, &Clock::System).await.unwrap();
@@ -306,7 +316,7 @@ async fn a_backlog_blocked_in_one_namespace_does_not_hide_another_namespace() {
     let store = app.store.clone();
     let capacity = Resources { cpu: 8000, memory: 8192, pods: 8, storage: 8192 };
     store.worker_register("idle", &["example".to_string()], capacity).await.unwrap();
-    store.namespace_set_quota("a", Resources { cpu: 8000, memory: 8192, pods: 1, storage: 8192 }).await.unwrap();
+    store.namespace_set_quota("a", Resources { cpu: 8000, memory: 8192, pods: 1, storage: 8192 }, None).await.unwrap();
     common::create_namespace(&store, "b", 1_000_000).await;
     let mut backlog = Vec::new();
     for _ in 0..5 {
@@ -498,6 +508,51 @@ async fn one_full_cycle_admits_every_user_up_to_their_cap_however_backlogs_inter
             queued.iter().map(|(u, n)| (u.to_string(), (*n).min(i64::from(cap)))).collect();
         let active = active_per_user(&app.store).await;
         assert_eq!(active, expected, "case {case}: blocks {blocks:?}, reads of {scan_limit}, cap {cap}");
+        leader.release().await;
+        app.stop().await;
+    }
+}
+
+/// Sharing between users (issue 18): in a `fair` namespace, users take turns whatever their
+/// backlogs, and a backlog that fills the read in queue order hides nobody (the leader reads each
+/// user's oldest runs). The same queue in a `fifo` namespace gives the batch to the oldest runs.
+#[tokio::test]
+async fn a_fair_namespace_gives_each_user_a_turn_past_a_backlog_that_fills_the_read() {
+    for sharing in [Sharing::Fifo, Sharing::Fair] {
+        let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
+        // Alice's 50 runs fill every read of 5; Bob's and Carol's runs are queued behind them all.
+        let blocks = [("alice", 50), ("bob", 2), ("carol", 1)];
+        let (mut settings, leader) = capped_backlogs(&app, &blocks, 5, 100).await;
+        let quota = Resources { cpu: 1_000_000, memory: 1_000_000, pods: 1_000_000, storage: 1_000_000 };
+        app.store.namespace_set_quota("default", quota, Some(sharing)).await.unwrap();
+        settings.policy.batch_size = 4;
+        let mut wrr = Wrr::default();
+
+        let first =
+            cycle::run(&mut app.store.hold(), leader.epoch(), &mut wrr, &settings, &Clock::System, true).await.unwrap();
+        assert_eq!(first.admitted.len(), 4, "{sharing}: the batch");
+        let active = active_per_user(&app.store).await;
+        let expected = match sharing {
+            // Queue order: the batch goes to the oldest runs, all Alice's.
+            Sharing::Fifo => vec![("alice", 4)],
+            // Turns: Alice, Bob, Carol once each, then Alice (her second run ties with Bob's, and
+            // is older).
+            Sharing::Fair => vec![("alice", 2), ("bob", 1), ("carol", 1)],
+        };
+        let expected: std::collections::BTreeMap<String, i64> =
+            expected.into_iter().map(|(u, n)| (u.to_string(), n)).collect();
+        assert_eq!(active, expected, "{sharing}");
+
+        if sharing == Sharing::Fair {
+            // The next cycle starts from what each user holds: Bob's last run first (he holds 1,
+            // Alice 2), then Alice's, as Bob and Carol have nothing left.
+            let second = cycle::run(&mut app.store.hold(), leader.epoch(), &mut wrr, &settings, &Clock::System, true)
+                .await
+                .unwrap();
+            assert_eq!(second.admitted.len(), 4);
+            let active = active_per_user(&app.store).await;
+            assert_eq!((active["alice"], active["bob"], active["carol"]), (5, 2, 1), "bob's last run, then alice");
+        }
         leader.release().await;
         app.stop().await;
     }

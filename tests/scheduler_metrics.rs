@@ -15,7 +15,11 @@ async fn the_leader_exports_queue_quota_and_admission_metrics() {
     // A scheduler with no worker: runs stay queued, blocked by the pool.
     let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: true, worker: false }).await;
     app.store
-        .namespace_set_quota("etl", berth::resources::Resources { cpu: 3000, memory: 2048, pods: 4, storage: 100 })
+        .namespace_set_quota(
+            "etl",
+            berth::resources::Resources { cpu: 3000, memory: 2048, pods: 4, storage: 100 },
+            None,
+        )
         .await
         .unwrap();
     let mut ids = Vec::new();

@@ -235,6 +235,36 @@ async fn snapshot_and_claim_read_only_their_runs_under_generic_plans() {
     assert!(runs_read(root) <= 2.0 * RUNS as f64, "the claim read {} runs for {RUNS}: {root:#}", runs_read(root));
 }
 
+/// A fair namespace's read per user (admission/queued_per_user.sql) costs one index descent per
+/// user and the runs it returns, under its generic plan: 40,000 queued runs of 1,000 users, ten
+/// users read, 100 runs in all.
+#[tokio::test]
+async fn the_read_per_user_skips_through_the_users_instead_of_their_backlogs() {
+    let store = common::fresh_store().await;
+    fill(&store, berth::domain::Flow::Priority).await;
+    sqlx::query("analyze runs").execute(store.pool()).await.unwrap();
+    let mut tx = store.pool().begin().await.unwrap();
+    sqlx::query("set local plan_cache_mode = force_generic_plan").execute(&mut *tx).await.unwrap();
+    let explain = format!("explain (analyze, format json) {}", include_str!("../sql/admission/queued_per_user.sql"));
+    let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
+        .bind("default")
+        .bind(berth::domain::Priority::Normal)
+        .bind(100_i64)
+        .bind(10_i64)
+        .fetch_one(&mut *tx)
+        .await
+        .unwrap();
+    tx.rollback().await.unwrap();
+    let root = &plan[0]["Plan"];
+    assert_eq!(root["Actual Rows"].as_f64(), Some(100.0), "ten users, ten runs each: {root:#}");
+    assert!(runs_read(root) <= 150.0, "the read per user read {} runs: {root:#}", runs_read(root));
+    let scans: Vec<&serde_json::Value> = nodes(root).into_iter().filter(|n| n["Relation Name"] == "runs").collect();
+    assert!(
+        !scans.is_empty() && scans.iter().all(|n| n["Index Name"] == "runs_queued_user"),
+        "every read of runs goes through runs_queued_user: {root:#}"
+    );
+}
+
 /// Retention reads the runs it cleans through runs_finished, oldest first, and never more of them
 /// than its batch; whether another run still uses an input is one probe of runs_input_blob per
 /// input (migration 0021), and the workflow guard one probe of the step's own edges: no part of

@@ -254,6 +254,7 @@ impl Sim {
                 running_per_user: HashMap::new(),
                 workers,
                 wrr: Default::default(),
+                fair: HashMap::new(),
             },
             policy,
             runs,

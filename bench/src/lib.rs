@@ -34,6 +34,7 @@ use tokio_util::sync::CancellationToken;
 use berth::clock::Clock;
 use berth::config::{Config, ServiceConfig};
 use berth::dev::postgres::{EmbeddedPostgres, Options};
+use berth::domain::Sharing;
 use berth::executor::Executor;
 use berth::resources::Resources;
 use berth::scheduler::{Scheduler, SchedulerSettings};
@@ -214,7 +215,10 @@ pub async fn run(opts: BenchOptions, config: Config) -> Result<()> {
         berth::api::create_namespaces(&bench.store, &bench.config).await?;
         let q = berth::config::QuotaConfig::default();
         let unlimited = Resources { cpu: q.cpu, memory: q.memory, pods: q.pods, storage: q.storage };
-        let own = [("backlog".to_string(), Resources::default()), ("history".to_string(), unlimited)];
+        let own = [
+            ("backlog".to_string(), Resources::default(), Sharing::Fifo),
+            ("history".to_string(), unlimited, Sharing::Fifo),
+        ];
         bench.store.namespace_create_missing(&own).await?;
         let figures = bench.all().await?;
         report::print(&figures, bench.opts.json);

@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::report::Measurement;
 use super::{Bench, Error, Result, Services, db};
+use berth::domain::Sharing;
 use berth::resources::Resources;
 use berth::store::JobId;
 use berth::store::lists::{JobFilter, RunFilter};
@@ -119,7 +120,8 @@ pub async fn run(bench: &Bench) -> Result<Vec<Measurement>> {
     db::reset(&bench.store).await?;
     let q = berth::config::QuotaConfig::default();
     let quota = Resources { cpu: q.cpu, memory: q.memory, pods: q.pods, storage: q.storage };
-    let namespaces: Vec<(String, Resources)> = NAMESPACES.iter().map(|n| (n.to_string(), quota)).collect();
+    let namespaces: Vec<(String, Resources, Sharing)> =
+        NAMESPACES.iter().map(|n| (n.to_string(), quota, Sharing::Fifo)).collect();
     bench.store.namespace_create_missing(&namespaces).await?;
     fill(bench, &sizes).await?;
 

@@ -2,6 +2,7 @@
 //! (as `berth-bench` does), or a fresh database on the server of `DATABASE_URL`.
 
 use berth::dev::postgres::{EmbeddedPostgres, Options};
+use berth::domain::Sharing;
 use berth::resources::Resources;
 use berth::store::batch::SubmitBatchParams;
 use berth::store::lists::{JobFilter, RunFilter};
@@ -74,7 +75,7 @@ async fn database(dir: &std::path::Path) -> (Store, Server) {
     };
     let store = berth::dev::connect_and_migrate(&url).await.expect("migrated database");
     let quota = Resources { cpu: 1000, memory: 1000, pods: 1000, storage: 1000 };
-    let namespaces = [("default".to_string(), quota), ("elsewhere".to_string(), quota)];
+    let namespaces = [("default".to_string(), quota, Sharing::Fifo), ("elsewhere".to_string(), quota, Sharing::Fifo)];
     store.namespace_create_missing(&namespaces).await.expect("namespaces");
     (store, server)
 }

@@ -8,7 +8,7 @@
 -- branch in order). Plain columns, not JSON: as JSON, 1,000 runs cost ~10 ms a cycle to encode.
 -- No rows when nothing is queued, and then no ledger is computed: its cost grows with the
 -- admitted and running runs, and a legacy-flow burn-down would pay it on every finish.
--- The first row carries the ledger: the namespaces' quotas and the live workers' capacity (heartbeat
+-- The first row carries the ledger: the namespaces' quotas (and sharing) and the live workers' capacity (heartbeat
 -- within the lease $2), as JSON (a few rows), and the admitted and running runs grouped by what
 -- tells them apart in the ledger (namespace, user, service, state, worker and request), as one
 -- array per column (`active_*`, element-wise): as JSON, 677 groups cost ~2 ms a cycle to build
@@ -34,7 +34,7 @@ with queued as materialized (
     ) q
 ), ledger as materialized (
     select (select coalesce(json_agg(n order by n.name), '[]')
-            from (select name, cpu_limit, memory_limit, pods_limit, storage_limit from namespaces) n) as quotas,
+            from (select name, cpu_limit, memory_limit, pods_limit, storage_limit, sharing from namespaces) n) as quotas,
            (select coalesce(json_agg(w order by w.id), '[]')
             from (select id, services, cpu, memory, pods, storage
                   from workers

@@ -41,6 +41,7 @@ use utoipa_swagger_ui::SwaggerUi;
 
 use crate::auth::{JobPermission, NamespacePermission};
 use crate::config::Config;
+use crate::domain::Sharing;
 use crate::resources::Resources;
 use crate::store::Store;
 
@@ -340,11 +341,13 @@ pub fn app(state: AppState) -> Router {
 /// Creates `default` and the configured namespaces, each unless it exists (what the API does when
 /// it starts, before it accepts a submission).
 pub async fn create_namespaces(store: &Store, config: &Config) -> crate::store::Result<()> {
-    let namespaces: Vec<(String, Resources)> = config
+    let namespaces: Vec<(String, Resources, Sharing)> = config
         .namespaces
         .at_startup()
         .into_iter()
-        .map(|(name, q)| (name, Resources { cpu: q.cpu, memory: q.memory, pods: q.pods, storage: q.storage }))
+        .map(|(name, q, sharing)| {
+            (name, Resources { cpu: q.cpu, memory: q.memory, pods: q.pods, storage: q.storage }, sharing)
+        })
         .collect();
     store.namespace_create_missing(&namespaces).await
 }

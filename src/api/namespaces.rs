@@ -8,10 +8,12 @@ use serde::{Deserialize, Serialize};
 use super::error::ErrorBody;
 use super::resources::ResourcesView;
 use super::{AppState, Error, Result};
+use crate::domain::Sharing;
 use crate::resources::Resources;
 use crate::store::queue::NamespaceUsage;
 
-/// Body of `PUT /api/v1/namespaces/{name}`: the quota (millicores, MiB, pods, MiB).
+/// Body of `PUT /api/v1/namespaces/{name}`: the quota (millicores, MiB, pods, MiB), and optionally
+/// how the namespace shares its queues between users.
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct QuotaBody {
@@ -27,6 +29,11 @@ pub struct QuotaBody {
     /// MiB.
     #[schema(minimum = 0)]
     pub storage: i64,
+    /// `fifo`: each priority's runs in queue order; `fair`: users take turns, the one with the
+    /// fewest runs admitted or running in the namespace first. Absent: a new namespace is `fifo`,
+    /// an existing one keeps its own.
+    #[serde(default)]
+    pub sharing: Option<Sharing>,
 }
 
 /// A namespace: its quota, what its admitted and running runs use, and what its queued runs ask for.
@@ -42,6 +49,8 @@ pub struct NamespaceView {
     pub queued: ResourcesView,
     /// Number of queued runs.
     pub queued_runs: i64,
+    /// How its queues are shared between users: `fifo` or `fair`.
+    pub sharing: Sharing,
 }
 
 impl NamespaceView {
@@ -53,6 +62,7 @@ impl NamespaceView {
             used: ns.used.into(),
             queued: ns.queued.into(),
             queued_runs: ns.queued_runs,
+            sharing: ns.sharing,
         }
     }
 }
@@ -77,7 +87,7 @@ pub async fn get_namespace(State(state): State<AppState>, Path(name): Path<Strin
         .ok_or_else(|| Error::NotFound(format!("namespace {name:?}")))
 }
 
-/// Creates a namespace, or sets its quota; admission uses it from its next cycle. Names are 1 to
+/// Creates a namespace, or sets its quota (and its sharing); admission uses them from its next cycle. Names are 1 to
 /// 63 letters, digits, dashes, underscores or dots; every dimension is a non-negative integer.
 #[utoipa::path(put, path = "/api/v1/namespaces/{name}",
     params(("name" = String, Path, description = "1 to 63 letters, digits, dashes, underscores or dots",
@@ -94,7 +104,8 @@ pub async fn put_namespace(
         Error::bad_request(
             "invalid_body",
             format!(
-                "expected {{\"cpu\", \"memory\", \"pods\", \"storage\"}} as non-negative integers: {}",
+                "expected {{\"cpu\", \"memory\", \"pods\", \"storage\"}} as non-negative integers and an optional \
+                 \"sharing\" (\"fifo\" or \"fair\"): {}",
                 e.body_text()
             ),
         )
@@ -106,6 +117,6 @@ pub async fn put_namespace(
         }
     }
     let quota = Resources { cpu: q.cpu, memory: q.memory, pods: q.pods, storage: q.storage };
-    state.store.namespace_set_quota(&name, quota).await?;
+    state.store.namespace_set_quota(&name, quota, q.sharing).await?;
     get_namespace(State(state), Path(name)).await
 }

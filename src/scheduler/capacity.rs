@@ -8,9 +8,9 @@ use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 
-use super::admission::{Decisions, NamespaceUse, Priority, QueuedRun, Snapshot, WorkerFree, Wrr};
+use super::admission::{Decisions, FairNamespaces, NamespaceUse, Priority, QueuedRun, Snapshot, WorkerFree, Wrr};
 use crate::clock::Clock;
-use crate::domain::RunState;
+use crate::domain::{RunState, Sharing};
 use crate::metrics::QueueFigures;
 use crate::resources::{Dimension, Resources};
 use crate::store::admission::SnapshotRows;
@@ -23,6 +23,8 @@ pub struct Ledger {
     pub namespaces: Vec<(String, NamespaceUse)>,
     /// Admitted and running runs per (user, service).
     pub user_running: HashMap<(String, String), i64>,
+    /// Admitted and running runs per (namespace, user): the turns of a fair namespace.
+    pub namespace_user_running: HashMap<(String, String), i64>,
     /// Live workers: capacity minus what their running runs use.
     pub workers: Vec<WorkerFree>,
     /// The live workers' capacity, summed.
@@ -39,6 +41,7 @@ type Shape = (i64, Option<DateTime<Utc>>);
 pub fn ledger(rows: &SnapshotRows) -> Ledger {
     let mut used: HashMap<&str, Resources> = HashMap::new();
     let mut user_running = HashMap::new();
+    let mut namespace_user_running = HashMap::new();
     let mut per_worker: HashMap<WorkerId, Resources> = HashMap::new();
     // (service, request) -> (runs, oldest admission)
     let mut shapes: HashMap<(&str, Resources), Shape> = HashMap::new();
@@ -47,6 +50,7 @@ pub fn ledger(rows: &SnapshotRows) -> Ledger {
         let ns = used.entry(g.namespace.as_str()).or_default();
         *ns = ns.saturating_add(&total);
         *user_running.entry((g.user_id.clone(), g.service.clone())).or_default() += g.runs;
+        *namespace_user_running.entry((g.namespace.clone(), g.user_id.clone())).or_default() += g.runs;
         match (g.state, g.worker_id) {
             (RunState::Running, Some(worker)) => {
                 let w = per_worker.entry(worker).or_default();
@@ -87,7 +91,7 @@ pub fn ledger(rows: &SnapshotRows) -> Ledger {
             std::iter::repeat_n((service.to_string(), request), usize::try_from(runs).unwrap_or(0))
         })
         .collect();
-    Ledger { namespaces, user_running, workers, capacity, unclaimed }
+    Ledger { namespaces, user_running, namespace_user_running, workers, capacity, unclaimed }
 }
 
 /// Reduces each worker's free capacity by the admitted runs no worker has claimed yet, fitted
@@ -120,9 +124,20 @@ pub fn queued_run(q: &crate::store::admission::QueuedRow) -> QueuedRun {
 /// capacity reduced by the unclaimed admitted runs, and the queued runs. Records the live
 /// workers' summed capacity.
 pub fn snapshot(rows: &SnapshotRows, clock: &Clock, wrr: Wrr) -> Snapshot {
-    let Ledger { namespaces, user_running, mut workers, capacity, unclaimed } = ledger(rows);
+    let Ledger { namespaces, user_running, namespace_user_running, mut workers, capacity, unclaimed } = ledger(rows);
     crate::metrics::worker_capacity(capacity);
     fit_unclaimed(&mut workers, &unclaimed);
+    let mut fair: FairNamespaces = rows
+        .namespaces
+        .iter()
+        .filter(|q| q.sharing == Sharing::Fair)
+        .map(|q| (q.name.clone(), HashMap::new()))
+        .collect();
+    for ((namespace, user), runs) in namespace_user_running {
+        if let Some(users) = fair.get_mut(&namespace) {
+            users.insert(user, u32::try_from(runs).unwrap_or(u32::MAX));
+        }
+    }
     Snapshot {
         // The database clock, unless a test injected one.
         now: clock.sql_now().unwrap_or(rows.now),
@@ -131,6 +146,7 @@ pub fn snapshot(rows: &SnapshotRows, clock: &Clock, wrr: Wrr) -> Snapshot {
         running_per_user: user_running.into_iter().map(|(k, v)| (k, u32::try_from(v).unwrap_or(u32::MAX))).collect(),
         workers,
         wrr,
+        fair,
     }
 }
 
@@ -226,6 +242,7 @@ mod tests {
         let quota = |name: &str| QuotaRow {
             name: name.into(),
             limit: Resources { cpu: 10_000, memory: 10_000, pods: 100, storage: 100 },
+            sharing: if name == "a" { Sharing::Fair } else { Sharing::Fifo },
         };
         let capacity = Resources { cpu: 4000, memory: 1000, pods: 10, storage: 100 };
         SnapshotRows {
@@ -247,11 +264,18 @@ mod tests {
             group("a", "u1", "admitted", None, 250, 1, 20),
             group("a", "u1", "admitted", None, 700, 1, 40),
         ]);
-        let Ledger { namespaces, user_running: users, workers, capacity, unclaimed } = ledger(&rows);
+        let Ledger { namespaces, user_running: users, namespace_user_running, workers, capacity, unclaimed } =
+            ledger(&rows);
         assert_eq!(namespaces[0].1.used, Resources { cpu: 2800, memory: 80, pods: 8, storage: 0 });
         assert_eq!(namespaces[1].1.used, Resources::default(), "a namespace without runs uses nothing");
         assert_eq!(users[&("u1".to_string(), "svc".to_string())], 5);
         assert_eq!(users[&("u2".to_string(), "svc".to_string())], 3);
+        assert_eq!(namespace_user_running[&("a".to_string(), "u1".to_string())], 5);
+        assert_eq!(namespace_user_running[&("a".to_string(), "u2".to_string())], 3);
+        let fair = snapshot(&rows, &Clock::System, Wrr::default()).fair;
+        assert_eq!(fair.len(), 1, "only namespace a shares fairly: {fair:?}");
+        assert_eq!(fair["a"]["u1"], 5);
+        assert_eq!(fair["a"]["u2"], 3);
         assert_eq!(workers[0].free, Resources { cpu: 3000, memory: 980, pods: 8, storage: 100 });
         assert_eq!(capacity, Resources { cpu: 4000, memory: 1000, pods: 10, storage: 100 });
         let cpus: Vec<i64> = unclaimed.iter().map(|(_, r)| r.cpu).collect();

@@ -8,7 +8,7 @@ use sqlx::{FromRow, PgConnection, Postgres, Row, Transaction};
 use super::held::Held;
 use super::leader::{leader_check_epoch, leader_read_epoch};
 use super::{Error, Resources, Result, RunId, Store, WorkerId};
-use crate::domain::{Priority, RunState};
+use crate::domain::{Priority, RunState, Sharing};
 
 /// A queued run as admission sees it.
 #[derive(Debug, Clone)]
@@ -45,6 +45,8 @@ pub struct NamespaceRow {
     pub limit: Resources,
     /// Admitted and running runs' requests.
     pub used: Resources,
+    /// How its queues are shared between users.
+    pub sharing: Sharing,
 }
 
 /// A row of the `namespace_use` view, from a statement or inside JSON.
@@ -59,6 +61,7 @@ struct NamespaceUseRow {
     used_memory: i64,
     used_pods: i64,
     used_storage: i64,
+    sharing: Sharing,
 }
 
 impl From<NamespaceUseRow> for NamespaceRow {
@@ -67,6 +70,7 @@ impl From<NamespaceUseRow> for NamespaceRow {
             name: r.name,
             limit: Resources { cpu: r.cpu_limit, memory: r.memory_limit, pods: r.pods_limit, storage: r.storage_limit },
             used: Resources { cpu: r.used_cpu, memory: r.used_memory, pods: r.used_pods, storage: r.used_storage },
+            sharing: r.sharing,
         }
     }
 }
@@ -79,6 +83,7 @@ struct Quota {
     memory_limit: i64,
     pods_limit: i64,
     storage_limit: i64,
+    sharing: Sharing,
 }
 
 impl From<Quota> for QuotaRow {
@@ -86,6 +91,7 @@ impl From<Quota> for QuotaRow {
         Self {
             name: q.name,
             limit: Resources { cpu: q.cpu_limit, memory: q.memory_limit, pods: q.pods_limit, storage: q.storage_limit },
+            sharing: q.sharing,
         }
     }
 }
@@ -97,6 +103,8 @@ pub struct QuotaRow {
     pub name: String,
     /// Quota.
     pub limit: Resources,
+    /// How its queues are shared between users.
+    pub sharing: Sharing,
 }
 
 /// A live worker's capacity, from the ledger.
@@ -208,6 +216,27 @@ impl Store {
             .bind(limit)
             .bind(users)
             .bind(services)
+            .fetch_all(self.generic_pool())
+            .await?;
+        rows.iter().map(queued_row).collect()
+    }
+
+    /// The oldest queued runs of each user in one namespace and priority
+    /// (admission/queued_per_user.sql): `limit` runs split evenly over the users found, at least
+    /// one each, from at most `max_users` users. What a fair namespace's admission reads when its
+    /// read in queue order was full.
+    pub async fn admission_per_user(
+        &self,
+        namespace: &str,
+        priority: Priority,
+        limit: i64,
+        max_users: i64,
+    ) -> Result<Vec<QueuedRow>> {
+        let rows = sqlx::query(include_str!("../../sql/admission/queued_per_user.sql"))
+            .bind(namespace)
+            .bind(priority)
+            .bind(limit)
+            .bind(max_users)
             .fetch_all(self.generic_pool())
             .await?;
         rows.iter().map(queued_row).collect()
@@ -414,7 +443,7 @@ pub(super) async fn namespace_use(conn: &mut PgConnection, names: Option<&[Strin
     Ok(rows.into_iter().map(NamespaceRow::from).collect())
 }
 
-/// A queued run from a row of admission/snapshot.sql or admission/queued_uncapped.sql.
+/// A queued run from a row of admission/snapshot.sql, queued_uncapped.sql or queued_per_user.sql.
 fn queued_row(r: &sqlx::postgres::PgRow) -> Result<QueuedRow> {
     Ok(QueuedRow {
         id: r.try_get("id")?,

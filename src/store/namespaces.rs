@@ -5,6 +5,7 @@
 use sqlx::PgConnection;
 
 use super::{Error, Resources, Result, Store};
+use crate::domain::Sharing;
 
 /// Fails with [`Error::UnknownNamespace`] unless `name` exists.
 pub async fn namespace_require(conn: &mut PgConnection, name: &str) -> Result<()> {
@@ -17,17 +18,19 @@ pub async fn namespace_require(conn: &mut PgConnection, name: &str) -> Result<()
 }
 
 impl Store {
-    /// Creates each of `namespaces` that does not exist yet with its quota, in one statement;
+    /// Creates each of `namespaces` that does not exist yet with its quota and sharing, in one statement;
     /// leaves existing ones (and quotas set since) alone. Safe when replicas start at once.
-    pub async fn namespace_create_missing(&self, namespaces: &[(String, Resources)]) -> Result<()> {
-        let names: Vec<&str> = namespaces.iter().map(|(n, _)| n.as_str()).collect();
-        let quota = |f: fn(&Resources) -> i64| namespaces.iter().map(|(_, q)| f(q)).collect::<Vec<i64>>();
+    pub async fn namespace_create_missing(&self, namespaces: &[(String, Resources, Sharing)]) -> Result<()> {
+        let names: Vec<&str> = namespaces.iter().map(|(n, _, _)| n.as_str()).collect();
+        let quota = |f: fn(&Resources) -> i64| namespaces.iter().map(|(_, q, _)| f(q)).collect::<Vec<i64>>();
+        let sharing: Vec<Sharing> = namespaces.iter().map(|(_, _, s)| *s).collect();
         sqlx::query(include_str!("../../sql/namespaces/ensure.sql"))
             .bind(&names)
             .bind(quota(|q| q.cpu))
             .bind(quota(|q| q.memory))
             .bind(quota(|q| q.pods))
             .bind(quota(|q| q.storage))
+            .bind(sharing)
             .execute(self.pool())
             .await?;
         Ok(())

@@ -8,7 +8,7 @@ use super::admission::NamespaceRow;
 use super::grants::Viewer;
 use super::notify::{self, notify};
 use super::{Resources, Result, RunId, Store};
-use crate::domain::Priority;
+use crate::domain::{Priority, Sharing};
 
 /// A namespace with its quota, use and queued demand (the API shows it through
 /// `api::namespaces::NamespaceView`).
@@ -24,6 +24,8 @@ pub struct NamespaceUsage {
     pub queued: Resources,
     /// Number of queued runs.
     pub queued_runs: i64,
+    /// How its queues are shared between users.
+    pub sharing: Sharing,
 }
 
 /// A queued run in admission order (the API shows it through `api::queue::QueuedView`).
@@ -67,7 +69,14 @@ impl Store {
                 Some(r) => (super::resources_of(r)?, r.try_get("runs")?),
                 None => (Resources::default(), 0),
             };
-            out.push(NamespaceUsage { name: ns.name, limit: ns.limit, used: ns.used, queued, queued_runs });
+            out.push(NamespaceUsage {
+                name: ns.name,
+                limit: ns.limit,
+                used: ns.used,
+                queued,
+                queued_runs,
+                sharing: ns.sharing,
+            });
         }
         Ok(out)
     }
@@ -82,7 +91,7 @@ impl Store {
     }
 
     /// Sets a namespace's quota (creating it) and wakes the leader.
-    pub async fn namespace_set_quota(&self, name: &str, quota: Resources) -> Result<()> {
+    pub async fn namespace_set_quota(&self, name: &str, quota: Resources, sharing: Option<Sharing>) -> Result<()> {
         let mut tx = self.pool().begin().await?;
         sqlx::query(include_str!("../../sql/namespaces/upsert.sql"))
             .bind(name)
@@ -90,6 +99,7 @@ impl Store {
             .bind(quota.memory)
             .bind(quota.pods)
             .bind(quota.storage)
+            .bind(sharing)
             .execute(&mut *tx)
             .await?;
         notify(&mut tx, notify::FINISHED).await?;

@@ -378,7 +378,7 @@ pub fn zip_read(bytes: &[u8], name: &str) -> String {
 /// test creates.
 pub async fn create_namespace(store: &Store, name: &str, quota: i64) {
     let quota = berth::resources::Resources { cpu: quota, memory: quota, pods: quota, storage: quota };
-    store.namespace_set_quota(name, quota).await.expect("create namespace");
+    store.namespace_set_quota(name, quota, None).await.expect("create namespace");
 }
 
 /// Capacity of [`register_example_worker`]'s worker: room for four 1-pod runs.

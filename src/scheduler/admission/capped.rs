@@ -112,6 +112,7 @@ mod tests {
             running_per_user: running.iter().map(|(u, n)| ((u.to_string(), "svc".to_string()), *n)).collect(),
             workers: vec![],
             wrr: Wrr::default(),
+            fair: HashMap::new(),
         }
     }
 

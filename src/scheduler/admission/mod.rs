@@ -2,7 +2,8 @@
 //!
 //! `model.rs` holds what a cycle reads and decides, `walk.rs` the walk itself, `why.rs` the
 //! scopes, shortfalls and sentences of the block records, `capped.rs` which queues a cycle reads
-//! again so that a user held by their own cap hides nobody else's runs.
+//! again so that a user held by their own cap hides nobody else's runs, `fair.rs` the order a
+//! namespace that shares between users walks its runs in.
 //!
 //! # Decisions where the design document left a choice
 //!
@@ -31,16 +32,22 @@
 //! * **Worker choice** is best fit: among the live workers serving the service with room for the
 //!   whole request, the one with the least leftover cpu, then memory, pods, storage, then the
 //!   lowest id.
+//! * **Sharing between users.** A namespace whose `sharing` is `fair` has its runs walked in fair
+//!   order instead of queue order, within the places its runs hold in the priority queue (`fair.rs`).
 //! * **Position** is the place the run holds in its (namespace, priority) queue once this cycle's
 //!   admissions and cancellations are applied (1 = first).
 
 mod capped;
+mod fair;
 mod model;
 mod walk;
 mod why;
 
 pub use crate::resources::{Dimension, Resources};
 pub use capped::{Queue, full_queues, rereads, saturated};
+pub use fair::FairNamespaces;
+/// The fair namespaces' full queues, read again per user ([`fair`]).
+pub use fair::full_queues as fair_full_queues;
 pub use model::{
     Admission, DEFAULT_HIGH_SHARE_PERCENT, Decisions, HeadAction, HeadTimeout, NamespaceUse, Policy, Priority,
     QueuedRun, Snapshot, WorkerFree, Wrr,

@@ -103,6 +103,9 @@ pub struct Snapshot {
     pub workers: Vec<WorkerFree>,
     /// Credits left by the previous cycle.
     pub wrr: Wrr,
+    /// The namespaces that share between users (`sharing` = `fair`), each with its users' admitted
+    /// and running runs there; every other namespace walks its runs in queue order.
+    pub fair: super::FairNamespaces,
 }
 
 /// A run to start.

@@ -119,6 +119,7 @@ fn arb_snapshot() -> impl Strategy<Value = (Snapshot, Policy)> {
                 running_per_user,
                 workers: build_workers(&workers),
                 wrr: Wrr { high: credit, normal: -credit },
+                fair: HashMap::new(),
             };
             (s, policy)
         },
@@ -363,7 +364,7 @@ proptest! {
                 WorkerFree { free: w.free.saturating_sub(&busy), ..w.clone() }
             }).collect();
             prop_assert!(workers.iter().all(|w| w.free.cpu >= 0 && w.free.memory >= 0 && w.free.pods >= 0 && w.free.storage >= 0));
-            let s = Snapshot { now: at(now), queued: queued.clone(), namespaces, running_per_user, workers, wrr };
+            let s = Snapshot { now: at(now), queued: queued.clone(), namespaces, running_per_user, workers, wrr, fair: HashMap::new() };
             let d = decide(&s, &p);
             check(&s, &p, &d)?;
             for a in &d.admitted {

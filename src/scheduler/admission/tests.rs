@@ -75,6 +75,7 @@ pub(super) fn snapshot(now: i64, queued: Vec<QueuedRun>) -> Snapshot {
         running_per_user: HashMap::new(),
         workers: vec![worker(1, &["svc", "gpu", "example", "other"], huge())],
         wrr: Wrr::default(),
+        fair: HashMap::new(),
     }
 }
 

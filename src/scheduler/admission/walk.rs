@@ -88,6 +88,7 @@ impl<'a> Cycle<'a> {
         }
         for queue in &mut queues {
             queue.sort_by_key(|a| (a.enqueued_at, a.id));
+            super::fair::order(queue, &snap.fair);
         }
         let mut workers: Vec<Slot> =
             snap.workers.iter().map(|w| Slot { id: w.id, services: &w.services, free: w.free }).collect();
