@@ -174,6 +174,12 @@ pub async fn window(store: &Store, from: RunId) -> Result<BenchWindow> {
     })
 }
 
+/// One user's succeeded runs and the seconds from the first one's start to the last one's finish.
+pub async fn user_rate(store: &Store, user: &str) -> Result<(i64, Option<f64>)> {
+    let r = sqlx::query(include_str!("../sql/user_rate.sql")).bind(user).fetch_one(store.pool()).await?;
+    Ok((r.try_get("succeeded")?, r.try_get("seconds")?))
+}
+
 /// Timings of every run from `from` on, in id order.
 pub async fn timings(store: &Store, from: RunId) -> Result<Vec<RunTiming>> {
     let rows = sqlx::query(include_str!("../sql/timings.sql")).bind(from).fetch_all(store.pool()).await?;

@@ -218,6 +218,7 @@ pub async fn run(opts: BenchOptions, config: Config) -> Result<()> {
         let own = [
             ("backlog".to_string(), Resources::default(), Sharing::Fifo),
             ("history".to_string(), unlimited, Sharing::Fifo),
+            (fairness::FAIR_NAMESPACE.to_string(), unlimited, Sharing::Fair),
         ];
         bench.store.namespace_create_missing(&own).await?;
         let figures = bench.all().await?;

@@ -5,12 +5,13 @@
 --
 -- One row per queued run considered: the oldest $1 of each namespace and priority, so a backlog
 -- blocked in one namespace never hides the runs of the others (runs_queued_namespace serves each
--- branch in order). Plain columns, not JSON: as JSON, 1,000 runs cost ~10 ms a cycle to encode.
+-- branch in order); in a namespace that shares fairly between users, each user's oldest runs
+-- (runs_queued_user). Plain columns, not JSON: as JSON, 1,000 runs cost ~10 ms a cycle to encode.
 -- No rows when nothing is queued, and then no ledger is computed: its cost grows with the
 -- admitted and running runs, and a legacy-flow burn-down would pay it on every finish.
--- The first row carries the ledger: the namespaces' quotas (and sharing) and the live workers' capacity (heartbeat
--- within the lease $2), as JSON (a few rows), and the admitted and running runs grouped by what
--- tells them apart in the ledger (namespace, user, service, state, worker and request), as one
+-- The first row carries the ledger: the namespaces' quotas and sharing and the live workers'
+-- capacity (heartbeat within the lease $2), as JSON (a few rows), and the admitted and running
+-- runs grouped by what tells them apart in the ledger (namespace, user, service, state, worker and request), as one
 -- array per column (`active_*`, element-wise): as JSON, 677 groups cost ~2 ms a cycle to build
 -- and parse. One read of those runs, through runs_admitted and runs_running_worker (migration
 -- 0010), serves every scope: the leader sums the groups per namespace, per (user, service), per
@@ -21,16 +22,52 @@
 with queued as materialized (
     select q.*
     from namespaces n
+    cross join (values ('high'::text), ('normal'::text)) as p (priority)
     cross join lateral (
+        -- A fifo namespace (each branch runs only for its own sharing: a one-time filter).
         (select id, user_id, service, namespace, priority, cpu, memory, pods, storage, enqueued_at,
                 head_since, head_retries, not_before
-         from runs where state = 'queued' and namespace is not null and namespace = n.name and priority = 'high'
+         from runs
+         where n.sharing = 'fifo'
+           and state = 'queued' and namespace is not null and namespace = n.name and priority = p.priority
          order by enqueued_at, id limit $1)
         union all
-        (select id, user_id, service, namespace, priority, cpu, memory, pods, storage, enqueued_at,
-                head_since, head_retries, not_before
-         from runs where state = 'queued' and namespace is not null and namespace = n.name and priority = 'normal'
-         order by enqueued_at, id limit $1)
+        -- A fair namespace: each user's oldest runs, $1 split evenly over at most $1 users (at
+        -- least one each, ceil($1 / users)), through runs_queued_user. A read in queue order would show only the
+        -- users with the oldest runs, and a fair walk needs every user's (admission/fair.rs). A
+        -- skip scan: the recursive part finds the next user after the last one, one index descent
+        -- per user, so its cost grows with the users, not with their backlogs. Users beyond $1 (in
+        -- user_id order) wait for a later cycle.
+        (with recursive users (user_id) as (
+             (select user_id
+              from runs
+              where n.sharing = 'fair'
+                and state = 'queued' and namespace is not null and namespace = n.name and priority = p.priority
+              order by user_id limit 1)
+             union all
+             select (select r.user_id
+                     from runs r
+                     where r.state = 'queued' and r.namespace is not null and r.namespace = n.name
+                       and r.priority = p.priority and r.user_id > u.user_id
+                     order by r.user_id limit 1)
+             from users u
+             where u.user_id is not null
+         ), found as materialized (
+             -- The recursion runs only as far as this LIMIT reads it.
+             select user_id from users where user_id is not null limit $1
+         )
+         select r.*
+         from found f
+         cross join lateral (
+             select id, user_id, service, namespace, priority, cpu, memory, pods, storage, enqueued_at,
+                    head_since, head_retries, not_before
+             from runs
+             where state = 'queued' and namespace is not null and namespace = n.name and priority = p.priority
+               and user_id = f.user_id
+             order by enqueued_at, id
+             -- ceil($1 / users): at least $1 runs in all when the users have them.
+             limit ($1 + (select count(*) from found) - 1) / (select count(*) from found)
+         ) r)
     ) q
 ), ledger as materialized (
     select (select coalesce(json_agg(n order by n.name), '[]')

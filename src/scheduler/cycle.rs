@@ -130,7 +130,6 @@ pub async fn plan(
         return Ok(None);
     };
     let mut snapshot = capacity::snapshot(&rows, clock, wrr);
-    see_every_user(held.store(), &mut snapshot, per_queue).await?;
     let mut decisions = admission::decide(&snapshot, &settings.policy);
     if per_queue >= settings.scan_limit {
         decisions = see_past_capped_users(held.store(), &mut snapshot, decisions, settings, per_queue).await?;
@@ -139,28 +138,6 @@ pub async fn plan(
         capacity::report(&snapshot, &decisions);
     }
     Ok(Some(Plan { snapshot, decisions, all_records: true, started }))
-}
-
-/// Reads each user's oldest runs in every queue of a fair namespace whose read in queue order was
-/// full: that read shows the users with the oldest runs, and a fair walk needs the others too
-/// (`scheduler/admission/fair.rs`). `per_queue` runs split over the users, from at most
-/// `per_queue` users. Every cycle kind does it, since the order of every admission depends on it;
-/// its cost grows with the users, not with their backlogs (admission/queued_per_user.sql). No
-/// read when no namespace shares fairly.
-async fn see_every_user(store: &Store, snapshot: &mut Snapshot, per_queue: i64) -> Result<()> {
-    let queues = admission::fair_full_queues(snapshot, per_queue);
-    if queues.is_empty() {
-        return Ok(());
-    }
-    let mut seen: std::collections::HashSet<RunId> = snapshot.queued.iter().map(|r| r.id).collect();
-    for (namespace, priority) in queues {
-        for row in store.admission_per_user(&namespace, priority, per_queue, per_queue).await? {
-            if seen.insert(row.id) {
-                snapshot.queued.push(capacity::queued_run(&row));
-            }
-        }
-    }
-    Ok(())
 }
 
 /// Most extra reads a full cycle makes to see past saturated users (each one saturates at least
@@ -182,7 +159,7 @@ async fn see_past_capped_users(
     per_queue: i64,
 ) -> Result<admission::Decisions> {
     let mut full = admission::full_queues(snapshot, per_queue);
-    // A fair namespace's queues were read per user already (see_every_user).
+    // A fair namespace's queues are read per user (admission/snapshot.sql): nobody hides there.
     full.retain(|(namespace, _)| !snapshot.fair.contains_key(namespace));
     let mut excluded = std::collections::BTreeSet::new();
     let mut seen: std::collections::HashSet<RunId> = snapshot.queued.iter().map(|r| r.id).collect();

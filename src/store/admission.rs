@@ -221,27 +221,6 @@ impl Store {
         rows.iter().map(queued_row).collect()
     }
 
-    /// The oldest queued runs of each user in one namespace and priority
-    /// (admission/queued_per_user.sql): `limit` runs split evenly over the users found, at least
-    /// one each, from at most `max_users` users. What a fair namespace's admission reads when its
-    /// read in queue order was full.
-    pub async fn admission_per_user(
-        &self,
-        namespace: &str,
-        priority: Priority,
-        limit: i64,
-        max_users: i64,
-    ) -> Result<Vec<QueuedRow>> {
-        let rows = sqlx::query(include_str!("../../sql/admission/queued_per_user.sql"))
-            .bind(namespace)
-            .bind(priority)
-            .bind(limit)
-            .bind(max_users)
-            .fetch_all(self.generic_pool())
-            .await?;
-        rows.iter().map(queued_row).collect()
-    }
-
     /// Commits a cycle's admissions as a transaction of its own (admission/admit.sql): one round
     /// trip. Fails with `Deposed`, having written nothing, if `epoch` is stale.
     ///
@@ -443,7 +422,7 @@ pub(super) async fn namespace_use(conn: &mut PgConnection, names: Option<&[Strin
     Ok(rows.into_iter().map(NamespaceRow::from).collect())
 }
 
-/// A queued run from a row of admission/snapshot.sql, queued_uncapped.sql or queued_per_user.sql.
+/// A queued run from a row of admission/snapshot.sql or admission/queued_uncapped.sql.
 fn queued_row(r: &sqlx::postgres::PgRow) -> Result<QueuedRow> {
     Ok(QueuedRow {
         id: r.try_get("id")?,

@@ -16,14 +16,13 @@
 //! timers, per-user caps, quotas and worker room apply to the runs in the fair order (a head
 //! blocked on its namespace's quota still holds back the runs walked after it).
 //!
-//! The snapshot's read in queue order shows only the users with the oldest runs when one user's
-//! backlog fills it, so a fair namespace whose read was full is read again per user
-//! (admission/queued_per_user.sql, [`crate::scheduler::cycle::plan`]).
+//! A read in queue order would show only the users with the oldest runs when one user's backlog
+//! fills it, so the snapshot reads a fair namespace per user: each user's oldest runs, the read
+//! split evenly over the users (admission/snapshot.sql, through `runs_queued_user`).
 
 use std::collections::HashMap;
 
-use super::capped::Queue;
-use super::{QueuedRun, Snapshot};
+use super::QueuedRun;
 
 /// Runs admitted or running per user, in each fair namespace.
 pub type FairNamespaces = HashMap<String, HashMap<String, u32>>;
@@ -58,15 +57,6 @@ pub fn order(queue: &mut [&QueuedRun], fair: &FairNamespaces) {
             queue[place] = run;
         }
     }
-}
-
-/// The fair namespaces' queues whose read returned `per_queue` runs or more, so that users may be
-/// hidden behind the ones read. Pure.
-pub fn full_queues(snapshot: &Snapshot, per_queue: i64) -> Vec<Queue> {
-    super::capped::full_queues(snapshot, per_queue)
-        .into_iter()
-        .filter(|(namespace, _)| snapshot.fair.contains_key(namespace))
-        .collect()
 }
 
 #[cfg(test)]

@@ -46,8 +46,6 @@ mod why;
 pub use crate::resources::{Dimension, Resources};
 pub use capped::{Queue, full_queues, rereads, saturated};
 pub use fair::FairNamespaces;
-/// The fair namespaces' full queues, read again per user ([`fair`]).
-pub use fair::full_queues as fair_full_queues;
 pub use model::{
     Admission, DEFAULT_HIGH_SHARE_PERCENT, Decisions, HeadAction, HeadTimeout, NamespaceUse, Policy, Priority,
     QueuedRun, Snapshot, WorkerFree, Wrr,
