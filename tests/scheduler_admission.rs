@@ -476,6 +476,25 @@ async fn a_users_capped_backlog_does_not_hide_another_users_run_queued_behind_it
     app.stop().await;
 }
 
+/// A notification-driven cycle, not only the once-per-tick one, sees past a capped backlog: another
+/// user's run waits for no more than the next cycle (issue 18). Before migration 0025 only the
+/// full cycle read past the backlog, since that read walked the backlog's index entries.
+#[tokio::test]
+async fn a_quick_cycle_also_sees_past_a_capped_backlog() {
+    let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
+    let (mut settings, leader) = capped_backlogs(&app, &[("alice", 500), ("bob", 1), ("alice", 10)], 200, 1).await;
+    settings.policy.batch_size = 20;
+    assert_eq!(settings.quick_scan_limit(), 100, "a quick read, shorter than the full one, and full");
+    let mut wrr = Wrr::default();
+    let quick =
+        cycle::run(&mut app.store.hold(), leader.epoch(), &mut wrr, &settings, &Clock::System, false).await.unwrap();
+    assert_eq!(quick.admitted.len(), 2, "alice's first run and bob's, in a quick cycle");
+    let active = active_per_user(&app.store).await;
+    assert_eq!((active.get("alice"), active.get("bob")), (Some(&1), Some(&1)));
+    leader.release().await;
+    app.stop().await;
+}
+
 /// The property, over generated cases: with room everywhere, one full cycle after the queues are
 /// filled every user has min(cap, queued) runs active, however the users' backlogs interleave
 /// and however short the reads are (no user's backlog hides another user's runs).

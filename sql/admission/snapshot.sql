@@ -5,8 +5,8 @@
 --
 -- One row per queued run considered: the oldest $1 of each namespace and priority, so a backlog
 -- blocked in one namespace never hides the runs of the others (runs_queued_namespace serves each
--- branch in order); in a namespace that shares fairly between users, each user's oldest runs
--- (runs_queued_user). Plain columns, not JSON: as JSON, 1,000 runs cost ~10 ms a cycle to encode.
+-- branch in order); in a namespace that shares fairly between users, each (user, service)'s
+-- oldest runs (runs_queued_user). Plain columns, not JSON: as JSON, 1,000 runs cost ~10 ms a cycle to encode.
 -- No rows when nothing is queued, and then no ledger is computed: its cost grows with the
 -- admitted and running runs, and a legacy-flow burn-down would pay it on every finish.
 -- The first row carries the ledger: the namespaces' quotas and sharing and the live workers'
@@ -32,29 +32,31 @@ with queued as materialized (
            and state = 'queued' and namespace is not null and namespace = n.name and priority = p.priority
          order by enqueued_at, id limit $1)
         union all
-        -- A fair namespace: each user's oldest runs, $1 split evenly over at most $1 users (at
-        -- least one each, ceil($1 / users)), through runs_queued_user. A read in queue order would show only the
-        -- users with the oldest runs, and a fair walk needs every user's (admission/fair.rs). A
-        -- skip scan: the recursive part finds the next user after the last one, one index descent
-        -- per user, so its cost grows with the users, not with their backlogs. Users beyond $1 (in
-        -- user_id order) wait for a later cycle.
-        (with recursive users (user_id) as (
-             (select user_id
+        -- A fair namespace: each (user, service)'s oldest runs, $1 split evenly over at most $1
+        -- pairs (ceil($1 / pairs) each), through runs_queued_user. A read in queue order would
+        -- show only the users with the oldest runs, and a fair walk needs every user's
+        -- (admission/fair.rs). A skip scan: the recursive part finds the next pair after the last
+        -- one, one index descent per pair, so its cost grows with the pairs, not with their
+        -- backlogs. Pairs beyond $1 (in (user_id, service) order) wait for a later cycle.
+        (with recursive pairs (user_id, service) as (
+             (select user_id, service
               from runs
               where n.sharing = 'fair'
                 and state = 'queued' and namespace is not null and namespace = n.name and priority = p.priority
-              order by user_id limit 1)
+              order by user_id, service limit 1)
              union all
-             select (select r.user_id
-                     from runs r
-                     where r.state = 'queued' and r.namespace is not null and r.namespace = n.name
-                       and r.priority = p.priority and r.user_id > u.user_id
-                     order by r.user_id limit 1)
-             from users u
-             where u.user_id is not null
+             select next.user_id, next.service
+             from pairs
+             cross join lateral (
+                 select r.user_id, r.service
+                 from runs r
+                 where r.state = 'queued' and r.namespace is not null and r.namespace = n.name
+                   and r.priority = p.priority and (r.user_id, r.service) > (pairs.user_id, pairs.service)
+                 order by r.user_id, r.service limit 1
+             ) next
          ), found as materialized (
              -- The recursion runs only as far as this LIMIT reads it.
-             select user_id from users where user_id is not null limit $1
+             select user_id, service from pairs limit $1
          )
          select r.*
          from found f
@@ -63,9 +65,9 @@ with queued as materialized (
                     head_since, head_retries, not_before
              from runs
              where state = 'queued' and namespace is not null and namespace = n.name and priority = p.priority
-               and user_id = f.user_id
+               and user_id = f.user_id and service = f.service
              order by enqueued_at, id
-             -- ceil($1 / users): at least $1 runs in all when the users have them.
+             -- ceil($1 / pairs): at least $1 runs in all when the pairs have them.
              limit ($1 + (select count(*) from found) - 1) / (select count(*) from found)
          ) r)
     ) q

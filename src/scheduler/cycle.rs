@@ -131,16 +131,14 @@ pub async fn plan(
     };
     let mut snapshot = capacity::snapshot(&rows, clock, wrr);
     let mut decisions = admission::decide(&snapshot, &settings.policy);
-    if per_queue >= settings.scan_limit {
-        decisions = see_past_capped_users(held.store(), &mut snapshot, decisions, settings, per_queue).await?;
-    }
+    decisions = see_past_capped_users(held.store(), &mut snapshot, decisions, settings, per_queue).await?;
     if per_queue >= settings.scan_limit {
         capacity::report(&snapshot, &decisions);
     }
     Ok(Some(Plan { snapshot, decisions, all_records: true, started }))
 }
 
-/// Most extra reads a full cycle makes to see past saturated users (each one saturates at least
+/// Most extra reads a cycle makes to see past saturated users (each one saturates at least
 /// one more user, or the loop stops).
 pub const MAX_REREADS: usize = 8;
 
@@ -148,9 +146,11 @@ pub const MAX_REREADS: usize = 8;
 /// was full and which the decision left waiting only for users' own caps, adds what that read hid
 /// and decides again (DESIGN §4: a run blocked only by its own cap blocks only that user's later
 /// runs; `scheduler/admission/capped.rs`). Repeats while a read is full and saturates more users,
-/// at most [`MAX_REREADS`] times. Only the full (once-per-tick) cycle does this: a read that skips a
-/// long capped backlog walks that backlog's index entries, which a notification-driven cycle must
-/// not pay on every finish; so another user's run waits at most one tick behind a capped backlog.
+/// at most [`MAX_REREADS`] times. Every cycle kind does this, so another user's run waits no longer
+/// than the cycle after it was queued behind a capped backlog: the read skips from one (user,
+/// service) to the next in one index descent (admission/queued_uncapped.sql), so a capped backlog
+/// costs it one descent however long it is. (Until migration 0025 the read walked the backlog's
+/// index entries in queue order, and only the once-per-tick cycle could afford it.)
 async fn see_past_capped_users(
     store: &Store,
     snapshot: &mut Snapshot,
@@ -161,6 +161,10 @@ async fn see_past_capped_users(
     let mut full = admission::full_queues(snapshot, per_queue);
     // A fair namespace's queues are read per user (admission/snapshot.sql): nobody hides there.
     full.retain(|(namespace, _)| !snapshot.fair.contains_key(namespace));
+    // A pair needs no more of its runs read than its cap: more could not start this cycle.
+    let policy = &settings.policy;
+    let largest_cap = policy.runs_per_user.values().copied().fold(policy.default_runs_per_user, u32::max);
+    let per_pair = i64::from(largest_cap).clamp(1, per_queue.max(1));
     let mut excluded = std::collections::BTreeSet::new();
     let mut seen: std::collections::HashSet<RunId> = snapshot.queued.iter().map(|r| r.id).collect();
     for _ in 0..MAX_REREADS {
@@ -174,8 +178,11 @@ async fn see_past_capped_users(
         let mut still_full = std::collections::BTreeSet::new();
         let mut found = false;
         for (namespace, priority) in queues {
-            let rows = store.admission_uncapped(&namespace, priority, per_queue, &capped).await?;
-            if rows.len() as i64 >= per_queue {
+            let rows = store.admission_uncapped(&namespace, priority, per_queue, per_pair, &capped).await?;
+            // Every pair read up to its cap: only pairs beyond the read's `per_queue` can hide.
+            let pairs: std::collections::HashSet<(&str, &str)> =
+                rows.iter().map(|r| (r.user_id.as_str(), r.service.as_str())).collect();
+            if pairs.len() as i64 >= per_queue {
                 still_full.insert((namespace, priority));
             }
             for row in rows {

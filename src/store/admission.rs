@@ -199,21 +199,23 @@ pub struct SnapshotRows {
 }
 
 impl Store {
-    /// The oldest `limit` queued runs of one namespace and priority without the `capped`
-    /// (user, service) pairs' runs (admission/queued_uncapped.sql): what a snapshot's full read
-    /// of that queue hid behind users held by their own cap.
+    /// The oldest `per_pair` queued runs of each of at most `pairs` (user, service) pairs of one
+    /// namespace and priority, but the `capped` pairs (admission/queued_uncapped.sql): what a
+    /// snapshot's full read of that queue hid behind users held by their own cap.
     pub async fn admission_uncapped(
         &self,
         namespace: &str,
         priority: Priority,
-        limit: i64,
+        pairs: i64,
+        per_pair: i64,
         capped: &[(String, String)],
     ) -> Result<Vec<QueuedRow>> {
         let (users, services): (Vec<&str>, Vec<&str>) = capped.iter().map(|(u, s)| (u.as_str(), s.as_str())).unzip();
         let rows = sqlx::query(include_str!("../../sql/admission/queued_uncapped.sql"))
             .bind(namespace)
             .bind(priority)
-            .bind(limit)
+            .bind(pairs)
+            .bind(per_pair)
             .bind(users)
             .bind(services)
             .fetch_all(self.generic_pool())

@@ -3,7 +3,7 @@
 //! The snapshot reads the oldest runs of each (namespace, priority). When one user's backlog fills
 //! that read, the runs of every other user queued behind it stay unseen until the backlog
 //! shrinks, though nothing blocks them (DESIGN §4: a run blocked only by its own cap blocks only
-//! that user's later runs). So the full cycle reads such a queue again without the *saturated*
+//! that user's later runs). So every cycle reads such a queue again without the *saturated*
 //! users — those whose active runs plus their runs already read reach their cap: none of their
 //! unread runs can start this cycle — and repeats while a read is full and saturates more users
 //! ([`crate::scheduler::cycle::plan`]).
