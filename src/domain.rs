@@ -122,9 +122,8 @@ text_enum! {
     Sharing("sharing") {
         /// Queue order: the oldest run first, whoever submitted it.
         Fifo = "fifo",
-        /// Users take turns: the run of the user with the fewest runs admitted or running in the
-        /// namespace first (counting the runs admitted before it in the same cycle), queue order
-        /// among equals.
+        /// Users take turns: a run's turn is its user's runs admitted or running in the namespace
+        /// plus that user's runs queued before it; the lowest turn first, queue order among equals.
         Fair = "fair",
     }
 }

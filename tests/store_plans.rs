@@ -269,11 +269,12 @@ async fn the_snapshot_reads_a_fair_namespace_user_by_user_not_through_the_backlo
     );
 }
 
-/// The read past capped users (admission/queued_uncapped.sql) skips a capped backlog in one index
-/// descent, under its generic plan: behind alice's 20,000 queued runs, bob's run costs a handful of
-/// reads, not 20,000 (the read walked them in queue order before migration 0025).
+/// A notification-driven cycle's read past capped users (admission/queued_heads.sql) skips a
+/// capped backlog in one index descent, under its generic plan: behind alice's 20,000 queued
+/// runs, bob's and carol's heads cost a handful of reads, not 20,000 (the read in queue order,
+/// admission/queued_uncapped.sql, walks them).
 #[tokio::test]
-async fn the_read_past_capped_users_skips_their_backlogs() {
+async fn the_read_of_the_heads_skips_the_capped_backlogs() {
     let store = common::fresh_store().await;
     common::create_namespace(&store, "default", 1_000_000).await;
     for (user, count) in [("alice", 20_000), ("bob", 1), ("carol", 3)] {
@@ -284,12 +285,12 @@ async fn the_read_past_capped_users_skips_their_backlogs() {
     sqlx::query("analyze runs").execute(store.pool()).await.unwrap();
     let mut tx = store.pool().begin().await.unwrap();
     sqlx::query("set local plan_cache_mode = force_generic_plan").execute(&mut *tx).await.unwrap();
-    let explain = format!("explain (analyze, format json) {}", include_str!("../sql/admission/queued_uncapped.sql"));
+    let explain = format!("explain (analyze, format json) {}", include_str!("../sql/admission/queued_heads.sql"));
     let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
         .bind("default")
         .bind(berth::domain::Priority::Normal)
         .bind(100_i64)
-        .bind(5_i64)
+        .bind(1000_i64)
         .bind(vec!["alice"])
         .bind(vec!["example"])
         .fetch_one(&mut *tx)
@@ -297,8 +298,8 @@ async fn the_read_past_capped_users_skips_their_backlogs() {
         .unwrap();
     tx.rollback().await.unwrap();
     let root = &plan[0]["Plan"];
-    assert_eq!(root["Actual Rows"].as_f64(), Some(4.0), "bob's run and carol's three: {root:#}");
-    assert!(runs_read(root) <= 20.0, "the read past alice read {} runs: {root:#}", runs_read(root));
+    assert_eq!(root["Actual Rows"].as_f64(), Some(2.0), "bob's head and carol's: {root:#}");
+    assert!(runs_read(root) <= 10.0, "the read past alice read {} runs: {root:#}", runs_read(root));
 }
 
 /// Retention reads the runs it cleans through runs_finished, oldest first, and never more of them

@@ -37,7 +37,9 @@ with queued as materialized (
         -- show only the users with the oldest runs, and a fair walk needs every user's
         -- (admission/fair.rs). A skip scan: the recursive part finds the next pair after the last
         -- one, one index descent per pair, so its cost grows with the pairs, not with their
-        -- backlogs. Pairs beyond $1 (in (user_id, service) order) wait for a later cycle.
+        -- backlogs. Pairs beyond the first $1 in (user_id, service) order are not read: with more
+        -- pairs than that waiting, the ones late in that order wait until fewer pairs do (or the
+        -- read past capped users finds their heads).
         (with recursive pairs (user_id, service) as (
              (select user_id, service
               from runs
@@ -68,7 +70,7 @@ with queued as materialized (
                and user_id = f.user_id and service = f.service
              order by enqueued_at, id
              -- ceil($1 / pairs): at least $1 runs in all when the pairs have them.
-             limit ($1 + (select count(*) from found) - 1) / (select count(*) from found)
+             limit ($1 + (select count(*) from found) - 1) / greatest(1, (select count(*) from found))
          ) r)
     ) q
 ), ledger as materialized (

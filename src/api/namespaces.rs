@@ -94,7 +94,7 @@ pub async fn get_namespace(State(state): State<AppState>, Path(name): Path<Strin
         pattern = "^[A-Za-z0-9._-]{1,63}$", example = "etl")),
     request_body = QuotaBody, responses(
         (status = 200, body = NamespaceView),
-        (status = 400, description = "invalid name or quota", body = ErrorBody)))]
+        (status = 400, description = "invalid name, quota or sharing", body = ErrorBody)))]
 pub async fn put_namespace(
     State(state): State<AppState>,
     Path(name): Path<String>,

@@ -138,19 +138,27 @@ pub async fn plan(
     Ok(Some(Plan { snapshot, decisions, all_records: true, started }))
 }
 
-/// Most extra reads a cycle makes to see past saturated users (each one saturates at least
+/// Most extra reads a full cycle makes to see past saturated users (each one saturates at least
 /// one more user, or the loop stops).
 pub const MAX_REREADS: usize = 8;
+
+/// Most (user, service) pairs a notification-driven cycle's read past capped users visits, per
+/// queue, as a multiple of the pairs it returns (admission/queued_heads.sql).
+pub const HEADS_VISITS_PER_PAIR: i64 = 10;
 
 /// Reads again, without the users who cannot start another run this cycle, every queue whose read
 /// was full and which the decision left waiting only for users' own caps, adds what that read hid
 /// and decides again (DESIGN §4: a run blocked only by its own cap blocks only that user's later
-/// runs; `scheduler/admission/capped.rs`). Repeats while a read is full and saturates more users,
-/// at most [`MAX_REREADS`] times. Every cycle kind does this, so another user's run waits no longer
-/// than the cycle after it was queued behind a capped backlog: the read skips from one (user,
-/// service) to the next in one index descent (admission/queued_uncapped.sql), so a capped backlog
-/// costs it one descent however long it is. (Until migration 0025 the read walked the backlog's
-/// index entries in queue order, and only the once-per-tick cycle could afford it.)
+/// runs; `scheduler/admission/capped.rs`).
+///
+/// The once-per-tick cycle (`per_queue` = `scan_limit`) reads the oldest runs of the users not
+/// capped, in queue order (admission/queued_uncapped.sql), and repeats while a read is full and
+/// saturates more users, at most [`MAX_REREADS`] times: one full cycle admits every user up to
+/// their cap. That read walks the capped backlog's index entries, which a notification-driven cycle
+/// must not pay on every finish. Those cycles read instead the oldest run of each (user, service)
+/// not capped, once (admission/queued_heads.sql): a skip scan that costs one index descent per pair
+/// however long its backlog (migration 0025). So another user's next run waits no longer than the
+/// next cycle behind a capped backlog, and the tick fills the caps in queue order.
 async fn see_past_capped_users(
     store: &Store,
     snapshot: &mut Snapshot,
@@ -158,13 +166,8 @@ async fn see_past_capped_users(
     settings: &SchedulerSettings,
     per_queue: i64,
 ) -> Result<admission::Decisions> {
+    let full_cycle = per_queue >= settings.scan_limit;
     let mut full = admission::full_queues(snapshot, per_queue);
-    // A fair namespace's queues are read per user (admission/snapshot.sql): nobody hides there.
-    full.retain(|(namespace, _)| !snapshot.fair.contains_key(namespace));
-    // A pair needs no more of its runs read than its cap: more could not start this cycle.
-    let policy = &settings.policy;
-    let largest_cap = policy.runs_per_user.values().copied().fold(policy.default_runs_per_user, u32::max);
-    let per_pair = i64::from(largest_cap).clamp(1, per_queue.max(1));
     let mut excluded = std::collections::BTreeSet::new();
     let mut seen: std::collections::HashSet<RunId> = snapshot.queued.iter().map(|r| r.id).collect();
     for _ in 0..MAX_REREADS {
@@ -178,11 +181,13 @@ async fn see_past_capped_users(
         let mut still_full = std::collections::BTreeSet::new();
         let mut found = false;
         for (namespace, priority) in queues {
-            let rows = store.admission_uncapped(&namespace, priority, per_queue, per_pair, &capped).await?;
-            // Every pair read up to its cap: only pairs beyond the read's `per_queue` can hide.
-            let pairs: std::collections::HashSet<(&str, &str)> =
-                rows.iter().map(|r| (r.user_id.as_str(), r.service.as_str())).collect();
-            if pairs.len() as i64 >= per_queue {
+            let rows = if full_cycle {
+                store.admission_uncapped(&namespace, priority, per_queue, &capped).await?
+            } else {
+                let visits = per_queue.saturating_mul(HEADS_VISITS_PER_PAIR);
+                store.admission_heads(&namespace, priority, per_queue, visits, &capped).await?
+            };
+            if rows.len() as i64 >= per_queue {
                 still_full.insert((namespace, priority));
             }
             for row in rows {
@@ -197,6 +202,10 @@ async fn see_past_capped_users(
             break;
         }
         decisions = admission::decide(snapshot, &settings.policy);
+        if !full_cycle {
+            // One read of the heads: the tick does the rest.
+            break;
+        }
     }
     Ok(decisions)
 }

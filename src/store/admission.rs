@@ -199,23 +199,45 @@ pub struct SnapshotRows {
 }
 
 impl Store {
-    /// The oldest `per_pair` queued runs of each of at most `pairs` (user, service) pairs of one
-    /// namespace and priority, but the `capped` pairs (admission/queued_uncapped.sql): what a
-    /// snapshot's full read of that queue hid behind users held by their own cap.
+    /// The oldest `limit` queued runs of one namespace and priority without the `capped`
+    /// (user, service) pairs' runs (admission/queued_uncapped.sql): what a snapshot's full read
+    /// of that queue hid behind users held by their own cap, in queue order.
     pub async fn admission_uncapped(
         &self,
         namespace: &str,
         priority: Priority,
-        pairs: i64,
-        per_pair: i64,
+        limit: i64,
         capped: &[(String, String)],
     ) -> Result<Vec<QueuedRow>> {
         let (users, services): (Vec<&str>, Vec<&str>) = capped.iter().map(|(u, s)| (u.as_str(), s.as_str())).unzip();
         let rows = sqlx::query(include_str!("../../sql/admission/queued_uncapped.sql"))
             .bind(namespace)
             .bind(priority)
+            .bind(limit)
+            .bind(users)
+            .bind(services)
+            .fetch_all(self.generic_pool())
+            .await?;
+        rows.iter().map(queued_row).collect()
+    }
+
+    /// The oldest queued run of each of at most `pairs` (user, service) pairs of one namespace and
+    /// priority but the `capped` ones, visiting at most `visits` pairs (admission/queued_heads.sql):
+    /// what a notification-driven cycle reads past users held by their own cap.
+    pub async fn admission_heads(
+        &self,
+        namespace: &str,
+        priority: Priority,
+        pairs: i64,
+        visits: i64,
+        capped: &[(String, String)],
+    ) -> Result<Vec<QueuedRow>> {
+        let (users, services): (Vec<&str>, Vec<&str>) = capped.iter().map(|(u, s)| (u.as_str(), s.as_str())).unzip();
+        let rows = sqlx::query(include_str!("../../sql/admission/queued_heads.sql"))
+            .bind(namespace)
+            .bind(priority)
             .bind(pairs)
-            .bind(per_pair)
+            .bind(visits)
             .bind(users)
             .bind(services)
             .fetch_all(self.generic_pool())
@@ -424,7 +446,7 @@ pub(super) async fn namespace_use(conn: &mut PgConnection, names: Option<&[Strin
     Ok(rows.into_iter().map(NamespaceRow::from).collect())
 }
 
-/// A queued run from a row of admission/snapshot.sql or admission/queued_uncapped.sql.
+/// A queued run from a row of admission/snapshot.sql, queued_uncapped.sql or queued_heads.sql.
 fn queued_row(r: &sqlx::postgres::PgRow) -> Result<QueuedRow> {
     Ok(QueuedRow {
         id: r.try_get("id")?,

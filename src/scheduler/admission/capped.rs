@@ -5,8 +5,9 @@
 //! shrinks, though nothing blocks them (DESIGN §4: a run blocked only by its own cap blocks only
 //! that user's later runs). So every cycle reads such a queue again without the *saturated*
 //! users — those whose active runs plus their runs already read reach their cap: none of their
-//! unread runs can start this cycle — and repeats while a read is full and saturates more users
-//! ([`crate::scheduler::cycle::plan`]).
+//! unread runs can start this cycle. The once-per-tick cycle reads in queue order and repeats
+//! while a read is full and saturates more users; the other cycles read each other user's oldest
+//! run once ([`crate::scheduler::cycle::plan`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

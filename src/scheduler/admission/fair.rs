@@ -17,8 +17,8 @@
 //! blocked on its namespace's quota still holds back the runs walked after it).
 //!
 //! A read in queue order would show only the users with the oldest runs when one user's backlog
-//! fills it, so the snapshot reads a fair namespace per user: each user's oldest runs, the read
-//! split evenly over the users (admission/snapshot.sql, through `runs_queued_user`).
+//! fills it, so the snapshot reads a fair namespace per (user, service): each pair's oldest runs,
+//! the read split evenly over the pairs (admission/snapshot.sql, through `runs_queued_user`).
 
 use std::collections::HashMap;
 
