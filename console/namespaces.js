@@ -1,5 +1,6 @@
 // Namespaces: per dimension, the quota used by admitted and running runs against its limit, and
-// what the queued runs ask for. Refreshed every five seconds.
+// what the queued runs ask for; how the namespace orders its users' runs. Refreshed every five
+// seconds.
 "use strict";
 
 (() => {
@@ -10,7 +11,8 @@
     const namespaces = await api.get("/api/v1/namespaces");
     fill("content", namespaces.map((ns) =>
       el("section", { class: "namespace", dataset: { namespace: ns.name } },
-        el("h2", {}, ns.name, el("span", { class: "muted" }, ` ${ns.queued_runs} queued`)),
+        el("h2", {}, ns.name, el("span", { class: "muted" },
+          ` ${ns.queued_runs} queued, ${ns.sharing === "fair" ? "users take turns" : "queue order"}`)),
         table([
           ["Dimension", (d) => d],
           ["Used / limit", (d) => `${amount(d, ns.used[d])} / ${amount(d, ns.limit[d])}`],

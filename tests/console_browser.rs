@@ -317,6 +317,7 @@ async fn the_console_lists_searches_explains_and_cancels_a_run_in_a_real_browser
     b.goto(&app, "/ui/namespaces").await;
     let etl = b.wait_text("the etl namespace", "section[data-namespace='etl']", |t| t.contains("cpu")).await;
     assert!(etl.contains("/ 1000 m"), "the cpu limit: {etl}");
+    assert!(etl.contains("queue order"), "a fifo namespace: {etl}");
     b.goto(&app, "/ui/workers").await;
     let workers = b.wait_text("the worker", "#worker-table tbody", |t| t.contains("alive")).await;
     assert!(workers.contains("8000 m"), "the cpu capacity: {workers}");

@@ -35,30 +35,33 @@ with queued as materialized (
         -- A fair namespace: each (user, service)'s oldest runs, $1 split evenly over at most $1
         -- pairs (ceil($1 / pairs) each), through runs_queued_user. A read in queue order would
         -- show only the users with the oldest runs, and a fair walk needs every user's
-        -- (admission/fair.rs). A skip scan: the recursive part finds the next pair after the last
-        -- one, one index descent per pair, so its cost grows with the pairs, not with their
-        -- backlogs. Pairs beyond the first $1 in (user_id, service) order are not read: with more
-        -- pairs than that waiting, the ones late in that order wait until fewer pairs do (or the
-        -- read past capped users finds their heads).
-        (with recursive pairs (user_id, service) as (
-             (select user_id, service
+        -- (admission/fair.rs). A skip scan: each step of the recursion descends to the next pair
+        -- after the last one and lands on that pair's oldest run (an index-only read), so its cost
+        -- grows with the pairs, not with their backlogs. It visits at most 10 × $1 pairs, in
+        -- (user_id, service) order, and keeps the $1 whose oldest runs are the oldest: with more
+        -- pairs waiting than that, each pair's turn to be read comes as its oldest run ages.
+        (with recursive pairs (user_id, service, enqueued_at, id) as (
+             (select user_id, service, enqueued_at, id
               from runs
               where n.sharing = 'fair'
                 and state = 'queued' and namespace is not null and namespace = n.name and priority = p.priority
-              order by user_id, service limit 1)
+              order by user_id, service, enqueued_at, id limit 1)
              union all
-             select next.user_id, next.service
+             select next.user_id, next.service, next.enqueued_at, next.id
              from pairs
              cross join lateral (
-                 select r.user_id, r.service
+                 select r.user_id, r.service, r.enqueued_at, r.id
                  from runs r
                  where r.state = 'queued' and r.namespace is not null and r.namespace = n.name
                    and r.priority = p.priority and (r.user_id, r.service) > (pairs.user_id, pairs.service)
-                 order by r.user_id, r.service limit 1
+                 order by r.user_id, r.service, r.enqueued_at, r.id limit 1
              ) next
          ), found as materialized (
-             -- The recursion runs only as far as this LIMIT reads it.
-             select user_id, service from pairs limit $1
+             -- The recursion runs only as far as the inner LIMIT reads it.
+             select user_id, service
+             from (select * from pairs limit 10 * $1) visited
+             order by enqueued_at, id
+             limit $1
          )
          select r.*
          from found f
