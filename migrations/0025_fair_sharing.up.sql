@@ -1,7 +1,7 @@
 -- Sharing between users inside a namespace's queues (issue 18, docs/state_machine.md, "Sharing
 -- between users"). 'fifo' (the default, and every namespace's order until now): each priority's
--- queued runs in queue order. 'fair': users take turns, the one with the fewest runs admitted or
--- running in the namespace first.
+-- queued runs in queue order. 'fair': users take turns, by their runs admitted or running in the
+-- namespace plus their runs queued before (scheduler/admission/fair.rs).
 alter table namespaces add column sharing text not null default 'fifo'
     constraint namespaces_sharing_known check (sharing in ('fifo', 'fair'));
 

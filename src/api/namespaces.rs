@@ -29,9 +29,9 @@ pub struct QuotaBody {
     /// MiB.
     #[schema(minimum = 0)]
     pub storage: i64,
-    /// `fifo`: each priority's runs in queue order; `fair`: users take turns, the one with the
-    /// fewest runs admitted or running in the namespace first. Absent: a new namespace is `fifo`,
-    /// an existing one keeps its own.
+    /// `fifo`: each priority's runs in queue order; `fair`: users take turns (a run's turn is its
+    /// user's runs admitted or running in the namespace plus that user's runs queued before it,
+    /// lowest first). Absent: a new namespace is `fifo`, an existing one keeps its own.
     #[serde(default)]
     pub sharing: Option<Sharing>,
 }
@@ -87,8 +87,9 @@ pub async fn get_namespace(State(state): State<AppState>, Path(name): Path<Strin
         .ok_or_else(|| Error::NotFound(format!("namespace {name:?}")))
 }
 
-/// Creates a namespace, or sets its quota (and its sharing); admission uses them from its next cycle. Names are 1 to
-/// 63 letters, digits, dashes, underscores or dots; every dimension is a non-negative integer.
+/// Creates a namespace, or sets its quota (and its sharing); admission uses them from its next
+/// cycle. Names are 1 to 63 letters, digits, dashes, underscores or dots; every dimension is a
+/// non-negative integer.
 #[utoipa::path(put, path = "/api/v1/namespaces/{name}",
     params(("name" = String, Path, description = "1 to 63 letters, digits, dashes, underscores or dots",
         pattern = "^[A-Za-z0-9._-]{1,63}$", example = "etl")),
