@@ -6,19 +6,21 @@
 -- One row per queued run considered: the oldest $1 of each namespace and priority, so a backlog
 -- blocked in one namespace never hides the runs of the others (runs_queued_namespace serves each
 -- branch in order); in a namespace that shares fairly between users, each (user, service)'s
--- oldest runs (runs_queued_user). Plain columns, not JSON: as JSON, 1,000 runs cost ~10 ms a cycle to encode.
+-- oldest runs (runs_queued_user). Plain columns, not JSON: as JSON, 1,000 runs cost ~10 ms a
+-- cycle to encode.
 -- No rows when nothing is queued, and then no ledger is computed: its cost grows with the
 -- admitted and running runs, and a legacy-flow burn-down would pay it on every finish.
 -- The first row carries the ledger: the namespaces' quotas and sharing and the live workers'
 -- capacity (heartbeat within the lease $2), as JSON (a few rows), and the admitted and running
--- runs grouped by what tells them apart in the ledger (namespace, user, service, state, worker and request), as one
--- array per column (`active_*`, element-wise): as JSON, 677 groups cost ~2 ms a cycle to build
--- and parse. One read of those runs, through runs_admitted and runs_running_worker (migration
--- 0010), serves every scope: the leader sums the groups per namespace, per (user, service), per
--- worker, and the admitted runs no worker has claimed yet per shape (they will take room on some
--- worker, so the pool check subtracts them first, oldest shape first). It was four scans of the
--- same runs through three views and runs_admitted (docs/benchmarks.md, change 15). The ledger
--- is computed once, on the first queued row, and not at all when nothing is queued.
+-- runs grouped by what tells them apart in the ledger (namespace, user, service, state, worker
+-- and request), as one array per column (`active_*`, element-wise): as JSON, 677 groups cost
+-- ~2 ms a cycle to build and parse. One read of those runs, through runs_admitted and
+-- runs_running_worker (migration 0010), serves every scope: the leader sums the groups per
+-- namespace, per (user, service), per worker, and the admitted runs no worker has claimed yet per
+-- shape (they will take room on some worker, so the pool check subtracts them first, oldest shape
+-- first). It was four scans of the same runs through three views and runs_admitted
+-- (docs/benchmarks.md, change 15). The ledger is computed once, on the first queued row, and not
+-- at all when nothing is queued.
 with queued as materialized (
     select q.*
     from namespaces n
@@ -36,8 +38,8 @@ with queued as materialized (
         -- pairs (ceil($1 / pairs) each), through runs_queued_user. A read in queue order would
         -- show only the users with the oldest runs, and a fair walk needs every user's
         -- (admission/fair.rs). A skip scan: each step of the recursion descends to the next pair
-        -- after the last one and lands on that pair's oldest run (an index-only read), so its cost
-        -- grows with the pairs, not with their backlogs. It visits at most 10 × $1 pairs, in
+        -- after the last one and lands on that pair's oldest run (the index holds all it reads),
+        -- so its cost grows with the pairs, not with their backlogs. It visits at most 10 × $1 pairs, in
         -- (user_id, service) order, and keeps the $1 whose oldest runs are the oldest: with more
         -- pairs waiting than that, each pair's turn to be read comes as its oldest run ages.
         (with recursive pairs (user_id, service, enqueued_at, id) as (
