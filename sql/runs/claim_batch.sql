@@ -35,7 +35,10 @@ with candidates as materialized (
     where cpu <= $3 and memory <= $4 and pods <= $5 and storage <= $6
 ), claimed as (
     update runs r
-    set state = 'running', worker_id = $1, started_at = coalesce($8::timestamptz, now()),
+    -- clock_timestamp(), not now(): now() is when this statement's transaction began, which can be
+    -- before the admission it claims committed (the snapshot is taken later, at execution), and a
+    -- start must never precede its admission on the timeline.
+    set state = 'running', worker_id = $1, started_at = coalesce($8::timestamptz, clock_timestamp()),
         -- The sequence by name, not pg_get_serial_sequence(): that one resolves it per row
         -- (measured: 6 of 39 ms for a claim of 1,000 runs).
         attempt = r.attempt + 1, attempt_id = nextval('attempts_id_seq')
