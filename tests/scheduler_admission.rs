@@ -495,6 +495,33 @@ async fn a_quick_cycle_also_sees_past_a_capped_backlog() {
     app.stop().await;
 }
 
+/// A quick cycle's read past a capped backlog keeps queue order between the other users: carol's
+/// second run, queued before bob's, goes before it. A read of each user's oldest run only (session
+/// 14's) saw carol's first run and bob's, and admitted bob's ahead of carol's older second one.
+#[tokio::test]
+async fn a_quick_cycle_past_a_capped_backlog_keeps_queue_order() {
+    let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
+    let (mut settings, leader) = capped_backlogs(&app, &[("alice", 500), ("carol", 2), ("bob", 1)], 200, 2).await;
+    settings.policy.batch_size = 2;
+    let mut wrr = Wrr::default();
+    let mut held = app.store.hold();
+    let mut quick = async || cycle::run(&mut held, leader.epoch(), &mut wrr, &settings, &Clock::System, false).await;
+
+    quick().await.unwrap();
+    assert_eq!(active_per_user(&app.store).await.get("alice"), Some(&2), "alice reaches her cap of 2");
+    quick().await.unwrap();
+    let active = active_per_user(&app.store).await;
+    assert_eq!(
+        (active.get("carol"), active.get("bob")),
+        (Some(&2), None),
+        "carol's two runs, queued before bob's, take the batch of two"
+    );
+    quick().await.unwrap();
+    assert_eq!(active_per_user(&app.store).await.get("bob"), Some(&1), "then bob's, in the next quick cycle");
+    leader.release().await;
+    app.stop().await;
+}
+
 /// The property, over generated cases: with room everywhere, one full cycle after the queues are
 /// filled every user has min(cap, queued) runs active, however the users' backlogs interleave
 /// and however short the reads are (no user's backlog hides another user's runs).

@@ -285,10 +285,10 @@ async fn the_snapshot_reads_a_fair_namespace_user_by_user_not_through_the_backlo
 
 /// A notification-driven cycle's read past capped users (admission/queued_heads.sql) skips a
 /// capped backlog in one index descent, under its generic plan: behind alice's 20,000 queued
-/// runs, bob's and carol's heads cost a handful of reads, not 20,000 (the read in queue order,
-/// admission/queued_uncapped.sql, walks them).
+/// runs, bob's and carol's runs past the cut cost a handful of reads, not 20,000 (the read in
+/// queue order, admission/queued_uncapped.sql, walks them).
 #[tokio::test]
-async fn the_read_of_the_heads_skips_the_capped_backlogs() {
+async fn the_read_past_the_cut_skips_the_capped_backlogs() {
     let store = common::fresh_store().await;
     common::create_namespace(&store, "default", 1_000_000).await;
     for (user, count) in [("alice", 20_000), ("bob", 1), ("carol", 3)] {
@@ -297,23 +297,30 @@ async fn the_read_of_the_heads_skips_the_capped_backlogs() {
         store.run_submit_batch(&batch).await.unwrap();
     }
     sqlx::query("analyze runs").execute(store.pool()).await.unwrap();
+    // The cut: the snapshot's last run, here alice's 100th.
+    let (cut_at, cut_id): (chrono::DateTime<chrono::Utc>, i64) =
+        sqlx::query_as("select enqueued_at, id from runs order by enqueued_at, id offset 99 limit 1")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
     let mut tx = store.pool().begin().await.unwrap();
     sqlx::query("set local plan_cache_mode = force_generic_plan").execute(&mut *tx).await.unwrap();
     let explain = format!("explain (analyze, format json) {}", include_str!("../sql/admission/queued_heads.sql"));
     let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
         .bind("default")
         .bind(berth::domain::Priority::Normal)
-        .bind(100_i64)
         .bind(1000_i64)
         .bind(vec!["alice"])
         .bind(vec!["example"])
+        .bind(Some(cut_at))
+        .bind(Some(cut_id))
         .fetch_one(&mut *tx)
         .await
         .unwrap();
     tx.rollback().await.unwrap();
     let root = &plan[0]["Plan"];
-    assert_eq!(root["Actual Rows"].as_f64(), Some(2.0), "bob's head and carol's: {root:#}");
-    assert!(runs_read(root) <= 10.0, "the read past alice read {} runs: {root:#}", runs_read(root));
+    assert_eq!(root["Actual Rows"].as_f64(), Some(3.0), "bob's run and carol's first two: {root:#}");
+    assert!(runs_read(root) <= 12.0, "the read past alice read {} runs: {root:#}", runs_read(root));
 }
 
 /// Retention reads the runs it cleans through runs_finished, oldest first, and never more of them

@@ -143,7 +143,7 @@ pub async fn plan(
 pub const MAX_REREADS: usize = 8;
 
 /// Most (user, service) pairs a notification-driven cycle's read past capped users visits, per
-/// queue, as a multiple of the pairs it returns (admission/queued_heads.sql).
+/// queue, as a multiple of the runs it may add (admission/queued_heads.sql).
 pub const HEADS_VISITS_PER_PAIR: i64 = 10;
 
 /// Reads again, without the users who cannot start another run this cycle, every queue whose read
@@ -155,10 +155,12 @@ pub const HEADS_VISITS_PER_PAIR: i64 = 10;
 /// capped, in queue order (admission/queued_uncapped.sql), and repeats while a read is full and
 /// saturates more users, at most [`MAX_REREADS`] times: one full cycle admits every user up to
 /// their cap. That read walks the capped backlog's index entries, which a notification-driven cycle
-/// must not pay on every finish. Those cycles read instead the oldest run of each (user, service)
-/// not capped, once (admission/queued_heads.sql): a skip scan that costs one index descent per pair
-/// however long its backlog (migration 0025). So another user's next run waits no longer than the
-/// next cycle behind a capped backlog, and the tick fills the caps in queue order.
+/// must not pay on every finish. Those cycles read instead, once, the two oldest runs past the
+/// snapshot's cut of each (user, service) not capped (admission/queued_heads.sql): a skip scan that
+/// costs a descent or two per pair however long its backlog (migration 0025). They add the runs up
+/// to the earliest second run of a pair, so that they stay in queue order
+/// ([`admission::past_the_cut`]). So another user's next run waits no longer than the next cycle
+/// behind a capped backlog, and the tick fills the caps in queue order.
 async fn see_past_capped_users(
     store: &Store,
     snapshot: &mut Snapshot,
@@ -181,19 +183,32 @@ async fn see_past_capped_users(
         let mut still_full = std::collections::BTreeSet::new();
         let mut found = false;
         for (namespace, priority) in queues {
-            let rows = if full_cycle {
-                store.admission_uncapped(&namespace, priority, per_queue, &capped).await?
+            let runs = if full_cycle {
+                let rows = store.admission_uncapped(&namespace, priority, per_queue, &capped).await?;
+                if rows.len() as i64 >= per_queue {
+                    still_full.insert((namespace, priority));
+                }
+                rows.iter().map(capacity::queued_run).collect()
             } else {
+                let fifo = !snapshot.fair.contains_key(&namespace);
+                // The snapshot read this queue in queue order up to its last run (a fair
+                // namespace's read is not a prefix of its queue).
+                let cut = snapshot
+                    .queued
+                    .iter()
+                    .filter(|r| fifo && r.namespace == namespace && r.priority == priority)
+                    .map(|r| (r.enqueued_at, r.id))
+                    .max();
                 let visits = per_queue.saturating_mul(HEADS_VISITS_PER_PAIR);
-                store.admission_heads(&namespace, priority, per_queue, visits, &capped).await?
+                let (rows, visited) = store.admission_heads(&namespace, priority, visits, &capped, cut).await?;
+                let past = rows.iter().map(capacity::queued_run).collect();
+                let limit = usize::try_from(per_queue).unwrap_or(usize::MAX);
+                admission::past_the_cut(past, visited >= visits, fifo, limit)
             };
-            if rows.len() as i64 >= per_queue {
-                still_full.insert((namespace, priority));
-            }
-            for row in rows {
-                if seen.insert(row.id) {
+            for run in runs {
+                if seen.insert(run.id) {
                     found = true;
-                    snapshot.queued.push(capacity::queued_run(&row));
+                    snapshot.queued.push(run);
                 }
             }
         }
@@ -203,7 +218,7 @@ async fn see_past_capped_users(
         }
         decisions = admission::decide(snapshot, &settings.policy);
         if !full_cycle {
-            // One read of the heads: the tick does the rest.
+            // One read past the cut: the tick does the rest.
             break;
         }
     }

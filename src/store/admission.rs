@@ -221,28 +221,35 @@ impl Store {
         rows.iter().map(queued_row).collect()
     }
 
-    /// The oldest queued run of each of at most `pairs` (user, service) pairs of one namespace and
-    /// priority but the `capped` ones, visiting at most `visits` pairs (admission/queued_heads.sql):
-    /// what a notification-driven cycle reads past users held by their own cap.
+    /// The two oldest queued runs after `cut` (a queue position: enqueued_at, id; `None`: from
+    /// the oldest) of each (user, service) pair of one namespace and priority but the `capped`
+    /// ones, visiting at most `visits` pairs (admission/queued_heads.sql): what a
+    /// notification-driven cycle reads past users held by their own cap. Also returns how many
+    /// pairs the read visited (0 when it returned no row).
     pub async fn admission_heads(
         &self,
         namespace: &str,
         priority: Priority,
-        pairs: i64,
         visits: i64,
         capped: &[(String, String)],
-    ) -> Result<Vec<QueuedRow>> {
+        cut: Option<(DateTime<Utc>, RunId)>,
+    ) -> Result<(Vec<QueuedRow>, i64)> {
         let (users, services): (Vec<&str>, Vec<&str>) = capped.iter().map(|(u, s)| (u.as_str(), s.as_str())).unzip();
         let rows = sqlx::query(include_str!("../../sql/admission/queued_heads.sql"))
             .bind(namespace)
             .bind(priority)
-            .bind(pairs)
             .bind(visits)
             .bind(users)
             .bind(services)
+            .bind(cut.map(|(at, _)| at))
+            .bind(cut.map(|(_, id)| id))
             .fetch_all(self.generic_pool())
             .await?;
-        rows.iter().map(queued_row).collect()
+        let visited = match rows.first() {
+            Some(row) => row.try_get("visited")?,
+            None => 0,
+        };
+        Ok((rows.iter().map(queued_row).collect::<Result<_>>()?, visited))
     }
 
     /// Commits a cycle's admissions as a transaction of its own (admission/admit.sql): one round

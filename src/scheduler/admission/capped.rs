@@ -11,7 +11,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-use super::{Decisions, Policy, Priority, Scope, Snapshot};
+use super::{Decisions, Policy, Priority, QueuedRun, Scope, Snapshot};
 use crate::store::RunId;
 
 /// A queue: (namespace, priority).
@@ -69,6 +69,46 @@ pub fn rereads(
         }
     }
     out.into_iter().collect()
+}
+
+/// The runs a notification-driven cycle adds from its read past the cut of one queue
+/// (admission/queued_heads.sql): `past`, at most two per (user, service) pair not capped, queued
+/// after the snapshot's last run of that queue. `unread` says the read's visit bound may have left
+/// pairs out. At most `per_queue` runs, oldest first. Pure.
+///
+/// In a queue walked in queue order (`fifo`): the runs up to the earliest second run of any pair.
+/// Every run not capped that was queued no later than that is in the snapshot or in `past` (each
+/// pair's runs before its second one past the cut are in one of the two), so the walk over them
+/// is the walk over the whole queue up to there, and never admits a run ahead of an older one it
+/// did not read. Nothing when pairs may be unread, since their runs could be older: the tick's
+/// read in queue order finds them. In a fair namespace, whose order is by turn, not by age: each
+/// pair's oldest run.
+pub fn past_the_cut(mut past: Vec<QueuedRun>, unread: bool, fifo: bool, per_queue: usize) -> Vec<QueuedRun> {
+    if fifo && unread {
+        return Vec::new();
+    }
+    let key = |r: &QueuedRun| (r.enqueued_at, r.id);
+    past.sort_by(|a, b| (&a.user, &a.service, key(a)).cmp(&(&b.user, &b.service, key(b))));
+    let mut known_until: Option<(chrono::DateTime<chrono::Utc>, RunId)> = None;
+    let mut pair: Option<(String, String)> = None;
+    let mut kept: Vec<QueuedRun> = Vec::with_capacity(past.len());
+    for run in past {
+        let later = pair.as_ref().is_some_and(|(user, service)| *user == run.user && *service == run.service);
+        if later {
+            known_until = Some(known_until.map_or(key(&run), |k| k.min(key(&run))));
+        } else {
+            pair = Some((run.user.clone(), run.service.clone()));
+        }
+        if fifo || !later {
+            kept.push(run);
+        }
+    }
+    if fifo && let Some(until) = known_until {
+        kept.retain(|r| key(r) <= until);
+    }
+    kept.sort_by_key(key);
+    kept.truncate(per_queue);
+    kept
 }
 
 /// The queues whose read returned `per_queue` runs or more. Pure.
@@ -201,5 +241,37 @@ mod tests {
         let mut cut = decisions(vec![]);
         cut.more = true;
         assert!(rereads(&snap, &cut, &full, &saturated).is_empty(), "the next cycle follows at once");
+    }
+    fn of(user: &str, id: i64) -> QueuedRun {
+        QueuedRun { user: user.into(), ..run(id, user, "ns", Priority::Normal) }
+    }
+
+    fn ids(runs: &[QueuedRun]) -> Vec<i64> {
+        runs.iter().map(|r| r.id.0).collect()
+    }
+
+    #[test]
+    fn past_the_cut_a_fifo_queue_takes_the_runs_up_to_the_earliest_second_run_of_a_pair() {
+        // Past the cut: carol's runs 11 and 12, bob's 13, dave's 14 and 20 (two per pair at most).
+        let past = vec![of("bob", 13), of("carol", 12), of("dave", 20), of("carol", 11), of("dave", 14)];
+        // Carol's second run (12) bounds what is known: an unread run of hers (say 15) may be older
+        // than bob's 13 and dave's 14, so neither is taken ahead of it.
+        assert_eq!(ids(&past_the_cut(past.clone(), false, true, 100)), vec![11, 12]);
+        assert_eq!(ids(&past_the_cut(past.clone(), false, true, 1)), vec![11], "at most per_queue, oldest first");
+        // Each pair's whole rest past the cut read (one run each): all of it, in queue order.
+        let whole = vec![of("dave", 14), of("bob", 13), of("carol", 11)];
+        assert_eq!(ids(&past_the_cut(whole.clone(), false, true, 100)), vec![11, 13, 14]);
+        assert!(past_the_cut(whole, true, true, 100).is_empty(), "pairs left unread may hold older runs");
+    }
+
+    #[test]
+    fn past_the_cut_a_fair_namespace_takes_each_pairs_oldest_run_by_age() {
+        let past = vec![of("bob", 13), of("carol", 12), of("dave", 20), of("carol", 11), of("dave", 14)];
+        assert_eq!(ids(&past_the_cut(past.clone(), false, false, 100)), vec![11, 13, 14]);
+        assert_eq!(
+            ids(&past_the_cut(past.clone(), true, false, 2)),
+            vec![11, 13],
+            "the oldest heads, not the first names"
+        );
     }
 }

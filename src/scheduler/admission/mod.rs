@@ -44,7 +44,7 @@ mod walk;
 mod why;
 
 pub use crate::resources::{Dimension, Resources};
-pub use capped::{Queue, full_queues, rereads, saturated};
+pub use capped::{Queue, full_queues, past_the_cut, rereads, saturated};
 pub use fair::FairNamespaces;
 pub use model::{
     Admission, DEFAULT_HIGH_SHARE_PERCENT, Decisions, HeadAction, HeadTimeout, NamespaceUse, Policy, Priority,
