@@ -35,10 +35,11 @@ with candidates as materialized (
     where cpu <= $3 and memory <= $4 and pods <= $5 and storage <= $6
 ), claimed as (
     update runs r
-    -- clock_timestamp(), not now(): now() is when this statement's transaction began, which can be
-    -- before the admission it claims committed (the snapshot is taken later, at execution), and a
-    -- start must never precede its admission on the timeline.
-    set state = 'running', worker_id = $1, started_at = coalesce($8::timestamptz, clock_timestamp()),
+    -- The start is when this statement's transaction began (now(), as a claim's start has always
+    -- been), but never before the admission it claims: the transaction can begin before that
+    -- admission commits (its snapshot is taken later, at execution), and a start must never
+    -- precede its admission on the timeline. Either way an instant while the claim ran.
+    set state = 'running', worker_id = $1, started_at = coalesce($8::timestamptz, greatest(now(), r.admitted_at)),
         -- The sequence by name, not pg_get_serial_sequence(): that one resolves it per row
         -- (measured: 6 of 39 ms for a claim of 1,000 runs).
         attempt = r.attempt + 1, attempt_id = nextval('attempts_id_seq')
