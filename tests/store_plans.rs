@@ -323,6 +323,35 @@ async fn the_read_past_the_cut_skips_the_capped_backlogs() {
     assert!(runs_read(root) <= 12.0, "the read past alice read {} runs: {root:#}", runs_read(root));
 }
 
+/// The read past the cut visits at most its bound of (user, service) pairs, capped ones included,
+/// and says how many it visited: a notification-driven cycle adds nothing from a read that may
+/// have left pairs out (`capped::past_the_cut`), since their runs could be older.
+#[tokio::test]
+async fn the_read_past_the_cut_visits_at_most_its_bound_of_pairs() {
+    let store = common::fresh_store().await;
+    common::create_namespace(&store, "default", 1_000_000).await;
+    for user in ["u1", "u2", "u3", "u4", "u5"] {
+        let batch = SubmitBatchParams { flow: berth::domain::Flow::Priority, ..common::legacy_batch(&[user; 3]) };
+        store.run_submit_batch(&batch).await.unwrap();
+    }
+    let normal = berth::domain::Priority::Normal;
+    let users = |rows: &[berth::store::admission::QueuedRow]| {
+        let mut users: Vec<String> = rows.iter().map(|r| r.user_id.clone()).collect();
+        users.sort();
+        users
+    };
+
+    let (rows, visited) = store.admission_heads("default", normal, 10, &[], None).await.unwrap();
+    assert_eq!((rows.len(), visited), (10, 5), "two runs of each of the five pairs");
+    let (rows, visited) = store.admission_heads("default", normal, 2, &[], None).await.unwrap();
+    assert_eq!(visited, 2);
+    assert_eq!(users(&rows), ["u1", "u1", "u2", "u2"], "the first two pairs only");
+    let capped = [("u1".to_string(), "example".to_string())];
+    let (rows, visited) = store.admission_heads("default", normal, 2, &capped, None).await.unwrap();
+    assert_eq!(visited, 2, "a capped pair counts as visited");
+    assert_eq!(users(&rows), ["u2", "u2"], "but returns nothing");
+}
+
 /// Retention reads the runs it cleans through runs_finished, oldest first, and never more of them
 /// than its batch; whether another run still uses an input is one probe of runs_input_blob per
 /// input (migration 0021), and the workflow guard one probe of the step's own edges: no part of
