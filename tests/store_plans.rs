@@ -314,7 +314,7 @@ async fn the_read_past_the_cut_skips_the_capped_backlogs() {
         store.run_submit_batch(&batch).await.unwrap();
     }
     sqlx::query("analyze runs").execute(store.pool()).await.unwrap();
-    // Alice's oldest runs have finished since (vacuum has not run): her backlog is capped.
+    // Alice's oldest runs have finished since: her backlog is capped.
     sqlx::query("update runs set state = 'succeeded', finished_at = now() where id <= 5000")
         .execute(store.pool())
         .await
@@ -348,7 +348,8 @@ async fn the_read_past_the_cut_skips_the_capped_backlogs() {
 
 /// The read past the cut visits at most its bound of (user, service) pairs, capped ones included,
 /// and says how many it visited: a notification-driven cycle adds nothing from a read that may
-/// have left pairs out (`capped::past_the_cut`), since their runs could be older.
+/// have left pairs out (`capped::past_the_cut`), since their runs could be older, and with a cut
+/// the statement skips the per-pair reads of such a read.
 #[tokio::test]
 async fn the_read_past_the_cut_visits_at_most_its_bound_of_pairs() {
     let store = common::fresh_store().await;
@@ -373,6 +374,13 @@ async fn the_read_past_the_cut_visits_at_most_its_bound_of_pairs() {
     let (rows, visited) = store.admission_heads("default", normal, 2, &capped, None).await.unwrap();
     assert_eq!(visited, 2, "a capped pair counts as visited");
     assert_eq!(users(&rows), ["u2", "u2"], "but returns nothing");
+    // With a cut (a fifo queue), a read that reached its bound returns nothing at all: the cycle
+    // could take nothing from it.
+    let cut = Some((chrono::DateTime::<chrono::Utc>::UNIX_EPOCH, berth::store::RunId(0)));
+    let (rows, _) = store.admission_heads("default", normal, 10, &[], cut).await.unwrap();
+    assert_eq!(rows.len(), 10, "every pair visited: two runs each past the cut");
+    let (rows, _) = store.admission_heads("default", normal, 5, &[], cut).await.unwrap();
+    assert!(rows.is_empty(), "the bound reached: {}", users(&rows).join(", "));
 }
 
 /// Retention reads the runs it cleans through runs_finished, oldest first, and never more of them

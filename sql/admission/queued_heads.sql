@@ -6,14 +6,16 @@
 -- order), $6 and $7 the cut: the (enqueued_at, id) of the snapshot's last run of this queue; only
 -- runs after it are returned (null, null: from each pair's oldest run, for a fair namespace, whose
 -- read is not a prefix of the queue).
--- Why two: a pair's second run past the cut bounds what the read knows of that pair. Every run
--- queued no later than the earliest such second run is in the snapshot or in this read, so the
--- cycle takes the runs up to there and stays in queue order (`capped::past_the_cut`).
+-- Why two: a pair's second run past the cut bounds what the read knows of that pair. Every run of
+-- a pair not capped queued no later than the earliest such second run is in the snapshot or in
+-- this read, so the cycle takes the runs up to there and stays in queue order among those pairs
+-- (`capped::past_the_cut`).
 -- A skip scan of runs_queued_user (migration 0025): each step of the recursion descends to the next
 -- (user, service) pair after the last one, so a capped backlog costs one descent however long it
 -- is, and each pair not capped one more descent to its runs past the cut. Pairs are taken in
--- (user_id, service) order, up to $3 visited (capped ones included); every row carries how many
--- were visited, so the caller knows when pairs may be left unread. At most 2 × $3 rows.
+-- (user_id, service) order, up to $3 visited (capped ones included): all of them, since any pair
+-- may hold the oldest run; every row carries how many were visited, so the caller knows when
+-- pairs may be left unread. At most 2 × $3 rows.
 -- No row locks: the leader is the only writer of queued runs' admission.
 with recursive pairs as (
     (select user_id, service
@@ -60,3 +62,6 @@ cross join lateral (
     order by r.user_id, r.service, r.enqueued_at, r.id
     limit 2
 ) past
+-- With a cut, a read that reached its bound of pairs is of no use (pairs left unread may hold older
+-- runs: `capped::past_the_cut` takes nothing from it): the per-pair reads are skipped.
+where $6::timestamptz is null or (select count(*) from visited) < $3

@@ -4,10 +4,12 @@
 //! that read, the runs of every other user queued behind it stay unseen until the backlog
 //! shrinks, though nothing blocks them (DESIGN §4: a run blocked only by its own cap blocks only
 //! that user's later runs). So every cycle reads such a queue again without the *saturated*
-//! users — those whose active runs plus their runs already read reach their cap: none of their
-//! unread runs can start this cycle. The once-per-tick cycle reads in queue order and repeats
-//! while a read is full and saturates more users; the other cycles read each other user's oldest
-//! run once ([`crate::scheduler::cycle::plan`]).
+//! users — those whose active runs plus their runs already read reach their cap, across
+//! namespaces: in the common case none of their unread runs can start this cycle (a read run
+//! cooling down after a head timeout counts, though it takes no slot). The once-per-tick cycle
+//! reads in queue order and repeats while a read is full and saturates more users; the other
+//! cycles read each other pair's two oldest runs past the snapshot's cut once
+//! ([`past_the_cut`], [`crate::scheduler::cycle::plan`]).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -77,10 +79,11 @@ pub fn rereads(
 /// pairs out. At most `per_queue` runs, oldest first. Pure.
 ///
 /// In a queue walked in queue order (`fifo`): the runs up to the earliest second run of any pair.
-/// Every run not capped that was queued no later than that is in the snapshot or in `past` (each
-/// pair's runs before its second one past the cut are in one of the two), so the walk over them
-/// is the walk over the whole queue up to there, and never admits a run ahead of an older one it
-/// did not read. Nothing when pairs may be unread, since their runs could be older: the tick's
+/// Every run of a pair not saturated that was queued no later than that is in the snapshot or in
+/// `past` (each pair's runs before its second one past the cut are in one of the two), so among
+/// those pairs the walk over them is the walk over the whole queue up to there, and never admits
+/// a run ahead of an older one it did not read. (A saturated pair's unread run is left out: in the
+/// rare cases where it could still start, or block as a head, the tick's read finds it.) Nothing when pairs may be unread, since their runs could be older: the tick's
 /// read in queue order finds them. In a fair namespace, whose order is by turn, not by age: each
 /// pair's oldest run.
 pub fn past_the_cut(mut past: Vec<QueuedRun>, unread: bool, fifo: bool, per_queue: usize) -> Vec<QueuedRun> {
