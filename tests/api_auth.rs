@@ -57,6 +57,7 @@ const KNOWN: &[(&str, &str)] = &[
     ("GET", "/api/v1/namespaces"),
     ("GET", "/api/v1/namespaces/{name}"),
     ("PUT", "/api/v1/namespaces/{name}"),
+    ("PATCH", "/api/v1/namespaces/{name}"),
     ("GET", "/api/v1/workers"),
     ("GET", "/api/v1/overview"),
     ("GET", "/api/v1/jobs/{id}/permissions"),
@@ -264,6 +265,7 @@ async fn case(w: &World, r: &Route) -> (String, Body, String) {
         ("PUT", "/api/v1/namespaces/{name}") => {
             Body::Json(json!({"cpu": 100000, "memory": 100000, "pods": 100, "storage": 100000}))
         }
+        ("PATCH", "/api/v1/namespaces/{name}") => Body::Json(json!({"sharing": "fifo"})),
         ("PUT", "/api/v1/namespaces/{name}/permissions") => Body::Json(json!({"grants": []})),
         ("PUT", "/api/v1/jobs/{id}/permissions") => {
             Body::Json(json!({"grants": [{"grantee_kind": "group", "grantee": "ml", "permissions": ["view"]}]}))

@@ -109,3 +109,46 @@ async fn a_put_sets_sharing_and_refuses_an_unknown_one_leaving_the_namespace_alo
     assert_eq!(res.json::<serde_json::Value>().await.unwrap()["sharing"], "fair", "absent: kept");
     app.stop().await;
 }
+
+/// `PATCH` changes the settings it names and keeps the others, never creates a namespace, and a
+/// bad value changes nothing.
+#[tokio::test]
+async fn a_patch_changes_only_what_it_names() {
+    let app = TestApp::spawn(test_config(), API_ONLY).await;
+    let patch = |name: &str, body: serde_json::Value| {
+        app.http.patch(app.url(&format!("/api/v1/namespaces/{name}"))).json(&body).send()
+    };
+    let quota = serde_json::json!({"cpu": 1000, "memory": 1024, "pods": 2, "storage": 10});
+    assert_eq!(app.http.put(app.url("/api/v1/namespaces/etl")).json(&quota).send().await.unwrap().status(), 200);
+
+    let res = patch("etl", serde_json::json!({"sharing": "fair"})).await.unwrap();
+    assert_eq!(res.status(), 200);
+    let etl: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(etl["sharing"], "fair");
+    assert_eq!(
+        (etl["limit"]["cpu"].clone(), etl["limit"]["memory"].clone(), etl["limit"]["pods"].clone()),
+        (1000.into(), 1024.into(), 2.into()),
+        "the quota kept"
+    );
+    let res = patch("etl", serde_json::json!({"pods": 7})).await.unwrap();
+    let etl: serde_json::Value = res.json().await.unwrap();
+    assert_eq!((etl["limit"]["pods"].clone(), etl["limit"]["cpu"].clone()), (7.into(), 1000.into()));
+    assert_eq!(etl["sharing"], "fair", "the sharing kept");
+
+    let namespaces = namespace_count(&app).await;
+    let res = patch("nope", serde_json::json!({"sharing": "fair"})).await.unwrap();
+    assert_eq!(res.status(), 404, "PATCH never creates a namespace");
+    assert_eq!(res.json::<serde_json::Value>().await.unwrap()["error"], "not_found");
+    assert_eq!(namespace_count(&app).await, namespaces);
+    for bad in
+        [serde_json::json!({"pods": -1}), serde_json::json!({"sharing": "lottery"}), serde_json::json!({"gpus": 1})]
+    {
+        let res = patch("etl", bad.clone()).await.unwrap();
+        assert_eq!(res.status(), 400, "{bad}");
+        let body: serde_json::Value = res.json().await.unwrap();
+        assert!(body["error"] == "invalid_field" || body["error"] == "invalid_body", "{bad}: {body}");
+    }
+    let (_, etl) = app.get_json("/api/v1/namespaces/etl").await;
+    assert_eq!((etl["limit"]["pods"].clone(), etl["sharing"].clone()), (7.into(), "fair".into()), "unchanged");
+    app.stop().await;
+}

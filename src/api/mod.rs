@@ -133,6 +133,12 @@ pub const ROUTES: &[Route] = &[
         access: ADMIN,
         handler: || put(namespaces::put_namespace),
     },
+    Route {
+        method: "PATCH",
+        path: "/api/v1/namespaces/{name}",
+        access: ADMIN,
+        handler: || patch(namespaces::patch_namespace),
+    },
     Route { method: "GET", path: "/api/v1/workers", access: LISTED, handler: || get(workers::list_workers) },
     Route { method: "GET", path: "/api/v1/overview", access: LISTED, handler: || get(overview::get_overview) },
     Route {
@@ -244,6 +250,7 @@ pub const SWAGGER_UI_PATH: &str = "/swagger-ui";
         namespaces::list_namespaces,
         namespaces::get_namespace,
         namespaces::put_namespace,
+        namespaces::patch_namespace,
         workers::list_workers,
         overview::get_overview,
         workflows::get_workflow_run,

@@ -36,6 +36,31 @@ pub struct QuotaBody {
     pub sharing: Option<Sharing>,
 }
 
+/// Body of `PATCH /api/v1/namespaces/{name}`: the settings to change; each one absent is kept.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NamespacePatch {
+    /// Millicores.
+    #[schema(minimum = 0)]
+    #[serde(default)]
+    pub cpu: Option<i64>,
+    /// MiB.
+    #[schema(minimum = 0)]
+    #[serde(default)]
+    pub memory: Option<i64>,
+    /// Pods.
+    #[schema(minimum = 0)]
+    #[serde(default)]
+    pub pods: Option<i64>,
+    /// MiB.
+    #[schema(minimum = 0)]
+    #[serde(default)]
+    pub storage: Option<i64>,
+    /// `fifo` or `fair`, as in `PUT`.
+    #[serde(default)]
+    pub sharing: Option<Sharing>,
+}
+
 /// A namespace: its quota, what its admitted and running runs use, and what its queued runs ask for.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct NamespaceView {
@@ -119,5 +144,41 @@ pub async fn put_namespace(
     }
     let quota = Resources { cpu: q.cpu, memory: q.memory, pods: q.pods, storage: q.storage };
     state.store.namespace_set_quota(&name, quota, q.sharing).await?;
+    get_namespace(State(state), Path(name)).await
+}
+
+/// Changes some of an existing namespace's settings (say, its sharing alone), keeping the others;
+/// admission uses them from its next cycle. Never creates a namespace (`PUT` does).
+#[utoipa::path(patch, path = "/api/v1/namespaces/{name}", params(("name" = String, Path, description = "namespace")),
+    request_body = NamespacePatch, responses(
+        (status = 200, body = NamespaceView),
+        (status = 400, description = "invalid quota or sharing", body = ErrorBody),
+        (status = 404, description = "no such namespace", body = ErrorBody)))]
+pub async fn patch_namespace(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    body: std::result::Result<Json<NamespacePatch>, axum::extract::rejection::JsonRejection>,
+) -> Result<Json<NamespaceView>> {
+    let Json(p) = body.map_err(|e| {
+        Error::bad_request(
+            "invalid_body",
+            format!(
+                "expected any of \"cpu\", \"memory\", \"pods\", \"storage\" as non-negative integers and \
+                 \"sharing\" (\"fifo\" or \"fair\"): {}",
+                e.body_text()
+            ),
+        )
+    })?;
+    if !crate::config::namespace_name_ok(&name) {
+        return Err(Error::NotFound(format!("namespace {name:?}")));
+    }
+    for (dimension, v) in [("cpu", p.cpu), ("memory", p.memory), ("pods", p.pods), ("storage", p.storage)] {
+        if let Some(v) = v.filter(|v| *v < 0) {
+            return Err(Error::bad_request("invalid_field", format!("{dimension} must not be negative, got {v}")));
+        }
+    }
+    if !state.store.namespace_patch(&name, p.cpu, p.memory, p.pods, p.storage, p.sharing).await? {
+        return Err(Error::NotFound(format!("namespace {name:?}")));
+    }
     get_namespace(State(state), Path(name)).await
 }

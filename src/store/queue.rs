@@ -107,6 +107,36 @@ impl Store {
         Ok(())
     }
 
+    /// Changes the given parts of an existing namespace's quota and its sharing, keeping the rest
+    /// (`None`: kept); wakes admission like [`Store::namespace_set_quota`]. `false`, with nothing
+    /// changed, when there is no such namespace.
+    pub async fn namespace_patch(
+        &self,
+        name: &str,
+        cpu: Option<i64>,
+        memory: Option<i64>,
+        pods: Option<i64>,
+        storage: Option<i64>,
+        sharing: Option<Sharing>,
+    ) -> Result<bool> {
+        let mut tx = self.pool().begin().await?;
+        let found: Option<String> = sqlx::query_scalar(include_str!("../../sql/namespaces/patch.sql"))
+            .bind(name)
+            .bind(cpu)
+            .bind(memory)
+            .bind(pods)
+            .bind(storage)
+            .bind(sharing)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if found.is_none() {
+            return Ok(false);
+        }
+        notify(&mut tx, notify::FINISHED).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
     /// Queued runs in admission order, optionally of one namespace and/or priority.
     pub async fn queue_list(
         &self,
