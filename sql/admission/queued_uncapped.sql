@@ -5,8 +5,8 @@
 -- Walks runs_queued_namespace in queue order, skipping the capped users' runs: the cost grows with
 -- the capped backlog ahead of the first other run, and is paid only while a capped user's runs
 -- fill the read, by the once-per-tick cycle; the other cycles read each other pair's two oldest
--- runs past the snapshot's cut only (admission/queued_heads.sql). No row locks: the leader is the only writer of queued runs'
--- admission.
+-- runs past the snapshot's cut only (admission/queued_heads.sql). No row locks: the leader is the
+-- only writer of queued runs' admission.
 select id, user_id, service, namespace, priority, cpu, memory, pods, storage, enqueued_at,
        head_since, head_retries, not_before
 from runs

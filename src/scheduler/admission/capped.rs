@@ -83,9 +83,9 @@ pub fn rereads(
 /// `past` (each pair's runs before its second one past the cut are in one of the two), so among
 /// those pairs the walk over them is the walk over the whole queue up to there, and never admits
 /// a run ahead of an older one it did not read. (A saturated pair's unread run is left out: in the
-/// rare cases where it could still start, or block as a head, the tick's read finds it.) Nothing when pairs may be unread, since their runs could be older: the tick's
-/// read in queue order finds them. In a fair namespace, whose order is by turn, not by age: each
-/// pair's oldest run.
+/// rare cases where it could still start, or block as a head, the tick's read finds it.) Nothing
+/// when pairs may be unread, since their runs could be older: the tick's read in queue order finds
+/// them. In a fair namespace, whose order is by turn, not by age: each pair's oldest run.
 pub fn past_the_cut(mut past: Vec<QueuedRun>, unread: bool, fifo: bool, per_queue: usize) -> Vec<QueuedRun> {
     if fifo && unread {
         return Vec::new();
@@ -245,6 +245,7 @@ mod tests {
         cut.more = true;
         assert!(rereads(&snap, &cut, &full, &saturated).is_empty(), "the next cycle follows at once");
     }
+
     fn of(user: &str, id: i64) -> QueuedRun {
         QueuedRun { user: user.into(), ..run(id, user, "ns", Priority::Normal) }
     }
