@@ -4,9 +4,10 @@
 //! that read, the runs of every other user queued behind it stay unseen until the backlog
 //! shrinks, though nothing blocks them (DESIGN §4: a run blocked only by its own cap blocks only
 //! that user's later runs). So every cycle reads such a queue again without the *saturated*
-//! users — those whose active runs plus their runs already read reach their cap, across
-//! namespaces: in the common case none of their unread runs can start this cycle (a read run
-//! cooling down after a head timeout counts, though it takes no slot). The once-per-tick cycle
+//! users — those whose active runs plus their runs already read (but those cooling down after a
+//! head timeout) reach their cap, across namespaces: in the common case none of their unread runs
+//! can start this cycle (a read run that waits for its namespace's quota still counts, though it
+//! will take no slot this cycle). The once-per-tick cycle
 //! reads in queue order and repeats while a read is full and saturates more users; the other
 //! cycles read each other pair's two oldest runs past the snapshot's cut once
 //! ([`past_the_cut`], [`crate::scheduler::cycle::plan`]).
@@ -19,15 +20,17 @@ use crate::store::RunId;
 /// A queue: (namespace, priority).
 pub type Queue = (String, Priority);
 
-/// The (user, service) pairs whose active runs plus their runs in `snapshot` reach their cap.
-/// Pure.
+/// The (user, service) pairs whose active runs plus their runs in `snapshot` reach their cap. A
+/// run cooling down after a head timeout does not count: the walk passes it without a slot, so it
+/// cannot keep the user's later runs from starting. Pure.
 pub fn saturated(snapshot: &Snapshot, policy: &Policy) -> BTreeSet<(String, String)> {
     let cap = |service: &str| policy.runs_per_user.get(service).copied().unwrap_or(policy.default_runs_per_user);
     let mut load: BTreeMap<(&str, &str), u64> = BTreeMap::new();
     for ((user, service), running) in &snapshot.running_per_user {
         *load.entry((user, service)).or_default() += u64::from(*running);
     }
-    for run in &snapshot.queued {
+    let cooling = |run: &QueuedRun| run.not_before.is_some_and(|until| until > snapshot.now);
+    for run in snapshot.queued.iter().filter(|run| !cooling(run)) {
         *load.entry((&run.user, &run.service)).or_default() += 1;
     }
     load.into_iter()
@@ -211,6 +214,17 @@ mod tests {
         // cap 3: a has 2 read, b 1 active + 1 read, c 3 active, d 1 active.
         assert_eq!(saturated(&snap, &policy(3)), [pair("c")].into());
         assert_eq!(saturated(&snap, &policy(2)), [pair("a"), pair("b"), pair("c")].into());
+    }
+
+    #[test]
+    fn a_run_cooling_down_does_not_count_towards_the_cap() {
+        let mut cooling = run(1, "a", "ns", Priority::Normal);
+        cooling.not_before = Some(Utc.timestamp_opt(2000, 0).unwrap());
+        let mut cooled = run(2, "b", "ns", Priority::Normal);
+        cooled.not_before = Some(Utc.timestamp_opt(500, 0).unwrap());
+        // Cap 2, one active run each; the snapshot's now is 1000.
+        let snap = snapshot(vec![cooling, cooled], &[("a", 1), ("b", 1)]);
+        assert_eq!(saturated(&snap, &policy(2)), [pair("b")].into(), "a's run waits until 2000 and takes no slot");
     }
 
     #[test]
