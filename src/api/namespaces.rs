@@ -137,11 +137,12 @@ pub async fn put_namespace(
         )
     })?;
     super::seed::check_namespace_name(&name)?;
-    for (dimension, v) in [("cpu", q.cpu), ("memory", q.memory), ("pods", q.pods), ("storage", q.storage)] {
-        if v < 0 {
-            return Err(Error::bad_request("invalid_field", format!("{dimension} must not be negative, got {v}")));
-        }
-    }
+    non_negative([
+        ("cpu", Some(q.cpu)),
+        ("memory", Some(q.memory)),
+        ("pods", Some(q.pods)),
+        ("storage", Some(q.storage)),
+    ])?;
     let quota = Resources { cpu: q.cpu, memory: q.memory, pods: q.pods, storage: q.storage };
     state.store.namespace_set_quota(&name, quota, q.sharing).await?;
     get_namespace(State(state), Path(name)).await
@@ -172,13 +173,19 @@ pub async fn patch_namespace(
     if !crate::config::namespace_name_ok(&name) {
         return Err(Error::NotFound(format!("namespace {name:?}")));
     }
-    for (dimension, v) in [("cpu", p.cpu), ("memory", p.memory), ("pods", p.pods), ("storage", p.storage)] {
-        if let Some(v) = v.filter(|v| *v < 0) {
-            return Err(Error::bad_request("invalid_field", format!("{dimension} must not be negative, got {v}")));
-        }
-    }
+    non_negative([("cpu", p.cpu), ("memory", p.memory), ("pods", p.pods), ("storage", p.storage)])?;
     if !state.store.namespace_patch(&name, p.cpu, p.memory, p.pods, p.storage, p.sharing).await? {
         return Err(Error::NotFound(format!("namespace {name:?}")));
     }
     get_namespace(State(state), Path(name)).await
+}
+
+/// A 400 `invalid_field` naming the first quota dimension given a negative value.
+fn non_negative(dimensions: [(&str, Option<i64>); 4]) -> Result<()> {
+    match dimensions.into_iter().find_map(|(dimension, v)| v.filter(|v| *v < 0).map(|v| (dimension, v))) {
+        Some((dimension, v)) => {
+            Err(Error::bad_request("invalid_field", format!("{dimension} must not be negative, got {v}")))
+        }
+        None => Ok(()),
+    }
 }
