@@ -44,7 +44,7 @@ pub const LEADER: &str = "berth_scheduler_leader";
 /// The fencing epoch of the current leadership term held by this process.
 pub const LEADER_EPOCH: &str = "berth_scheduler_leader_epoch";
 /// Queued runs by namespace and priority, counted up to the admission scan limit (1,000 per queue:
-/// no count over the whole table) (leader only).
+/// no count over the whole table), not those cooling down after a head timeout (leader only).
 pub const QUEUE_DEPTH: &str = "berth_queue_depth";
 /// Namespace quota by namespace and dimension (leader only).
 pub const QUOTA_LIMIT: &str = "berth_quota_limit";
@@ -140,7 +140,7 @@ pub const METRICS: &[Metric] = &[
         QUEUE_DEPTH,
         Kind::Gauge,
         None,
-        "Queued runs by namespace and priority, counted up to the admission scan limit (leader only).",
+        "Queued runs by namespace and priority, counted up to the admission scan limit, not those cooling down after a head timeout (leader only).",
     ),
     metric(QUOTA_LIMIT, Kind::Gauge, None, "Namespace quota by namespace and dimension (leader only)."),
     metric(
@@ -413,7 +413,7 @@ pub fn schedule_fires(started: u64, replaced: u64, skipped: u64, missed: u64) {
 /// Figures of one (namespace, priority) queue, computed by the leader's capacity model.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct QueueFigures {
-    /// Queued runs seen (up to the scan limit).
+    /// Queued runs read by the cycle, not cooling down (up to the scan limit).
     pub depth: usize,
     /// Longest time a blocking head has blocked the queue, in seconds.
     pub blocked_seconds: f64,

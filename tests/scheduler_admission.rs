@@ -522,6 +522,31 @@ async fn a_quick_cycle_past_a_capped_backlog_keeps_queue_order() {
     app.stop().await;
 }
 
+/// Runs cooling down after a head timeout are not read (admission/snapshot.sql): a read full of
+/// them hid every run behind them from every cycle until they cooled, since they take no slot and
+/// so no user counted as held by their cap. Both kinds of cycle admit the run behind them.
+#[tokio::test]
+async fn runs_cooling_down_at_the_head_of_a_queue_hide_no_run_behind_them() {
+    for full in [false, true] {
+        let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
+        let (mut settings, leader) = capped_backlogs(&app, &[("alice", 150), ("bob", 1)], 100, 1000).await;
+        settings.policy.batch_size = 20;
+        assert_eq!(settings.quick_scan_limit(), 100, "alice's runs fill both reads");
+        sqlx::query("update runs set not_before = now() + interval '1 hour', head_retries = 1 where user_id = 'alice'")
+            .execute(app.store.pool())
+            .await
+            .unwrap();
+        let mut wrr = Wrr::default();
+        let outcome =
+            cycle::run(&mut app.store.hold(), leader.epoch(), &mut wrr, &settings, &Clock::System, full).await.unwrap();
+        assert_eq!(outcome.admitted.len(), 1, "full cycle: {full}");
+        let active = active_per_user(&app.store).await;
+        assert_eq!((active.get("alice"), active.get("bob")), (None, Some(&1)), "full cycle: {full}");
+        leader.release().await;
+        app.stop().await;
+    }
+}
+
 /// The property, over generated cases: with room everywhere, one full cycle after the queues are
 /// filled every user has min(cap, queued) runs active, however the users' backlogs interleave
 /// and however short the reads are (no user's backlog hides another user's runs).

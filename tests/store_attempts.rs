@@ -156,3 +156,38 @@ async fn a_dead_worker_s_attempt_is_written_as_lost_with_its_start() {
     assert_eq!(listed.len(), 1, "the run is queued again: no running attempt beside the lost one");
     assert_eq!(store.run_get(run).await.unwrap().unwrap().state.as_str(), "queued");
 }
+
+/// A lost attempt's end is never before its start: the rescue's transaction can begin before a
+/// claim that commits while it runs, and its statement (READ COMMITTED) then sees a start later
+/// than its own now(). Here the run's start is an hour ahead of the database clock.
+#[tokio::test]
+async fn a_lost_attempt_never_ends_before_it_started() {
+    let store = common::fresh_store().await;
+    let worker = setup(&store).await;
+    let run = store.run_submit(common::priority_submit()).await.unwrap();
+    admit_and_claim(&store, worker, run).await;
+    let started: DateTime<Utc> =
+        sqlx::query_scalar("update runs set started_at = now() + interval '1 hour' where id = $1 returning started_at")
+            .bind(run.0)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+
+    store.worker_stop(worker).await.unwrap();
+    let settings = SchedulerSettings::from_config(&common::test_config());
+    let leader = store.leader_try_elect("rescuer").await.unwrap().expect("leader");
+    let rescued = rescuer::run(&store, leader.epoch(), &settings, &Clock::System).await.unwrap();
+    leader.release().await;
+    assert_eq!(rescued.lost, 1);
+
+    let (finished, event): (DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
+        "select a.finished_at, (select at from run_events e where e.run_id = a.run_id and e.kind = 'requeued') \
+         from attempts a where a.run_id = $1",
+    )
+    .bind(run.0)
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(finished, started, "the end is the start at the earliest");
+    assert_eq!(event, started, "and so is the event that says so");
+}

@@ -7,6 +7,7 @@
 mod common;
 
 use berth::resources::Resources;
+use berth::store::admission::PastCapped;
 use berth::store::batch::SubmitBatchParams;
 use berth::store::runs::ClaimParams;
 use berth::store::{AttemptId, RunId};
@@ -207,6 +208,7 @@ async fn snapshot_and_claim_read_only_their_runs_under_generic_plans() {
     let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
         .bind(per_queue)
         .bind(30.0_f64)
+        .bind(None::<chrono::DateTime<chrono::Utc>>)
         .fetch_one(&mut *tx)
         .await
         .unwrap();
@@ -265,6 +267,7 @@ async fn the_snapshot_reads_a_fair_namespace_user_by_user_not_through_the_backlo
     let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
         .bind(100_i64)
         .bind(30.0_f64)
+        .bind(None::<chrono::DateTime<chrono::Utc>>)
         .fetch_one(&mut *tx)
         .await
         .unwrap();
@@ -275,6 +278,7 @@ async fn the_snapshot_reads_a_fair_namespace_user_by_user_not_through_the_backlo
     )))
     .bind(100_i64)
     .bind(30.0_f64)
+    .bind(None::<chrono::DateTime<chrono::Utc>>)
     .fetch_all(&mut *tx)
     .await
     .unwrap();
@@ -337,6 +341,7 @@ async fn the_read_past_the_cut_skips_the_capped_backlogs() {
         .bind(vec!["example"])
         .bind(Some(cut_at))
         .bind(Some(cut_id))
+        .bind(chrono::Utc::now())
         .fetch_one(&mut *tx)
         .await
         .unwrap();
@@ -359,27 +364,28 @@ async fn the_read_past_the_cut_visits_at_most_its_bound_of_pairs() {
         store.run_submit_batch(&batch).await.unwrap();
     }
     let normal = berth::domain::Priority::Normal;
+    let open = PastCapped { namespace: "default", priority: normal, capped: &[], now: chrono::Utc::now() };
     let users = |rows: &[berth::store::admission::QueuedRow]| {
         let mut users: Vec<String> = rows.iter().map(|r| r.user_id.clone()).collect();
         users.sort();
         users
     };
 
-    let (rows, visited) = store.admission_heads("default", normal, 10, &[], None).await.unwrap();
+    let (rows, visited) = store.admission_heads(&open, 10, None).await.unwrap();
     assert_eq!((rows.len(), visited), (10, 5), "two runs of each of the five pairs");
-    let (rows, visited) = store.admission_heads("default", normal, 2, &[], None).await.unwrap();
+    let (rows, visited) = store.admission_heads(&open, 2, None).await.unwrap();
     assert_eq!(visited, 2);
     assert_eq!(users(&rows), ["u1", "u1", "u2", "u2"], "the first two pairs only");
     let capped = [("u1".to_string(), "example".to_string())];
-    let (rows, visited) = store.admission_heads("default", normal, 2, &capped, None).await.unwrap();
+    let (rows, visited) = store.admission_heads(&PastCapped { capped: &capped, ..open }, 2, None).await.unwrap();
     assert_eq!(visited, 2, "a capped pair counts as visited");
     assert_eq!(users(&rows), ["u2", "u2"], "but returns nothing");
     // With a cut (a fifo queue), a read that reached its bound returns nothing at all: the cycle
     // could take nothing from it.
     let cut = Some((chrono::DateTime::<chrono::Utc>::UNIX_EPOCH, berth::store::RunId(0)));
-    let (rows, _) = store.admission_heads("default", normal, 10, &[], cut).await.unwrap();
+    let (rows, _) = store.admission_heads(&open, 10, cut).await.unwrap();
     assert_eq!(rows.len(), 10, "every pair visited: two runs each past the cut");
-    let (rows, _) = store.admission_heads("default", normal, 5, &[], cut).await.unwrap();
+    let (rows, _) = store.admission_heads(&open, 5, cut).await.unwrap();
     assert!(rows.is_empty(), "the bound reached: {}", users(&rows).join(", "));
 }
 

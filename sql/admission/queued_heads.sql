@@ -5,7 +5,8 @@
 -- $1 namespace, $2 priority, $3 most pairs visited, $4 capped users, $5 their services (same
 -- order), $6 and $7 the cut: the (enqueued_at, id) of the snapshot's last run of this queue; only
 -- runs after it are returned (null, null: from each pair's oldest run, for a fair namespace, whose
--- read is not a prefix of the queue).
+-- read is not a prefix of the queue). $8 now (the snapshot's): runs cooling down after a head
+-- timeout are left out, as the snapshot leaves them out.
 -- Why two: a pair's second run past the cut bounds what the read knows of that pair. Every run of
 -- a pair not capped queued no later than the earliest such second run is in the snapshot or in
 -- this read, so the cycle takes the runs up to there and stays in queue order among those pairs
@@ -54,6 +55,7 @@ cross join lateral (
       -- enqueued_at is never -infinity: without a cut, every run of the pair is past it.
       and (r.user_id, r.service, r.enqueued_at, r.id)
           > (o.user_id, o.service, coalesce($6::timestamptz, '-infinity'), coalesce($7::bigint, 0))
+      and (r.not_before is null or r.not_before <= $8)
     -- runs_queued_user's own order, which no other index gives. Ordered by (enqueued_at, id)
     -- alone, a generic plan made from statistics where one user held nearly every run walked
     -- runs_queued_namespace past the cut and filtered by pair, through the capped backlog: up to

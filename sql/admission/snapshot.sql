@@ -1,7 +1,14 @@
 -- The admission snapshot in one statement: one consistent view (the statement's) in one round
 -- trip. It was a repeatable-read transaction of seven statements, and under load the round trips
--- were most of a cycle. $1 runs read per namespace and priority, $2 lease seconds. No row locks:
--- the leader is the only writer of queued runs' admission.
+-- were most of a cycle. $1 runs read per namespace and priority, $2 lease seconds, $3 now
+-- (nullable: the database clock). No row locks: the leader is the only writer of queued runs'
+-- admission.
+--
+-- A run cooling down after a head timeout (not_before later than now) is not read: it can take no
+-- slot and blocks nothing, and read, it took a place that a run it hides could use. A read full of
+-- cooling runs hid every run behind them from every cycle until they cooled, since no user counted
+-- as held by their cap (scheduler/admission/capped.rs). Its block record, written by the cycle
+-- that timed it out, says until when it cools.
 --
 -- One row per queued run considered: the oldest $1 of each namespace and priority, so a backlog
 -- blocked in one namespace never hides the runs of the others (runs_queued_namespace serves each
@@ -32,6 +39,7 @@ with queued as materialized (
          from runs
          where n.sharing = 'fifo'
            and state = 'queued' and namespace is not null and namespace = n.name and priority = p.priority
+           and (not_before is null or not_before <= coalesce($3::timestamptz, now()))
          order by enqueued_at, id limit $1)
         union all
         -- A fair namespace: each (user, service)'s oldest runs, $1 split evenly over at most $1
@@ -47,6 +55,7 @@ with queued as materialized (
               from runs
               where n.sharing = 'fair'
                 and state = 'queued' and namespace is not null and namespace = n.name and priority = p.priority
+                and (not_before is null or not_before <= coalesce($3::timestamptz, now()))
               order by user_id, service, enqueued_at, id limit 1)
              union all
              select next.user_id, next.service, next.enqueued_at, next.id
@@ -56,6 +65,7 @@ with queued as materialized (
                  from runs r
                  where r.state = 'queued' and r.namespace is not null and r.namespace = n.name
                    and r.priority = p.priority and (r.user_id, r.service) > (pairs.user_id, pairs.service)
+                   and (r.not_before is null or r.not_before <= coalesce($3::timestamptz, now()))
                  order by r.user_id, r.service, r.enqueued_at, r.id limit 1
              ) next
          ), found as materialized (
@@ -73,6 +83,7 @@ with queued as materialized (
              from runs
              where state = 'queued' and namespace is not null and namespace = n.name and priority = p.priority
                and user_id = f.user_id and service = f.service
+               and (not_before is null or not_before <= coalesce($3::timestamptz, now()))
              order by enqueued_at, id
              -- ceil($1 / pairs): at least $1 runs in all when the pairs have them.
              limit ($1 + (select count(*) from found) - 1) / greatest(1, (select count(*) from found))

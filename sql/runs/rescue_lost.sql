@@ -14,6 +14,9 @@ with lost as materialized (
     -- With the attempt as the run records it before the rescue clears it: its row's start.
     select r.id, r.attempt_id, r.attempt, r.worker_id, r.started_at,
            case when r.flow = 'priority' then r.admitted_at end as admitted_at,
+           -- The end, never before the start: this transaction's now() can precede a start that a
+           -- claim committed after it began (the statement sees it, at READ COMMITTED).
+           greatest(coalesce($3::timestamptz, now()), r.started_at) as ended_at,
            case when r.restart is null then case when r.lost_attempts + 1 >= $2 then 'failed' else 'requeue' end
                 when r.cancel_requested then 'aborted'
                 when r.restart->>'restart_policy' = 'always'
@@ -35,11 +38,11 @@ with lost as materialized (
     set state = case lost.verdict when 'failed' then 'failed' when 'aborted' then 'aborted'
                                   when 'restart' then 'waiting'
                                   else case when r.flow = 'legacy' then 'admitted' else 'queued' end end,
-        finished_at = case when lost.verdict in ('failed', 'aborted') then coalesce($3::timestamptz, now()) end,
+        finished_at = case when lost.verdict in ('failed', 'aborted') then lost.ended_at end,
         admitted_at = case when r.flow = 'legacy' and lost.verdict in ('requeue', 'failed')
-                           then coalesce($3::timestamptz, now()) end,
+                           then lost.ended_at end,
         not_before = case when lost.verdict = 'restart'
-                          then coalesce($3::timestamptz, now()) + make_interval(secs => lost.restart_after) end,
+                          then lost.ended_at + make_interval(secs => lost.restart_after) end,
         message = case when lost.verdict = 'failed' and r.restart is null
                        then 'its worker died ' || (r.lost_attempts + 1) || ' times while running it'
                        when lost.verdict = 'failed'
@@ -58,12 +61,12 @@ with lost as materialized (
         head_since = null
     from lost
     where r.id = lost.id
-    returning r.id, r.state, r.worker_id, r.lost_attempts, lost.verdict, r.not_before, r.submission_attempts,
-              r.execution_attempts, r.submission_failures, r.execution_failures
+    returning r.id, r.state, r.worker_id, r.lost_attempts, lost.verdict, lost.ended_at, r.not_before,
+              r.submission_attempts, r.execution_attempts, r.submission_failures, r.execution_failures
 ), attempt as (
     insert into attempts (id, run_id, worker_id, number, started_at, admitted_at, finished_at, outcome)
     select lost.attempt_id, lost.id, lost.worker_id, lost.attempt, lost.started_at, lost.admitted_at,
-           coalesce($3::timestamptz, now()), 'lost'
+           lost.ended_at, 'lost'
     from moved join lost on lost.id = moved.id
     -- A running run always has its attempt_id (the claim sets both); the guard keeps a null out
     -- of the primary key whatever happens.
@@ -74,7 +77,7 @@ with lost as materialized (
         where attempts.finished_at is null
 )
 insert into run_events (run_id, at, kind, actor, message, details)
-select id, coalesce($3::timestamptz, now()),
+select id, ended_at,
        case verdict when 'failed' then 'failed' when 'aborted' then 'aborted' when 'restart' then 'restart'
                     else 'requeued' end,
        'scheduler',

@@ -150,10 +150,16 @@ pub fn snapshot(rows: &SnapshotRows, clock: &Clock, wrr: Wrr) -> Snapshot {
     }
 }
 
-/// Each (namespace, priority) queue's figures from a cycle's snapshot and decisions: depth, the
+/// Each (namespace, priority) queue's figures from a cycle's snapshot and decisions: depth (runs
+/// read, at most `depth_limit`: a fair namespace's read split over its users, and the reads past
+/// users held by their cap, add runs beyond the read's size, and the gauge keeps one meaning), the
 /// longest head time and the blocking heads' largest shortfall per dimension. Every priority of
 /// every namespace with a quota is present (0 when nothing waits there).
-pub fn queue_figures(snapshot: &Snapshot, decisions: &Decisions) -> HashMap<(String, Priority), QueueFigures> {
+pub fn queue_figures(
+    snapshot: &Snapshot,
+    decisions: &Decisions,
+    depth_limit: usize,
+) -> HashMap<(String, Priority), QueueFigures> {
     // One pass over the queue and one over the records: (namespace, priority) -> figures.
     let mut queues: HashMap<(&str, Priority), QueueFigures> = HashMap::new();
     let mut where_is: HashMap<RunId, (&str, Priority)> = HashMap::new();
@@ -178,7 +184,8 @@ pub fn queue_figures(snapshot: &Snapshot, decisions: &Decisions) -> HashMap<(Str
     let mut figures = HashMap::new();
     for ns in snapshot.namespaces.keys() {
         for priority in [Priority::High, Priority::Normal] {
-            let q = queues.get(&(ns.as_str(), priority)).copied().unwrap_or_default();
+            let mut q = queues.get(&(ns.as_str(), priority)).copied().unwrap_or_default();
+            q.depth = q.depth.min(depth_limit);
             figures.insert((ns.clone(), priority), q);
         }
     }
@@ -198,10 +205,11 @@ fn raise(r: Resources, d: Dimension, value: i64) -> Resources {
     out
 }
 
-/// Records the leader's queue-wide gauges from a cycle's snapshot and decisions. Labels are
-/// namespaces (operator-created), priorities and dimensions: small, bounded sets.
-pub fn report(snapshot: &Snapshot, decisions: &Decisions) {
-    for ((ns, priority), q) in &queue_figures(snapshot, decisions) {
+/// Records the leader's queue-wide gauges from a cycle's snapshot and decisions, the depth counted
+/// up to `depth_limit` (the scan limit). Labels are namespaces (operator-created), priorities and
+/// dimensions: small, bounded sets.
+pub fn report(snapshot: &Snapshot, decisions: &Decisions, depth_limit: usize) {
+    for ((ns, priority), q) in &queue_figures(snapshot, decisions, depth_limit) {
         crate::metrics::queue(ns, priority.as_str(), q);
     }
     for (ns, quota) in &snapshot.namespaces {
@@ -342,10 +350,12 @@ mod tests {
             ],
             ..Decisions::default()
         };
-        let figures = queue_figures(&snapshot, &decisions);
+        let figures = queue_figures(&snapshot, &decisions, 10);
         assert_eq!(figures.len(), 4, "both priorities of both namespaces");
         let high = figures[&("a".to_string(), Priority::High)];
         assert_eq!(high.depth, 3);
+        let counted_to_two = queue_figures(&snapshot, &decisions, 2);
+        assert_eq!(counted_to_two[&("a".to_string(), Priority::High)].depth, 2, "counted up to the limit");
         assert_eq!(high.blocked_seconds, 30.0, "the longest head time");
         assert_eq!(high.shortfall, Resources { cpu: 900, memory: 0, pods: 1, storage: 0 });
         assert_eq!(figures[&("idle".to_string(), Priority::Normal)], QueueFigures::default());

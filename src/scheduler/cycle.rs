@@ -12,7 +12,7 @@ use super::duty::{Done, Duty, Term, Trigger, Wake};
 use crate::clock::Clock;
 use crate::resources::Resources;
 use crate::service::BoxFuture;
-use crate::store::admission::{AdmitBatch, Admitted, LeaderTx};
+use crate::store::admission::{AdmitBatch, Admitted, LeaderTx, PastCapped};
 use crate::store::held::Held;
 use crate::store::{Result, RunId, Store, notify};
 
@@ -124,7 +124,7 @@ pub async fn plan(
     per_queue: i64,
 ) -> Result<Option<Plan>> {
     let started = Instant::now();
-    let Some(rows) = held.admission_snapshot(per_queue, settings.lease_seconds).await? else {
+    let Some(rows) = held.admission_snapshot(per_queue, settings.lease_seconds, clock.sql_now()).await? else {
         // Nothing queued: no decision, no fenced write, no commit to wait for.
         crate::metrics::queues_empty();
         return Ok(None);
@@ -133,7 +133,7 @@ pub async fn plan(
     let mut decisions = admission::decide(&snapshot, &settings.policy);
     decisions = see_past_capped_users(held.store(), &mut snapshot, decisions, settings, per_queue).await?;
     if per_queue >= settings.scan_limit {
-        capacity::report(&snapshot, &decisions);
+        capacity::report(&snapshot, &decisions, usize::try_from(settings.scan_limit).unwrap_or(usize::MAX));
     }
     Ok(Some(Plan { snapshot, decisions, all_records: true, started }))
 }
@@ -183,8 +183,9 @@ async fn see_past_capped_users(
         let mut still_full = std::collections::BTreeSet::new();
         let mut found = false;
         for (namespace, priority) in queues {
+            let read = PastCapped { namespace: &namespace, priority, capped: &capped, now: snapshot.now };
             let runs = if full_cycle {
-                let rows = store.admission_uncapped(&namespace, priority, per_queue, &capped).await?;
+                let rows = store.admission_uncapped(&read, per_queue).await?;
                 if rows.len() as i64 >= per_queue {
                     still_full.insert((namespace, priority));
                 }
@@ -200,7 +201,7 @@ async fn see_past_capped_users(
                     .map(|r| (r.enqueued_at, r.id))
                     .max();
                 let visits = per_queue.saturating_mul(HEADS_VISITS_PER_PAIR);
-                let (rows, visited) = store.admission_heads(&namespace, priority, visits, &capped, cut).await?;
+                let (rows, visited) = store.admission_heads(&read, visits, cut).await?;
                 let past = rows.iter().map(capacity::queued_run).collect();
                 let limit = usize::try_from(per_queue).unwrap_or(usize::MAX);
                 admission::past_the_cut(past, visited >= visits, fifo, limit)
@@ -232,10 +233,13 @@ pub async fn commit(held: &mut Held, epoch: i64, plan: &Plan, clock: &Clock) -> 
 
     let queued: HashMap<RunId, &QueuedRun> = snapshot.queued.iter().map(|r| (r.id, r)).collect();
     let heads: HashMap<RunId, Option<chrono::DateTime<chrono::Utc>>> = decisions.head_updates.iter().cloned().collect();
+    // A head timeout's record is always written: a run cooling down is read by no snapshot until
+    // it cools (admission/snapshot.sql), so this record is what says why it waits until then.
+    let timed_out: std::collections::HashSet<RunId> = decisions.timeouts.iter().map(|t| t.run).collect();
     let records: Vec<_> = decisions
         .records
         .iter()
-        .filter(|r| plan.all_records || heads.contains_key(&r.run))
+        .filter(|r| plan.all_records || heads.contains_key(&r.run) || timed_out.contains(&r.run))
         .map(|r| {
             let head = heads.get(&r.run).copied().unwrap_or_else(|| queued.get(&r.run).and_then(|q| q.head_since));
             (r.run, serde_json::to_value(r).unwrap_or_default(), head)

@@ -198,51 +198,66 @@ pub struct SnapshotRows {
     pub now: DateTime<Utc>,
 }
 
+/// One queue read again past the users held by their own cap (scheduler/admission/capped.rs).
+#[derive(Debug, Clone, Copy)]
+pub struct PastCapped<'a> {
+    /// The queue's namespace.
+    pub namespace: &'a str,
+    /// The queue's priority.
+    pub priority: Priority,
+    /// The (user, service) pairs left out.
+    pub capped: &'a [(String, String)],
+    /// The snapshot's clock: runs cooling down after a head timeout until later are left out, as
+    /// the snapshot leaves them out.
+    pub now: DateTime<Utc>,
+}
+
+impl PastCapped<'_> {
+    /// The capped pairs as two arrays, users and services, in the same order.
+    fn pairs(&self) -> (Vec<&str>, Vec<&str>) {
+        self.capped.iter().map(|(u, s)| (u.as_str(), s.as_str())).unzip()
+    }
+}
+
 impl Store {
-    /// The oldest `limit` queued runs of one namespace and priority without the `capped`
-    /// (user, service) pairs' runs (admission/queued_uncapped.sql): what a snapshot's full read
-    /// of that queue hid behind users held by their own cap, in queue order.
-    pub async fn admission_uncapped(
-        &self,
-        namespace: &str,
-        priority: Priority,
-        limit: i64,
-        capped: &[(String, String)],
-    ) -> Result<Vec<QueuedRow>> {
-        let (users, services): (Vec<&str>, Vec<&str>) = capped.iter().map(|(u, s)| (u.as_str(), s.as_str())).unzip();
+    /// The oldest `limit` queued runs of one queue without the capped pairs' runs
+    /// (admission/queued_uncapped.sql): what a snapshot's full read of that queue hid behind users
+    /// held by their own cap, in queue order.
+    pub async fn admission_uncapped(&self, read: &PastCapped<'_>, limit: i64) -> Result<Vec<QueuedRow>> {
+        let (users, services) = read.pairs();
         let rows = sqlx::query(include_str!("../../sql/admission/queued_uncapped.sql"))
-            .bind(namespace)
-            .bind(priority)
+            .bind(read.namespace)
+            .bind(read.priority)
             .bind(limit)
             .bind(users)
             .bind(services)
+            .bind(read.now)
             .fetch_all(self.generic_pool())
             .await?;
         rows.iter().map(queued_row).collect()
     }
 
     /// The two oldest queued runs after `cut` (a queue position: enqueued_at, id; `None`: from
-    /// the oldest) of each (user, service) pair of one namespace and priority but the `capped`
-    /// ones, visiting at most `visits` pairs (admission/queued_heads.sql): what a
-    /// notification-driven cycle reads past users held by their own cap. Also returns how many
-    /// pairs the read visited (0 when it returned no row).
+    /// the oldest) of each (user, service) pair of one queue but the capped ones, visiting at most
+    /// `visits` pairs (admission/queued_heads.sql): what a notification-driven cycle reads past
+    /// users held by their own cap. Also returns how many pairs the read visited (0 when it
+    /// returned no row).
     pub async fn admission_heads(
         &self,
-        namespace: &str,
-        priority: Priority,
+        read: &PastCapped<'_>,
         visits: i64,
-        capped: &[(String, String)],
         cut: Option<(DateTime<Utc>, RunId)>,
     ) -> Result<(Vec<QueuedRow>, i64)> {
-        let (users, services): (Vec<&str>, Vec<&str>) = capped.iter().map(|(u, s)| (u.as_str(), s.as_str())).unzip();
+        let (users, services) = read.pairs();
         let rows = sqlx::query(include_str!("../../sql/admission/queued_heads.sql"))
-            .bind(namespace)
-            .bind(priority)
+            .bind(read.namespace)
+            .bind(read.priority)
             .bind(visits)
             .bind(users)
             .bind(services)
             .bind(cut.map(|(at, _)| at))
             .bind(cut.map(|(_, id)| id))
+            .bind(read.now)
             .fetch_all(self.generic_pool())
             .await?;
         let visited = match rows.first() {
@@ -387,8 +402,14 @@ pub struct Admitted {
 impl Held {
     /// Reads the admission snapshot in one statement on the held connection: one consistent view,
     /// one round trip. `None` when nothing is queued (and then no ledger is read).
-    pub async fn admission_snapshot(&mut self, per_queue: i64, lease_seconds: f64) -> Result<Option<SnapshotRows>> {
-        let result = snapshot(self.conn().await?, per_queue, lease_seconds).await;
+    /// `now`: the clock to leave out runs cooling down by (`None`: the database's).
+    pub async fn admission_snapshot(
+        &mut self,
+        per_queue: i64,
+        lease_seconds: f64,
+        now: Option<DateTime<Utc>>,
+    ) -> Result<Option<SnapshotRows>> {
+        let result = snapshot(self.conn().await?, per_queue, lease_seconds, now).await;
         self.settle(result)
     }
 
@@ -400,10 +421,16 @@ impl Held {
 }
 
 /// Runs admission/snapshot.sql on `conn`.
-async fn snapshot(conn: &mut PgConnection, per_queue: i64, lease_seconds: f64) -> Result<Option<SnapshotRows>> {
+async fn snapshot(
+    conn: &mut PgConnection,
+    per_queue: i64,
+    lease_seconds: f64,
+    now: Option<DateTime<Utc>>,
+) -> Result<Option<SnapshotRows>> {
     let rows = sqlx::query(include_str!("../../sql/admission/snapshot.sql"))
         .bind(per_queue)
         .bind(lease_seconds)
+        .bind(now)
         .fetch_all(conn)
         .await?;
     let Some(first) = rows.first() else { return Ok(None) };
