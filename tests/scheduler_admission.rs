@@ -628,3 +628,35 @@ async fn a_fair_namespace_gives_each_user_a_turn_past_a_backlog_that_fills_the_r
         app.stop().await;
     }
 }
+
+/// The queue view shows a `fair` namespace in the order admission walks it (issue 18): each
+/// user's turn comes from their runs active in the namespace and queued before, as the leader
+/// counts them, and another user's run queued behind a backlog is listed ahead of it.
+#[tokio::test]
+async fn the_queue_view_lists_a_fair_namespace_in_the_order_admission_walks_it() {
+    let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
+    let blocks = [("alice", 50), ("bob", 2), ("carol", 1)];
+    let (mut settings, leader) = capped_backlogs(&app, &blocks, 5, 100).await;
+    let quota = Resources { cpu: 1_000_000, memory: 1_000_000, pods: 1_000_000, storage: 1_000_000 };
+    app.store.namespace_set_quota("default", quota, Some(Sharing::Fair)).await.unwrap();
+    let users = async |n: usize| {
+        let (status, queue) = app.get_json("/api/v1/queue?namespace=default").await;
+        assert_eq!(status, 200, "{queue}");
+        let rows = queue.as_array().expect("a list").clone();
+        rows.iter().take(n).map(|r| r["user_id"].as_str().unwrap_or_default().to_string()).collect::<Vec<_>>()
+    };
+    assert_eq!(users(5).await, ["alice", "bob", "carol", "alice", "bob"], "nothing active: turns in queue order");
+
+    settings.policy.batch_size = 4;
+    let mut wrr = Wrr::default();
+    cycle::run(&mut app.store.hold(), leader.epoch(), &mut wrr, &settings, &Clock::System, true).await.unwrap();
+    assert_eq!(
+        users(3).await,
+        ["bob", "alice", "alice"],
+        "alice holds 2 runs and bob 1: bob's last run is next, as the leader's next cycle admits it"
+    );
+    let (_, all) = app.get_json("/api/v1/queue?namespace=default&limit=3").await;
+    assert_eq!(all.as_array().map(Vec::len), Some(3), "the limit counts rows in admission order");
+    leader.release().await;
+    app.stop().await;
+}

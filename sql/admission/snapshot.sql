@@ -43,51 +43,11 @@ with queued as materialized (
          order by enqueued_at, id limit $1)
         union all
         -- A fair namespace: each (user, service)'s oldest runs, $1 split evenly over at most $1
-        -- pairs (ceil($1 / pairs) each), through runs_queued_user. A read in queue order would
-        -- show only the users with the oldest runs, and a fair walk needs every user's
-        -- (admission/fair.rs). A skip scan: each step of the recursion descends to the next pair
-        -- after the last one and lands on that pair's oldest run (the index holds all it reads),
-        -- so its cost grows with the pairs, not with their backlogs. It visits at most 10 × $1 pairs, in
-        -- (user_id, service) order, and keeps the $1 whose oldest runs are the oldest: with more
-        -- pairs waiting than that, each pair's turn to be read comes as its oldest run ages.
-        (with recursive pairs (user_id, service, enqueued_at, id) as (
-             (select user_id, service, enqueued_at, id
-              from runs
-              where n.sharing = 'fair'
-                and state = 'queued' and namespace is not null and namespace = n.name and priority = p.priority
-                and (not_before is null or not_before <= coalesce($3::timestamptz, now()))
-              order by user_id, service, enqueued_at, id limit 1)
-             union all
-             select next.user_id, next.service, next.enqueued_at, next.id
-             from pairs
-             cross join lateral (
-                 select r.user_id, r.service, r.enqueued_at, r.id
-                 from runs r
-                 where r.state = 'queued' and r.namespace is not null and r.namespace = n.name
-                   and r.priority = p.priority and (r.user_id, r.service) > (pairs.user_id, pairs.service)
-                   and (r.not_before is null or r.not_before <= coalesce($3::timestamptz, now()))
-                 order by r.user_id, r.service, r.enqueued_at, r.id limit 1
-             ) next
-         ), found as materialized (
-             -- The recursion runs only as far as the inner LIMIT reads it.
-             select user_id, service
-             from (select * from pairs limit 10 * $1) visited
-             order by enqueued_at, id
-             limit $1
-         )
-         select r.*
-         from found f
-         cross join lateral (
-             select id, user_id, service, namespace, priority, cpu, memory, pods, storage, enqueued_at,
-                    head_since, head_retries, not_before
-             from runs
-             where state = 'queued' and namespace is not null and namespace = n.name and priority = p.priority
-               and user_id = f.user_id and service = f.service
-               and (not_before is null or not_before <= coalesce($3::timestamptz, now()))
-             order by enqueued_at, id
-             -- ceil($1 / pairs): at least $1 runs in all when the pairs have them.
-             limit ($1 + (select count(*) from found) - 1) / greatest(1, (select count(*) from found))
-         ) r)
+        -- pairs, through runs_queued_user (migration 0026 says how; the queue view reads the same).
+        (select id, user_id, service, namespace, priority, cpu, memory, pods, storage, enqueued_at,
+                head_since, head_retries, not_before
+         from berth_queued_fair(n.name, p.priority, $1, coalesce($3::timestamptz, now()))
+         where n.sharing = 'fair')
     ) q
 ), ledger as materialized (
     select (select coalesce(json_agg(n order by n.name), '[]')

@@ -1,22 +1,50 @@
--- The queue view: queued runs in admission order (high first, then FIFO), with their block records.
--- $1 namespace (nullable: all), $2 priority (nullable: both), $3 most rows, $4 the caller's subject
+-- The queue view: queued runs with their block records, as admission reads them. $1 namespace
+-- (nullable: all), $2 priority (nullable: both), $3 most rows per queue, $4 the caller's subject
 -- (nullable: an admin, or auth off: every run visible), $5 the caller's groups. No row locks.
--- Reads the oldest $3 of each (namespace, priority) through `runs_queued_namespace`, then merges:
--- its cost is namespaces × $3, whatever the depth of any one queue. `visible` says whether the
--- caller may view the run (through its job); the API shows the others as positions only.
-select q.id, q.user_id, q.service, q.namespace, q.priority, q.enqueued_at, q.head_since, q.not_before, q.block,
+-- A `fifo` namespace: the oldest $3 of each priority through `runs_queued_namespace`. A `fair` one:
+-- what the admission snapshot reads of it (berth_queued_fair, migration 0026; runs cooling down
+-- included), with `active`, each user's runs admitted or running in the namespace, from which the
+-- caller puts them in fair order (api/queue.rs, scheduler/admission/fair.rs). The cost is
+-- namespaces × $3, whatever the depth of any one queue, plus one read of the admitted and running
+-- runs when a fair namespace is shown. Rows in queue order, (priority, enqueued_at, id); the caller
+-- keeps the first $3 once in admission order. `visible` says whether the caller may view the run
+-- (through its job); the API shows the others as positions only.
+with queues as (
+    select n.name, n.sharing, p.priority
+    from namespaces n
+    cross join (values ('high'), ('normal')) as p (priority)
+    where ($1::text is null or n.name = $1)
+      and ($2::text is null or p.priority = $2)
+), read as (
+    select q.*, n.sharing = 'fair' as fair
+    from queues n
+    cross join lateral (
+        (select id, job_id, user_id, service, namespace, priority, enqueued_at, head_since, not_before, block
+         from runs
+         where n.sharing = 'fifo'
+           and state = 'queued' and namespace is not null and namespace = n.name and priority = n.priority
+         order by enqueued_at, id
+         limit $3)
+        union all
+        (select id, job_id, user_id, service, namespace, priority, enqueued_at, head_since, not_before, block
+         from berth_queued_fair(n.name, n.priority, $3, 'infinity')
+         where n.sharing = 'fair')
+    ) q
+), active as (
+    -- Read only when a fair namespace is shown (a one-time filter).
+    select namespace, user_id, count(*) as active
+    from ((select namespace, user_id from runs where state = 'admitted' and admitted_at is not null)  -- runs_admitted
+          union all
+          (select namespace, user_id from runs where state = 'running' and worker_id is not null)  -- runs_running_worker
+         ) a
+    where exists (select 1 from queues where sharing = 'fair')
+      and namespace in (select name from queues where sharing = 'fair')
+    group by namespace, user_id
+)
+select r.id, r.user_id, r.service, r.namespace, r.priority, r.enqueued_at, r.head_since, r.not_before, r.block,
+       r.fair, coalesce(a.active, 0) as active,
        ($4::text is null or berth_job_allows(j.id, j.namespace, j.created_by, $4, $5, 'view')) as visible
-from namespaces n
-cross join (values ('high'), ('normal')) as p (priority)
-cross join lateral (
-    select id, job_id, user_id, service, namespace, priority, enqueued_at, head_since, not_before, block
-    from runs
-    where state = 'queued' and namespace is not null and namespace = n.name and priority = p.priority
-    order by enqueued_at, id
-    limit $3
-) q
-join jobs j on j.id = q.job_id
-where ($1::text is null or n.name = $1)
-  and ($2::text is null or p.priority = $2)
-order by q.priority, q.enqueued_at, q.id  -- 'high' sorts before 'normal'
-limit $3
+from read r
+join jobs j on j.id = r.job_id
+left join active a on r.fair and a.namespace = r.namespace and a.user_id = r.user_id
+order by r.priority, r.enqueued_at, r.id  -- 'high' sorts before 'normal'

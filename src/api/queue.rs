@@ -11,6 +11,7 @@ use super::seed::parse_id;
 use super::{AppState, Caller, Error, Result};
 use crate::auth::JobPermission;
 use crate::domain::Priority;
+use crate::scheduler::admission::{FairNamespaces, Turn, fair_order};
 use crate::store::RunId;
 use crate::store::queue::QueuedRow;
 use crate::store::runs::{RunRow, RunState};
@@ -79,8 +80,10 @@ impl QueuedView {
     }
 }
 
-/// Queued runs in admission order with their block records. Runs the caller may not view (auth
-/// on) keep their place, without their user, service or block record (`hidden`).
+/// Queued runs in admission order with their block records: high before normal, then queue order,
+/// or in a `fair` namespace its users' turns (what each holds now, then their runs queued before),
+/// as the admission cycle walks them. Runs the caller may not view (auth on) keep their place,
+/// without their user, service or block record (`hidden`).
 #[utoipa::path(get, path = "/api/v1/queue", params(QueueQuery), responses(
     (status = 200, body = Vec<QueuedView>), (status = 400, description = "invalid filter", body = ErrorBody)))]
 pub async fn get_queue(
@@ -107,7 +110,37 @@ pub async fn get_queue(
     }
     let viewer = caller.viewer();
     let rows = state.store.queue_list(q.namespace.as_deref(), priority, limit, viewer.as_ref()).await?;
-    Ok(Json(rows.iter().map(QueuedView::from_row).collect()))
+    let ordered = admission_order(&rows, usize::try_from(limit).unwrap_or(usize::MAX));
+    Ok(Json(ordered.into_iter().map(QueuedView::from_row).collect()))
+}
+
+impl Turn for QueuedRow {
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    fn user(&self) -> &str {
+        &self.user_id
+    }
+}
+
+/// The first `limit` of `rows` (in queue order: priority, then age) in the order admission walks
+/// them: high before normal, and within each priority a fair namespace's runs in fair order in the
+/// places they hold, as `scheduler::admission` orders them (`fair.rs`). Pure.
+pub fn admission_order(rows: &[QueuedRow], limit: usize) -> Vec<&QueuedRow> {
+    let mut fair = FairNamespaces::new();
+    for r in rows.iter().filter(|r| r.fair) {
+        let active = u32::try_from(r.active).unwrap_or(u32::MAX);
+        fair.entry(r.namespace.clone()).or_default().insert(r.user_id.clone(), active);
+    }
+    let mut out = Vec::with_capacity(rows.len().min(limit));
+    for priority in [Priority::High, Priority::Normal] {
+        let mut queue: Vec<&QueuedRow> = rows.iter().filter(|r| r.priority == priority).collect();
+        fair_order(&mut queue, &fair);
+        out.extend(queue);
+    }
+    out.truncate(limit);
+    out
 }
 
 /// Why a run is where it is.

@@ -49,6 +49,10 @@ pub struct QueuedRow {
     pub not_before: Option<DateTime<Utc>>,
     /// The last admission cycle's record of why it waits.
     pub block: Option<serde_json::Value>,
+    /// Whether its namespace shares between users (`fair`): admission walks it in fair order.
+    pub fair: bool,
+    /// Its user's runs admitted or running in its namespace (read for fair namespaces only).
+    pub active: i64,
     /// Whether the caller may view it (the API shows the others as positions without names).
     pub visible: bool,
 }
@@ -137,7 +141,9 @@ impl Store {
         Ok(true)
     }
 
-    /// Queued runs in admission order, optionally of one namespace and/or priority.
+    /// Queued runs as admission reads them (at most `limit` per queue), optionally of one
+    /// namespace and/or priority, in queue order: `api::queue` puts fair namespaces' runs in
+    /// their admission order.
     pub async fn queue_list(
         &self,
         namespace: Option<&str>,

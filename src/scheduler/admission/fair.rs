@@ -27,26 +27,45 @@ use super::QueuedRun;
 /// Runs admitted or running per user, in each fair namespace.
 pub type FairNamespaces = HashMap<String, HashMap<String, u32>>;
 
+/// What the fair order reads of a queued run: admission's runs, and the queue view's
+/// (`api/queue.rs`), which shows them in the order admission walks them.
+pub trait Turn {
+    /// The run's namespace.
+    fn namespace(&self) -> &str;
+    /// The user who submitted it.
+    fn user(&self) -> &str;
+}
+
+impl Turn for QueuedRun {
+    fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    fn user(&self) -> &str {
+        &self.user
+    }
+}
+
 /// Reorders the runs of every fair namespace in `queue` (one priority, in queue order) into their
 /// fair order, each namespace within the places its runs already hold. Pure.
-pub fn order(queue: &mut [&QueuedRun], fair: &FairNamespaces) {
+pub fn order<R: Turn>(queue: &mut [&R], fair: &FairNamespaces) {
     if fair.is_empty() {
         return;
     }
     for (namespace, active) in fair {
-        let places: Vec<usize> = (0..queue.len()).filter(|&i| queue[i].namespace == *namespace).collect();
+        let places: Vec<usize> = (0..queue.len()).filter(|&i| queue[i].namespace() == namespace).collect();
         if places.len() < 2 {
             continue;
         }
         // Turns in queue order: each user's active runs, then one more per run of theirs before it.
         let mut seen: HashMap<&str, u32> = HashMap::new();
-        let mut runs: Vec<(u32, usize, &QueuedRun)> = places
+        let mut runs: Vec<(u32, usize, &R)> = places
             .iter()
             .enumerate()
             .map(|(rank, &i)| {
                 let run = queue[i];
-                let before = seen.entry(run.user.as_str()).or_insert(0);
-                let turn = active.get(&run.user).copied().unwrap_or(0).saturating_add(*before);
+                let before = seen.entry(run.user()).or_insert(0);
+                let turn = active.get(run.user()).copied().unwrap_or(0).saturating_add(*before);
                 *before += 1;
                 (turn, rank, run)
             })

@@ -45,7 +45,7 @@ mod why;
 
 pub use crate::resources::{Dimension, Resources};
 pub use capped::{Queue, full_queues, past_the_cut, rereads, saturated};
-pub use fair::FairNamespaces;
+pub use fair::{FairNamespaces, Turn, order as fair_order};
 pub use model::{
     Admission, DEFAULT_HIGH_SHARE_PERCENT, Decisions, HeadAction, HeadTimeout, NamespaceUse, Policy, Priority,
     QueuedRun, Snapshot, WorkerFree, Wrr,

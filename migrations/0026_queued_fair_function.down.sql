@@ -1,0 +1,1 @@
+drop function berth_queued_fair(text, text, bigint, timestamptz);
