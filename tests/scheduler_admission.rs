@@ -660,3 +660,32 @@ async fn the_queue_view_lists_a_fair_namespace_in_the_order_admission_walks_it()
     leader.release().await;
     app.stop().await;
 }
+
+/// A user's runs read in a namespace that waits for its quota take no slot, so they do not make
+/// the user count as held by their cap: the user's run in another namespace, queued behind another
+/// user's capped backlog, is read and admitted by either kind of cycle. Before, counting the runs
+/// read, the cycles left it unread for as long as the other namespace's quota was full.
+#[tokio::test]
+async fn runs_waiting_for_another_namespaces_quota_do_not_hide_the_users_other_runs() {
+    for full in [false, true] {
+        let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
+        // In `default`: vera's 10 runs fill every read of 5, ursula's one run is behind them; a cap of 2.
+        let (settings, leader) = capped_backlogs(&app, &[("vera", 10), ("ursula", 1)], 5, 2).await;
+        assert_eq!(settings.quick_scan_limit(), 5);
+        // In `full`: no room at all, and ursula's two runs there wait for its quota.
+        common::create_namespace(&app.store, "full", 0).await;
+        let waiting = berth::store::batch::SubmitBatchParams {
+            flow: berth::domain::Flow::Priority,
+            namespace: "full".into(),
+            ..common::legacy_batch(&["ursula", "ursula"])
+        };
+        app.store.run_submit_batch(&waiting).await.unwrap();
+
+        let mut wrr = Wrr::default();
+        cycle::run(&mut app.store.hold(), leader.epoch(), &mut wrr, &settings, &Clock::System, full).await.unwrap();
+        let active = active_per_user(&app.store).await;
+        assert_eq!((active.get("vera"), active.get("ursula")), (Some(&2), Some(&1)), "full cycle: {full}");
+        leader.release().await;
+        app.stop().await;
+    }
+}

@@ -173,7 +173,7 @@ async fn see_past_capped_users(
     let mut excluded = std::collections::BTreeSet::new();
     let mut seen: std::collections::HashSet<RunId> = snapshot.queued.iter().map(|r| r.id).collect();
     for _ in 0..MAX_REREADS {
-        let saturated = admission::saturated(snapshot, &settings.policy);
+        let saturated = admission::saturated(snapshot, &decisions, &settings.policy);
         let queues = admission::rereads(snapshot, &decisions, &full, &saturated);
         if queues.is_empty() || saturated == excluded {
             break;

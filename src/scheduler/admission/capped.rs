@@ -4,10 +4,10 @@
 //! that read, the runs of every other user queued behind it stay unseen until the backlog
 //! shrinks, though nothing blocks them (DESIGN §4: a run blocked only by its own cap blocks only
 //! that user's later runs). So every cycle reads such a queue again without the *saturated*
-//! users — those whose active runs plus their runs already read (but those cooling down after a
-//! head timeout) reach their cap, across namespaces: in the common case none of their unread runs
-//! can start this cycle (a read run that waits for its namespace's quota still counts, though it
-//! will take no slot this cycle). The once-per-tick cycle
+//! users — those whose active runs plus the runs this cycle's decision admits reach their cap,
+//! across namespaces: none of their unread runs can start this cycle, and a run of theirs blocked
+//! by that cap blocks only their own later runs. A run read that waits for something else (its
+//! namespace's quota, worker room) takes no slot and does not count. The once-per-tick cycle
 //! reads in queue order and repeats while a read is full and saturates more users; the other
 //! cycles read each other pair's two oldest runs past the snapshot's cut once
 //! ([`past_the_cut`], [`crate::scheduler::cycle::plan`]).
@@ -20,18 +20,23 @@ use crate::store::RunId;
 /// A queue: (namespace, priority).
 pub type Queue = (String, Priority);
 
-/// The (user, service) pairs whose active runs plus their runs in `snapshot` reach their cap. A
-/// run cooling down after a head timeout does not count: the walk passes it without a slot, so it
-/// cannot keep the user's later runs from starting. Pure.
-pub fn saturated(snapshot: &Snapshot, policy: &Policy) -> BTreeSet<(String, String)> {
+/// The (user, service) pairs whose active runs plus their runs `decisions` admits reach their
+/// cap: those that can start no other run this cycle. A run of theirs read but not admitted does
+/// not count: it waits for its namespace's quota, for worker room or for that cap, and in the
+/// first two cases it takes no slot, so counting it hid the user's runs elsewhere for as long as
+/// the wait lasted. Pure.
+pub fn saturated(snapshot: &Snapshot, decisions: &Decisions, policy: &Policy) -> BTreeSet<(String, String)> {
     let cap = |service: &str| policy.runs_per_user.get(service).copied().unwrap_or(policy.default_runs_per_user);
     let mut load: BTreeMap<(&str, &str), u64> = BTreeMap::new();
     for ((user, service), running) in &snapshot.running_per_user {
         *load.entry((user, service)).or_default() += u64::from(*running);
     }
-    let cooling = |run: &QueuedRun| run.not_before.is_some_and(|until| until > snapshot.now);
-    for run in snapshot.queued.iter().filter(|run| !cooling(run)) {
-        *load.entry((&run.user, &run.service)).or_default() += 1;
+    let pair: HashMap<RunId, (&str, &str)> =
+        snapshot.queued.iter().map(|r| (r.id, (r.user.as_str(), r.service.as_str()))).collect();
+    for admitted in &decisions.admitted {
+        if let Some(&p) = pair.get(&admitted.run) {
+            *load.entry(p).or_default() += 1;
+        }
     }
     load.into_iter()
         .filter(|((_, service), n)| *n >= u64::from(cap(service)))
@@ -134,7 +139,7 @@ mod tests {
 
     use super::*;
     use crate::resources::Resources;
-    use crate::scheduler::admission::{BlockReason, BlockRecord, QueuedRun, Shortfall, Wrr};
+    use crate::scheduler::admission::{Admission, BlockReason, BlockRecord, QueuedRun, Shortfall, Wrr};
 
     fn run(id: i64, user: &str, ns: &str, priority: Priority) -> QueuedRun {
         QueuedRun {
@@ -201,30 +206,43 @@ mod tests {
         (user.to_string(), "svc".to_string())
     }
 
+    fn admitting(runs: &[i64]) -> Decisions {
+        let admitted = runs.iter().map(|&id| Admission { run: RunId(id), worker: crate::store::WorkerId(1) }).collect();
+        Decisions { admitted, ..decisions(vec![]) }
+    }
+
     #[test]
-    fn a_user_is_saturated_when_active_and_read_runs_reach_the_cap() {
+    fn a_user_is_saturated_when_active_and_admitted_runs_reach_the_cap() {
         let snap = snapshot(
             vec![
                 run(1, "a", "ns", Priority::Normal),
                 run(2, "a", "ns", Priority::High),
                 run(3, "b", "ns", Priority::Normal),
+                run(4, "e", "ns", Priority::Normal),
             ],
             &[("b", 1), ("c", 3), ("d", 1)],
         );
-        // cap 3: a has 2 read, b 1 active + 1 read, c 3 active, d 1 active.
-        assert_eq!(saturated(&snap, &policy(3)), [pair("c")].into());
-        assert_eq!(saturated(&snap, &policy(2)), [pair("a"), pair("b"), pair("c")].into());
+        // Admitted: a's two runs and b's one; e's run waits. Cap 3: a has 2 admitted, b 1 active +
+        // 1 admitted, c 3 active, d 1 active, e 1 read and not admitted.
+        let admitted = admitting(&[1, 2, 3]);
+        assert_eq!(saturated(&snap, &admitted, &policy(3)), [pair("c")].into());
+        assert_eq!(saturated(&snap, &admitted, &policy(2)), [pair("a"), pair("b"), pair("c")].into());
+        assert_eq!(saturated(&snap, &admitted, &policy(1)), [pair("a"), pair("b"), pair("c"), pair("d")].into());
     }
 
     #[test]
-    fn a_run_cooling_down_does_not_count_towards_the_cap() {
-        let mut cooling = run(1, "a", "ns", Priority::Normal);
-        cooling.not_before = Some(Utc.timestamp_opt(2000, 0).unwrap());
-        let mut cooled = run(2, "b", "ns", Priority::Normal);
-        cooled.not_before = Some(Utc.timestamp_opt(500, 0).unwrap());
-        // Cap 2, one active run each; the snapshot's now is 1000.
-        let snap = snapshot(vec![cooling, cooled], &[("a", 1), ("b", 1)]);
-        assert_eq!(saturated(&snap, &policy(2)), [pair("b")].into(), "a's run waits until 2000 and takes no slot");
+    fn a_run_read_but_not_admitted_does_not_count_towards_the_cap() {
+        // a's two runs wait (for their namespace's quota, say), b's one is admitted; cap 2, and
+        // each has one run active.
+        let snap = snapshot(
+            vec![
+                run(1, "a", "full", Priority::Normal),
+                run(2, "a", "full", Priority::Normal),
+                run(3, "b", "ns", Priority::Normal),
+            ],
+            &[("a", 1), ("b", 1)],
+        );
+        assert_eq!(saturated(&snap, &admitting(&[3]), &policy(2)), [pair("b")].into(), "a can start another run");
     }
 
     #[test]
