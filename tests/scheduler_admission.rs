@@ -547,6 +547,32 @@ async fn runs_cooling_down_at_the_head_of_a_queue_hide_no_run_behind_them() {
     }
 }
 
+/// The reads past a capped backlog leave cooling runs out too (admission/queued_uncapped.sql and
+/// queued_heads.sql): read, another user's cooling runs behind the backlog took the re-read's
+/// places and hid the run behind them, in either kind of cycle.
+#[tokio::test]
+async fn runs_cooling_down_behind_a_capped_backlog_hide_no_run_behind_them() {
+    for full in [false, true] {
+        let app = TestApp::spawn(test_config(), Roles { api: true, scheduler: false, worker: false }).await;
+        let blocks = [("vera", 10), ("ursula", 10), ("wendy", 1)];
+        let (settings, leader) = capped_backlogs(&app, &blocks, 5, 2).await;
+        assert_eq!(settings.quick_scan_limit(), 5);
+        sqlx::query(
+            "update runs set not_before = now() + interval '1 hour', head_retries = 1 where user_id = 'ursula'",
+        )
+        .execute(app.store.pool())
+        .await
+        .unwrap();
+        let mut wrr = Wrr::default();
+        cycle::run(&mut app.store.hold(), leader.epoch(), &mut wrr, &settings, &Clock::System, full).await.unwrap();
+        let active = active_per_user(&app.store).await;
+        let seen = (active.get("vera"), active.get("ursula"), active.get("wendy"));
+        assert_eq!(seen, (Some(&2), None, Some(&1)), "full cycle: {full}");
+        leader.release().await;
+        app.stop().await;
+    }
+}
+
 /// The property, over generated cases: with room everywhere, one full cycle after the queues are
 /// filled every user has min(cap, queued) runs active, however the users' backlogs interleave
 /// and however short the reads are (no user's backlog hides another user's runs).
@@ -639,11 +665,11 @@ async fn the_queue_view_lists_a_fair_namespace_in_the_order_admission_walks_it()
     let (mut settings, leader) = capped_backlogs(&app, &blocks, 5, 100).await;
     let quota = Resources { cpu: 1_000_000, memory: 1_000_000, pods: 1_000_000, storage: 1_000_000 };
     app.store.namespace_set_quota("default", quota, Some(Sharing::Fair)).await.unwrap();
-    let users = async |n: usize| {
-        let (status, queue) = app.get_json("/api/v1/queue?namespace=default").await;
+    let users = async |limit: usize| {
+        let (status, queue) = app.get_json(&format!("/api/v1/queue?namespace=default&limit={limit}")).await;
         assert_eq!(status, 200, "{queue}");
         let rows = queue.as_array().expect("a list").clone();
-        rows.iter().take(n).map(|r| r["user_id"].as_str().unwrap_or_default().to_string()).collect::<Vec<_>>()
+        rows.iter().map(|r| r["user_id"].as_str().unwrap_or_default().to_string()).collect::<Vec<_>>()
     };
     assert_eq!(users(5).await, ["alice", "bob", "carol", "alice", "bob"], "nothing active: turns in queue order");
 
@@ -655,8 +681,8 @@ async fn the_queue_view_lists_a_fair_namespace_in_the_order_admission_walks_it()
         ["bob", "alice", "alice"],
         "alice holds 2 runs and bob 1: bob's last run is next, as the leader's next cycle admits it"
     );
-    let (_, all) = app.get_json("/api/v1/queue?namespace=default&limit=3").await;
-    assert_eq!(all.as_array().map(Vec::len), Some(3), "the limit counts rows in admission order");
+    assert_eq!(users(1).await, ["bob"], "the limit counts rows in admission order, not in queue order");
+    assert_eq!(users(500).await.len(), 49, "every queued run: alice's 48 and bob's last");
     leader.release().await;
     app.stop().await;
 }

@@ -109,7 +109,8 @@ pub async fn get_queue(
         super::seed::check_namespace_name(ns)?;
     }
     let viewer = caller.viewer();
-    let rows = state.store.queue_list(q.namespace.as_deref(), priority, limit, viewer.as_ref()).await?;
+    let fair_read = crate::scheduler::SCAN_LIMIT_DEFAULT;
+    let rows = state.store.queue_list(q.namespace.as_deref(), priority, limit, fair_read, viewer.as_ref()).await?;
     let ordered = admission_order(&rows, usize::try_from(limit).unwrap_or(usize::MAX));
     Ok(Json(ordered.into_iter().map(QueuedView::from_row).collect()))
 }
@@ -126,7 +127,8 @@ impl Turn for QueuedRow {
 
 /// The first `limit` of `rows` (in queue order: priority, then age) in the order admission walks
 /// them: high before normal, and within each priority a fair namespace's runs in fair order in the
-/// places they hold, as `scheduler::admission` orders them (`fair.rs`). Pure.
+/// places they hold, as `scheduler::admission` orders them (`fair.rs`). A run cooling down keeps
+/// its place and takes no turn: admission does not read it. Pure.
 pub fn admission_order(rows: &[QueuedRow], limit: usize) -> Vec<&QueuedRow> {
     let mut fair = FairNamespaces::new();
     for r in rows.iter().filter(|r| r.fair) {
@@ -135,9 +137,11 @@ pub fn admission_order(rows: &[QueuedRow], limit: usize) -> Vec<&QueuedRow> {
     }
     let mut out = Vec::with_capacity(rows.len().min(limit));
     for priority in [Priority::High, Priority::Normal] {
-        let mut queue: Vec<&QueuedRow> = rows.iter().filter(|r| r.priority == priority).collect();
-        fair_order(&mut queue, &fair);
-        out.extend(queue);
+        let queue: Vec<&QueuedRow> = rows.iter().filter(|r| r.priority == priority).collect();
+        let mut walked: Vec<&QueuedRow> = queue.iter().copied().filter(|r| !r.cooling).collect();
+        fair_order(&mut walked, &fair);
+        let mut walked = walked.into_iter();
+        out.extend(queue.iter().filter_map(|r| if r.cooling { Some(*r) } else { walked.next() }));
     }
     out.truncate(limit);
     out
@@ -196,5 +200,66 @@ pub fn explain(run: &RunRow) -> String {
             let detail = if run.message.is_empty() { String::new() } else { format!(": {}", run.message) };
             format!("finished {}{detail}", s.as_str())
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    /// Run `id` of `user` in namespace `ns` (fair or not), queued at second `id`.
+    fn row(id: i64, ns: &str, fair: bool, user: &str, active: i64) -> QueuedRow {
+        QueuedRow {
+            id: RunId(id),
+            user_id: user.into(),
+            service: "svc".into(),
+            namespace: ns.into(),
+            priority: Priority::Normal,
+            enqueued_at: Utc.timestamp_opt(id, 0).unwrap(),
+            head_since: None,
+            not_before: None,
+            block: None,
+            fair,
+            active,
+            cooling: false,
+            visible: true,
+        }
+    }
+
+    fn ids(rows: Vec<&QueuedRow>) -> Vec<i64> {
+        rows.into_iter().map(|r| r.id.0).collect()
+    }
+
+    #[test]
+    fn a_fair_namespace_takes_turns_in_its_own_places_and_the_limit_counts_after() {
+        // etl is fair: alice holds 1 run, bob none; ops keeps queue order in its places (2 and 5).
+        let rows = vec![
+            row(1, "etl", true, "alice", 1),
+            row(2, "ops", false, "carol", 0),
+            row(3, "etl", true, "alice", 1),
+            row(4, "etl", true, "bob", 0),
+            row(5, "ops", false, "carol", 0),
+        ];
+        assert_eq!(ids(admission_order(&rows, 10)), [4, 2, 1, 3, 5], "bob's turn 0, then alice's 1 and 2");
+        assert_eq!(ids(admission_order(&rows, 1)), [4], "the limit keeps the first in admission order");
+    }
+
+    #[test]
+    fn a_run_cooling_down_keeps_its_place_and_takes_no_turn() {
+        let mut cooling = row(1, "etl", true, "alice", 0);
+        cooling.cooling = true;
+        let rows = vec![cooling, row(2, "etl", true, "alice", 0), row(3, "etl", true, "bob", 0)];
+        // Alice's second run has her first turn (her first run cools down): it goes before bob's.
+        assert_eq!(ids(admission_order(&rows, 10)), [1, 2, 3]);
+    }
+
+    #[test]
+    fn high_comes_before_normal() {
+        let mut high = row(9, "ops", false, "carol", 0);
+        high.priority = Priority::High;
+        let rows = vec![row(1, "ops", false, "carol", 0), high];
+        assert_eq!(ids(admission_order(&rows, 10)), [9, 1]);
     }
 }

@@ -1,4 +1,5 @@
-//! Loading, layering and checking the configuration.
+//! The configuration's tests: defaults, the file and environment layers, the seed's names and the
+//! range checks.
 
 use super::*;
 use crate::domain::Sharing;

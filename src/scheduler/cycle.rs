@@ -138,8 +138,8 @@ pub async fn plan(
     Ok(Some(Plan { snapshot, decisions, all_records: true, started }))
 }
 
-/// Most extra reads a full cycle makes to see past saturated users (each one saturates at least
-/// one more user, or the loop stops).
+/// Most extra reads a full cycle makes to see past saturated users (the loop stops sooner when a
+/// read finds nothing new or the users at their cap stay the same).
 pub const MAX_REREADS: usize = 8;
 
 /// Most (user, service) pairs a notification-driven cycle's read past capped users visits, per
@@ -153,7 +153,7 @@ pub const HEADS_VISITS_PER_PAIR: i64 = 10;
 ///
 /// The once-per-tick cycle (`per_queue` = `scan_limit`) reads the oldest runs of the users not
 /// capped, in queue order (admission/queued_uncapped.sql), and repeats while a read is full and
-/// saturates more users, at most [`MAX_REREADS`] times: one full cycle admits every user up to
+/// the users at their cap change, at most [`MAX_REREADS`] times: one full cycle admits every user up to
 /// their cap. That read walks the capped backlog's index entries, which a notification-driven cycle
 /// must not pay on every finish. Those cycles read instead, once, the two oldest runs past the
 /// snapshot's cut of each (user, service) not capped (admission/queued_heads.sql): a skip scan that

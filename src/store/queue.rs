@@ -53,6 +53,8 @@ pub struct QueuedRow {
     pub fair: bool,
     /// Its user's runs admitted or running in its namespace (read for fair namespaces only).
     pub active: i64,
+    /// It cools down after a head timeout: admission reads it only once that is over.
+    pub cooling: bool,
     /// Whether the caller may view it (the API shows the others as positions without names).
     pub visible: bool,
 }
@@ -141,14 +143,16 @@ impl Store {
         Ok(true)
     }
 
-    /// Queued runs as admission reads them (at most `limit` per queue), optionally of one
-    /// namespace and/or priority, in queue order: `api::queue` puts fair namespaces' runs in
-    /// their admission order.
+    /// Queued runs, optionally of one namespace and/or priority, in queue order: the first
+    /// `limit`, and every fair namespace's run that the admission snapshot reads (`fair_read`
+    /// runs per queue) with those cooling down. `api::queue` keeps the first `limit` in
+    /// admission order.
     pub async fn queue_list(
         &self,
         namespace: Option<&str>,
         priority: Option<Priority>,
         limit: i64,
+        fair_read: i64,
         viewer: Option<&Viewer>,
     ) -> Result<Vec<QueuedRow>> {
         Ok(sqlx::query_as(include_str!("../../sql/runs/queue.sql"))
@@ -157,6 +161,7 @@ impl Store {
             .bind(limit)
             .bind(viewer.map(|v| v.subject.as_str()))
             .bind(viewer.map(|v| v.groups.clone()).unwrap_or_default())
+            .bind(fair_read)
             .fetch_all(self.pool())
             .await?)
     }

@@ -8,7 +8,7 @@
 //! across namespaces: none of their unread runs can start this cycle, and a run of theirs blocked
 //! by that cap blocks only their own later runs. A run read that waits for something else (its
 //! namespace's quota, worker room) takes no slot and does not count. The once-per-tick cycle
-//! reads in queue order and repeats while a read is full and saturates more users; the other
+//! reads in queue order and repeats while a read is full and the users at their cap change; the other
 //! cycles read each other pair's two oldest runs past the snapshot's cut once
 //! ([`past_the_cut`], [`crate::scheduler::cycle::plan`]).
 
@@ -46,8 +46,7 @@ pub fn saturated(snapshot: &Snapshot, decisions: &Decisions, policy: &Policy) ->
 
 /// The queues to read again after `decisions` was made from `snapshot`: among `full` (those
 /// whose last read returned as many runs as it asked for), each that holds a run of a `saturated`
-/// user and whose runs the decision left waiting only for their users' own caps (or a head-timeout
-/// cool-down): a queue blocked by its namespace's quota or by worker room is not read again, since
+/// user and whose runs the decision left waiting only for their users' own caps: a queue blocked by its namespace's quota or by worker room is not read again, since
 /// the runs behind would wait for the same room. None when the batch limit stopped the walk (the
 /// next cycle follows at once). Pure.
 pub fn rereads(
@@ -90,8 +89,10 @@ pub fn rereads(
 /// Every run of a pair not saturated that was queued no later than that is in the snapshot or in
 /// `past` (each pair's runs before its second one past the cut are in one of the two), so among
 /// those pairs the walk over them is the walk over the whole queue up to there, and never admits
-/// a run ahead of an older one it did not read. (A saturated pair's unread run is left out: in the
-/// rare cases where it could still start, or block as a head, the tick's read finds it.) Nothing
+/// a run ahead of an older one it did not read. (A saturated pair's unread run is left out: it
+/// cannot start this cycle, and blocked by its cap alone it holds back only that pair's later runs.
+/// Were it also short of its namespace's quota or of worker room, read it would have blocked
+/// those scopes as a head; unread, it does not, until a cycle reads it.) Nothing
 /// when pairs may be unread, since their runs could be older: the tick's read in queue order finds
 /// them. In a fair namespace, whose order is by turn, not by age: each pair's oldest run.
 pub fn past_the_cut(mut past: Vec<QueuedRun>, unread: bool, fifo: bool, per_queue: usize) -> Vec<QueuedRun> {

@@ -186,7 +186,9 @@ fn check(s: &Snapshot, p: &Policy, d: &Decisions) -> Result<(), TestCaseError> {
     for r in &d.records {
         let run = by_id[&r.run];
         prop_assert_eq!(r.evaluated_at, now);
-        let cooling = run.not_before.is_some_and(|nb| nb > now);
+        // Cooling down: since an earlier cycle, or from this one's head-timeout retry.
+        let retried = matches!(timed.get(&r.run), Some(HeadAction::Retry { .. }));
+        let cooling = run.not_before.is_some_and(|nb| nb > now) || retried;
         prop_assert_eq!(cooling, matches!(r.reason, BlockReason::CoolingDown { .. }));
         if is_head(&r.reason) {
             prop_assert!(!r.scopes.is_empty() && r.scopes.iter().all(|x| x.shortfall > 0));
@@ -247,14 +249,19 @@ fn check(s: &Snapshot, p: &Policy, d: &Decisions) -> Result<(), TestCaseError> {
     }
     for t in &d.timeouts {
         let run = by_id[&t.run];
-        prop_assert!(records.get(&t.run).is_some_and(|r| is_head(&r.reason)));
         prop_assert!(now - run.head_since.unwrap_or(now) >= p.head_timeout);
         match &t.action {
             HeadAction::Retry { not_before, retries } => {
+                // Timed out as a head; the record says until when it cools, with the scopes that
+                // held it (no cycle reads it again before then).
+                let cooling = BlockReason::CoolingDown { until: *not_before };
+                let record = records.get(&t.run);
+                prop_assert!(record.is_some_and(|r| r.reason == cooling && !r.scopes.is_empty()));
                 prop_assert!(run.head_retries < p.head_retry_count);
                 prop_assert_eq!((*not_before, *retries), (now + p.head_retry_backoff, run.head_retries + 1));
             }
             HeadAction::Cancel { reason } => {
+                prop_assert!(records.get(&t.run).is_some_and(|r| is_head(&r.reason)));
                 prop_assert!(run.head_retries >= p.head_retry_count);
                 prop_assert!(reason.starts_with("blocked at the head of the "));
             }

@@ -366,7 +366,7 @@ fn a_head_is_retried_once_then_cancelled() {
     let steps = [
         (0, vec![(RunId(1), Some(at(0)))], vec![], BlockReason::WaitingForQuota),
         (1_800, vec![], vec![], BlockReason::WaitingForQuota),
-        (3_600, vec![(RunId(1), None)], vec![retry], BlockReason::WaitingForQuota),
+        (3_600, vec![(RunId(1), None)], vec![retry], BlockReason::CoolingDown { until: at(4_200) }),
         (3_900, vec![], vec![], BlockReason::CoolingDown { until: at(4_200) }),
         (4_200, vec![(RunId(1), Some(at(4_200)))], vec![], BlockReason::WaitingForQuota),
         (7_799, vec![], vec![], BlockReason::WaitingForQuota),

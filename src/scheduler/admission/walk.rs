@@ -378,7 +378,9 @@ impl<'a> Cycle<'a> {
                 );
                 let action = HeadAction::Retry { not_before, retries };
                 self.out.timeouts.push(HeadTimeout { run: run.id, action });
-                self.record(run, reason, entries, message, true);
+                // No cycle reads the run again until it cools (admission/snapshot.sql): this record
+                // is what says why it waits until then, with the scopes that timed it out.
+                self.record(run, BlockReason::CoolingDown { until: not_before }, entries, message, true);
             } else {
                 let message = format!("cancelled: {summary}");
                 let action = HeadAction::Cancel { reason: summary };
