@@ -6,9 +6,10 @@
 -- what the admission snapshot reads of it (berth_queued_fair, migration 0026), with the runs
 -- cooling down after a head timeout too (`cooling`: admission does not read them, and they keep
 -- their places), and `active`, each user's runs admitted or running in the namespace, from which
--- the caller puts the rest in fair order (api/queue.rs, scheduler/admission/fair.rs). Rows in queue order, (priority,
--- enqueued_at, id): the first $3 and every fair namespace's, since fair order moves a namespace's
--- runs only among the places they hold; the caller keeps the first $3 once in admission order.
+-- the caller puts the rest in fair order (api/queue.rs, scheduler/admission/fair.rs).
+-- Rows in queue order, (priority, enqueued_at, id): the first $3 and every fair namespace's, since
+-- fair order moves a namespace's runs only among the places they hold; the caller keeps the first
+-- $3 once in admission order.
 -- The cost is namespaces × ($3 or $6), whatever the depth of any one queue, plus one read of the
 -- admitted and running runs when a fair namespace is shown. `visible` says whether the caller may
 -- view the run (through its job); the API shows the others as positions only.
