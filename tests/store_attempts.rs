@@ -39,6 +39,15 @@ async fn stored(store: &Store, run: RunId) -> Vec<(i64, i64, i32, DateTime<Utc>,
     .unwrap()
 }
 
+/// One pass of the leader's rescuer; returns the attempts it ended as lost.
+async fn rescue(store: &Store) -> usize {
+    let settings = SchedulerSettings::from_config(&common::test_config());
+    let leader = store.leader_try_elect("rescuer").await.unwrap().expect("leader");
+    let rescued = rescuer::run(store, leader.epoch(), &settings, &Clock::System).await.unwrap();
+    leader.release().await;
+    rescued.lost
+}
+
 fn outcome(row: &AttemptRow) -> Option<String> {
     row.outcome.map(|o| o.as_str().to_string())
 }
@@ -142,11 +151,7 @@ async fn a_dead_worker_s_attempt_is_written_as_lost_with_its_start() {
     let (claimed, started) = admit_and_claim(&store, worker, run).await;
 
     store.worker_stop(worker).await.unwrap();
-    let settings = SchedulerSettings::from_config(&common::test_config());
-    let leader = store.leader_try_elect("rescuer").await.unwrap().expect("leader");
-    let rescued = rescuer::run(&store, leader.epoch(), &settings, &Clock::System).await.unwrap();
-    leader.release().await;
-    assert_eq!(rescued.lost, 1);
+    assert_eq!(rescue(&store).await, 1);
 
     assert_eq!(
         stored(&store, run).await,
@@ -174,11 +179,7 @@ async fn a_lost_attempt_never_ends_before_it_started() {
             .unwrap();
 
     store.worker_stop(worker).await.unwrap();
-    let settings = SchedulerSettings::from_config(&common::test_config());
-    let leader = store.leader_try_elect("rescuer").await.unwrap().expect("leader");
-    let rescued = rescuer::run(&store, leader.epoch(), &settings, &Clock::System).await.unwrap();
-    leader.release().await;
-    assert_eq!(rescued.lost, 1);
+    assert_eq!(rescue(&store).await, 1);
 
     let (finished, event): (DateTime<Utc>, DateTime<Utc>) = sqlx::query_as(
         "select a.finished_at, (select at from run_events e where e.run_id = a.run_id and e.kind = 'requeued') \

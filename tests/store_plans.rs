@@ -117,6 +117,28 @@ async fn batched_finish_stays_linear_under_statistics_taken_before_anything_ran(
 }
 
 /// Every node of an EXPLAIN (FORMAT JSON) plan, depth first.
+/// `EXPLAIN (ANALYZE, FORMAT JSON)` of the admission snapshot reading `per_queue` runs per queue,
+/// on `tx` (whose plan cache mode the caller sets).
+async fn explain_snapshot(tx: &mut sqlx::PgConnection, per_queue: i64) -> serde_json::Value {
+    let explain = format!("explain (analyze, format json) {}", include_str!("../sql/admission/snapshot.sql"));
+    sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
+        .bind(per_queue)
+        .bind(30.0_f64)
+        .bind(None::<chrono::DateTime<chrono::Utc>>)
+        .fetch_one(tx)
+        .await
+        .unwrap()
+}
+
+/// Queues `count` priority-flow runs of each `user`, in the given order.
+async fn queue_priority_runs(store: &berth::store::Store, blocks: &[(&str, usize)]) {
+    for &(user, count) in blocks {
+        let users = vec![user; count];
+        let batch = SubmitBatchParams { flow: berth::domain::Flow::Priority, ..common::legacy_batch(&users) };
+        store.run_submit_batch(&batch).await.unwrap();
+    }
+}
+
 fn nodes(plan: &serde_json::Value) -> Vec<&serde_json::Value> {
     let mut out = vec![plan];
     if let Some(children) = plan.get("Plans").and_then(serde_json::Value::as_array) {
@@ -204,14 +226,7 @@ async fn snapshot_and_claim_read_only_their_runs_under_generic_plans() {
     let mut tx = store.pool().begin().await.unwrap();
     sqlx::query("set local plan_cache_mode = force_generic_plan").execute(&mut *tx).await.unwrap();
     let per_queue = 100_i64;
-    let explain = format!("explain (analyze, format json) {}", include_str!("../sql/admission/snapshot.sql"));
-    let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
-        .bind(per_queue)
-        .bind(30.0_f64)
-        .bind(None::<chrono::DateTime<chrono::Utc>>)
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+    let plan = explain_snapshot(&mut tx, per_queue).await;
     let root = &plan[0]["Plan"];
     // The queue's head, and the admitted runs of the ledger (the part that grows with work in flight).
     let bound = (per_queue + TABLE as i64) as f64 * 1.1;
@@ -263,14 +278,7 @@ async fn the_snapshot_reads_a_fair_namespace_user_by_user_not_through_the_backlo
     sqlx::query("analyze runs").execute(store.pool()).await.unwrap();
     let mut tx = store.pool().begin().await.unwrap();
     sqlx::query("set local plan_cache_mode = force_generic_plan").execute(&mut *tx).await.unwrap();
-    let explain = format!("explain (analyze, format json) {}", include_str!("../sql/admission/snapshot.sql"));
-    let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
-        .bind(100_i64)
-        .bind(30.0_f64)
-        .bind(None::<chrono::DateTime<chrono::Utc>>)
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+    let plan = explain_snapshot(&mut tx, 100).await;
     // Which users: run i is user u(i % 1000)'s, so the oldest runs are u0's to u99's.
     let users: Vec<String> = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
         "select user_id from ({}) s where id is not null",
@@ -312,22 +320,11 @@ async fn the_snapshot_reads_a_fair_namespace_pair_by_pair_behind_one_users_backl
     let store = common::fresh_store().await;
     let quota = Resources { cpu: 1_000_000, memory: 1_000_000, pods: 1_000_000, storage: 1_000_000 };
     store.namespace_set_quota("default", quota, Some(berth::domain::Sharing::Fair)).await.unwrap();
-    for (user, count) in [("alice", 100_000), ("bob", 1), ("carol", 3)] {
-        let users = vec![user; count];
-        let batch = SubmitBatchParams { flow: berth::domain::Flow::Priority, ..common::legacy_batch(&users) };
-        store.run_submit_batch(&batch).await.unwrap();
-    }
+    queue_priority_runs(&store, &[("alice", 100_000), ("bob", 1), ("carol", 3)]).await;
     sqlx::query("analyze runs").execute(store.pool()).await.unwrap();
     let mut tx = store.pool().begin().await.unwrap();
     sqlx::query("set local plan_cache_mode = force_generic_plan").execute(&mut *tx).await.unwrap();
-    let explain = format!("explain (analyze, format json) {}", include_str!("../sql/admission/snapshot.sql"));
-    let plan: serde_json::Value = sqlx::query_scalar(sqlx::AssertSqlSafe(explain))
-        .bind(100_i64)
-        .bind(30.0_f64)
-        .bind(None::<chrono::DateTime<chrono::Utc>>)
-        .fetch_one(&mut *tx)
-        .await
-        .unwrap();
+    let plan = explain_snapshot(&mut tx, 100).await;
     tx.rollback().await.unwrap();
     let root = &plan[0]["Plan"];
     // 34 of alice's runs, bob's one and carol's three; the skip scan's descents and the ledger.
@@ -347,11 +344,7 @@ async fn the_snapshot_reads_a_fair_namespace_pair_by_pair_behind_one_users_backl
 async fn the_read_past_the_cut_skips_the_capped_backlogs() {
     let store = common::fresh_store().await;
     common::create_namespace(&store, "default", 1_000_000).await;
-    for (user, count) in [("alice", 20_000), ("bob", 1), ("carol", 3)] {
-        let users = vec![user; count];
-        let batch = SubmitBatchParams { flow: berth::domain::Flow::Priority, ..common::legacy_batch(&users) };
-        store.run_submit_batch(&batch).await.unwrap();
-    }
+    queue_priority_runs(&store, &[("alice", 20_000), ("bob", 1), ("carol", 3)]).await;
     sqlx::query("analyze runs").execute(store.pool()).await.unwrap();
     // Alice's oldest runs have finished since: her backlog is capped.
     sqlx::query("update runs set state = 'succeeded', finished_at = now() where id <= 5000")
