@@ -152,3 +152,39 @@ async fn a_patch_changes_only_what_it_names() {
     assert_eq!((etl["limit"]["pods"].clone(), etl["sharing"].clone()), (7.into(), "fair".into()), "unchanged");
     app.stop().await;
 }
+
+/// An operator's "unlimited" quota (the largest integer) lets each request be that large too; the
+/// sums of a namespace's queued and admitted requests then saturate instead of overflowing, so
+/// the namespace views and the next submission answer (they were a 500, "bigint out of range").
+#[tokio::test]
+async fn requests_summing_past_the_largest_integer_saturate_instead_of_failing() {
+    let app = TestApp::spawn(test_config(), API_ONLY).await;
+    let max = i64::MAX;
+    let quota = serde_json::json!({"cpu": max, "memory": max, "pods": max, "storage": max});
+    let res = app.http.put(app.url("/api/v1/namespaces/big")).json(&quota).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let huge = (max / 2 + 1).to_string();
+    for flow in ["priority", "priority", "legacy", "legacy"] {
+        let fields = [
+            ("user_id", "1"),
+            ("service", "example"),
+            ("namespace", "big"),
+            ("flow", flow),
+            ("cpu", huge.as_str()),
+            ("memory", huge.as_str()),
+            ("pods", "1"),
+        ];
+        let res = app.upload(&[("run.sh", b"echo hi\n")], &fields).await;
+        assert_eq!(res.status(), 201, "{flow}: {}", res.text().await.unwrap());
+    }
+    let (status, body) = app.get_json("/api/v1/namespaces").await;
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = app.get_json("/api/v1/namespaces/big").await;
+    assert_eq!(status, 200, "{body}");
+    let sums: Vec<i64> = sqlx::query_scalar("select used_cpu from namespace_use where name = 'big'")
+        .fetch_all(app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(sums, [max], "two admitted requests of more than half the largest integer: saturated");
+    app.stop().await;
+}

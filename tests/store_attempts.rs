@@ -192,3 +192,74 @@ async fn a_lost_attempt_never_ends_before_it_started() {
     assert_eq!(finished, started, "the end is the start at the earliest");
     assert_eq!(event, started, "and so is the event that says so");
 }
+
+/// The run's state, its `cancel_requested` flag, whether it has an end, and its last event's kind.
+async fn after_cancel(store: &Store, run: RunId) -> (String, bool, bool, String) {
+    sqlx::query_as(
+        "select r.state, r.cancel_requested, r.finished_at is not null, \
+                (select kind from run_events e where e.run_id = r.id order by e.id desc limit 1) \
+         from runs r where r.id = $1",
+    )
+    .bind(run.0)
+    .fetch_one(store.pool())
+    .await
+    .unwrap()
+}
+
+/// A running run whose cancel was requested, asked of its worker, which is about to lose it.
+async fn cancel_requested_run(store: &Store) -> (WorkerId, ClaimedRun) {
+    let worker = setup(store).await;
+    let run = store.run_submit(common::priority_submit()).await.unwrap();
+    let (claimed, _) = admit_and_claim(store, worker, run).await;
+    assert!(store.run_request_cancel(run, "alice").await.unwrap());
+    (worker, claimed)
+}
+
+const CANCELLED: (&str, bool, bool, &str) = ("cancelled", false, true, "cancelled");
+
+/// A cancel requested of a running run is granted even when its worker dies before it stops the
+/// run: the rescue ends the run `cancelled`. Queued again, it would run a second time (until the
+/// next worker's heartbeat learnt of the cancel), and could even succeed.
+#[tokio::test]
+async fn a_run_whose_cancel_was_requested_is_cancelled_not_queued_again_when_its_worker_dies() {
+    let store = common::fresh_store().await;
+    let (worker, claimed) = cancel_requested_run(&store).await;
+
+    store.worker_stop(worker).await.unwrap();
+    assert_eq!(rescue(&store).await, 1);
+
+    let (state, flag, ended, kind) = after_cancel(&store, claimed.id).await;
+    assert_eq!((state.as_str(), flag, ended, kind.as_str()), CANCELLED);
+    assert_eq!(stored(&store, claimed.id).await[0].5, "lost", "the attempt itself was lost with its worker");
+    assert!(common::claim_example(&store, worker).await.is_empty(), "nothing to claim again");
+}
+
+/// The same for a drain's hand-back (the worker stopped before its process was killed) and for a
+/// claim the worker never received (an orphan).
+#[tokio::test]
+async fn a_run_whose_cancel_was_requested_is_cancelled_not_queued_again_when_handed_back() {
+    let store = common::fresh_store().await;
+    let (_, claimed) = cancel_requested_run(&store).await;
+    assert!(store.run_release(claimed.id, claimed.attempt_id, "worker shut down").await.unwrap());
+    let (state, flag, ended, kind) = after_cancel(&store, claimed.id).await;
+    assert_eq!((state.as_str(), flag, ended, kind.as_str()), CANCELLED);
+    assert_eq!(stored(&store, claimed.id).await[0].5, "handed_back");
+
+    let store = common::fresh_store().await;
+    let (worker, claimed) = cancel_requested_run(&store).await;
+    assert_eq!(store.run_release_orphans(worker, &[], 0.0).await.unwrap(), vec![claimed.id]);
+    let (state, flag, ended, kind) = after_cancel(&store, claimed.id).await;
+    assert_eq!((state.as_str(), flag, ended, kind.as_str()), CANCELLED);
+}
+
+/// Without a requested cancel, a hand-back still puts the run back in the queue at its place.
+#[tokio::test]
+async fn a_hand_back_without_a_cancel_queues_the_run_again() {
+    let store = common::fresh_store().await;
+    let worker = setup(&store).await;
+    let run = store.run_submit(common::priority_submit()).await.unwrap();
+    let (claimed, _) = admit_and_claim(&store, worker, run).await;
+    assert!(store.run_release(run, claimed.attempt_id, "worker shut down").await.unwrap());
+    let (state, flag, ended, kind) = after_cancel(&store, run).await;
+    assert_eq!((state.as_str(), flag, ended, kind.as_str()), ("queued", false, false, "requeued"));
+}

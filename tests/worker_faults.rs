@@ -329,3 +329,43 @@ async fn a_claim_whose_reply_was_lost_is_handed_back_by_the_workers_heartbeat() 
     assert!(event_kinds(&app, id).await.contains(&"requeued".to_string()));
     app.stop().await;
 }
+
+/// Runs that ask their namespace for no pods still take a slot each on their worker: a worker of 2
+/// slots never runs more than 2 of them at once (a claim bounded by free pods alone took them all).
+#[tokio::test]
+async fn runs_asking_for_no_pods_still_take_a_slot_each() {
+    let mut config = test_config();
+    config.worker.pods = 2;
+    let app = TestApp::spawn_all(config).await;
+    let gate = gate_path("no-pods");
+    let script = format!("while [ ! -f {} ]; do sleep 0.02; done\n", gate.display());
+    let mut ids = Vec::new();
+    for user in ["1", "2", "3", "4"] {
+        let fields = [("user_id", user), ("service", "example"), ("flow", "legacy"), ("pods", "0")];
+        let res = app.upload(&[("run.sh", script.as_bytes())], &fields).await;
+        assert_eq!(res.status(), 201);
+        ids.push(res.json::<serde_json::Value>().await.unwrap()["id"].as_i64().unwrap());
+    }
+    let running = || async {
+        sqlx::query_scalar::<_, i64>("select count(*) from runs where state = 'running'")
+            .fetch_one(app.store.pool())
+            .await
+            .unwrap()
+    };
+    wait_for("two runs to start", Duration::from_secs(30), || async { (running().await >= 2).then_some(()) }).await;
+    std::fs::write(&gate, b"").unwrap();
+    for id in &ids {
+        assert_eq!(app.wait_terminal(*id).await, "succeeded");
+    }
+    // The most attempts that ran at the same moment, from their recorded starts and ends.
+    let overlap: i64 = sqlx::query_scalar(
+        "select max((select count(*) from attempts b where b.started_at <= a.started_at and b.finished_at > a.started_at)) \
+         from attempts a",
+    )
+    .fetch_one(app.store.pool())
+    .await
+    .unwrap();
+    assert_eq!(overlap, 2, "at most the worker's 2 slots at once");
+    let _ = std::fs::remove_file(gate);
+    app.stop().await;
+}

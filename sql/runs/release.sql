@@ -1,17 +1,25 @@
 -- Hands a running attempt back (graceful worker drain): the run goes back to the queue at its place
--- (enqueued_at is unchanged), or straight back to admitted for the legacy flow. Refused unless $2
--- is still the fencing token. $1 run_id, $2 attempt_id, $3 reason, $4 now (nullable).
+-- (enqueued_at is unchanged), or straight back to admitted for the legacy flow. A run whose cancel
+-- was requested is not queued again: it ends `cancelled` (a streaming run `aborted`), as its
+-- worker would have ended it. Refused unless $2 is still the fencing token.
+-- $1 run_id, $2 attempt_id, $3 reason, $4 now (nullable).
 -- Row locks: the run row (FOR UPDATE, then update).
 with held as materialized (
     -- The attempt as the run records it before the hand-back clears it: its row's start.
-    select id, attempt, worker_id, started_at, case when flow = 'priority' then admitted_at end as admitted_at
+    select id, attempt, worker_id, started_at, case when flow = 'priority' then admitted_at end as admitted_at,
+           case when not cancel_requested then null when restart is null then 'cancelled' else 'aborted' end as ended
     from runs
     where id = $1 and attempt_id = $2 and state = 'running'
     for update
 ), run as (
     update runs r
-    set state = case when r.flow = 'legacy' then 'admitted' else 'queued' end,
-        admitted_at = case when r.flow = 'legacy' then coalesce($4::timestamptz, now()) end,
+    set state = coalesce(held.ended, case when r.flow = 'legacy' then 'admitted' else 'queued' end),
+        admitted_at = case when r.flow = 'legacy' and held.ended is null then coalesce($4::timestamptz, now()) end,
+        finished_at = case when held.ended is not null then coalesce($4::timestamptz, now()) end,
+        message = case held.ended when 'cancelled' then 'cancelled; its worker handed it back: ' || $3
+                                  when 'aborted' then 'aborted; its worker handed it back: ' || $3
+                                  else r.message end,
+        cancel_requested = false,
         worker_id = null, started_at = null, head_since = null,
         handed_back_attempts = r.handed_back_attempts + 1,  -- not counted against the job's attempts
         -- A streaming run's hand-back is an execution but no failure: it uses no restart (null on
@@ -27,7 +35,10 @@ with held as materialized (
     from run join held on held.id = run.id
 )
 insert into run_events (run_id, at, kind, actor, message, details)
-select id, coalesce($4::timestamptz, now()), 'requeued', 'worker', $3,
+select id, coalesce($4::timestamptz, now()),
+       case state when 'cancelled' then 'cancelled' when 'aborted' then 'aborted' else 'requeued' end, 'worker',
+       case when state in ('cancelled', 'aborted')
+            then $3 || '; its cancel was requested: ' || state || ', not queued again' else $3 end,
        jsonb_build_object('attempt_id', attempt_id, 'state', state)
 from run
 returning run_id

@@ -7,7 +7,8 @@
 -- End::Lost: an execution failure, restarted after failure_retry_interval (`always`; `on_failure`
 -- while its execution failures so far are fewer than failure_retries), else `failed`; a run whose
 -- abort was requested ends `aborted`. Its restart writes a `restart` event (reason
--- execution_failure).
+-- execution_failure). A batch run whose cancel was requested ends `cancelled`: it is never queued
+-- again to run a second time (its cancel stays granted).
 -- $1 lease seconds, $2 most lost attempts, $3 now (nullable).
 -- Row locks: FOR UPDATE SKIP LOCKED on the rescued runs. Called inside a fenced leader transaction.
 with lost as materialized (
@@ -17,7 +18,8 @@ with lost as materialized (
            -- The end, never before the start: this transaction's now() can precede a start that a
            -- claim committed after it began (the statement sees it, at READ COMMITTED).
            greatest(coalesce($3::timestamptz, now()), r.started_at) as ended_at,
-           case when r.restart is null then case when r.lost_attempts + 1 >= $2 then 'failed' else 'requeue' end
+           case when r.restart is null then case when r.cancel_requested then 'cancelled'
+                                                 when r.lost_attempts + 1 >= $2 then 'failed' else 'requeue' end
                 when r.cancel_requested then 'aborted'
                 when r.restart->>'restart_policy' = 'always'
                   or (r.restart->>'restart_policy' = 'on_failure'
@@ -36,9 +38,9 @@ with lost as materialized (
 ), moved as (
     update runs r
     set state = case lost.verdict when 'failed' then 'failed' when 'aborted' then 'aborted'
-                                  when 'restart' then 'waiting'
+                                  when 'cancelled' then 'cancelled' when 'restart' then 'waiting'
                                   else case when r.flow = 'legacy' then 'admitted' else 'queued' end end,
-        finished_at = case when lost.verdict in ('failed', 'aborted') then lost.ended_at end,
+        finished_at = case when lost.verdict in ('failed', 'aborted', 'cancelled') then lost.ended_at end,
         admitted_at = case when r.flow = 'legacy' and lost.verdict in ('requeue', 'failed')
                            then lost.ended_at end,
         not_before = case when lost.verdict = 'restart'
@@ -49,13 +51,15 @@ with lost as materialized (
                        then 'its worker died while running it; restart policy ' || (r.restart->>'restart_policy')
                             || ': no restart left'
                        when lost.verdict = 'aborted' then 'aborted; its worker died as it stopped'
+                       when lost.verdict = 'cancelled' then 'cancelled; its worker died before it stopped the run'
                        else r.message end,
         lost_attempts = r.lost_attempts + 1,
         -- Null on batch runs, and so they stay.
         submission_attempts = r.submission_attempts + 1,
         execution_attempts = r.execution_attempts + 1,
         execution_failures = r.execution_failures + 1,
-        cancel_requested = r.cancel_requested and lost.verdict not in ('aborted', 'restart'),
+        -- Every verdict answers a requested cancel (cancelled, aborted) or had none to answer.
+        cancel_requested = false,
         attempt_id = null,
         started_at = null,
         head_since = null
@@ -78,11 +82,13 @@ with lost as materialized (
 )
 insert into run_events (run_id, at, kind, actor, message, details)
 select id, ended_at,
-       case verdict when 'failed' then 'failed' when 'aborted' then 'aborted' when 'restart' then 'restart'
-                    else 'requeued' end,
+       case verdict when 'failed' then 'failed' when 'aborted' then 'aborted' when 'cancelled' then 'cancelled'
+                    when 'restart' then 'restart' else 'requeued' end,
        'scheduler',
        'worker ' || worker_id || ' stopped heartbeating: attempt lost'
-           || case when verdict = 'restart' then '; restart (execution_failure) at ' || not_before else '' end,
+           || case when verdict = 'restart' then '; restart (execution_failure) at ' || not_before
+                   when verdict = 'cancelled' then '; its cancel was requested: cancelled, not queued again'
+                   else '' end,
        jsonb_build_object('worker_id', worker_id, 'lost_attempts', lost_attempts)
            || case when verdict = 'restart'
                    then jsonb_build_object('reason', 'execution_failure', 'restart_at', not_before,

@@ -1,7 +1,9 @@
 //! One attempt: fetch the inputs, execute, stream the logs under the fencing token, store the result.
 
+use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
+use futures_util::FutureExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -66,14 +68,24 @@ impl Attempt {
             }
             (None, None) => Vec::new(),
         };
-        let result = match self.run.workflow_run_id {
-            Some(_) => self.with_parents(input).await,
-            None => Ok(input),
-        };
-        let result = match result {
-            Ok(input) => self.run_executor(input).await,
-            Err(e) => Err(e),
-        };
+        let result = AssertUnwindSafe(async {
+            let input = match self.run.workflow_run_id {
+                Some(_) => self.with_parents(input).await?,
+                None => input,
+            };
+            self.run_executor(input).await
+        })
+        .catch_unwind()
+        .await
+        // A panic in berth's own code around the job (the archives, an executor backend): the
+        // job's process is gone with the unwound future (its guard kills the process group). The
+        // end is recorded as a retryable fault, so the retry policy and `max-lost-attempts` bound
+        // a panic that happens every time; the run is never left `running` with nothing running it.
+        .unwrap_or_else(|panic| {
+            let what = panic_text(panic.as_ref());
+            tracing::error!(run = %id, panic = %what, "the attempt panicked");
+            Err(crate::executor::Error::Retryable(format!("berth's worker failed while running it: {what}")))
+        });
         self.record(result).await
     }
 
@@ -209,6 +221,15 @@ impl Attempt {
             Ended::Fenced
         }
     }
+}
+
+/// A panic's message, when it has one.
+pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 /// The state an attempt that ended with `end` records as its outcome when the run is retried.

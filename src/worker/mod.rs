@@ -86,6 +86,8 @@ pub const RECORD_GRACE_DEFAULT: Duration = Duration::from_secs(10);
 
 struct InFlight {
     attempt: crate::store::AttemptId,
+    /// Its task in the worker's `JoinSet`: how a task that panicked is traced back to its run.
+    task: Option<tokio::task::Id>,
     request: Resources,
     stop: CancellationToken,
     hand_back: Arc<AtomicBool>,
@@ -185,7 +187,7 @@ pub async fn run(
             }
         }
     }
-    drain(&settings, &mut in_flight, &mut tasks).await;
+    drain(&settings, &mut in_flight, &mut tasks, &mut cancel_rx).await;
     // The completion task ends once every handle is gone and its queue is empty.
     drop(claimer);
     drop(completer);
@@ -221,7 +223,11 @@ impl Claimer {
         loop {
             let used = in_flight.values().fold(Resources::default(), |acc, f| acc.saturating_add(&f.request));
             let free = self.settings.capacity.saturating_sub(&used);
-            if free.pods <= 0 {
+            // Every run takes a slot of its worker (a process, a uid of `run-as-uids`), whatever
+            // pods it asked of its namespace: runs asking for none must not fill a worker past
+            // its slots, as a claim bounded by free pods alone would let them.
+            let slots = self.settings.capacity.pods.saturating_sub(i64::try_from(in_flight.len()).unwrap_or(i64::MAX));
+            if free.pods <= 0 || slots <= 0 {
                 return;
             }
             let floor = self.floor.bound(std::time::Instant::now());
@@ -229,7 +235,7 @@ impl Claimer {
                 worker: self.id,
                 services: self.settings.services.clone(),
                 free,
-                limit: free.pods,
+                limit: free.pods.min(slots),
                 now: None,
                 floor,
             };
@@ -269,6 +275,7 @@ impl Claimer {
                 run.id,
                 InFlight {
                     attempt: run.attempt_id,
+                    task: None,
                     request: run.request,
                     stop: stop.clone(),
                     hand_back: hand_back.clone(),
@@ -289,7 +296,10 @@ impl Claimer {
             // Boxed: the attempt's future is 10.7 KB (its rare paths hold database futures), and
             // tokio copies a task's whole future when it spawns it, starts it and reads its
             // output; unboxed, `memmove` took 30 % of the worker's CPU in the no-op burn-down.
-            tasks.spawn(Box::pin(async move { (run_id, attempt.execute().await) }));
+            let task = tasks.spawn(Box::pin(async move { (run_id, attempt.execute().await) }));
+            if let Some(f) = in_flight.get_mut(&run_id) {
+                f.task = Some(task.id());
+            }
         }
     }
 }
@@ -335,14 +345,31 @@ fn finished(done: Result<(RunId, Ended), tokio::task::JoinError>, in_flight: &mu
             };
             crate::metrics::run_finished(label, in_flight.len());
         }
-        Err(e) => tracing::error!(error = %e, "an attempt task panicked"),
+        Err(e) => {
+            // A panic outside what the attempt catches (attempt.rs) ends its task without its end
+            // recorded. Its run leaves the in-flight list, so the heartbeat no longer vouches for
+            // the claim: the orphan release (`runs/release_orphans.sql`) hands it back, instead of
+            // the run staying `running` with nothing running it for as long as this worker lives.
+            let task = e.id();
+            let run = in_flight.iter().find(|(_, f)| f.task == Some(task)).map(|(run, _)| *run);
+            tracing::error!(error = %e, run = ?run, "an attempt task panicked; its run will be handed back");
+            if let Some(run) = run {
+                in_flight.remove(&run);
+                crate::metrics::run_finished("store_error", in_flight.len());
+            }
+        }
     }
 }
 
+/// Lets the attempts in flight finish within the drain timeout, then hands the rest back. The
+/// heartbeat runs on meanwhile, and its stop orders (`stops`) are obeyed as before the drain: a
+/// cancel requested, or an attempt rescued while this worker was silent, stops at once instead of
+/// running on for the whole drain timeout.
 async fn drain(
     settings: &WorkerSettings,
     in_flight: &mut HashMap<RunId, InFlight>,
     tasks: &mut JoinSet<(RunId, Ended)>,
+    stops: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<heartbeat::Stop>>,
 ) {
     if tasks.is_empty() {
         return;
@@ -357,6 +384,7 @@ async fn drain(
     while !tasks.is_empty() {
         tokio::select! {
             Some(done) = tasks.join_next() => finished(done, in_flight),
+            Some(stop) = stops.recv() => stop_attempts(&stop, in_flight),
             _ = tokio::time::sleep_until(deadline) => break,
         }
     }
@@ -372,6 +400,7 @@ async fn drain(
         while !tasks.is_empty() {
             tokio::select! {
                 Some(done) = tasks.join_next() => finished(done, in_flight),
+                Some(stop) = stops.recv() => stop_attempts(&stop, in_flight),
                 _ = tokio::time::sleep_until(grace) => break,
             }
         }
@@ -401,6 +430,7 @@ mod tests {
     fn running(attempt: i64) -> InFlight {
         InFlight {
             attempt: AttemptId(attempt),
+            task: None,
             request: Resources::default(),
             stop: CancellationToken::new(),
             hand_back: Arc::new(AtomicBool::new(false)),
@@ -420,6 +450,68 @@ mod tests {
         stop_attempts(&stops, &in_flight);
         assert!(in_flight[&RunId(1)].stop.is_cancelled(), "rescued while this worker was silent");
         assert!(!in_flight[&RunId(2)].stop.is_cancelled(), "a newer attempt of the run keeps going");
+    }
+
+    /// A stand-in for an attempt's task: ends when its run is stopped, saying whether it was
+    /// stopped to be handed back or for itself.
+    /// Returns its hand-back flag.
+    fn spawn_waiting(
+        tasks: &mut JoinSet<(RunId, Ended)>,
+        in_flight: &mut HashMap<RunId, InFlight>,
+        run: RunId,
+    ) -> Arc<AtomicBool> {
+        let f = running(run.0 * 10);
+        let (stop, hand_back) = (f.stop.clone(), f.hand_back.clone());
+        let task = tasks.spawn(async move {
+            stop.cancelled().await;
+            (run, Ended::Finished("cancelled"))
+        });
+        in_flight.insert(run, InFlight { task: Some(task.id()), ..f });
+        hand_back
+    }
+
+    fn settings(drain_timeout: Duration) -> WorkerSettings {
+        WorkerSettings {
+            name: "test".into(),
+            services: Vec::new(),
+            capacity: Resources::default(),
+            heartbeat: Duration::from_secs(5),
+            poll: Duration::from_secs(1),
+            scratch: PathBuf::new(),
+            drain_timeout,
+            infrastructure_budget: 3,
+        }
+    }
+
+    /// The heartbeat's stop orders are obeyed while the worker drains: the cancelled run stops at
+    /// once and is not handed back at the drain timeout (the clock is paused: tokio moves it to
+    /// the deadline as soon as nothing else can happen, so an order left unread fails the test).
+    #[tokio::test(start_paused = true)]
+    async fn a_draining_worker_obeys_the_heartbeat_s_stop_orders() {
+        let (mut tasks, mut in_flight) = (JoinSet::new(), HashMap::new());
+        let hand_back = spawn_waiting(&mut tasks, &mut in_flight, RunId(1));
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        tx.send(vec![Stop::Cancel(RunId(1))]).unwrap();
+        drain(&settings(Duration::from_secs(60)), &mut in_flight, &mut tasks, &mut rx).await;
+        assert!(in_flight.is_empty() && tasks.is_empty());
+        assert!(!hand_back.load(Ordering::SeqCst), "stopped by its cancel, not handed back at the drain timeout");
+    }
+
+    /// An attempt's task that panics leaves the in-flight list (so the heartbeat stops vouching for
+    /// its claim and the orphan release hands the run back); the others stay.
+    #[tokio::test]
+    async fn a_panicked_attempt_task_leaves_the_in_flight_list() {
+        let (mut tasks, mut in_flight) = (JoinSet::new(), HashMap::new());
+        spawn_waiting(&mut tasks, &mut in_flight, RunId(1));
+        let f = running(20);
+        let task = tasks.spawn(async { panic!("a bug") });
+        in_flight.insert(RunId(2), InFlight { task: Some(task.id()), ..f });
+        let done = tasks.join_next().await.unwrap();
+        assert!(done.as_ref().is_err_and(|e| e.is_panic()));
+        finished(done, &mut in_flight);
+        assert_eq!(in_flight.keys().collect::<Vec<_>>(), [&RunId(1)]);
+        in_flight[&RunId(1)].stop.cancel();
+        assert!(tasks.join_next().await.unwrap().is_ok());
     }
 
     #[test]
