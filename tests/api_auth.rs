@@ -561,3 +561,60 @@ async fn a_workflow_needs_run_on_every_step_and_a_copy_runs_as_its_maker() {
     assert_eq!(status, 201, "{mine}");
     assert_eq!(mine["user"], "alice", "the owner's own copy keeps her user");
 }
+
+/// Viewing a workflow is no leave to run its steps' jobs: neither a copy of it (which would be
+/// the caller's to schedule) nor a schedule set on one's own workflow over a job one may no
+/// longer run. Pausing needs no more than `update`.
+#[tokio::test]
+async fn viewing_a_workflow_is_no_leave_to_run_its_steps_by_a_copy_or_a_schedule() {
+    let w = world(Roles { api: true, scheduler: false, worker: false }).await;
+    let grants = json!({"grants": [
+        {"grantee_kind": "user", "grantee": "alice", "permissions": ["create"]},
+        {"grantee_kind": "user", "grantee": "bob", "permissions": ["create"]},
+        {"grantee_kind": "user", "grantee": "carol", "permissions": ["create"]}]});
+    let (status, body) = json_call(&w.app, "PUT", "/api/v1/namespaces/default/permissions", grants, &w.admin).await;
+    assert_eq!(status, 200, "{body}");
+    let (alices, _) = alice_job(&w, "example").await;
+    grant(&w, alices, "bob", "run").await;
+    let body = json!({"name": unique("flow"), "kind": "workflow", "steps": [
+        {"name": "theirs", "job": alices, "depends_on": []}]});
+    let (status, flow) = json_call(&w.app, "POST", "/api/v1/jobs", body, &w.bob).await;
+    assert_eq!(status, 201, "{flow}");
+    let flow = flow["id"].as_i64().unwrap();
+    let view = json!({"grants": [{"grantee_kind": "user", "grantee": "carol", "permissions": ["view"]}]});
+    let (status, body) = json_call(&w.app, "PUT", &format!("/api/v1/jobs/{flow}/permissions"), view, &w.bob).await;
+    assert_eq!(status, 200, "{body}");
+
+    let (status, body) =
+        json_call(&w.app, "POST", &format!("/api/v1/jobs/{flow}/duplicate"), json!({}), &w.carol).await;
+    assert_eq!(status, 403, "carol may view the workflow, not run alice's job: {body}");
+
+    let schedule = format!("/api/v1/jobs/{flow}/schedule");
+    let (status, body) = json_call(&w.app, "PUT", &schedule, json!({"cron": "* * * * *"}), &w.bob).await;
+    assert_eq!(status, 200, "bob may run every step: {body}");
+    grant(&w, alices, "bob", "view").await;
+    let (status, body) =
+        json_call(&w.app, "PATCH", &schedule, json!({"paused": false, "cron": "*/5 * * * *"}), &w.bob).await;
+    assert_eq!(status, 403, "alice took back bob's run: {body}");
+    let (status, body) = json_call(&w.app, "PATCH", &schedule, json!({"paused": true}), &w.bob).await;
+    assert_eq!(status, 200, "pausing needs update only: {body}");
+    let (status, body) = json_call(&w.app, "PUT", &schedule, json!({"cron": "* * * * *"}), &w.bob).await;
+    assert_eq!(status, 403, "{body}");
+}
+
+/// A caller who may not view a job learns nothing of it from its permissions route: not its owner.
+#[tokio::test]
+async fn granting_on_a_job_one_cannot_view_names_no_owner() {
+    let w = world(Roles { api: true, scheduler: false, worker: false }).await;
+    let (alices, _) = alice_job(&w, "example").await;
+    let body = json!({"grants": []});
+    let (status, text) =
+        call(&w.app, "PUT", &format!("/api/v1/jobs/{alices}/permissions"), &Body::Json(body.clone()), Some(&w.carol))
+            .await;
+    assert_eq!(status, 403, "{text}");
+    assert!(!text.contains("alice"), "{text}");
+    grant(&w, alices, "carol", "view").await;
+    let (status, text) =
+        call(&w.app, "PUT", &format!("/api/v1/jobs/{alices}/permissions"), &Body::Json(body), Some(&w.carol)).await;
+    assert_eq!(status, 403, "a viewer still may not grant: {text}");
+}

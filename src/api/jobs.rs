@@ -333,6 +333,9 @@ pub async fn duplicate_job(
     let job = find(&state, parse_id(&id)?).await?;
     caller.require_job(&state, &job, JobPermission::View).await?;
     caller.require_namespace(&state, &job.spec.namespace, NamespacePermission::Create).await?;
+    // A workflow's copy belongs to the caller, who could then schedule it: the caller needs `run`
+    // on its steps' jobs, as for creating one (viewing a workflow is not running its steps).
+    super::workflows::check_steps(&state, &caller, &job.spec).await?;
     let actor = caller.actor(None);
     let given = optional_json::<DuplicateBody>(req).await?.name;
     let names: Vec<String> = match given {

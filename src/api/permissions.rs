@@ -116,6 +116,8 @@ pub async fn put_job_permissions(
     req: Request,
 ) -> Result<Json<JobPermissionsView>> {
     let job = super::jobs::find(&state, super::jobs::parse_id(&id)?).await?;
+    // Viewing first: a caller who may not see the job learns nothing of it here (not its owner).
+    caller.require_job(&state, &job, JobPermission::View).await?;
     caller.require_owner(&job)?;
     let body: JobGrantsBody = json(req).await?;
     let grants =

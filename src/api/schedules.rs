@@ -14,6 +14,7 @@ use super::{AppState, Caller, Error, Result};
 use crate::auth::JobPermission;
 use crate::domain::{ConcurrencyPolicy, FireOutcome, JobKind};
 use crate::scheduler::cron::{self, CronSchedule};
+use crate::store::jobs::JobRow;
 use crate::store::schedules::{FireRow, ScheduleRow, ScheduleSpec};
 use crate::store::{JobId, RunId};
 
@@ -187,6 +188,7 @@ pub async fn put_schedule(
     caller.require_job(&state, &job, JobPermission::Update).await?;
     let body: ScheduleBody = read_body(req).await?;
     let spec = body.into_spec(None)?;
+    require_steps_unless_paused(&state, &caller, &job, &spec).await?;
     set(&state, job.id, job.spec.kind, &spec, &caller.actor(None)).await
 }
 
@@ -207,6 +209,7 @@ pub async fn patch_schedule(
     let current = state.store.schedule_get(job.id).await?.ok_or_else(|| no_schedule(job.id))?;
     let body: ScheduleBody = read_body(req).await?;
     let spec = body.into_spec(Some(&current.spec))?;
+    require_steps_unless_paused(&state, &caller, &job, &spec).await?;
     set(&state, job.id, job.spec.kind, &spec, &caller.actor(None)).await
 }
 
@@ -267,6 +270,21 @@ impl ScheduleBody {
         let paused = self.paused.or(current.map(|c| c.paused)).unwrap_or(false);
         Ok(ScheduleSpec { cron, time_zone, policy, starting_deadline_seconds, paused })
     }
+}
+
+/// A schedule that fires a workflow starts its steps' jobs: setting or resuming one needs `run` on
+/// each of them, as starting the workflow by hand does (owning a workflow whose steps are others'
+/// jobs is no leave to run them every minute). Pausing needs only `update` on the job.
+async fn require_steps_unless_paused(
+    state: &AppState,
+    caller: &Caller,
+    job: &JobRow,
+    spec: &ScheduleSpec,
+) -> Result<()> {
+    if spec.paused {
+        return Ok(());
+    }
+    super::workflows::check_steps(state, caller, &job.spec).await
 }
 
 /// Stores a checked schedule for a job of `kind` and answers its view.

@@ -97,7 +97,22 @@ pub fn endpoints_of(service: &ServiceConfig) -> std::result::Result<Vec<Endpoint
 fn check_url(url: &str) -> std::result::Result<(), String> {
     match reqwest::Url::parse(url) {
         Ok(u) if u.scheme() == "http" || u.scheme() == "https" => Ok(()),
-        _ => Err(format!("{url:?} is not an http(s) URL")),
+        _ => Err(format!("{:?} is not an http(s) URL", shown(url))),
+    }
+}
+
+/// An executor URL as messages show it: without the user, password, query and fragment it may
+/// carry (what the run's logs and messages say reaches every tenant who can read them).
+fn shown(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(mut u) => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.set_query(None);
+            u.set_fragment(None);
+            u.to_string()
+        }
+        Err(_) => "(an executor URL that does not parse)".to_string(),
     }
 }
 
@@ -363,22 +378,21 @@ impl HttpExecutor {
             .multipart(form)
             .send()
             .await
-            .map_err(|e| (true, format!("POST {} failed: {}", endpoint.submit, e.without_url())))?;
+            .map_err(|e| (true, format!("POST {} failed: {}", shown(&endpoint.submit), e.without_url())))?;
         let status = response.status();
         if status == reqwest::StatusCode::BAD_REQUEST {
-            return Err((false, format!("POST {} refused the form (400)", endpoint.submit)));
+            return Err((false, format!("POST {} refused the form (400)", shown(&endpoint.submit))));
         }
         if !status.is_success() {
-            return Err((true, format!("POST {} answered {status}", endpoint.submit)));
+            return Err((true, format!("POST {} answered {status}", shown(&endpoint.submit))));
         }
-        let body: serde_json::Value = response
-            .json()
-            .await
-            .map_err(|e| (true, format!("POST {} answered no JSON payload: {}", endpoint.submit, e.without_url())))?;
+        let body: serde_json::Value = response.json().await.map_err(|e| {
+            (true, format!("POST {} answered no JSON payload: {}", shown(&endpoint.submit), e.without_url()))
+        })?;
         body.get("id")
             .and_then(|v| v.as_u64())
             .filter(|id| *id > 0)
-            .ok_or_else(|| (true, format!("POST {} answered no payload id", endpoint.submit)))
+            .ok_or_else(|| (true, format!("POST {} answered no payload id", shown(&endpoint.submit))))
     }
 
     /// Polls `GET /retrieve/{id}` until the run ends, `cancel` fires or `deadline` passes. Answers
@@ -445,14 +459,14 @@ impl HttpExecutor {
     /// the run's attempt ends here either way and a late result is refused by its fencing token.
     async fn kill(&self, endpoint: &Endpoint, id: u64, logs: &mpsc::Sender<LogChunk>) {
         let Some(kill) = &endpoint.kill else {
-            note(logs, format!("no kill URL: payload {id} is left to finish on {}", endpoint.submit)).await;
+            note(logs, format!("no kill URL: payload {id} is left to finish on {}", shown(&endpoint.submit))).await;
             return;
         };
         let url = format!("{kill}/{id}");
         match self.client.post(&url).send().await {
             Ok(r) if r.status().is_success() => note(logs, format!("killed payload {id} on the executor")).await,
-            Ok(r) => note(logs, format!("POST {url} answered {}", r.status())).await,
-            Err(e) => note(logs, format!("POST {url} failed: {}", e.without_url())).await,
+            Ok(r) => note(logs, format!("POST {} answered {}", shown(&url), r.status())).await,
+            Err(e) => note(logs, format!("POST {} failed: {}", shown(&url), e.without_url())).await,
         }
     }
 
@@ -527,7 +541,7 @@ impl Execute for HttpExecutor {
                 }
             }
         };
-        note(&logs, format!("submitted as payload {id} to {}", endpoint.submit)).await;
+        note(&logs, format!("submitted as payload {id} to {}", shown(&endpoint.submit))).await;
         match self.watch(&endpoint, id, deadline, &cancel).await {
             Watch::Cancelled => {
                 self.kill(&endpoint, id, &logs).await;
@@ -615,6 +629,16 @@ mod tests {
         assert!(matches!(classify(204, None, Vec::new()), Answer::Lost(_)));
         assert!(matches!(classify(404, None, Vec::new()), Answer::Lost(_)));
         assert!(matches!(classify(503, None, Vec::new()), Answer::Unclear(_)));
+    }
+
+    /// What reaches a run's logs and messages never carries the URL's credentials or query.
+    #[test]
+    fn a_url_is_shown_without_its_credentials() {
+        assert_eq!(shown("https://ops:s3cret@node-1:9000/submit?token=abc#x"), "https://node-1:9000/submit");
+        assert_eq!(shown("http://node-2/submit"), "http://node-2/submit");
+        assert!(!shown("not a url s3cret").contains("s3cret"));
+        let refused = check_url("ftp://ops:s3cret@node/submit").unwrap_err();
+        assert!(!refused.contains("s3cret"), "{refused}");
     }
 
     #[test]
