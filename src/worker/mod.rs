@@ -157,6 +157,7 @@ pub async fn run(
         settings: settings.clone(),
         executor,
         completer: completer.clone(),
+        unsure: false,
     };
 
     while !cancel.is_cancelled() {
@@ -211,6 +212,10 @@ struct Claimer {
     settings: WorkerSettings,
     executor: Arc<Executor>,
     completer: Completer,
+    /// A claim failed: it may have committed with its reply lost (the connection broke after the
+    /// commit), leaving runs on this worker that it does not hold. Until they are handed back, a
+    /// claim would fill their room again.
+    unsure: bool,
 }
 
 impl Claimer {
@@ -220,6 +225,9 @@ impl Claimer {
         in_flight: &mut HashMap<RunId, InFlight>,
         tasks: &mut JoinSet<(RunId, Ended)>,
     ) {
+        if self.unsure && !self.hand_back_lost_claims(in_flight).await {
+            return;
+        }
         loop {
             let used = in_flight.values().fold(Resources::default(), |acc, f| acc.saturating_add(&f.request));
             let free = self.settings.capacity.saturating_sub(&used);
@@ -243,6 +251,7 @@ impl Claimer {
                 Ok(c) => c,
                 Err(e) => {
                     tracing::warn!(error = %e, "claim failed; retrying at the next wake-up");
+                    self.unsure = true;
                     return;
                 }
             };
@@ -257,6 +266,26 @@ impl Claimer {
             // would come back empty. A short claim above a floor looks again from the oldest end.
             if short && floor.is_none() {
                 return;
+            }
+        }
+    }
+
+    /// After a failed claim: hands back at once what the database gives this worker but it does not
+    /// hold. No claim of this worker is in flight (they are made one at a time, here), so no grace
+    /// is needed, unlike the heartbeat's check. True once done; false if the database failed again.
+    async fn hand_back_lost_claims(&mut self, in_flight: &HashMap<RunId, InFlight>) -> bool {
+        let held: Vec<_> = in_flight.values().map(|f| f.attempt).collect();
+        match self.store.run_release_orphans(self.id, &held, 0.0).await {
+            Ok(runs) => {
+                if !runs.is_empty() {
+                    tracing::warn!(runs = ?runs, "a failed claim had committed: its runs were handed back");
+                }
+                self.unsure = false;
+                true
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot check for a failed claim's runs; retrying at the next wake-up");
+                false
             }
         }
     }
