@@ -18,6 +18,12 @@ pub struct Resources {
 }
 
 impl Resources {
+    /// What a run with this request takes of its worker: at least one slot (a process, a uid of
+    /// `run-as-uids`), whatever pods it asked of its namespace; the rest as requested.
+    pub fn on_worker(&self) -> Self {
+        Self { pods: self.pods.max(1), ..*self }
+    }
+
     /// The amount in one dimension.
     pub fn get(&self, dimension: Dimension) -> i64 {
         match dimension {

@@ -231,7 +231,18 @@ async fn a_run_whose_cancel_was_requested_is_cancelled_not_queued_again_when_its
     let (state, flag, ended, kind) = after_cancel(&store, claimed.id).await;
     assert_eq!((state.as_str(), flag, ended, kind.as_str()), CANCELLED);
     assert_eq!(stored(&store, claimed.id).await[0].5, "lost", "the attempt itself was lost with its worker");
-    assert!(common::claim_example(&store, worker).await.is_empty(), "nothing to claim again");
+}
+
+/// An attempt that fails, with a retry due, before its worker stopped it for a requested cancel
+/// does not put the run back in line: the cancel stands.
+#[tokio::test]
+async fn a_run_whose_cancel_was_requested_is_not_retried_when_its_attempt_fails() {
+    let store = common::fresh_store().await;
+    let (_, claimed) = cancel_requested_run(&store).await;
+    assert!(store.run_finish(end(&claimed, RunState::Failed, Some(5.0))).await.unwrap());
+    let (state, flag, ended, kind) = after_cancel(&store, claimed.id).await;
+    assert_eq!((state.as_str(), flag, ended, kind.as_str()), CANCELLED);
+    assert_eq!(stored(&store, claimed.id).await[0].5, "failed", "the attempt keeps its own outcome");
 }
 
 /// The same for a drain's hand-back (the worker stopped before its process was killed) and for a

@@ -6,7 +6,8 @@
 -- A streaming run (restart set; retry::restart decided) also counts the attempt by kind ($10, $11;
 -- the counts are null on batch runs and stay so), and a restart ($8 with $12, its reason) writes
 -- a `restart` event. A streaming run whose abort was requested (cancel_requested) is not restarted
--- whatever the decision: it ends `aborted`.
+-- whatever the decision: it ends `aborted`; a batch run whose cancel was requested is not retried
+-- either: it ends `cancelled` (the attempt failed before its worker stopped it).
 -- $1 run_id, $2 attempt_id, $3 attempt outcome ('succeeded' | 'failed' | 'timed_out' | 'cancelled'
 -- | 'aborted'), $4 exit_code, $5 result_blob_id, $6 message, $7 now (nullable), $8 retry after
 -- seconds (nullable), $9 excused (the retry is for an infrastructure fault), $10 the process ran
@@ -16,11 +17,10 @@
 with run as (
     update runs
     set state = case when $8::float8 is null then $3
-                     when restart is not null and cancel_requested then 'aborted'
+                     when cancel_requested then case when restart is null then 'cancelled' else 'aborted' end
                      else 'waiting' end,
-        finished_at = case when $8::float8 is null or (restart is not null and cancel_requested)
-                           then coalesce($7::timestamptz, now()) end,
-        not_before = case when $8::float8 is null or (restart is not null and cancel_requested) then null
+        finished_at = case when $8::float8 is null or cancel_requested then coalesce($7::timestamptz, now()) end,
+        not_before = case when $8::float8 is null or cancel_requested then null
                           else coalesce($7::timestamptz, now()) + make_interval(secs => $8::float8) end,
         exit_code = $4, result_blob_id = $5, message = $6, cancel_requested = false,
         lost_attempts = lost_attempts + case when $8::float8 is not null and $9::boolean then 1 else 0 end,
@@ -62,5 +62,9 @@ with run as (
     select id, at, 'aborted', 'worker', 'aborted as it ended: not restarted', jsonb_build_object('attempt_id', attempt_id)
     from run
     where streaming and state = 'aborted' and $3 <> 'aborted'
+    union all
+    select id, at, 'cancelled', 'worker', 'cancelled as it ended: not retried', jsonb_build_object('attempt_id', attempt_id)
+    from run
+    where not streaming and state = 'cancelled' and $3 <> 'cancelled'
 )
 select id from run

@@ -16,9 +16,9 @@ with held as materialized (
     set state = coalesce(held.ended, case when r.flow = 'legacy' then 'admitted' else 'queued' end),
         admitted_at = case when r.flow = 'legacy' and held.ended is null then coalesce($4::timestamptz, now()) end,
         finished_at = case when held.ended is not null then coalesce($4::timestamptz, now()) end,
-        message = case held.ended when 'cancelled' then 'cancelled; its worker handed it back: ' || $3
-                                  when 'aborted' then 'aborted; its worker handed it back: ' || $3
-                                  else r.message end,
+        message = case when held.ended is not null
+                       then held.ended || '; its worker stopped before it stopped the run'
+                       else r.message end,
         cancel_requested = false,
         worker_id = null, started_at = null, head_since = null,
         handed_back_attempts = r.handed_back_attempts + 1,  -- not counted against the job's attempts
@@ -38,7 +38,9 @@ insert into run_events (run_id, at, kind, actor, message, details)
 select id, coalesce($4::timestamptz, now()),
        case state when 'cancelled' then 'cancelled' when 'aborted' then 'aborted' else 'requeued' end, 'worker',
        case when state in ('cancelled', 'aborted')
-            then $3 || '; its cancel was requested: ' || state || ', not queued again' else $3 end,
+            then 'its worker stopped before it stopped the run; its cancel was requested: ' || state
+                 || ', not queued again'
+            else $3 end,
        jsonb_build_object('attempt_id', attempt_id, 'state', state)
 from run
 returning run_id

@@ -54,7 +54,7 @@ pub fn ledger(rows: &SnapshotRows) -> Ledger {
         match (g.state, g.worker_id) {
             (RunState::Running, Some(worker)) => {
                 let w = per_worker.entry(worker).or_default();
-                *w = w.saturating_add(&total);
+                *w = w.saturating_add(&g.request.on_worker().times(g.runs));
             }
             (RunState::Admitted, _) => {
                 let shape = shapes.entry((g.service.as_str(), g.request)).or_insert((0, g.first));
@@ -95,11 +95,13 @@ pub fn ledger(rows: &SnapshotRows) -> Ledger {
 }
 
 /// Reduces each worker's free capacity by the admitted runs no worker has claimed yet, fitted
-/// first-fit in the given order; a run that fits nowhere reduces nothing.
+/// first-fit in the given order; a run that fits nowhere reduces nothing. A run takes at least
+/// one slot of its worker ([`Resources::on_worker`]), as it does in the ledger.
 pub fn fit_unclaimed(workers: &mut [WorkerFree], unclaimed: &[(String, Resources)]) {
     for (service, request) in unclaimed {
+        let request = request.on_worker();
         if let Some(w) = workers.iter_mut().find(|w| w.services.contains(service) && request.fits_in(&w.free)) {
-            w.free = w.free.saturating_sub(request);
+            w.free = w.free.saturating_sub(&request);
         }
     }
 }

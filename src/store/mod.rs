@@ -183,6 +183,17 @@ impl Store {
         Ok(Self { pool, generic, url: url.to_string() })
     }
 
+    /// A store whose connections open when first used, each attempt given up after 200 ms: for
+    /// unit tests of code that must cope with an absent database.
+    #[cfg(test)]
+    pub(crate) fn lazy(url: &str) -> Self {
+        let pool = PgPoolOptions::new()
+            .acquire_timeout(std::time::Duration::from_millis(200))
+            .connect_lazy(url)
+            .expect("a database URL");
+        Self { pool: pool.clone(), generic: pool, url: url.to_string() }
+    }
+
     /// The pool, for callers in this module tree.
     pub fn pool(&self) -> &PgPool {
         &self.pool

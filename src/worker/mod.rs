@@ -165,12 +165,12 @@ pub async fn run(
         publish(&attempts, &in_flight);
         tokio::select! {
             _ = cancel.cancelled() => break,
-            Some(done) = tasks.join_next() => {
-                finished(done, &mut in_flight);
+            Some(done) = tasks.join_next_with_id() => {
+                finished(done, &mut in_flight, &mut tasks, &completer);
                 // Batched completions end many attempts at once: take every ended one before
                 // claiming, so the next claim fills all the free slots in one statement.
-                while let Some(done) = tasks.try_join_next() {
-                    finished(done, &mut in_flight);
+                while let Some(done) = tasks.try_join_next_with_id() {
+                    finished(done, &mut in_flight, &mut tasks, &completer);
                 }
             }
             Some(stops) = cancel_rx.recv() => stop_attempts(&stops, &in_flight),
@@ -188,7 +188,7 @@ pub async fn run(
             }
         }
     }
-    drain(&settings, &mut in_flight, &mut tasks, &mut cancel_rx).await;
+    drain(&settings, &mut in_flight, &mut tasks, &mut cancel_rx, &completer).await;
     // The completion task ends once every handle is gone and its queue is empty.
     drop(claimer);
     drop(completer);
@@ -229,7 +229,8 @@ impl Claimer {
             return;
         }
         loop {
-            let used = in_flight.values().fold(Resources::default(), |acc, f| acc.saturating_add(&f.request));
+            let used =
+                in_flight.values().fold(Resources::default(), |acc, f| acc.saturating_add(&f.request.on_worker()));
             let free = self.settings.capacity.saturating_sub(&used);
             // Every run takes a slot of its worker (a process, a uid of `run-as-uids`), whatever
             // pods it asked of its namespace: runs asking for none must not fill a worker past
@@ -300,7 +301,10 @@ impl Claimer {
         for run in claimed {
             let stop = CancellationToken::new();
             let hand_back = Arc::new(AtomicBool::new(false));
-            in_flight.insert(
+            // A run claimed again while an old attempt of it still runs here (rescued while this
+            // worker was cut off, then claimed back): the old attempt is stopped; its writes are
+            // refused anyway, and its task no longer owns the entry.
+            let replaced = in_flight.insert(
                 run.id,
                 InFlight {
                     attempt: run.attempt_id,
@@ -311,6 +315,10 @@ impl Claimer {
                     streaming: run.restart.is_some(),
                 },
             );
+            if let Some(old) = replaced {
+                tracing::warn!(run = %run.id, attempt = %old.attempt, "claimed again while an old attempt ran here: stopping it");
+                old.stop.cancel();
+            }
             let run_id = run.id;
             let attempt = Attempt {
                 run,
@@ -362,10 +370,28 @@ fn publish(attempts: &heartbeat::InFlightAttempts, in_flight: &HashMap<RunId, In
     }
 }
 
-fn finished(done: Result<(RunId, Ended), tokio::task::JoinError>, in_flight: &mut HashMap<RunId, InFlight>) {
+/// What a joined attempt task gave: its run and how it ended, or the panic that ended it.
+type Joined = Result<(tokio::task::Id, (RunId, Ended)), tokio::task::JoinError>;
+
+/// Takes an ended attempt task off the in-flight list. An entry is only removed by its own task: a
+/// run claimed again on this worker (rescued while it was cut off, then claimed back) keeps its new
+/// attempt's entry when the old attempt's task ends.
+///
+/// A task that panicked outside what the attempt catches (attempt.rs) ended without its end
+/// recorded: it is recorded here, `failed` with the panic in its message, by a task that takes the
+/// entry over. So the run never stays `running` with nothing running it, its room is freed only
+/// once the database says so, and a panic that happens every time ends its run instead of looping.
+fn finished(
+    done: Joined,
+    in_flight: &mut HashMap<RunId, InFlight>,
+    tasks: &mut JoinSet<(RunId, Ended)>,
+    completer: &Completer,
+) {
     match done {
-        Ok((run, ended)) => {
-            in_flight.remove(&run);
+        Ok((task, (run, ended))) => {
+            if in_flight.get(&run).is_some_and(|f| f.task == Some(task)) {
+                in_flight.remove(&run);
+            }
             let label = match ended {
                 Ended::Finished(state) => state,
                 Ended::HandedBack => "handed_back",
@@ -375,17 +401,43 @@ fn finished(done: Result<(RunId, Ended), tokio::task::JoinError>, in_flight: &mu
             crate::metrics::run_finished(label, in_flight.len());
         }
         Err(e) => {
-            // A panic outside what the attempt catches (attempt.rs) ends its task without its end
-            // recorded. Its run leaves the in-flight list, so the heartbeat no longer vouches for
-            // the claim: the orphan release (`runs/release_orphans.sql`) hands it back, instead of
-            // the run staying `running` with nothing running it for as long as this worker lives.
             let task = e.id();
-            let run = in_flight.iter().find(|(_, f)| f.task == Some(task)).map(|(run, _)| *run);
-            tracing::error!(error = %e, run = ?run, "an attempt task panicked; its run will be handed back");
-            if let Some(run) = run {
-                in_flight.remove(&run);
-                crate::metrics::run_finished("store_error", in_flight.len());
-            }
+            let Some((&run, f)) = in_flight.iter_mut().find(|(_, f)| f.task == Some(task)) else {
+                tracing::error!(error = %e, "an attempt task ended abnormally");
+                return;
+            };
+            let what = if e.is_panic() {
+                attempt::panic_text(e.into_panic().as_ref())
+            } else {
+                "its task was cancelled".to_string()
+            };
+            tracing::error!(run = %run, attempt = %f.attempt, panic = %what, "an attempt task panicked; recording the run failed");
+            let end = crate::store::runs::FinishParams {
+                run,
+                attempt_id: f.attempt,
+                state: crate::store::runs::RunState::Failed,
+                exit_code: None,
+                result_zip: None,
+                message: format!("berth's worker failed while running it: {what}"),
+                retry_after_seconds: None,
+                excused: false,
+                now: None,
+                streaming: f.streaming.then_some(crate::store::attempts::StreamingEnd {
+                    ran: true,
+                    failure: Some(crate::retry::Failure::Execution),
+                    restart_reason: None,
+                }),
+            };
+            let completer = completer.clone();
+            let recording = tasks.spawn(async move {
+                let ended = match completer.finish(end).await {
+                    Some(true) => Ended::Finished("failed"),
+                    Some(false) => Ended::Fenced,
+                    None => Ended::StoreError,
+                };
+                (run, ended)
+            });
+            f.task = Some(recording.id());
         }
     }
 }
@@ -399,6 +451,7 @@ async fn drain(
     in_flight: &mut HashMap<RunId, InFlight>,
     tasks: &mut JoinSet<(RunId, Ended)>,
     stops: &mut tokio::sync::mpsc::UnboundedReceiver<Vec<heartbeat::Stop>>,
+    completer: &Completer,
 ) {
     if tasks.is_empty() {
         return;
@@ -412,7 +465,7 @@ async fn drain(
     let deadline = tokio::time::Instant::now() + settings.drain_timeout;
     while !tasks.is_empty() {
         tokio::select! {
-            Some(done) = tasks.join_next() => finished(done, in_flight),
+            Some(done) = tasks.join_next_with_id() => finished(done, in_flight, tasks, completer),
             Some(stop) = stops.recv() => stop_attempts(&stop, in_flight),
             _ = tokio::time::sleep_until(deadline) => break,
         }
@@ -428,7 +481,7 @@ async fn drain(
         let grace = tokio::time::Instant::now() + RECORD_GRACE_DEFAULT;
         while !tasks.is_empty() {
             tokio::select! {
-                Some(done) = tasks.join_next() => finished(done, in_flight),
+                Some(done) = tasks.join_next_with_id() => finished(done, in_flight, tasks, completer),
                 Some(stop) = stops.recv() => stop_attempts(&stop, in_flight),
                 _ = tokio::time::sleep_until(grace) => break,
             }
@@ -521,26 +574,53 @@ mod tests {
         let hand_back = spawn_waiting(&mut tasks, &mut in_flight, RunId(1));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         tx.send(vec![Stop::Cancel(RunId(1))]).unwrap();
-        drain(&settings(Duration::from_secs(60)), &mut in_flight, &mut tasks, &mut rx).await;
+        let store = crate::store::Store::lazy("postgres://nobody@127.0.0.1:1/none");
+        let (completer, _task) = Completer::start(store);
+        drain(&settings(Duration::from_secs(60)), &mut in_flight, &mut tasks, &mut rx, &completer).await;
         assert!(in_flight.is_empty() && tasks.is_empty());
         assert!(!hand_back.load(Ordering::SeqCst), "stopped by its cancel, not handed back at the drain timeout");
     }
 
-    /// An attempt's task that panics leaves the in-flight list (so the heartbeat stops vouching for
-    /// its claim and the orphan release hands the run back); the others stay.
+    /// A task that panicked is traced back to its run by its task id, and a task of its own takes
+    /// the entry over to record the end (here the database is absent: the completer's answer is
+    /// a store error, and then the entry goes). Another run's entry is untouched.
     #[tokio::test]
-    async fn a_panicked_attempt_task_leaves_the_in_flight_list() {
+    async fn a_panicked_attempt_task_is_recorded_by_a_task_that_takes_its_entry_over() {
+        let store = crate::store::Store::lazy("postgres://nobody@127.0.0.1:1/none");
+        let (completer, _task) = Completer::start(store);
         let (mut tasks, mut in_flight) = (JoinSet::new(), HashMap::new());
         spawn_waiting(&mut tasks, &mut in_flight, RunId(1));
         let f = running(20);
         let task = tasks.spawn(async { panic!("a bug") });
         in_flight.insert(RunId(2), InFlight { task: Some(task.id()), ..f });
-        let done = tasks.join_next().await.unwrap();
+        let done = tasks.join_next_with_id().await.unwrap();
         assert!(done.as_ref().is_err_and(|e| e.is_panic()));
-        finished(done, &mut in_flight);
+        finished(done, &mut in_flight, &mut tasks, &completer);
+        let taken_over = in_flight[&RunId(2)].task;
+        assert!(taken_over.is_some() && taken_over != Some(task.id()), "the recording task owns the entry");
+        let done = tasks.join_next_with_id().await.unwrap();
+        assert_eq!(done.as_ref().ok().map(|(id, (run, _))| (Some(*id), *run)), Some((taken_over, RunId(2))));
+        finished(done, &mut in_flight, &mut tasks, &completer);
         assert_eq!(in_flight.keys().collect::<Vec<_>>(), [&RunId(1)]);
+    }
+
+    /// The end of an old attempt's task leaves the entry of the run's newer attempt alone.
+    #[tokio::test]
+    async fn an_old_attempt_s_end_leaves_the_run_s_new_attempt_in_flight() {
+        let store = crate::store::Store::lazy("postgres://nobody@127.0.0.1:1/none");
+        let (completer, _task) = Completer::start(store);
+        let (mut tasks, mut in_flight) = (JoinSet::new(), HashMap::new());
+        spawn_waiting(&mut tasks, &mut in_flight, RunId(1));
+        let old = in_flight.remove(&RunId(1)).unwrap();
+        spawn_waiting(&mut tasks, &mut in_flight, RunId(1));
+        old.stop.cancel();
+        let done = tasks.join_next_with_id().await.unwrap();
+        finished(done, &mut in_flight, &mut tasks, &completer);
+        assert!(in_flight.contains_key(&RunId(1)), "the new attempt's entry stays");
         in_flight[&RunId(1)].stop.cancel();
-        assert!(tasks.join_next().await.unwrap().is_ok());
+        let done = tasks.join_next_with_id().await.unwrap();
+        finished(done, &mut in_flight, &mut tasks, &completer);
+        assert!(in_flight.is_empty());
     }
 
     #[test]

@@ -236,6 +236,21 @@ fn a_blocked_normal_head_does_not_block_high_runs() {
     assert_eq!(rec(&d, 102).reason, BlockReason::WaitingBehind { run: RunId(101) });
 }
 
+/// A run asking for no pods still takes a slot of its worker: a worker with one slot free admits
+/// one of two such runs, and the other waits for worker room (its record says so in pods).
+#[test]
+fn a_run_asking_for_no_pods_takes_a_slot_of_its_worker() {
+    let none = Resources { cpu: 1, memory: 1, pods: 0, storage: 0 };
+    let queued = vec![qr(1, Priority::High, "a", "A", "svc", none), qr(2, Priority::High, "a", "B", "svc", none)];
+    let mut s = snapshot(10_000, queued);
+    s.workers = vec![worker(1, &["svc"], Resources { pods: 1, ..huge() })];
+    let d = decide(&s, &policy());
+    assert_eq!(ids(&d), [1]);
+    let r = rec(&d, 2);
+    assert_eq!(r.reason, BlockReason::NoWorkerWithRoom);
+    assert_eq!(r.scopes, vec![sf(pool_scope("svc"), Some(Dimension::Pods), 1, 0)]);
+}
+
 #[test]
 fn a_user_cap_blocks_only_that_user_and_service() {
     let queued = vec![

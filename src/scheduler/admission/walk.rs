@@ -294,9 +294,9 @@ impl<'a> Cycle<'a> {
             .iter()
             .enumerate()
             .filter(|(_, w)| w.services.contains(&run.service))
-            .filter(|(_, w)| run.request.fits_in(&w.free))
+            .filter(|(_, w)| run.request.on_worker().fits_in(&w.free))
             .min_by_key(|(_, w)| {
-                let left = w.free.saturating_sub(&run.request);
+                let left = w.free.saturating_sub(&run.request.on_worker());
                 (left.cpu, left.memory, left.pods, left.storage, w.id)
             })
             .map(|(i, _)| i);
@@ -312,8 +312,10 @@ impl<'a> Cycle<'a> {
 
     fn pool_failure(&self, run: &QueuedRun) -> Failure {
         let service = &run.service;
+        // What the run takes of a worker: one slot at least.
+        let request = run.request.on_worker();
         let scope = Scope::Pool { service: service.clone() };
-        let closest = self.serving(run).min_by_key(|w| (Resources::shortfalls(&run.request, &w.free).len(), w.id));
+        let closest = self.serving(run).min_by_key(|w| (Resources::shortfalls(&request, &w.free).len(), w.id));
         let Some(closest) = closest else {
             return Failure {
                 entries: vec![Shortfall { scope, dimension: None, requested: 1, available: 0, shortfall: 1 }],
@@ -321,12 +323,12 @@ impl<'a> Cycle<'a> {
             };
         };
         let largest = self.serving(run).fold(closest.free, |acc, w| acc.zip(&w.free, i64::max));
-        let gaps = Resources::shortfalls(&run.request, &largest);
+        let gaps = Resources::shortfalls(&request, &largest);
         if !gaps.is_empty() {
             let text = format!("no live worker of service {service} has room: {}", dims_text(&gaps, "largest free"));
             return failure(scope, &gaps, text);
         }
-        let gaps = Resources::shortfalls(&run.request, &closest.free);
+        let gaps = Resources::shortfalls(&request, &closest.free);
         let text = format!(
             "no single live worker of service {service} has room for the whole request; \
              worker {} comes closest: {}",
@@ -342,7 +344,7 @@ impl<'a> Cycle<'a> {
         *added = added.saturating_add(&run.request);
         let mut worker = WorkerId(0);
         if let Some(w) = self.workers.get_mut(slot) {
-            w.free = w.free.saturating_sub(&run.request);
+            w.free = w.free.saturating_sub(&run.request.on_worker());
             worker = w.id;
         }
         self.clear_head(run);
