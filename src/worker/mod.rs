@@ -86,7 +86,9 @@ pub const RECORD_GRACE_DEFAULT: Duration = Duration::from_secs(10);
 
 struct InFlight {
     attempt: crate::store::AttemptId,
-    /// Its task in the worker's `JoinSet`: how a task that panicked is traced back to its run.
+    /// The task in the worker's `JoinSet` that owns this entry (the attempt's, or the one that
+    /// records a panicked attempt's end): only its end removes the entry, and a task that
+    /// panicked is traced back to its run by it.
     task: Option<tokio::task::Id>,
     request: Resources,
     stop: CancellationToken,
@@ -444,8 +446,8 @@ fn finished(
 
 /// Lets the attempts in flight finish within the drain timeout, then hands the rest back. The
 /// heartbeat runs on meanwhile, and its stop orders (`stops`) are obeyed as before the drain: a
-/// cancel requested, or an attempt rescued while this worker was silent, stops at once instead of
-/// running on for the whole drain timeout.
+/// cancel requested, or an attempt rescued while this worker was silent, stops at the next
+/// heartbeat instead of running on for the whole drain timeout.
 async fn drain(
     settings: &WorkerSettings,
     in_flight: &mut HashMap<RunId, InFlight>,
@@ -534,9 +536,8 @@ mod tests {
         assert!(!in_flight[&RunId(2)].stop.is_cancelled(), "a newer attempt of the run keeps going");
     }
 
-    /// A stand-in for an attempt's task: ends when its run is stopped, saying whether it was
-    /// stopped to be handed back or for itself.
-    /// Returns its hand-back flag.
+    /// A stand-in for an attempt's task, owning its entry: ends when its run is stopped. Returns
+    /// the entry's hand-back flag.
     fn spawn_waiting(
         tasks: &mut JoinSet<(RunId, Ended)>,
         in_flight: &mut HashMap<RunId, InFlight>,
