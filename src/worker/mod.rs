@@ -231,14 +231,13 @@ impl Claimer {
             return;
         }
         loop {
+            // Every run takes a slot of its worker (a process, a uid of `run-as-uids`), whatever
+            // pods it asked of its namespace (`on_worker`): so free pods never exceed free slots,
+            // and a claim of at most that many runs cannot fill the worker past them.
             let used =
                 in_flight.values().fold(Resources::default(), |acc, f| acc.saturating_add(&f.request.on_worker()));
             let free = self.settings.capacity.saturating_sub(&used);
-            // Every run takes a slot of its worker (a process, a uid of `run-as-uids`), whatever
-            // pods it asked of its namespace: runs asking for none must not fill a worker past
-            // its slots, as a claim bounded by free pods alone would let them.
-            let slots = self.settings.capacity.pods.saturating_sub(i64::try_from(in_flight.len()).unwrap_or(i64::MAX));
-            if free.pods <= 0 || slots <= 0 {
+            if free.pods <= 0 {
                 return;
             }
             let floor = self.floor.bound(std::time::Instant::now());
@@ -246,7 +245,7 @@ impl Claimer {
                 worker: self.id,
                 services: self.settings.services.clone(),
                 free,
-                limit: free.pods.min(slots),
+                limit: free.pods,
                 now: None,
                 floor,
             };
@@ -553,6 +552,11 @@ mod tests {
         hand_back
     }
 
+    /// A completer whose database is absent: every end it is given answers "the store failed".
+    fn offline_completer() -> Completer {
+        Completer::start(crate::store::Store::lazy("postgres://nobody@127.0.0.1:1/none")).0
+    }
+
     fn settings(drain_timeout: Duration) -> WorkerSettings {
         WorkerSettings {
             name: "test".into(),
@@ -575,8 +579,7 @@ mod tests {
         let hand_back = spawn_waiting(&mut tasks, &mut in_flight, RunId(1));
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         tx.send(vec![Stop::Cancel(RunId(1))]).unwrap();
-        let store = crate::store::Store::lazy("postgres://nobody@127.0.0.1:1/none");
-        let (completer, _task) = Completer::start(store);
+        let completer = offline_completer();
         drain(&settings(Duration::from_secs(60)), &mut in_flight, &mut tasks, &mut rx, &completer).await;
         assert!(in_flight.is_empty() && tasks.is_empty());
         assert!(!hand_back.load(Ordering::SeqCst), "stopped by its cancel, not handed back at the drain timeout");
@@ -587,8 +590,7 @@ mod tests {
     /// a store error, and then the entry goes). Another run's entry is untouched.
     #[tokio::test]
     async fn a_panicked_attempt_task_is_recorded_by_a_task_that_takes_its_entry_over() {
-        let store = crate::store::Store::lazy("postgres://nobody@127.0.0.1:1/none");
-        let (completer, _task) = Completer::start(store);
+        let completer = offline_completer();
         let (mut tasks, mut in_flight) = (JoinSet::new(), HashMap::new());
         spawn_waiting(&mut tasks, &mut in_flight, RunId(1));
         let f = running(20);
@@ -608,8 +610,7 @@ mod tests {
     /// The end of an old attempt's task leaves the entry of the run's newer attempt alone.
     #[tokio::test]
     async fn an_old_attempt_s_end_leaves_the_run_s_new_attempt_in_flight() {
-        let store = crate::store::Store::lazy("postgres://nobody@127.0.0.1:1/none");
-        let (completer, _task) = Completer::start(store);
+        let completer = offline_completer();
         let (mut tasks, mut in_flight) = (JoinSet::new(), HashMap::new());
         spawn_waiting(&mut tasks, &mut in_flight, RunId(1));
         let old = in_flight.remove(&RunId(1)).unwrap();
