@@ -61,3 +61,51 @@ async fn concurrent_retries_with_one_key_create_one_run() {
     assert_eq!(app.counts().await.1, 1);
     app.stop().await;
 }
+
+/// An upload as `token`'s bearer with `key`, for the token's own user; its status and run id.
+async fn upload_as(app: &TestApp, token: &str, key: &str, script: &'static [u8]) -> (u16, Option<i64>, bool) {
+    let form = reqwest::multipart::Form::new()
+        .part("file", reqwest::multipart::Part::bytes(script).file_name("run.sh"))
+        .text("service", "example");
+    let res = app
+        .http
+        .post(app.url("/upload"))
+        .bearer_auth(token)
+        .header("Idempotency-Key", key)
+        .multipart(form)
+        .send()
+        .await
+        .unwrap();
+    let (status, replayed) = (res.status().as_u16(), res.headers().contains_key("idempotent-replayed"));
+    let body: serde_json::Value = res.json().await.unwrap_or_default();
+    (status, body["id"].as_i64(), replayed)
+}
+
+#[tokio::test]
+async fn a_key_belongs_to_its_caller_so_another_tenant_can_neither_see_nor_take_it() {
+    let app = TestApp::spawn_with_auth(test_config()).await;
+    let admin = app.token("root", |p| p.admin = true).await;
+    let grants = serde_json::json!({"grants": [{"grantee_kind": "group", "grantee": "*", "permissions": ["create"]}]});
+    let res = app
+        .http
+        .put(app.url("/api/v1/namespaces/default/permissions"))
+        .bearer_auth(&admin)
+        .json(&grants)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let (alice, bob) = (app.token("alice", |_| {}).await, app.token("bob", |_| {}).await);
+
+    let (status, first, _) = upload_as(&app, &alice, "k-1", b"echo alice\n").await;
+    assert_eq!(status, 201);
+    // Before keys were the caller's, bob's other request was a 409 that told him the key was used.
+    let (status, bobs, replayed) = upload_as(&app, &bob, "k-1", b"echo bob\n").await;
+    assert_eq!((status, replayed), (201, false), "bob's own key, a run of his own");
+    assert_ne!(bobs, first);
+    assert_eq!(upload_as(&app, &bob, "k-1", b"echo bob\n").await, (201, bobs, true), "bob's retry: his run");
+    assert_eq!(upload_as(&app, &alice, "k-1", b"echo alice\n").await, (201, first, true), "alice's retry: hers");
+    assert_eq!(upload_as(&app, &alice, "k-1", b"echo other\n").await.0, 409, "her key, another request");
+    assert_eq!(app.counts().await.1, 2);
+    app.stop().await;
+}

@@ -48,6 +48,19 @@ pub struct Caller {
     pub may_act_for_others: bool,
     /// Auth is off: no token was asked for.
     pub anonymous: bool,
+    /// The hash of the bearer token the request came with (`None` with auth off): what a long
+    /// answer (a followed log) authenticates again while it lasts ([`Caller::still_allowed`]).
+    pub token: Option<TokenHash>,
+}
+
+/// A bearer token's hash, kept to authenticate it again; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TokenHash(Vec<u8>);
+
+impl std::fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TokenHash(..)")
+    }
 }
 
 impl Caller {
@@ -59,7 +72,27 @@ impl Caller {
             admin: true,
             may_act_for_others: true,
             anonymous: true,
+            token: None,
         }
+    }
+
+    /// Whether this caller may still `permission` job `job`: its token authenticates again (not
+    /// revoked or expired since the request came) and, unless it is now an admin's, a grant or the
+    /// namespace still gives it. What a streamed answer checks while it lasts, so that taking a
+    /// token or a grant back ends it. Always true with auth off.
+    pub async fn still_allowed(
+        &self,
+        store: &crate::store::Store,
+        job: JobId,
+        permission: JobPermission,
+    ) -> Result<bool> {
+        let Some(TokenHash(hash)) = &self.token else { return Ok(self.anonymous) };
+        let Some(t) = store.token_authenticate(hash).await? else { return Ok(false) };
+        if t.admin {
+            return Ok(true);
+        }
+        let viewer = Viewer { subject: t.subject, groups: t.groups };
+        Ok(store.job_allows(job, &viewer, permission).await? == Some(true))
     }
 
     /// The filter of the lists: `None` for an admin (or auth off), who sees everything.
@@ -182,7 +215,8 @@ async fn authenticate(
         return Ok(None);
     }
     let secret = bearer(header)?;
-    let found = state.store.token_authenticate(&token_hash(secret)).await?;
+    let hash = token_hash(secret);
+    let found = state.store.token_authenticate(&hash).await?;
     let Some(t) = found else {
         return Err(Error::Unauthorized("the token is unknown, revoked or expired".into()));
     };
@@ -192,6 +226,7 @@ async fn authenticate(
         admin: t.admin,
         may_act_for_others: t.may_act_for_others,
         anonymous: false,
+        token: Some(TokenHash(hash)),
     };
     if access == Access::Admin && !caller.admin {
         return Err(Error::Forbidden(format!("{:?} is not an admin, and this route is for admins", caller.subject)));
@@ -217,7 +252,14 @@ mod tests {
     use super::*;
 
     fn token(subject: &str, act_for: bool) -> Caller {
-        Caller { subject: subject.into(), groups: vec![], admin: false, may_act_for_others: act_for, anonymous: false }
+        Caller {
+            subject: subject.into(),
+            groups: vec![],
+            admin: false,
+            may_act_for_others: act_for,
+            anonymous: false,
+            token: None,
+        }
     }
 
     #[test]

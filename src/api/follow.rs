@@ -6,7 +6,9 @@
 //! and nothing else. The response is a chunked `text/plain` body fed through an in-memory pipe: the
 //! reading task ends when the run has ended and everything written before its end was sent, or
 //! when the client leaves (the pipe's reader is dropped: the next write, or the empty write of
-//! an idle poll, fails).
+//! an idle poll, fails), or when its caller may no longer read it: every [`FOLLOW_RECHECK`] the
+//! token is authenticated again and the `view` permission checked again, so a token revoked or
+//! expired, or a grant taken back, ends the stream (the run's state then says whether it ended).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -17,10 +19,14 @@ use axum::response::Response;
 use tokio::io::{AsyncWriteExt, DuplexStream};
 use tokio_util::io::ReaderStream;
 
-use crate::store::{RunId, Store};
+use super::auth::Caller;
+use crate::auth::JobPermission;
+use crate::store::{JobId, RunId, Store};
 
 /// Between reads of new output.
 pub const FOLLOW_POLL: Duration = Duration::from_millis(250);
+/// Between two checks that the caller may still read the run (its token and its `view`).
+pub const FOLLOW_RECHECK: Duration = Duration::from_secs(1);
 /// Most chunks read at once (a reader behind catches up in pages of this size).
 pub const FOLLOW_PAGE: i64 = 500;
 /// Bytes buffered between the reading task and the client.
@@ -50,24 +56,47 @@ impl Drop for Counted {
     }
 }
 
-/// The streaming response for run `id`'s output.
-pub fn response(store: Store, id: RunId) -> Response {
-    let (writer, reader) = tokio::io::duplex(PIPE_BYTES);
-    tokio::spawn(follow(store, id, writer));
+/// Who follows a run: checked again while the stream lasts.
+pub struct Reader {
+    /// The caller, with the token it came with.
+    pub caller: Caller,
+    /// The job of the run: the `view` permission is on it.
+    pub job: JobId,
+}
+
+/// The streaming response for run `id`'s output, for `reader` (already allowed to view it).
+pub fn response(store: Store, id: RunId, reader: Reader) -> Response {
+    let (writer, out) = tokio::io::duplex(PIPE_BYTES);
+    tokio::spawn(follow(store, id, reader, writer));
     Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "text/plain; charset=utf-8")
         .header(header::CACHE_CONTROL, "no-cache")
         .header("x-content-type-options", "nosniff")
-        .body(Body::from_stream(ReaderStream::new(reader)))
+        .body(Body::from_stream(ReaderStream::new(out)))
         .unwrap_or_else(|_| Response::new(Body::empty()))
 }
 
-/// Copies the run's output into `out` until the run ends or the client leaves.
-async fn follow(store: Store, id: RunId, mut out: DuplexStream) {
+/// Copies the run's output into `out` until the run ends, the client leaves or `reader` may no
+/// longer view it.
+async fn follow(store: Store, id: RunId, reader: Reader, mut out: DuplexStream) {
     let _counted = Counted::new();
     let mut after = 0i64;
+    let mut checked = tokio::time::Instant::now();
     loop {
+        if checked.elapsed() >= FOLLOW_RECHECK {
+            match reader.caller.still_allowed(&store, reader.job, JobPermission::View).await {
+                Ok(true) => checked = tokio::time::Instant::now(),
+                Ok(false) => {
+                    tracing::info!(run = %id, subject = %reader.caller.subject,
+                        "log follow: the token was revoked or expired, or the view taken back; ending the stream");
+                    let _ = out.shutdown().await;
+                    return;
+                }
+                // Checked again at the next poll.
+                Err(e) => tracing::warn!(run = %id, error = %e, "log follow: cannot check the caller; trying again"),
+            }
+        }
         // The state first: output written before the run ended is committed before its end, so a
         // read after seeing the end gets all of it.
         let ended = match store.run_state(id).await {

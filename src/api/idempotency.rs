@@ -1,5 +1,7 @@
 //! `Idempotency-Key`: a client that retries a submission after a timeout gets the same run back
-//! instead of a duplicate; the same key with a different request is a 409.
+//! instead of a duplicate; the same key with a different request is a 409. A key belongs to the
+//! caller (the token's subject, with auth on): the same key from another caller is another key, so
+//! a tenant can neither learn that another used a key nor take a key from them.
 
 use axum::http::HeaderMap;
 use sha2::{Digest, Sha256};
@@ -24,6 +26,16 @@ pub fn key(headers: &HeaderMap) -> Result<Option<String>> {
     Ok(Some(key.to_string()))
 }
 
+/// The key as stored: `key` within the caller `subject`'s own keys (`None`: auth off, one space
+/// for every caller, as before tokens). Length-prefixed, so no subject and key pair can spell
+/// another's.
+pub fn scoped(key: String, subject: Option<&str>) -> String {
+    match subject {
+        None => key,
+        Some(subject) => format!("{}:{subject}:{key}", subject.len()),
+    }
+}
+
 /// A fingerprint of a request's meaningful parts: labelled, length-prefixed, hashed with SHA-256.
 pub fn fingerprint<'a>(parts: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> String {
     let mut hash = Sha256::new();
@@ -39,6 +51,15 @@ pub fn fingerprint<'a>(parts: impl IntoIterator<Item = (&'a str, &'a [u8])>) -> 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_key_is_the_callers_own() {
+        assert_eq!(scoped("k1".into(), None), "k1", "auth off: the key as sent");
+        assert_ne!(scoped("k1".into(), Some("alice")), scoped("k1".into(), Some("bob")));
+        assert_eq!(scoped("k1".into(), Some("alice")), scoped("k1".into(), Some("alice")));
+        // No subject and key pair spells another's.
+        assert_ne!(scoped("b:k".into(), Some("a")), scoped("k".into(), Some("a:b")));
+    }
 
     #[test]
     fn fingerprints_tell_requests_apart() {

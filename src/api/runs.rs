@@ -303,9 +303,10 @@ pub async fn get_logs(
     Query(query): Query<LogsQuery>,
 ) -> Result<Response> {
     let id = parse_id(&id)?;
-    visible_run(&state, &caller, id, JobPermission::View).await?;
+    let run = visible_run(&state, &caller, id, JobPermission::View).await?;
     if query.follow == Some(true) {
-        return Ok(super::follow::response(state.store.clone(), id));
+        let reader = super::follow::Reader { caller, job: run.job_id };
+        return Ok(super::follow::response(state.store.clone(), id, reader));
     }
     let (stdout, stderr) = split_logs(state.store.run_logs(id).await?);
     Ok(Json(LogsView {

@@ -118,7 +118,8 @@ pub async fn upload(
     upload.user_id = caller.acting_for(Some(&upload.user_id))?.unwrap_or(upload.user_id);
     caller.require_namespace(&state, &upload.namespace, NamespacePermission::Create).await?;
     check_namespace(&state, &upload.namespace, &upload.request).await?;
-    let idempotency = key.map(|k| (k, upload.fingerprint()));
+    let subject = (!caller.anonymous).then_some(caller.subject.as_str());
+    let idempotency = key.map(|k| (idempotency::scoped(k, subject), upload.fingerprint()));
     let files = upload.files;
     let input_zip = tokio::task::spawn_blocking(move || archive::zip_files(&files))
         .await
