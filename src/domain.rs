@@ -237,6 +237,9 @@ text_enum! {
         Missed = "missed",
         /// The job's active runs were cancelled and a run started (policy `replace`).
         Replaced = "replaced",
+        /// A workflow's fire whose schedule's setter no longer holds `run` on every step's job:
+        /// nothing started (the schedule keeps firing; set or resume it again).
+        Refused = "refused",
     }
 }
 

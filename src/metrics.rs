@@ -68,7 +68,7 @@ pub const WORKER_CAPACITY: &str = "berth_worker_capacity";
 pub const RUNS_RESCUED: &str = "berth_runs_rescued_total";
 /// Head-of-queue timeouts, by action (retry, cancel).
 pub const HEAD_TIMEOUTS: &str = "berth_head_timeouts_total";
-/// Schedule fire times decided by the leader, by outcome (started, replaced, skipped, missed).
+/// Schedule fire times decided by the leader, by outcome (started, replaced, skipped, missed, refused).
 pub const SCHEDULE_FIRES: &str = "berth_schedule_fires_total";
 
 /// Runs cleaned by retention (leader only).
@@ -205,7 +205,7 @@ pub const METRICS: &[Metric] = &[
         SCHEDULE_FIRES,
         Kind::Counter,
         None,
-        "Schedule fire times decided by the leader, by outcome (started, replaced, skipped, missed).",
+        "Schedule fire times decided by the leader, by outcome (started, replaced, skipped, missed, refused).",
     ),
     metric(
         DATABASE_UP,
@@ -287,7 +287,7 @@ pub fn register_scheduler_series() {
         counter!(RUNS_CANCELLED, "reason" => reason).increment(0);
     }
     rescued(0, 0, 0);
-    schedule_fires(0, 0, 0, 0);
+    schedule_fires(0, 0, 0, 0, 0);
     retention_deleted(0, 0, 0, 0, 0, 0);
     retention_cleaned(0, 0, 0, 0, 0);
     retention_orphans(0, 0);
@@ -403,10 +403,11 @@ pub fn oldest_finished_run(age_seconds: f64) {
 }
 
 /// Counts the fire times one batch of schedules decided, by outcome.
-pub fn schedule_fires(started: u64, replaced: u64, skipped: u64, missed: u64) {
+pub fn schedule_fires(started: u64, replaced: u64, skipped: u64, missed: u64, refused: u64) {
     counter!(SCHEDULE_FIRES, "outcome" => "started").increment(started);
     counter!(SCHEDULE_FIRES, "outcome" => "replaced").increment(replaced);
     counter!(SCHEDULE_FIRES, "outcome" => "skipped").increment(skipped);
+    counter!(SCHEDULE_FIRES, "outcome" => "refused").increment(refused);
     counter!(SCHEDULE_FIRES, "outcome" => "missed").increment(missed);
 }
 

@@ -59,7 +59,7 @@ async fn scheduled_job(store: &Store, name: &str, schedule: &ScheduleSpec, after
         .job_create(&job_spec(name, JobKind::Batch), &Input::Keep(None), serde_json::json!({}), "alice")
         .await
         .unwrap();
-    store.schedule_put(id, schedule, "alice").await.unwrap().expect("a batch job takes a schedule");
+    store.schedule_put(id, schedule, "alice", None).await.unwrap().expect("a batch job takes a schedule");
     sqlx::query("update schedules set after_at = $2, next_fire_at = $2 where job_id = $1")
         .bind(id)
         .bind(after)
@@ -222,7 +222,7 @@ async fn a_deposed_leader_fires_nothing_and_paused_or_deleted_schedules_do_not_f
     assert!(scheduled_runs(&store, job).await.is_empty());
 
     let paused = ScheduleSpec { paused: true, ..every_minute(ConcurrencyPolicy::Allow, None) };
-    store.schedule_put(job, &paused, "alice").await.unwrap().unwrap();
+    store.schedule_put(job, &paused, "alice", None).await.unwrap().unwrap();
     sqlx::query("update schedules set after_at = $2, next_fire_at = $2 where job_id = $1")
         .bind(job)
         .bind(after)
@@ -242,7 +242,8 @@ async fn a_deposed_leader_fires_nothing_and_paused_or_deleted_schedules_do_not_f
         .job_create(&job_spec("stream", JobKind::Streaming), &Input::Keep(None), serde_json::json!({}), "alice")
         .await
         .unwrap();
-    let refused = store.schedule_put(streaming, &every_minute(ConcurrencyPolicy::Allow, None), "alice").await.unwrap();
+    let refused =
+        store.schedule_put(streaming, &every_minute(ConcurrencyPolicy::Allow, None), "alice", None).await.unwrap();
     assert!(refused.is_none(), "only batch jobs take a schedule");
     let kinds: Vec<String> = store.job_events(job).await.unwrap().into_iter().map(|e| e.kind).collect();
     assert_eq!(kinds, ["created", "schedule_set", "schedule_set"]);

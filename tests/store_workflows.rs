@@ -8,11 +8,12 @@ mod common;
 use std::collections::BTreeMap;
 
 use berth::config::Config;
-use berth::domain::{ConcurrencyPolicy, Flow, JobKind, Priority};
+use berth::domain::{ConcurrencyPolicy, FireOutcome, Flow, JobKind, Priority};
 use berth::resources::Resources;
 use berth::retry::RetryPolicy;
 use berth::scheduler::SchedulerSettings;
 use berth::scheduler::schedules;
+use berth::store::grants::Viewer;
 use berth::store::jobs::{Input, JobSpec, StartParams};
 use berth::store::schedules::ScheduleSpec;
 use berth::store::workflows::Started;
@@ -202,7 +203,7 @@ async fn a_schedule_fire_starts_a_workflow_run_and_forbid_skips_while_one_runs()
         starting_deadline_seconds: None,
         paused: false,
     };
-    store.schedule_put(wf_job, &schedule, "alice").await.unwrap().expect("a workflow job takes a schedule");
+    store.schedule_put(wf_job, &schedule, "alice", None).await.unwrap().expect("a workflow job takes a schedule");
     sqlx::query("update schedules set after_at = $2, next_fire_at = $2 where job_id = $1")
         .bind(wf_job)
         .bind(at("2030-01-01T10:00:00Z"))
@@ -265,4 +266,67 @@ async fn clean(store: &Store, epoch: i64, until: DateTime<Utc>) -> i64 {
     let done = tx.runs_clean_batch(until, 100, until, "test").await.unwrap();
     tx.commit().await.unwrap();
     done.runs
+}
+
+#[tokio::test]
+async fn a_workflow_fire_starts_nothing_once_its_setter_may_no_longer_run_a_step() {
+    let store = common::fresh_store().await;
+    let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
+    // bob's job, which alice may run; alice's workflow over it, scheduled by alice.
+    let bobs_spec = spec("bobs", JobKind::Batch, vec![]);
+    let bobs = store.job_create(&bobs_spec, &Input::Keep(None), serde_json::json!({}), "bob").await.unwrap();
+    let run_grant = vec![("user".to_string(), "alice".to_string(), "run".to_string())];
+    store.job_grants_replace(bobs, &run_grant, "bob").await.unwrap();
+    let wf_job = create(&store, &spec("nightly", JobKind::Workflow, vec![step("a", bobs, &[])])).await;
+    let schedule = ScheduleSpec {
+        cron: "* * * * *".into(),
+        time_zone: "UTC".into(),
+        policy: ConcurrencyPolicy::Allow,
+        starting_deadline_seconds: None,
+        paused: false,
+    };
+    let alice = Viewer { subject: "alice".into(), groups: vec![] };
+    store.schedule_put(wf_job, &schedule, "alice", Some(&alice)).await.unwrap().unwrap();
+    sqlx::query("update schedules set after_at = $2, next_fire_at = $2 where job_id = $1")
+        .bind(wf_job)
+        .bind(at("2030-01-01T10:00:00Z"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let settings = SchedulerSettings::from_config(&Config::default());
+    let workflow_runs = || async {
+        let n: i64 = sqlx::query_scalar("select count(*) from workflow_runs where job_id = $1")
+            .bind(wf_job)
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+        n
+    };
+    let (_, fired) =
+        schedules::run(&store, leader.epoch(), &settings, Some(at("2030-01-01T10:01:00.100Z")), 100).await.unwrap();
+    assert_eq!((fired.started, fired.refused), (1, 0), "alice may run bob's job");
+    assert_eq!(workflow_runs().await, 1);
+
+    // bob takes `run` back: the next fire starts nothing and says why.
+    store.job_grants_replace(bobs, &[], "bob").await.unwrap();
+    let (_, fired) =
+        schedules::run(&store, leader.epoch(), &settings, Some(at("2030-01-01T10:02:00.100Z")), 100).await.unwrap();
+    assert_eq!((fired.started, fired.refused), (0, 1));
+    assert_eq!(workflow_runs().await, 1, "no second workflow run");
+    let fires = store.schedule_fires(wf_job, 10).await.unwrap();
+    assert_eq!(fires[0].outcome, FireOutcome::Refused, "{fires:?}");
+    assert_eq!(fires[0].fire_at, at("2030-01-01T10:02:00Z"));
+
+    // An admin's schedule (no setter) is not checked; nor is the grant's return needed for it.
+    store.schedule_put(wf_job, &schedule, "root", None).await.unwrap().unwrap();
+    sqlx::query("update schedules set after_at = $2, next_fire_at = $2 where job_id = $1")
+        .bind(wf_job)
+        .bind(at("2030-01-01T10:02:30Z"))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let (_, fired) =
+        schedules::run(&store, leader.epoch(), &settings, Some(at("2030-01-01T10:03:00.100Z")), 100).await.unwrap();
+    assert_eq!((fired.started, fired.refused), (1, 0));
+    assert_eq!(workflow_runs().await, 2);
 }

@@ -15,7 +15,8 @@
 -- elements), $5 fire time to start (nullable elements), $6 job ids of missed fires, $7 their fire
 -- times, $8 now (nullable), $9 true when admission is off (every run is legacy).
 -- Workflow jobs (kind `workflow`) fire the same way, judged on their running workflow runs; their
--- fire rows name no run, and the statement returns them for the caller to start.
+-- fire rows name no run, and the statement returns them (with their fire times) for the caller to
+-- start, or to record `refused` when the schedule's setter may no longer run every step.
 -- Row locks: the schedule rows (already held by schedules/due.sql), the replaced runs (update).
 with input as (
     select * from unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[])
@@ -120,5 +121,8 @@ select (select count(*) from fired where outcome = 'started')::bigint as started
        -- Workflow jobs to start (and, `replaced`, whose running workflow runs to cancel first).
        (select coalesce(array_agg(f.job_id order by f.job_id), '{}') from fired f join jobs j on j.id = f.job_id
         where j.kind = 'workflow' and f.outcome in ('started', 'replaced'))::bigint[] as workflows,
+       -- Their fire times, element by element.
+       (select coalesce(array_agg(f.fire_at order by f.job_id), '{}') from fired f join jobs j on j.id = f.job_id
+        where j.kind = 'workflow' and f.outcome in ('started', 'replaced'))::timestamptz[] as workflows_fire_at,
        (select coalesce(array_agg(f.job_id order by f.job_id), '{}') from fired f join jobs j on j.id = f.job_id
         where j.kind = 'workflow' and f.outcome = 'replaced')::bigint[] as workflows_replaced

@@ -189,7 +189,7 @@ pub async fn put_schedule(
     let body: ScheduleBody = read_body(req).await?;
     let spec = body.into_spec(None)?;
     require_steps_unless_paused(&state, &caller, &job, &spec).await?;
-    set(&state, job.id, job.spec.kind, &spec, &caller.actor(None)).await
+    set(&state, job.id, job.spec.kind, &spec, &caller).await
 }
 
 /// Changes some fields of the job's schedule (those the body sets): `{"paused": true}` pauses it,
@@ -210,7 +210,7 @@ pub async fn patch_schedule(
     let body: ScheduleBody = read_body(req).await?;
     let spec = body.into_spec(Some(&current.spec))?;
     require_steps_unless_paused(&state, &caller, &job, &spec).await?;
-    set(&state, job.id, job.spec.kind, &spec, &caller.actor(None)).await
+    set(&state, job.id, job.spec.kind, &spec, &caller).await
 }
 
 /// Removes the job's schedule: no more fires. Runs it started are untouched.
@@ -287,13 +287,13 @@ async fn require_steps_unless_paused(
     super::workflows::check_steps(state, caller, &job.spec).await
 }
 
-/// Stores a checked schedule for a job of `kind` and answers its view.
+/// Stores a checked schedule for a job of `kind`, set by `caller`, and answers its view.
 async fn set(
     state: &AppState,
     job: JobId,
     kind: JobKind,
     spec: &ScheduleSpec,
-    actor: &str,
+    caller: &Caller,
 ) -> Result<Json<ScheduleView>> {
     if !matches!(kind, JobKind::Batch | JobKind::Workflow) {
         return Err(Error::bad_request(
@@ -301,7 +301,13 @@ async fn set(
             format!("job {job} has kind {kind}: only batch and workflow jobs take a schedule"),
         ));
     }
-    state.store.schedule_put(job, spec, actor).await?.ok_or_else(|| Error::NotFound(format!("job {job}")))?;
+    // The setter, for a workflow's fires to be checked against: not an admin's (or auth off).
+    let setter = caller.viewer();
+    state
+        .store
+        .schedule_put(job, spec, &caller.actor(None), setter.as_ref())
+        .await?
+        .ok_or_else(|| Error::NotFound(format!("job {job}")))?;
     Ok(Json(view(state, job).await?))
 }
 

@@ -244,7 +244,7 @@ impl Prepared {
         }
         self.tx.commit().await?;
         let f = self.fired;
-        crate::metrics::schedule_fires(f.started, f.replaced, f.skipped, f.missed);
+        crate::metrics::schedule_fires(f.started, f.replaced, f.skipped, f.missed, f.refused);
         tracing::debug!(
             at = %self.at,
             late_ms = (now - self.at).num_milliseconds(),
@@ -273,7 +273,7 @@ pub async fn run(
     let decisions = decisions(&due, at);
     let fired = tx.schedule_fire(&decisions, now, settings.admission_off).await?;
     tx.commit().await?;
-    crate::metrics::schedule_fires(fired.started, fired.replaced, fired.skipped, fired.missed);
+    crate::metrics::schedule_fires(fired.started, fired.replaced, fired.skipped, fired.missed, fired.refused);
     if fired.started + fired.replaced + fired.skipped + fired.missed > 0 {
         tracing::debug!(
             started = fired.started,

@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, Row};
 
 use super::admission::LeaderTx;
+use super::grants::Viewer;
 use super::notify::{self, notify};
 use super::{JobId, Result, RunId, Store};
 use crate::domain::{ConcurrencyPolicy, FireOutcome};
@@ -106,6 +107,8 @@ pub struct Fired {
     pub replaced: u64,
     /// Fires skipped because a run was active (`forbid`).
     pub skipped: u64,
+    /// Workflow fires refused: the schedule's setter no longer holds `run` on every step's job.
+    pub refused: u64,
     /// Fire times recorded as missed.
     pub missed: u64,
     /// Schedules advanced.
@@ -113,9 +116,17 @@ pub struct Fired {
 }
 
 impl Store {
-    /// Sets the schedule of batch job `job` (creates or replaces it) and wakes the leader; `None`
-    /// when the job does not exist, is deleted or is not a batch job.
-    pub async fn schedule_put(&self, job: JobId, spec: &ScheduleSpec, actor: &str) -> Result<Option<ScheduleRow>> {
+    /// Sets the schedule of batch or workflow job `job` (creates or replaces it) and wakes the
+    /// leader; `None` when the job does not exist, is deleted or is neither. `setter`: who set it
+    /// (`None`: an admin, or auth off); each fire of a workflow's schedule starts nothing unless
+    /// the setter still holds `run` on every step's job ([`FireOutcome::Refused`]).
+    pub async fn schedule_put(
+        &self,
+        job: JobId,
+        spec: &ScheduleSpec,
+        actor: &str,
+        setter: Option<&Viewer>,
+    ) -> Result<Option<ScheduleRow>> {
         let row = sqlx::query(include_str!("../../sql/schedules/put.sql"))
             .bind(job)
             .bind(&spec.cron)
@@ -125,6 +136,8 @@ impl Store {
             .bind(spec.paused)
             .bind(actor)
             .bind(None::<DateTime<Utc>>)
+            .bind(setter.map(|v| v.subject.as_str()))
+            .bind(setter.map(|v| v.groups.as_slice()))
             .fetch_optional(self.pool())
             .await?;
         row.as_ref().map(schedule_from_row).transpose()
@@ -266,11 +279,16 @@ impl LeaderTx {
         }
         let replaced: Vec<JobId> = row.try_get("workflows_replaced")?;
         let workflows: Vec<JobId> = row.try_get("workflows")?;
-        super::workflows::fire(&mut self.tx, &replaced, &workflows, admission_off).await?;
+        let fire_at: Vec<DateTime<Utc>> = row.try_get("workflows_fire_at")?;
+        let starts: Vec<(JobId, DateTime<Utc>)> = workflows.into_iter().zip(fire_at).collect();
+        let refused = super::workflows::fire(&mut self.tx, &replaced, &starts, admission_off).await?;
+        let refused_replaced = refused.iter().filter(|j| replaced.contains(j)).count() as u64;
+        let refused_started = refused.len() as u64 - refused_replaced;
         Ok(Fired {
-            started: count("started")?,
-            replaced: count("replaced")?,
+            started: count("started")?.saturating_sub(refused_started),
+            replaced: count("replaced")?.saturating_sub(refused_replaced),
             skipped: count("skipped")?,
+            refused: refused.len() as u64,
             missed: count("missed")?,
             advanced: count("advanced")?,
         })

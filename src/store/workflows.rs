@@ -201,16 +201,24 @@ async fn workflow_cancel(conn: &mut PgConnection, id: WorkflowRunId, actor: &str
 }
 
 /// The workflow part of a schedule pass, in the leader's transaction: cancels the running
-/// workflow runs of the `replaced` jobs, then starts a workflow run of each job of `start`.
-/// A workflow whose definition no longer holds (a step's job was deleted) starts nothing, with a
-/// warning; its fire stays recorded.
+/// workflow runs of the `replaced` jobs, then starts a workflow run of each job of `start` (with
+/// its fire time). A fire whose schedule's setter no longer holds `run` on every step's job
+/// (schedules/refused.sql) does neither: its fire is recorded `refused`, with a warning, and its
+/// job is returned. A workflow whose definition no longer holds (a step's job was deleted) starts
+/// nothing, with a warning; its fire stays recorded.
 pub(super) async fn fire(
     conn: &mut PgConnection,
     replaced: &[JobId],
-    start: &[JobId],
+    start: &[(JobId, DateTime<Utc>)],
     admission_off: bool,
-) -> Result<()> {
-    for job in replaced {
+) -> Result<Vec<JobId>> {
+    let jobs: Vec<JobId> = start.iter().map(|(job, _)| *job).collect();
+    let refused: Vec<JobId> = if jobs.is_empty() {
+        Vec::new()
+    } else {
+        sqlx::query_scalar(include_str!("../../sql/schedules/refused.sql")).bind(&jobs).fetch_all(&mut *conn).await?
+    };
+    for job in replaced.iter().filter(|j| !refused.contains(j)) {
         let active: Vec<WorkflowRunId> =
             sqlx::query_scalar(include_str!("../../sql/workflows/active.sql")).bind(job).fetch_all(&mut *conn).await?;
         for wf in active {
@@ -218,13 +226,23 @@ pub(super) async fn fire(
         }
     }
     let p = StartParams { triggered_by: "schedule".into(), admission_off, ..StartParams::default() };
-    for job in start {
+    for (job, fire_at) in start {
+        if refused.contains(job) {
+            sqlx::query(include_str!("../../sql/schedules/refuse_fire.sql"))
+                .bind(job)
+                .bind(fire_at)
+                .execute(&mut *conn)
+                .await?;
+            tracing::warn!(job = %job, %fire_at, "a workflow's schedule fired, and whoever set it may no longer run \
+                every step's job: nothing started (the fire is recorded refused; set or resume the schedule again)");
+            continue;
+        }
         match workflow_start(conn, *job, &p).await? {
             Started::Started { .. } => {}
             other => tracing::warn!(job = %job, outcome = ?other, "a workflow's schedule fired but nothing started"),
         }
     }
-    Ok(())
+    Ok(refused)
 }
 
 /// The kinds of the jobs among `ids` that exist, locked FOR SHARE until the transaction ends.
