@@ -251,7 +251,8 @@ async fn a_run_whose_cancel_was_requested_is_not_retried_when_its_attempt_fails(
 async fn a_run_whose_cancel_was_requested_is_cancelled_not_queued_again_when_handed_back() {
     let store = common::fresh_store().await;
     let (_, claimed) = cancel_requested_run(&store).await;
-    assert!(store.run_release(claimed.id, claimed.attempt_id, "worker shut down").await.unwrap());
+    let became = store.run_release_to(claimed.id, claimed.attempt_id, "worker shut down").await.unwrap();
+    assert_eq!(became, Some(RunState::Cancelled), "what the worker counts it as (berth_runs_finished_total)");
     let (state, flag, ended, kind) = after_cancel(&store, claimed.id).await;
     assert_eq!((state.as_str(), flag, ended, kind.as_str()), CANCELLED);
     assert_eq!(stored(&store, claimed.id).await[0].5, "handed_back");
@@ -270,7 +271,10 @@ async fn a_hand_back_without_a_cancel_queues_the_run_again() {
     let worker = setup(&store).await;
     let run = store.run_submit(common::priority_submit()).await.unwrap();
     let (claimed, _) = admit_and_claim(&store, worker, run).await;
-    assert!(store.run_release(run, claimed.attempt_id, "worker shut down").await.unwrap());
+    assert_eq!(
+        store.run_release_to(run, claimed.attempt_id, "worker shut down").await.unwrap(),
+        Some(RunState::Queued)
+    );
     let (state, flag, ended, kind) = after_cancel(&store, run).await;
     assert_eq!((state.as_str(), flag, ended, kind.as_str()), ("queued", false, false, "requeued"));
 }

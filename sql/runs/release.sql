@@ -43,4 +43,4 @@ select id, coalesce($4::timestamptz, now()),
             else $3 end,
        jsonb_build_object('attempt_id', attempt_id, 'state', state)
 from run
-returning run_id
+returning run_id, details ->> 'state' as state

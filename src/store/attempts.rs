@@ -209,8 +209,15 @@ impl Store {
     /// Hands a running attempt back to the queue at its place (graceful drain); false when the
     /// attempt's fencing token is no longer current.
     pub async fn run_release(&self, run: RunId, attempt: AttemptId, reason: &str) -> Result<bool> {
+        Ok(self.run_release_to(run, attempt, reason).await?.is_some())
+    }
+
+    /// [`Store::run_release`], answering the run's state after it: `queued` or `admitted` (handed
+    /// back), or `cancelled` / `aborted` when its cancel was requested (it ends instead of running
+    /// again); `None` when the attempt's fencing token is no longer current.
+    pub async fn run_release_to(&self, run: RunId, attempt: AttemptId, reason: &str) -> Result<Option<RunState>> {
         let mut tx = self.pool().begin().await?;
-        let done: Option<RunId> = sqlx::query_scalar(include_str!("../../sql/runs/release.sql"))
+        let done: Option<(RunId, RunState)> = sqlx::query_as(include_str!("../../sql/runs/release.sql"))
             .bind(run)
             .bind(attempt)
             .bind(reason)
@@ -222,7 +229,7 @@ impl Store {
             notify(&mut tx, notify::ADMITTED).await?;
         }
         tx.commit().await?;
-        Ok(done.is_some())
+        Ok(done.map(|(_, state)| state))
     }
 }
 

@@ -147,13 +147,19 @@ impl Attempt {
                 let released = super::outage::until_done("hand the run back", || async {
                     let reason = "worker shut down: handed back to the queue";
                     self.store
-                        .run_release(id, token, reason)
+                        .run_release_to(id, token, reason)
                         .await
                         .map_err(|e| tracing::warn!(run = %id, error = %e))
                         .ok()
                 })
                 .await;
-                return if released { Ended::HandedBack } else { Ended::Fenced };
+                // A run whose cancel was requested ends instead of going back (runs/release.sql):
+                // counted as what it became.
+                return match released {
+                    Some(state) if state.is_terminal() => Ended::Finished(state.as_str()),
+                    Some(_) => Ended::HandedBack,
+                    None => Ended::Fenced,
+                };
             }
             Ok(r) => {
                 let (end, message) = match r.outcome {
