@@ -278,3 +278,43 @@ async fn a_hand_back_without_a_cancel_queues_the_run_again() {
     let (state, flag, ended, kind) = after_cancel(&store, run).await;
     assert_eq!((state.as_str(), flag, ended, kind.as_str()), ("queued", false, false, "requeued"));
 }
+
+/// The same three paths for a streaming run whose abort was requested: it ends `aborted` (never
+/// restarted), not `cancelled` and not queued again.
+#[tokio::test]
+async fn a_streaming_run_whose_abort_was_requested_ends_aborted_on_every_hand_back_path() {
+    const ABORTED: (&str, bool, bool, &str) = ("aborted", false, true, "aborted");
+    async fn streaming(store: &Store, run: RunId) {
+        let restart = serde_json::json!({"restart_policy": "always", "submission_retries": 3,
+            "submission_retry_interval": 1.0, "failure_retries": 3, "failure_retry_interval": 1.0});
+        sqlx::query("update runs set restart = $2 where id = $1")
+            .bind(run.0)
+            .bind(restart)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+
+    let store = common::fresh_store().await;
+    let (_, claimed) = cancel_requested_run(&store).await;
+    streaming(&store, claimed.id).await;
+    let became = store.run_release_to(claimed.id, claimed.attempt_id, "worker shut down").await.unwrap();
+    assert_eq!(became, Some(RunState::Aborted), "a drain's hand-back");
+    let (state, flag, ended, kind) = after_cancel(&store, claimed.id).await;
+    assert_eq!((state.as_str(), flag, ended, kind.as_str()), ABORTED);
+
+    let store = common::fresh_store().await;
+    let (worker, claimed) = cancel_requested_run(&store).await;
+    streaming(&store, claimed.id).await;
+    assert_eq!(store.run_release_orphans(worker, &[], 0.0).await.unwrap(), vec![claimed.id], "an orphan");
+    let (state, flag, ended, kind) = after_cancel(&store, claimed.id).await;
+    assert_eq!((state.as_str(), flag, ended, kind.as_str()), ABORTED);
+
+    let store = common::fresh_store().await;
+    let (worker, claimed) = cancel_requested_run(&store).await;
+    streaming(&store, claimed.id).await;
+    store.worker_stop(worker).await.unwrap();
+    assert_eq!(rescue(&store).await, 1, "its worker died");
+    let (state, flag, ended, kind) = after_cancel(&store, claimed.id).await;
+    assert_eq!((state.as_str(), flag, ended, kind.as_str()), ABORTED);
+}
