@@ -257,3 +257,27 @@ async fn moving_every_job_to_legacy_is_recorded_on_each_job() {
     assert_eq!(app.state(run["id"].as_i64().unwrap()).await, "admitted");
     app.stop().await;
 }
+
+/// Starting a run needs only `run`; an env override that changes how bash or the loader start the
+/// job (`BASH_ENV` runs its value's command substitutions before `run.sh`) would let a `run` grant
+/// replace the job's code. Those are 400s that start nothing; other names go through, and the
+/// job's own definition may still set them.
+#[tokio::test]
+async fn a_start_may_not_override_the_variables_that_change_how_the_job_starts() {
+    let app = TestApp::spawn(test_config(), API_ONLY).await;
+    let (status, job) = app.post_json("/api/v1/jobs", echo_job("guarded")).await;
+    assert_eq!(status, 201, "{job}");
+    let runs = format!("/api/v1/jobs/{}/runs", job["id"]);
+    for name in ["BASH_ENV", "ENV", "SHELLOPTS", "PS4", "LD_PRELOAD", "PATH", "PYTHONPATH", "NODE_OPTIONS"] {
+        let (status, body) = app.post_json(&runs, json!({"env": {name: "$(touch /tmp/owned)"}})).await;
+        assert_eq!((status, body["error"].as_str()), (400, Some("invalid_field")), "{name}: {body}");
+        assert!(body["message"].as_str().unwrap().contains(name), "{body}");
+    }
+    let (_, started) = app.get_json(&format!("{runs}?limit=10")).await;
+    assert_eq!(started["runs"].as_array().map(Vec::len), Some(0), "nothing started: {started}");
+    let (status, run) = app.post_json(&runs, json!({"env": {"GREETING": "hi", "MY_PATH": "/data"}})).await;
+    assert_eq!(status, 201, "{run}");
+    let own = json!({"name": "own-path", "service": "example", "command": ["true"], "env": {"PATH": "/opt/bin:/usr/bin:/bin"}});
+    assert_eq!(app.post_json("/api/v1/jobs", own).await.0, 201, "the job's own definition may set it");
+    app.stop().await;
+}

@@ -506,6 +506,51 @@ impl FilesCheck {
     }
 }
 
+/// Environment variables a run's start may not override (`POST /api/v1/jobs/{id}/runs`, a
+/// workflow's start): those that make the shell or the dynamic loader run or load other code
+/// before or around the job's own (`BASH_ENV`, `SHELLOPTS` with `PS4`, `LD_PRELOAD`, an
+/// interpreter's startup options, `PATH`). Starting needs only `run`; with these a `run` grant
+/// would be leave to replace the job's code, which takes `update`. The job's own definition may set
+/// them (its owner's choice). Names, exact.
+pub const ENV_NOT_OVERRIDDEN: [&str; 13] = [
+    "ENV",
+    "PATH",
+    "IFS",
+    "CDPATH",
+    "GLOBIGNORE",
+    "SHELLOPTS",
+    "BASHOPTS",
+    "PS4",
+    "PROMPT_COMMAND",
+    "HOSTALIASES",
+    "LOCPATH",
+    "NLSPATH",
+    "CLASSPATH",
+];
+
+/// Prefixes of the names [`ENV_NOT_OVERRIDDEN`] covers by family: bash's own (`BASH_ENV`,
+/// `BASH_FUNC_...`), the dynamic loader's, and the interpreters' startup and module paths.
+pub const ENV_PREFIXES_NOT_OVERRIDDEN: [&str; 10] =
+    ["BASH_", "LD_", "GCONV_", "PYTHON", "PERL", "RUBY", "NODE_", "JAVA_", "_JAVA_", "JDK_JAVA_"];
+
+/// Refuses (400) a start's env override that names one of [`ENV_NOT_OVERRIDDEN`] or
+/// [`ENV_PREFIXES_NOT_OVERRIDDEN`].
+pub fn check_env_override(env: &BTreeMap<String, String>) -> Result<()> {
+    let refused = env.keys().find(|k| {
+        ENV_NOT_OVERRIDDEN.contains(&k.as_str()) || ENV_PREFIXES_NOT_OVERRIDDEN.iter().any(|p| k.starts_with(p))
+    });
+    match refused {
+        None => Ok(()),
+        Some(k) => Err(Error::bad_request(
+            "invalid_field",
+            format!(
+                "env {k:?} may not be overridden when a run is started: it changes how the shell or the loader starts \
+                 the job, which only whoever may update the job decides (set it in the job's own env)"
+            ),
+        )),
+    }
+}
+
 /// Refuses a job name outside 1–255 letters, digits, dashes, underscores, dots and spaces.
 pub fn check_name(name: &str) -> Result<()> {
     let chars = name.chars().count();

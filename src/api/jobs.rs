@@ -387,6 +387,7 @@ pub async fn start_run(
         return Ok((StatusCode::CREATED, Json(StartedView::Workflow(Box::new(view)))));
     }
     let env = body.env.unwrap_or_default();
+    super::job_input::check_env_override(&env)?;
     // The same rules as the job's own fields.
     let check = JobBody { env: Some(env.clone()), args: body.args.clone(), ..JobBody::of(&job.spec) };
     check.into_spec(&state.config, &job.spec.run_as, FilesCheck::kept(&job))?;

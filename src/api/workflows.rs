@@ -229,6 +229,7 @@ pub async fn start(state: &AppState, caller: &Caller, job: &JobRow, body: StartB
     let steps: Vec<JobId> = job.spec.steps.iter().map(|s| s.job).collect();
     require_steps(state, caller, &steps).await?;
     let env = body.env.unwrap_or_default();
+    super::job_input::check_env_override(&env)?;
     let check = super::job_input::JobBody { env: Some(env.clone()), ..super::job_input::JobBody::of(&job.spec) };
     check.into_spec(&state.config, &job.spec.run_as, super::job_input::FilesCheck::None)?;
     let triggered_by = caller.acting_for(body.triggered_by.as_deref())?.unwrap_or_else(|| ACTOR_DEFAULT.into());
