@@ -110,6 +110,9 @@ pub struct RunPage {
 pub const RUN_FILTERS: [&str; 12] =
     ["job", "state", "user", "triggered_by", "namespace", "priority", "tag", "since", "until", "q", "limit", "cursor"];
 
+/// The years a list's `since` and `until` may name.
+pub const TIME_YEARS: std::ops::RangeInclusive<i32> = 1..=9999;
+
 /// The run list's filters from a query string; `job` is forced when the route names one.
 pub fn run_filter(pairs: &Pairs, job: Option<JobId>) -> Result<RunFilter> {
     let states = pairs
@@ -118,7 +121,15 @@ pub fn run_filter(pairs: &Pairs, job: Option<JobId>) -> Result<RunFilter> {
         .map(|s| s.parse::<RunState>().map_err(|e| Error::bad_request("invalid_query", format!("state: {e}"))))
         .collect::<Result<Vec<_>>>()?;
     let time = |name: &str| -> Result<Option<DateTime<Utc>>> {
-        pairs.parsed::<DateTime<Utc>>(name, "an RFC 3339 time such as 2026-11-29T12:00:00Z")
+        let t = pairs.parsed::<DateTime<Utc>>(name, "an RFC 3339 time such as 2026-11-29T12:00:00Z")?;
+        // chrono reads any signed year; PostgreSQL refuses years before 4713 BC (a 500 if sent).
+        match t {
+            Some(t) if !(TIME_YEARS.contains(&chrono::Datelike::year(&t))) => Err(Error::bad_request(
+                "invalid_query",
+                format!("{name}: the year must be {} to {}", TIME_YEARS.start(), TIME_YEARS.end()),
+            )),
+            t => Ok(t),
+        }
     };
     let job = match job {
         Some(j) => Some(j),

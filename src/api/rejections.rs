@@ -1,6 +1,7 @@
 //! Every error the API answers is `{ "error", "message" }`, including the ones axum's extractors
 //! answer themselves in plain text before a handler runs (a path segment that is not UTF-8, a
-//! request that is not multipart, a malformed query): this middleware rewrites those.
+//! request that is not multipart, a malformed query), and the bodiless 404 and 405 of a path or a
+//! method no route has: this middleware rewrites those.
 
 use axum::Json;
 use axum::body::to_bytes;
@@ -14,16 +15,19 @@ use super::error::ErrorBody;
 /// Longest plain-text rejection carried into the message (axum's are one line).
 const MESSAGE_MAX_BYTES: usize = 4096;
 
-/// Rewrites a plain-text 4xx or 5xx answer into an [`ErrorBody`] with the same status.
+/// Rewrites a plain-text or untyped 4xx or 5xx answer into an [`ErrorBody`] with the same status:
+/// axum's own 404 for a path no route has and 405 for a method a route lacks come with no body and
+/// no content type. A `HEAD` answer keeps its bodiless form (the seed's `HEAD /download/{id}`).
 pub async fn json_errors(req: Request, next: Next) -> Response {
+    let head = req.method() == axum::http::Method::HEAD;
     let response = next.run(req).await;
     let status = response.status();
-    let plain = response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/plain"));
-    if !(status.is_client_error() || status.is_server_error()) || !plain {
+    let content_type = response.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    let rewritten = match content_type {
+        Some(v) => v.starts_with("text/plain"),
+        None => !head,
+    };
+    if !(status.is_client_error() || status.is_server_error()) || !rewritten {
         return response;
     }
     let text = match to_bytes(response.into_body(), MESSAGE_MAX_BYTES).await {
