@@ -128,6 +128,51 @@ async fn deleting_a_job_with_active_runs_needs_cancel_runs_and_its_runs_stay_rea
     assert!(again.is_ok(), "a deleted job's name is free again");
 }
 
+/// A run a worker claims while a delete with `cancel_runs` runs (admitted in the delete's snapshot,
+/// running by the time its update reaches the row) is asked to stop, not missed: with one update
+/// per state, each skipped it, and the run went on after its job was deleted.
+#[tokio::test]
+async fn a_delete_stops_a_run_claimed_while_it_runs() {
+    let store = common::fresh_store().await;
+    common::create_namespace(&store, "default", 1000).await;
+    let worker = common::register_example_worker(&store).await;
+    let id = store.job_create(&spec("raced"), &Input::Keep(None), serde_json::json!({}), "alice").await.unwrap();
+    let run = start(&store, id, "alice").await;
+    assert_eq!(common::admit_once(&store, "test").await, vec![run]);
+    // A claim in flight: the run is running in its transaction, which has not committed.
+    let mut claim = store.pool().begin().await.unwrap();
+    sqlx::query("update runs set state = 'running', worker_id = $2, started_at = now() where id = $1")
+        .bind(run.0)
+        .bind(worker.0)
+        .execute(&mut *claim)
+        .await
+        .unwrap();
+    let deleting = {
+        let store = store.clone();
+        tokio::spawn(async move { store.job_delete(id, true, "bob").await })
+    };
+    common::wait_for("the delete to wait for the claimed row", std::time::Duration::from_secs(10), || async {
+        let n: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like '-- Deletes a job%'",
+        )
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        (n > 0).then_some(())
+    })
+    .await;
+    claim.commit().await.unwrap();
+    assert_eq!(deleting.await.unwrap().unwrap(), Deleted::Done { cancelled: 0, stopping: 1 });
+    let row = store.run_get(run).await.unwrap().unwrap();
+    assert_eq!(row.state, RunState::Running);
+    let asked: bool = sqlx::query_scalar("select cancel_requested from runs where id = $1")
+        .bind(run.0)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert!(asked, "its worker is asked to stop it");
+}
+
 #[tokio::test]
 async fn the_job_list_finds_substrings_else_similar_names_page_by_page() {
     let store = common::fresh_store().await;

@@ -434,3 +434,57 @@ async fn a_prepared_fire_neither_blocks_admission_nor_survives_a_takeover() {
     let (decided, fired) = schedules::run(&store, leader.epoch() + 1, &settings(), Some(fire), 100).await.unwrap();
     assert_eq!((decided, fired.started), (1, 1), "the new leader fires it");
 }
+
+/// Waits until a backend running a statement that starts with `comment` waits on a row lock.
+async fn waits_on_a_lock(store: &Store, comment: &str) {
+    let pattern = format!("{comment}%");
+    common::wait_for("a statement to wait on a lock", std::time::Duration::from_secs(10), || async {
+        let n: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like $1",
+        )
+        .bind(&pattern)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        (n > 0).then_some(())
+    })
+    .await;
+}
+
+/// A prepared fire holds the jobs it fires FOR SHARE until it commits, as a start by hand does: an
+/// edit waits for it (else the fire would commit a run of a definition, or an input, replaced
+/// meanwhile), and a job delete, which takes the schedule before the job, waits too, without a
+/// deadlock.
+#[tokio::test]
+async fn a_prepared_fire_holds_its_job_so_edits_and_deletes_wait_for_its_commit() {
+    let store = common::fresh_store().await;
+    let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
+    let fire = DateTime::from_timestamp(db_now(&store).await.timestamp() + 2, 0).unwrap();
+    let job =
+        scheduled_job(&store, "held", &every_second(ConcurrencyPolicy::Allow, None), fire - Duration::seconds(1)).await;
+    sqlx::query("update schedules set next_fire_at = $2 where job_id = $1")
+        .bind(job)
+        .bind(fire)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let next = store.schedule_next_fire(None).await.unwrap().expect("the fire time");
+    let mut prepared = schedules::Prepared::begin(&store, leader.epoch(), next).await.unwrap();
+    assert_eq!(prepared.more(&settings(), 100).await.unwrap(), 1);
+
+    let mut other = store.pool().acquire().await.unwrap();
+    sqlx::query("set lock_timeout = '200ms'").execute(&mut *other).await.unwrap();
+    let edit = sqlx::query("update jobs set description = 'edited' where id = $1").bind(job).execute(&mut *other).await;
+    let code = edit.err().and_then(|e| e.as_database_error().and_then(|d| d.code().map(|c| c.to_string())));
+    assert_eq!(code.as_deref(), Some("55P03"), "an edit waits for the prepared fire (here: a lock timeout)");
+
+    let deleting = {
+        let store = store.clone();
+        tokio::spawn(async move { store.job_delete(job, true, "alice").await })
+    };
+    waits_on_a_lock(&store, "-- Locks the schedule of job").await;
+    prepared.commit().await.unwrap().expect("committed at its time");
+    let deleted = deleting.await.unwrap().expect("no deadlock");
+    assert!(matches!(deleted, berth::store::jobs::Deleted::Done { .. }), "{deleted:?}");
+    assert_eq!(scheduled_runs(&store, job).await.len(), 1, "the fire's run, committed before the delete");
+}

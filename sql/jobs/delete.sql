@@ -6,17 +6,24 @@ with job as (
     update jobs set deleted_at = coalesce($4::timestamptz, now()), updated_at = coalesce($4::timestamptz, now())
     where id = $1 and deleted_at is null
     returning id, deleted_at
+), stopped as (
+    -- One update decides each run on its latest version: a run a worker claims while this
+    -- statement runs (admitted in its snapshot, running when the update reaches it) is asked to
+    -- stop, not missed (two updates, one per state, each skipped it: workflows/cancel.sql).
+    update runs r
+    set state = case when r.state = 'running' then r.state else 'cancelled' end,
+        finished_at = case when r.state = 'running' then r.finished_at else job.deleted_at end,
+        head_since = case when r.state = 'running' then r.head_since end,
+        cancel_requested = r.state = 'running',
+        message = case when r.state = 'running' then r.message else 'its job was deleted' end
+    from job
+    where $3 and r.job_id = job.id and r.state in ('queued', 'waiting', 'admitted', 'running')
+      and not r.cancel_requested
+    returning r.id, r.state, r.finished_at
 ), unstarted as (
-    update runs r set state = 'cancelled', finished_at = job.deleted_at, head_since = null,
-                      message = 'its job was deleted'
-    from job
-    where $3 and r.job_id = job.id and r.state in ('queued', 'waiting', 'admitted')
-    returning r.id, r.finished_at
+    select id, finished_at from stopped where state = 'cancelled'
 ), running as (
-    update runs r set cancel_requested = true
-    from job
-    where $3 and r.job_id = job.id and r.state = 'running' and not r.cancel_requested
-    returning r.id
+    select id from stopped where state = 'running'
 ), run_events as (
     insert into run_events (run_id, at, kind, actor, message)
     select id, finished_at, 'cancelled', $2, 'its job was deleted' from unstarted

@@ -17,7 +17,8 @@
 -- Workflow jobs (kind `workflow`) fire the same way, judged on their running workflow runs; their
 -- fire rows name no run, and the statement returns them (with their fire times) for the caller to
 -- start, or to record `refused` when the schedule's setter may no longer run every step.
--- Row locks: the schedule rows (already held by schedules/due.sql), the replaced runs (update).
+-- Row locks: the schedule rows (already held by schedules/due.sql), the jobs that fire (FOR SHARE,
+-- until the commit), the replaced runs (update).
 with input as (
     select * from unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[], $4::timestamptz[], $5::timestamptz[])
         as i (job_id, seen_after, new_after, next_fire_at, start_at)
@@ -26,6 +27,14 @@ with input as (
     from input i
     where s.job_id = i.job_id and s.after_at = i.seen_after and not s.paused
     returning s.job_id, s.policy, i.start_at
+), locked as materialized (
+    -- The jobs that fire, FOR SHARE until the commit, as a start by hand locks its job
+    -- (jobs/lock.sql): an edit (a PUT, new files) waits for this fire's commit, so a prepared fire
+    -- that commits seconds later never records a run of a definition, or an input, replaced
+    -- meanwhile (retention could have deleted that input). An edit committed before this statement
+    -- is what it reads.
+    select j.id, j.kind, j.deleted_at from jobs j where j.id in (select job_id from advanced where start_at is not null)
+    for share of j
 ), decided as materialized (
     select a.job_id, a.start_at,
            -- `allow` starts whatever is active: no probe of the job's runs.
@@ -38,7 +47,7 @@ with input as (
                 when a.policy = 'forbid' then 'skipped'
                 else 'replaced' end as outcome
     from advanced a
-    join jobs j on j.id = a.job_id and j.deleted_at is null and j.kind in ('batch', 'workflow')
+    join locked j on j.id = a.job_id and j.deleted_at is null and j.kind in ('batch', 'workflow')
     where a.start_at is not null
 ), numbered as materialized (
     -- The run's id is drawn before the fire row is written, so that the row names its run. A
@@ -59,17 +68,25 @@ with input as (
     where m.job_id in (select job_id from advanced)
     on conflict (job_id, fire_at) do nothing
     returning job_id
+), stopped as (
+    -- One update decides each active run on its latest version: a run a worker claims while this
+    -- statement runs (admitted in its snapshot, running when the update reaches it) is asked to
+    -- stop, not missed (two updates, one per state, each skipped it: workflows/cancel.sql).
+    update runs r
+    set state = case when r.state = 'running' then r.state else 'cancelled' end,
+        finished_at = case when r.state = 'running' then r.finished_at else coalesce($8::timestamptz, now()) end,
+        head_since = case when r.state = 'running' then r.head_since end,
+        cancel_requested = r.state = 'running',
+        message = case when r.state = 'running' then r.message
+                       else 'replaced by the run of its schedule''s fire at ' || f.fire_at end
+    from fired f
+    where f.outcome = 'replaced' and r.job_id = f.job_id and r.state in ('queued', 'waiting', 'admitted', 'running')
+      and not r.cancel_requested
+    returning r.id, r.state, r.finished_at, r.message, f.fire_at
 ), unstarted as (
-    update runs r set state = 'cancelled', finished_at = coalesce($8::timestamptz, now()), head_since = null,
-                      message = 'replaced by the run of its schedule''s fire at ' || f.fire_at
-    from fired f
-    where f.outcome = 'replaced' and r.job_id = f.job_id and r.state in ('queued', 'waiting', 'admitted')
-    returning r.id, r.finished_at, r.message
+    select id, finished_at, message from stopped where state = 'cancelled'
 ), running as (
-    update runs r set cancel_requested = true
-    from fired f
-    where f.outcome = 'replaced' and r.job_id = f.job_id and r.state = 'running' and not r.cancel_requested
-    returning r.id, f.fire_at
+    select id, fire_at from stopped where state = 'running'
 ), run as (
     insert into runs (id, job_id, user_id, service, namespace, priority, flow, cpu, memory, pods, storage, state,
                       enqueued_at, admitted_at, max_attempts, retry_backoff_seconds, retry_backoff_max_seconds,

@@ -238,6 +238,8 @@ impl Store {
     /// unstarted ones and asks the workers to stop the running ones. Finished runs stay readable.
     pub async fn job_delete(&self, id: JobId, cancel_runs: bool, actor: &str) -> Result<Deleted> {
         let mut tx = self.pool().begin().await?;
+        // The schedule before the job: the order a schedule pass takes them in (schedules/lock.sql).
+        sqlx::query(include_str!("../../sql/schedules/lock.sql")).bind(id).execute(&mut *tx).await?;
         let found: Option<JobId> = sqlx::query_scalar(include_str!("../../sql/jobs/lock_for_delete.sql"))
             .bind(id)
             .fetch_optional(&mut *tx)
