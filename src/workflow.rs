@@ -79,8 +79,10 @@ pub enum WorkflowError {
     /// The edges form a cycle (listed from a step back to itself).
     #[error("the steps form a cycle: {}", .0.join(" -> "))]
     Cycle(Vec<String>),
-    /// The step's job does not exist or was deleted.
-    #[error("step {step:?}: job {job} does not exist or was deleted")]
+    /// The step's job does not exist, was deleted, or is an upload's one-off job.
+    #[error(
+        "step {step:?}: job {job} does not exist, was deleted, or is an upload's one-off job (a step runs a stored job)"
+    )]
     UnknownJob {
         /// The step.
         step: String,

@@ -239,6 +239,27 @@ async fn uploads_make_one_off_jobs_that_the_list_hides_unless_asked() {
     assert!(bad["message"].as_str().unwrap().contains("paused"));
     let (status, _) = app.get_json("/api/v1/jobs?cursor=garbage").await;
     assert_eq!(status, 400);
+
+    // Retention drops a one-off job's files with its run and the job once its runs are gone: it
+    // cannot be started again, scheduled or made a workflow step (a copy can).
+    let job = all["jobs"][0]["id"].as_i64().unwrap();
+    let (status, body) = app.post_json(&format!("/api/v1/jobs/{job}/runs"), json!({})).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("one_off_job")), "{body}");
+    let every_minute = json!({"cron": "* * * * *"});
+    let (status, body) =
+        app.send(reqwest::Method::PUT, &format!("/api/v1/jobs/{job}/schedule"), Some(every_minute)).await;
+    assert_eq!((status, body["error"].as_str()), (409, Some("one_off_job")), "{body}");
+    let step = json!({"name": "wf", "service": "example", "kind": "workflow", "steps": [{"name": "a", "job": job}]});
+    let (status, body) = app.post_json("/api/v1/jobs", step).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body["message"].as_str().unwrap().contains("one-off"), "{body}");
+    let runs: i64 = sqlx::query_scalar("select count(*) from runs").fetch_one(app.store.pool()).await.unwrap();
+    assert_eq!(runs, 1, "nothing started");
+    let (status, copy) = app.post_json(&format!("/api/v1/jobs/{job}/duplicate"), json!({})).await;
+    assert_eq!(status, 201, "{copy}");
+    assert_eq!(copy["one_off"], false);
+    let (status, _) = app.post_json(&format!("/api/v1/jobs/{}/runs", copy["id"]), json!({})).await;
+    assert_eq!(status, 201, "the copy is a stored job");
     app.stop().await;
 }
 

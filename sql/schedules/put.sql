@@ -8,7 +8,8 @@
 -- (upsert). No row when the job does not exist, is deleted, or is neither a batch nor a workflow
 -- job.
 with job as (
-    select id from jobs where id = $1 and deleted_at is null and kind in ('batch', 'workflow')
+    -- Not an upload's one-off job: retention drops its files with its run (the API says so first).
+    select id from jobs where id = $1 and deleted_at is null and kind in ('batch', 'workflow') and not one_off
 ), schedule as (
     insert into schedules as s (job_id, cron, time_zone, policy, starting_deadline_seconds, paused, after_at,
                                 next_fire_at, created_at, updated_at, set_by, set_by_groups)

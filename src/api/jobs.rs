@@ -372,7 +372,7 @@ pub async fn duplicate_job(
     request_body(content = StartBody, content_type = "application/json"), responses(
     (status = 201, description = "the run; for a workflow job, the workflow run", body = StartedView),
     (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
-    (status = 409, description = "a streaming job already has an active run (the message names it), or a workflow step's job was deleted since", body = ErrorBody)))]
+    (status = 409, description = "a streaming job already has an active run (the message names it), a workflow step's job was deleted since, or the job is an upload's one-off job (`one_off_job`)", body = ErrorBody)))]
 pub async fn start_run(
     State(state): State<AppState>,
     caller: Caller,
@@ -381,6 +381,7 @@ pub async fn start_run(
 ) -> Result<(StatusCode, Json<StartedView>)> {
     let job = find(&state, parse_id(&id)?).await?;
     caller.require_job(&state, &job, JobPermission::Run).await?;
+    refuse_one_off(&job, "started again")?;
     let body = optional_json::<StartBody>(req).await?;
     if job.spec.kind == JobKind::Workflow {
         let view = super::workflows::start(&state, &caller, &job, body).await?;
@@ -640,6 +641,23 @@ async fn zip(files: &[(String, Vec<u8>)]) -> Result<Option<Vec<u8>>> {
 }
 
 /// The job `id` (not deleted), or a 404.
+/// The 409 for using an upload's one-off job as a stored one (starting it again, scheduling it, a
+/// workflow step): retention drops its files with its run, and the job itself once its runs are
+/// gone, so it cannot be run again. A copy (`POST /api/v1/jobs/{id}/duplicate`) is a stored job.
+pub(super) fn refuse_one_off(job: &JobRow, what: &str) -> Result<()> {
+    if !job.one_off {
+        return Ok(());
+    }
+    Err(Error::Conflict {
+        code: "one_off_job",
+        message: format!(
+            "job {} is an upload's one-off job and cannot be {what}: retention drops its files with its run; \
+             POST /api/v1/jobs/{}/duplicate makes a stored job of it",
+            job.id, job.id
+        ),
+    })
+}
+
 pub(super) async fn find(state: &AppState, id: JobId) -> Result<JobRow> {
     state.store.job_get(id).await?.ok_or_else(|| Error::NotFound(format!("job {id}")))
 }

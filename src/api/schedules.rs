@@ -177,7 +177,8 @@ pub async fn get_schedule(
     request_body(content = ScheduleBody, content_type = "application/json"),
     responses((status = 200, body = ScheduleView),
     (status = 400, description = "a field breaks its rule, or the job is not a batch job (the message names it)", body = ErrorBody),
-    (status = 404, body = ErrorBody)))]
+    (status = 404, body = ErrorBody),
+    (status = 409, description = "the job is an upload's one-off job (`one_off_job`)", body = ErrorBody)))]
 pub async fn put_schedule(
     State(state): State<AppState>,
     caller: Caller,
@@ -186,6 +187,7 @@ pub async fn put_schedule(
 ) -> Result<Json<ScheduleView>> {
     let job = find(&state, parse_id(&id)?).await?;
     caller.require_job(&state, &job, JobPermission::Update).await?;
+    super::jobs::refuse_one_off(&job, "scheduled")?;
     let body: ScheduleBody = read_body(req).await?;
     let spec = body.into_spec(None)?;
     require_steps_unless_paused(&state, &caller, &job, &spec).await?;
@@ -197,7 +199,8 @@ pub async fn put_schedule(
 #[utoipa::path(patch, path = "/api/v1/jobs/{id}/schedule", params(("id" = i64, Path)),
     request_body(content = ScheduleBody, content_type = "application/json"),
     responses((status = 200, body = ScheduleView), (status = 400, body = ErrorBody),
-    (status = 404, description = "no such job, or it has no schedule", body = ErrorBody)))]
+    (status = 404, description = "no such job, or it has no schedule", body = ErrorBody),
+    (status = 409, description = "the job is an upload's one-off job (`one_off_job`)", body = ErrorBody)))]
 pub async fn patch_schedule(
     State(state): State<AppState>,
     caller: Caller,
@@ -206,6 +209,7 @@ pub async fn patch_schedule(
 ) -> Result<Json<ScheduleView>> {
     let job = find(&state, parse_id(&id)?).await?;
     caller.require_job(&state, &job, JobPermission::Update).await?;
+    super::jobs::refuse_one_off(&job, "scheduled")?;
     let current = state.store.schedule_get(job.id).await?.ok_or_else(|| no_schedule(job.id))?;
     let body: ScheduleBody = read_body(req).await?;
     let spec = body.into_spec(Some(&current.spec))?;
