@@ -12,6 +12,9 @@ use crate::store::JobId;
 
 /// Most steps in one workflow.
 pub const STEPS_MAX: usize = 5000;
+/// Most dependencies (edges) in a workflow, all steps together: each is a row written at every
+/// start, and 5,000 steps that each depend on every earlier one would be 12.5 million.
+pub const EDGES_MAX: usize = 50_000;
 /// Longest step name (it names the child's `parents/<step>/` folder).
 pub const STEP_NAME_MAX_CHARS: usize = 63;
 
@@ -51,6 +54,9 @@ pub enum WorkflowError {
     /// More steps than [`STEPS_MAX`].
     #[error("a workflow has at most {STEPS_MAX} steps, got {0}")]
     TooManySteps(usize),
+    /// More dependencies than [`EDGES_MAX`], all steps together.
+    #[error("a workflow has at most {EDGES_MAX} dependencies (depends_on entries, all steps together), got {0}")]
+    TooManyEdges(usize),
     /// A name that cannot name a folder.
     #[error(
         "step name {0:?} must be 1 to {STEP_NAME_MAX_CHARS} letters, digits, dashes, underscores and dots, \
@@ -111,6 +117,10 @@ pub fn validate(steps: &[Step], jobs: &HashMap<JobId, JobKind>) -> Result<Graph,
     if steps.len() > STEPS_MAX {
         return Err(WorkflowError::TooManySteps(steps.len()));
     }
+    let edges: usize = steps.iter().map(|s| s.depends_on.len()).sum();
+    if edges > EDGES_MAX {
+        return Err(WorkflowError::TooManyEdges(edges));
+    }
     let mut index = HashMap::with_capacity(steps.len());
     for (i, s) in steps.iter().enumerate() {
         if !name_ok(&s.name) {
@@ -123,11 +133,12 @@ pub fn validate(steps: &[Step], jobs: &HashMap<JobId, JobKind>) -> Result<Graph,
     let mut parents: Vec<Vec<usize>> = Vec::with_capacity(steps.len());
     for s in steps {
         let mut mine = Vec::with_capacity(s.depends_on.len());
+        let mut seen = std::collections::HashSet::with_capacity(s.depends_on.len());
         for d in &s.depends_on {
             let Some(&p) = index.get(d.as_str()) else {
                 return Err(WorkflowError::UnknownStep { step: s.name.clone(), depends_on: d.clone() });
             };
-            if mine.contains(&p) {
+            if !seen.insert(p) {
                 return Err(WorkflowError::DuplicateDependency { step: s.name.clone(), depends_on: d.clone() });
             }
             mine.push(p);
@@ -280,6 +291,18 @@ mod tests {
             assert_eq!(validate(&[step(bad, 1, &[])], &batch(&[1])), Err(WorkflowError::BadName(bad.into())));
         }
         assert_eq!(validate(&[], &batch(&[1])), Err(WorkflowError::NoSteps));
+    }
+
+    #[test]
+    fn a_workflow_with_more_dependencies_than_the_bound_is_refused_before_any_graph_work() {
+        // 400 steps, each depending on every earlier one: 79,800 dependencies.
+        let names: Vec<String> = (0..400).map(|i| format!("s{i}")).collect();
+        let steps: Vec<Step> =
+            (0..400).map(|i| Step { name: names[i].clone(), job: JobId(1), depends_on: names[..i].to_vec() }).collect();
+        assert_eq!(validate(&steps, &batch(&[1])).unwrap_err(), WorkflowError::TooManyEdges(79_800));
+        // 300 steps the same way: 44,850, under the bound, and a graph.
+        let g = validate(&steps[..300], &batch(&[1])).unwrap();
+        assert_eq!(g.edges.len(), 44_850);
     }
 
     #[test]

@@ -277,3 +277,42 @@ async fn workers_show_capacity_use_free_and_heartbeat() {
     let _ = std::fs::remove_file(gate);
     app.stop().await;
 }
+
+/// With auth on, the upload's user is the token's subject, up to 255 characters of any script: the
+/// job's name (`<service>-<user>`) keeps its first 255 characters (a longer one was a 500), and a
+/// stored job run as such a user is not refused for its bytes.
+#[tokio::test]
+async fn a_long_subject_uploads_and_creates_jobs() {
+    let app = TestApp::spawn_with_auth(test_config()).await;
+    let admin = app.token("root", |p| p.admin = true).await;
+    let grants = serde_json::json!({"grants": [{"grantee_kind": "group", "grantee": "*", "permissions": ["create"]}]});
+    let res = app
+        .http
+        .put(app.url("/api/v1/namespaces/default/permissions"))
+        .bearer_auth(&admin)
+        .json(&grants)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    for subject in ["u".repeat(255), "名".repeat(200)] {
+        let token = app.token(&subject, |_| {}).await;
+        let form = reqwest::multipart::Form::new()
+            .part("file", reqwest::multipart::Part::bytes(&b"echo hi\n"[..]).file_name("run.sh"))
+            .text("service", "example");
+        let res = app.http.post(app.url("/upload")).bearer_auth(&token).multipart(form).send().await.unwrap();
+        assert_eq!(res.status(), 201, "{}", res.text().await.unwrap_or_default());
+        let job = serde_json::json!({"name": "stored", "service": "example", "command": ["true"]});
+        let res = app.http.post(app.url("/api/v1/jobs")).bearer_auth(&token).json(&job).send().await.unwrap();
+        let status = res.status();
+        assert_eq!(status, 201, "{}", res.text().await.unwrap_or_default());
+        // The next subject's job takes the same name in the same namespace: remove this one.
+        sqlx::query("delete from jobs where name = 'stored'").execute(app.store.pool()).await.unwrap();
+    }
+    let longest: i32 = sqlx::query_scalar("select max(char_length(name)) from jobs where one_off")
+        .fetch_one(app.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(longest, 255);
+    app.stop().await;
+}

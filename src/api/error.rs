@@ -50,7 +50,7 @@ pub enum Error {
         message: String,
     },
     /// The database is unreachable.
-    #[error("the database is unreachable")]
+    #[error("the database is unreachable or busy; send the request again")]
     Unavailable,
     /// Anything else: logged, answered with a generic message.
     #[error(transparent)]
@@ -148,11 +148,15 @@ impl IntoResponse for Error {
 
 /// Whether `e` means the database is away rather than that the request is wrong: no connection
 /// within the acquire timeout, a broken socket, or the server shutting down or starting up
-/// (SQLSTATE class 08, connection exception, and 57P01–57P03).
+/// (SQLSTATE class 08, connection exception, and 57P01–57P03); or that PostgreSQL aborted the
+/// request's transaction to break a deadlock or a serialization conflict with another (40P01,
+/// 40001), which nothing was written by and which may be sent again. A 503 either way.
 fn db_unreachable(e: &sqlx::Error) -> bool {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) | sqlx::Error::PoolClosed => true,
-        sqlx::Error::Database(d) => d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P")),
+        sqlx::Error::Database(d) => {
+            d.code().is_some_and(|c| c.starts_with("08") || c.starts_with("57P") || c == "40001" || c == "40P01")
+        }
         _ => false,
     }
 }

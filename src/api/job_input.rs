@@ -316,7 +316,7 @@ impl JobBody {
         let namespace = self.namespace.unwrap_or_else(|| crate::config::NAMESPACE_DEFAULT.into());
         super::seed::check_namespace_name(&namespace)?;
         let run_as = self.user.unwrap_or_else(|| creator.to_string());
-        if run_as.is_empty() || run_as.len() > NAME_MAX_CHARS || run_as.chars().any(char::is_control) {
+        if run_as.is_empty() || run_as.chars().count() > NAME_MAX_CHARS || run_as.chars().any(char::is_control) {
             return Err(Error::bad_request("invalid_field", "user must be 1 to 255 printable characters"));
         }
         let amount = |name: &str, value: Option<i64>, default: i64| -> Result<i64> {

@@ -129,7 +129,12 @@ pub async fn upload(
         .store
         .run_submit_idempotent_as(
             SubmitParams {
-                name: format!("{}-{}", upload.service, upload.user_id),
+                // A token's subject may be 255 characters: the name keeps the first 255 of its own
+                // (the database refuses a longer one, which was a 500).
+                name: format!("{}-{}", upload.service, upload.user_id)
+                    .chars()
+                    .take(super::job_input::NAME_MAX_CHARS)
+                    .collect(),
                 service: upload.service.clone(),
                 namespace: upload.namespace,
                 user_id: upload.user_id.clone(),
