@@ -184,56 +184,79 @@ pub fn unpack(zip_bytes: &[u8], dest: &Path) -> Result<Vec<String>> {
 /// outside `dir` is ever read. A file the job made unreadable is [`Error::Fatal`]; other I/O
 /// failures are [`Error::Retryable`].
 pub fn pack(dir: &Path) -> Result<Vec<u8>> {
+    use nix::dir::Dir;
+    use nix::errno::Errno;
+    use nix::fcntl::{AtFlags, OFlag};
+    use nix::sys::stat::{Mode, SFlag, fstatat};
+
     let zip_err = |e: zip::result::ZipError| Error::Retryable(format!("cannot zip {}: {e}", dir.display()));
+    let io_err = |rel: &str, e: Errno| read_err(&dir.join(rel), io::Error::from(e));
+    // Every folder is opened relative to its parent's descriptor, never by path, and nothing is
+    // opened through a link: a job (or a process it left behind) that swaps a folder for a link
+    // to `/` while the walk runs makes it skip that entry, not read the host as root.
+    let folder_flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let file_flags = OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC;
+    let root = Dir::open(dir, folder_flags, Mode::empty()).map_err(|e| io_err("", e))?;
     let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
-    let mut stack = vec![dir.to_path_buf()];
+    let mut stack: Vec<(Dir, String)> = vec![(root, String::new())];
     let mut buf = vec![0u8; COPY_BUF];
-    while let Some(folder) = stack.pop() {
-        let mut children = fs::read_dir(&folder)
-            .and_then(|it| it.map(|e| e.map(|e| e.path())).collect::<io::Result<Vec<_>>>())
-            .map_err(|e| read_err(&folder, e))?;
-        children.sort();
+    while let Some((mut folder, prefix)) = stack.pop() {
+        let mut names = Vec::new();
+        for entry in folder.iter() {
+            let entry = entry.map_err(|e| io_err(&prefix, e))?;
+            let name = entry.file_name();
+            if name != c"." && name != c".." {
+                names.push(name.to_owned());
+            }
+        }
+        names.sort();
         // Pushed in reverse so that the stack yields folders in name order.
-        for path in children.into_iter().rev() {
-            let meta = fs::symlink_metadata(&path).map_err(|e| read_err(&path, e))?;
-            let Some(name) = path.strip_prefix(dir).ok().and_then(Path::to_str) else {
-                tracing::warn!(path = %path.display(), "skipping a file whose name is not UTF-8");
+        for name in names.into_iter().rev() {
+            let Ok(utf8) = name.to_str() else {
+                tracing::warn!(folder = %dir.join(&prefix).display(), "skipping a file whose name is not UTF-8");
                 continue;
             };
+            let rel = if prefix.is_empty() { utf8.to_string() } else { format!("{prefix}/{utf8}") };
+            let stat = match fstatat(&folder, name.as_c_str(), AtFlags::AT_SYMLINK_NOFOLLOW) {
+                Err(Errno::ENOENT) => continue, // gone since the listing
+                other => other.map_err(|e| io_err(&rel, e))?,
+            };
+            let size = u64::try_from(stat.st_size).unwrap_or(0);
             let options = SimpleFileOptions::default()
-                .compression_method(method_for(meta.len()))
-                .unix_permissions(meta.permissions().mode() & 0o777)
-                .large_file(meta.len() >= u64::from(u32::MAX));
-            if meta.is_dir() {
-                writer.add_directory(name, options).map_err(zip_err)?;
-                stack.push(path);
-            } else if meta.is_file() {
-                // The worker packs as root a folder the job controlled: never follow a link, nor
-                // block on a FIFO, put there after the check above.
-                let opened = OpenOptions::new()
-                    .read(true)
-                    .custom_flags(nix::libc::O_NOFOLLOW | nix::libc::O_NONBLOCK)
-                    .open(&path);
-                let mut src = match opened {
-                    Err(e) if e.raw_os_error() == Some(nix::libc::ELOOP) => continue, // now a symlink
-                    other => other.map_err(|e| read_err(&path, e))?,
+                .compression_method(method_for(size))
+                .unix_permissions(stat.st_mode & 0o777)
+                .large_file(size >= u64::from(u32::MAX));
+            let kind = SFlag::from_bits_truncate(stat.st_mode & SFlag::S_IFMT.bits());
+            if kind == SFlag::S_IFDIR {
+                let sub = match Dir::openat(&folder, name.as_c_str(), folder_flags, Mode::empty()) {
+                    // Swapped for a link or a file since the check above: not followed.
+                    Err(Errno::ELOOP | Errno::ENOTDIR | Errno::ENOENT) => continue,
+                    other => other.map_err(|e| io_err(&rel, e))?,
                 };
-                if !src.metadata().map_err(|e| read_err(&path, e))?.is_file() {
-                    tracing::debug!(path = %path.display(), "not packing a file that changed into something else");
+                writer.add_directory(rel.as_str(), options).map_err(zip_err)?;
+                stack.push((sub, rel));
+            } else if kind == SFlag::S_IFREG {
+                // Never follow a link, nor block on a FIFO, put there after the check above.
+                let mut src = match nix::fcntl::openat(&folder, name.as_c_str(), file_flags, Mode::empty()) {
+                    Err(Errno::ELOOP | Errno::ENOENT) => continue,
+                    other => fs::File::from(other.map_err(|e| io_err(&rel, e))?),
+                };
+                if !src.metadata().map_err(|e| read_err(&dir.join(&rel), e))?.is_file() {
+                    tracing::debug!(path = %rel, "not packing a file that changed into something else");
                     continue;
                 }
-                writer.start_file(name, options).map_err(zip_err)?;
+                writer.start_file(rel.as_str(), options).map_err(zip_err)?;
                 loop {
-                    let n = src.read(&mut buf).map_err(|e| read_err(&path, e))?;
+                    let n = src.read(&mut buf).map_err(|e| read_err(&dir.join(&rel), e))?;
                     if n == 0 {
                         break;
                     }
                     writer
                         .write_all(buf.get(..n).unwrap_or_default())
-                        .map_err(|e| Error::Retryable(format!("cannot zip {}: {e}", path.display())))?;
+                        .map_err(|e| Error::Retryable(format!("cannot zip {}: {e}", dir.join(&rel).display())))?;
                 }
             } else {
-                tracing::debug!(path = %path.display(), "not packing a symlink or special file");
+                tracing::debug!(path = %rel, "not packing a symlink or special file");
             }
         }
     }
@@ -455,5 +478,52 @@ mod tests {
         let mut text = String::new();
         archive.by_name("d/f.txt").expect("entry").read_to_string(&mut text).expect("read");
         assert_eq!(text, "content");
+    }
+
+    /// A process the job left running swaps a folder of the run for a link to elsewhere, over and
+    /// over, while the worker packs (as root): no pack may contain anything from the link's target.
+    /// Walking by path, a pack that listed the folder before the swap and read it after followed
+    /// the link (a link in the middle of a path is followed whatever `O_NOFOLLOW` says).
+    #[test]
+    fn a_folder_swapped_for_a_link_while_packing_is_never_followed() {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let run = tempfile::tempdir().expect("tempdir");
+        let outside = tempfile::tempdir().expect("tempdir");
+        fs::write(outside.path().join("secret.txt"), b"not the job's").expect("write");
+        let sub = run.path().join("sub");
+        let real = run.path().join("sub.real");
+        fs::create_dir(&sub).expect("mkdir");
+        // Files packed between the look at `sub` and its read (a walk packs a folder's other
+        // entries before it descends): the window a swap has to fall into.
+        for i in 0..300 {
+            fs::write(run.path().join(format!("a{i:03}")), b"x").expect("write");
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let swapper = {
+            let (stop, sub, real, target) = (stop.clone(), sub.clone(), real.clone(), outside.path().to_path_buf());
+            std::thread::spawn(move || {
+                // Each state lasts a little while, as a job's own loop would make it.
+                let hold = std::time::Duration::from_micros(100);
+                while !stop.load(Ordering::SeqCst) {
+                    let _ = fs::rename(&sub, &real);
+                    let _ = std::os::unix::fs::symlink(&target, &sub);
+                    std::thread::sleep(hold);
+                    let _ = fs::remove_file(&sub);
+                    let _ = fs::rename(&real, &sub);
+                    std::thread::sleep(hold);
+                }
+            })
+        };
+        let mut leaked = Vec::new();
+        for _ in 0..200 {
+            let Ok(zip) = pack(run.path()) else { continue };
+            let archive = ZipArchive::new(Cursor::new(zip)).expect("zip");
+            let names = archive.file_names().filter_map(|n| n.ok().map(|n| n.into_owned()));
+            leaked.extend(names.filter(|n| n.ends_with("secret.txt")));
+        }
+        stop.store(true, Ordering::SeqCst);
+        swapper.join().expect("swapper");
+        assert!(leaked.is_empty(), "packed from outside the run folder: {leaked:?}");
     }
 }
