@@ -302,3 +302,33 @@ async fn a_start_may_not_override_the_variables_that_change_how_the_job_starts()
     assert_eq!(app.post_json("/api/v1/jobs", own).await.0, 201, "the job's own definition may set it");
     app.stop().await;
 }
+
+/// A job's history keeps which env names changed, not their values: a rotated secret does not stay
+/// readable in the events by whoever may view the job. The current value is the definition's.
+#[tokio::test]
+async fn a_jobs_history_does_not_keep_its_env_values() {
+    let app = TestApp::spawn(test_config(), API_ONLY).await;
+    let body = json!({"name": "keyed", "service": "example", "command": ["true"], "env": {"API_KEY": "old-secret"}});
+    let (status, job) = app.post_json("/api/v1/jobs", body).await;
+    assert_eq!(status, 201, "{job}");
+    let id = job["id"].as_i64().unwrap();
+    let patch = json!({"env": {"API_KEY": "new-secret", "REGION": "eu"}});
+    let (status, patched) = app.send(reqwest::Method::PATCH, &format!("/api/v1/jobs/{id}"), Some(patch)).await;
+    assert_eq!(status, 200, "{patched}");
+    assert_eq!(patched["env"]["API_KEY"], "new-secret", "the definition shows what runs");
+    let (status, copy) = app.post_json(&format!("/api/v1/jobs/{id}/duplicate"), json!({})).await;
+    assert_eq!(status, 201, "{copy}");
+    let mut history = Vec::new();
+    for job in [id, copy["id"].as_i64().unwrap()] {
+        let (_, events) = app.get_json(&format!("/api/v1/jobs/{job}/events")).await;
+        history.push(events);
+    }
+    let text = serde_json::to_string(&history).unwrap();
+    assert!(!text.contains("secret"), "no env value in any event: {text}");
+    assert_eq!(history[0][0]["changes"]["definition"]["env"], json!({"API_KEY": "(not recorded)"}));
+    assert_eq!(
+        history[0][1]["changes"]["env"],
+        json!({"from": {"API_KEY": "(not recorded)"}, "to": {"API_KEY": "(not recorded)", "REGION": "(not recorded)"}})
+    );
+    app.stop().await;
+}

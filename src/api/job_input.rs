@@ -609,6 +609,36 @@ pub fn check_label(key: &str, value: &str) -> Result<()> {
 
 /// What changed between two definitions: `{field: {"from": .., "to": ..}}` for each field that
 /// differs (the job's event).
+/// What a job's environment values show as in its history (`GET /api/v1/jobs/{id}/events`).
+pub const ENV_VALUE_HIDDEN: &str = "(not recorded)";
+
+/// The values of an `env` object replaced by [`ENV_VALUE_HIDDEN`] (its names kept). A job's
+/// history is kept for as long as the job and read by whoever may view it, and env values are
+/// where secrets go: a rotated key must not stay readable in the events. The job's current env is
+/// its definition's (`GET /api/v1/jobs/{id}`).
+pub fn hide_env_values(env: &mut serde_json::Value) {
+    if let serde_json::Value::Object(vars) = env {
+        for value in vars.values_mut() {
+            *value = serde_json::Value::String(ENV_VALUE_HIDDEN.into());
+        }
+    }
+}
+
+/// The `created` event's record of a job's definition (env values hidden), with `extra` fields.
+pub fn recorded_definition(spec: &JobSpec, extra: serde_json::Value) -> serde_json::Value {
+    let mut definition = serde_json::to_value(JobBody::of(spec)).unwrap_or_default();
+    if let Some(env) = definition.get_mut("env") {
+        hide_env_values(env);
+    }
+    let mut out = serde_json::json!({ "definition": definition });
+    if let (Some(out), serde_json::Value::Object(extra)) = (out.as_object_mut(), extra) {
+        out.extend(extra);
+    }
+    out
+}
+
+/// The fields an edit changed, `{field: {from, to}}`, env values hidden ([`hide_env_values`]: a
+/// changed value shows as a change of that name).
 pub fn changes(before: &JobSpec, after: &JobSpec, files_replaced: bool) -> serde_json::Value {
     let (a, b) = (serde_json::to_value(JobBody::of(before)), serde_json::to_value(JobBody::of(after)));
     let (Ok(serde_json::Value::Object(a)), Ok(serde_json::Value::Object(b))) = (a, b) else {
@@ -624,6 +654,13 @@ pub fn changes(before: &JobSpec, after: &JobSpec, files_replaced: bool) -> serde
     for (field, from) in &a {
         if !b.contains_key(field) {
             out.insert(field.clone(), serde_json::json!({ "from": from, "to": null }));
+        }
+    }
+    if let Some(env) = out.get_mut("env") {
+        for side in ["from", "to"] {
+            if let Some(vars) = env.get_mut(side) {
+                hide_env_values(vars);
+            }
         }
     }
     if files_replaced {
