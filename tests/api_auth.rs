@@ -618,3 +618,18 @@ async fn granting_on_a_job_one_cannot_view_names_no_owner() {
         call(&w.app, "PUT", &format!("/api/v1/jobs/{alices}/permissions"), &Body::Json(body), Some(&w.carol)).await;
     assert_eq!(status, 403, "a viewer still may not grant: {text}");
 }
+
+/// A run id refused names the run, not its job: the queue shows other tenants' run ids (as
+/// positions), and the refusal must not tell which job each belongs to.
+#[tokio::test]
+async fn a_run_refused_names_no_job() {
+    let w = world(Roles { api: true, scheduler: false, worker: false }).await;
+    let (alices, _) = alice_job(&w, "example").await;
+    let run = start(&w, alices).await;
+    for path in [format!("/api/v1/runs/{run}"), format!("/api/v1/runs/{run}/logs"), format!("/download/{run}")] {
+        let (status, text) = call(&w.app, "GET", &path, &Body::None, Some(&w.carol)).await;
+        assert_eq!(status, 403, "{path}: {text}");
+        assert!(!text.contains(&format!("job {alices}")), "{path}: {text}");
+        assert!(text.contains(&format!("run {run}")), "{path}: {text}");
+    }
+}

@@ -406,7 +406,12 @@ pub(super) async fn visible_run(
     permission: JobPermission,
 ) -> Result<RunRow> {
     let run = state.store.run_get(id).await?.ok_or_else(|| Error::NotFound(format!("run {id}")))?;
-    caller.require_job_id(state, run.job_id, permission).await?;
+    // Refused, the answer names the run asked for, not its job: a run id (the queue shows other
+    // tenants' as positions) must not tell which job it belongs to.
+    caller.require_job_id(state, run.job_id, permission).await.map_err(|e| match e {
+        Error::Forbidden(_) => Error::Forbidden(format!("{:?} may not {permission} run {id}", caller.subject)),
+        e => e,
+    })?;
     Ok(run)
 }
 
