@@ -319,6 +319,14 @@ async fn announce_auth(store: &Store, config: &Config, data_dir: &Path) -> anyho
             "auth is off: every caller may do everything, as the seed's curl lines expect \
              (set BERTH_AUTH_ENABLED=true to require tokens)"
         );
+        if config.worker.executor == crate::domain::ExecutorKind::Process
+            && config.worker.network == crate::domain::NetworkMode::Host
+        {
+            tracing::warn!(
+                "auth is off and jobs share this machine's network (worker.network = host): a job can call this \
+                 API as anyone; for other people's jobs, require tokens or set worker.network = none (docs/security.md)"
+            );
+        }
         return Ok(());
     }
     let (secret, new) = dev::admin_token(store, data_dir)
