@@ -52,6 +52,17 @@ pub struct Attempt {
     pub infrastructure_budget: i32,
     /// Records the end, batched with other attempts' ends.
     pub completer: super::complete::Completer,
+    /// The worker's capacity: the limits of a run that asks for no memory or storage.
+    pub ceiling: crate::resources::Resources,
+}
+
+/// The limit of a run's memory or storage, in MiB: what it asked for, or, when it asked for none
+/// (0), the worker's whole capacity of it. A request of 0 takes nothing from the namespace's quota,
+/// and must not mean "no limit": the job could fill the worker's disk or memory, and every other
+/// run on it with it. `None` only when the worker declares none either.
+pub fn limit_mib(requested: i64, ceiling: i64) -> Option<u64> {
+    let mib = if requested > 0 { requested } else { ceiling };
+    u64::try_from(mib).ok().filter(|m| *m > 0)
 }
 
 impl Attempt {
@@ -123,8 +134,8 @@ impl Attempt {
             command: self.run.command.clone(),
             env: self.run.env.clone(),
             timeout: self.run.timeout_seconds.and_then(|s| u64::try_from(s).ok()).map(Duration::from_secs),
-            memory_limit_mib: u64::try_from(self.run.request.memory).ok().filter(|m| *m > 0),
-            storage_limit_mib: u64::try_from(self.run.request.storage).ok().filter(|m| *m > 0),
+            memory_limit_mib: limit_mib(self.run.request.memory, self.ceiling.memory),
+            storage_limit_mib: limit_mib(self.run.request.storage, self.ceiling.storage),
             scratch: self.scratch.clone(),
             service: self.run.service.clone(),
         };
@@ -320,5 +331,18 @@ impl LogBuffer {
         self.chunks.clear();
         self.bytes = 0;
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::limit_mib;
+
+    #[test]
+    fn a_run_that_asks_for_nothing_is_limited_by_the_workers_capacity() {
+        assert_eq!(limit_mib(512, 4096), Some(512), "what it asked for");
+        assert_eq!(limit_mib(0, 4096), Some(4096), "nothing asked: the worker's whole capacity, not unlimited");
+        assert_eq!(limit_mib(0, 0), None, "a worker that declares none");
+        assert_eq!(limit_mib(-1, 100), Some(100));
     }
 }

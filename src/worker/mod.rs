@@ -330,6 +330,7 @@ impl Claimer {
                 hand_back,
                 infrastructure_budget: self.settings.infrastructure_budget,
                 completer: self.completer.clone(),
+                ceiling: self.settings.capacity,
             };
             // Boxed: the attempt's future is 10.7 KB (its rare paths hold database futures), and
             // tokio copies a task's whole future when it spawns it, starts it and reads its
