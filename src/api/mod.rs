@@ -340,6 +340,7 @@ pub fn app(state: AppState) -> Router {
         .merge(SwaggerUi::new(SWAGGER_UI_PATH).url(OPENAPI_PATH, ApiDoc::openapi()))
         .merge(console::router())
         .layer(DefaultBodyLimit::max(limit))
+        .layer(middleware::from_fn(rejections::catch_panics))
         .layer(middleware::from_fn(rejections::json_errors))
         .layer(middleware::from_fn(track_http))
         .with_state(state)

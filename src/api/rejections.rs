@@ -51,3 +51,52 @@ fn code(status: StatusCode) -> &'static str {
         _ => "bad_request",
     }
 }
+
+/// Answers a handler's panic with a JSON 500 (`internal`) instead of dropping the connection, and
+/// logs it. No input a user can send should panic a handler; this is the net under that rule, so
+/// that a client sees an answer and the process keeps serving.
+pub async fn catch_panics(req: Request, next: Next) -> Response {
+    use futures_util::FutureExt;
+    match std::panic::AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "a panic".into());
+            tracing::error!(panic = %what, "a request handler panicked");
+            let body = ErrorBody { error: "internal".into(), message: "internal error; see the server log".into() };
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Router;
+    use axum::routing::get;
+
+    async fn boom() -> &'static str {
+        panic!("kaboom")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_a_json_500_and_the_server_keeps_serving() {
+        let app = Router::new()
+            .route("/boom", get(boom))
+            .route("/fine", get(|| async { "ok" }))
+            .layer(axum::middleware::from_fn(super::catch_panics));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let base = format!("http://{}", listener.local_addr().expect("addr"));
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        let http = reqwest::Client::new();
+        let boom = http.get(format!("{base}/boom")).send().await.expect("an answer, not a dropped connection");
+        assert_eq!(boom.status(), 500);
+        let body: serde_json::Value = boom.json().await.expect("json");
+        assert_eq!(body["error"], "internal");
+        let fine = http.get(format!("{base}/fine")).send().await.expect("still serving");
+        assert_eq!(fine.status(), 200);
+        server.abort();
+    }
+}
