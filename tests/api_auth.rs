@@ -633,3 +633,66 @@ async fn a_run_refused_names_no_job() {
         assert!(text.contains(&format!("run {run}")), "{path}: {text}");
     }
 }
+
+/// A request with `token`'s bearer.
+async fn as_token(app: &TestApp, method: &str, path: &str, body: Value, token: &str) -> (u16, Value) {
+    let req = app.http.request(method.parse().unwrap(), app.url(path)).bearer_auth(token).json(&body);
+    let res = req.send().await.expect("request");
+    (res.status().as_u16(), res.json().await.unwrap_or(Value::Null))
+}
+
+/// Reads `res` until its stream ends (true) or `within` passes (false).
+async fn ends_within(res: &mut reqwest::Response, within: Duration) -> bool {
+    tokio::time::timeout(within, async { while let Ok(Some(_)) = res.chunk().await {} }).await.is_ok()
+}
+
+/// In this file, not beside the other log follower test in `streaming.rs`: `cargo test` runs a file's
+/// tests at once in one process, and that test counts the process's followers.
+#[tokio::test]
+async fn a_follower_stops_when_its_token_is_revoked_or_its_view_taken_back() {
+    let app = TestApp::spawn_with_auth(test_config()).await;
+    let admin = app.token("root", |p| p.admin = true).await;
+    let owner = app.token("olga", |_| {}).await;
+    let reader = app.token("rita", |_| {}).await;
+    let create = json!({"grants": [{"grantee_kind": "user", "grantee": "olga", "permissions": ["create"]}]});
+    assert_eq!(as_token(&app, "PUT", "/api/v1/namespaces/default/permissions", create, &admin).await.0, 200);
+    let body = json!({"name": "tail", "service": "example", "kind": "streaming",
+                      "command": ["sh", "-c", "echo up; exec sleep 300"]});
+    let (status, job) = as_token(&app, "POST", "/api/v1/jobs", body, &owner).await;
+    assert_eq!(status, 201, "{job}");
+    let job = job["id"].as_i64().unwrap();
+    let view = json!({"grants": [{"grantee_kind": "user", "grantee": "rita", "permissions": ["view"]}]});
+    assert_eq!(as_token(&app, "PUT", &format!("/api/v1/jobs/{job}/permissions"), view, &owner).await.0, 200);
+    let (status, run) = as_token(&app, "POST", &format!("/api/v1/jobs/{job}/runs"), json!({}), &owner).await;
+    assert_eq!(status, 201, "{run}");
+    let id = run["id"].as_i64().unwrap();
+
+    let follow =
+        |token: &str| app.http.get(app.url(&format!("/api/v1/runs/{id}/logs?follow=true"))).bearer_auth(token).send();
+    let mut by_owner = follow(&owner).await.unwrap();
+    let mut by_reader = follow(&reader).await.unwrap();
+    assert_eq!((by_owner.status().as_u16(), by_reader.status().as_u16()), (200, 200));
+    for res in [&mut by_owner, &mut by_reader] {
+        let first = res.chunk().await.unwrap().unwrap_or_default();
+        assert_eq!(String::from_utf8_lossy(&first), "up\n");
+    }
+    assert!(
+        !ends_within(&mut by_reader, 2 * berth::api::follow::FOLLOW_RECHECK).await,
+        "a reader still allowed reads on"
+    );
+
+    // The reader's view taken back: its stream ends, the owner's goes on.
+    let none = json!({"grants": []});
+    assert_eq!(as_token(&app, "PUT", &format!("/api/v1/jobs/{job}/permissions"), none, &owner).await.0, 200);
+    assert!(ends_within(&mut by_reader, Duration::from_secs(30)).await, "the view taken back ends the stream");
+    assert!(!ends_within(&mut by_owner, 2 * berth::api::follow::FOLLOW_RECHECK).await, "the owner still reads");
+
+    // The owner's token revoked: its stream ends too, while the run goes on.
+    let olga = app.store.token_list().await.unwrap().into_iter().find(|t| t.subject == "olga").unwrap().id;
+    assert!(app.store.token_revoke(olga).await.unwrap());
+    assert!(ends_within(&mut by_owner, Duration::from_secs(30)).await, "a revoked token ends the stream");
+    let (_, run) = as_token(&app, "GET", &format!("/api/v1/runs/{id}"), json!({}), &admin).await;
+    assert_eq!(run["state"], "running", "only the streams ended");
+    assert_eq!(as_token(&app, "POST", &format!("/api/v1/runs/{id}/abort"), json!({}), &admin).await.0, 200);
+    app.stop().await;
+}

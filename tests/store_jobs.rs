@@ -153,7 +153,7 @@ async fn a_delete_stops_a_run_claimed_while_it_runs() {
     };
     common::wait_for("the delete to wait for the claimed row", std::time::Duration::from_secs(10), || async {
         let n: i64 = sqlx::query_scalar(
-            "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like '-- Deletes a job%'",
+            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '-- Deletes a job%'",
         )
         .fetch_one(store.pool())
         .await

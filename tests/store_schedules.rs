@@ -440,7 +440,7 @@ async fn waits_on_a_lock(store: &Store, comment: &str) {
     let pattern = format!("{comment}%");
     common::wait_for("a statement to wait on a lock", std::time::Duration::from_secs(10), || async {
         let n: i64 = sqlx::query_scalar(
-            "select count(*) from pg_stat_activity where wait_event_type = 'Lock' and query like $1",
+            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like $1",
         )
         .bind(&pattern)
         .fetch_one(store.pool())
