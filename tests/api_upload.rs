@@ -165,6 +165,14 @@ async fn an_upload_above_the_limit_is_a_413_and_leaves_nothing_behind() {
     let body: serde_json::Value = res.json().await.unwrap();
     assert_eq!(body["error"], "too_large");
     assert_eq!(app.counts().await, before);
+    // A job's JSON definition past the same limit: 413 too (it was a 400).
+    let job =
+        serde_json::json!({"name": "big", "service": "example", "command": ["true"], "description": "d".repeat(8192)});
+    let res = app.http.post(app.url("/api/v1/jobs")).json(&job).send().await.unwrap();
+    assert_eq!(res.status(), 413);
+    let body: serde_json::Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "too_large");
+    assert_eq!(app.counts().await, before);
     app.stop().await;
 }
 

@@ -164,9 +164,14 @@ pub async fn read(state: &AppState, req: Request) -> Result<Sent> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("multipart/form-data"));
     if !multipart {
-        let Json(body) = Json::<JobBody>::from_request(req, state)
-            .await
-            .map_err(|e| Error::bad_request("invalid_body", e.body_text()))?;
+        let limit = state.config.api.max_upload_bytes;
+        let Json(body) = Json::<JobBody>::from_request(req, state).await.map_err(|e| {
+            if e.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                Error::TooLarge { limit }
+            } else {
+                Error::bad_request("invalid_body", e.body_text())
+            }
+        })?;
         return Ok(Sent { body, files: Vec::new() });
     }
     let mut form =
