@@ -85,16 +85,7 @@ async fn upload_as(app: &TestApp, token: &str, key: &str, script: &'static [u8])
 async fn a_key_belongs_to_its_caller_so_another_tenant_can_neither_see_nor_take_it() {
     let app = TestApp::spawn_with_auth(test_config()).await;
     let admin = app.token("root", |p| p.admin = true).await;
-    let grants = serde_json::json!({"grants": [{"grantee_kind": "group", "grantee": "*", "permissions": ["create"]}]});
-    let res = app
-        .http
-        .put(app.url("/api/v1/namespaces/default/permissions"))
-        .bearer_auth(&admin)
-        .json(&grants)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    app.open_default_namespace(&admin).await;
     let (alice, bob) = (app.token("alice", |_| {}).await, app.token("bob", |_| {}).await);
 
     let (status, first, _) = upload_as(&app, &alice, "k-1", b"echo alice\n").await;

@@ -293,16 +293,7 @@ async fn workers_show_capacity_use_free_and_heartbeat() {
 async fn a_long_subject_uploads_and_creates_jobs() {
     let app = TestApp::spawn_with_auth(test_config()).await;
     let admin = app.token("root", |p| p.admin = true).await;
-    let grants = serde_json::json!({"grants": [{"grantee_kind": "group", "grantee": "*", "permissions": ["create"]}]});
-    let res = app
-        .http
-        .put(app.url("/api/v1/namespaces/default/permissions"))
-        .bearer_auth(&admin)
-        .json(&grants)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    app.open_default_namespace(&admin).await;
     for subject in ["u".repeat(255), "名".repeat(200)] {
         let token = app.token(&subject, |_| {}).await;
         let form = reqwest::multipart::Form::new()

@@ -151,16 +151,7 @@ async fn a_delete_stops_a_run_claimed_while_it_runs() {
         let store = store.clone();
         tokio::spawn(async move { store.job_delete(id, true, "bob").await })
     };
-    common::wait_for("the delete to wait for the claimed row", std::time::Duration::from_secs(10), || async {
-        let n: i64 = sqlx::query_scalar(
-            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like '-- Deletes a job%'",
-        )
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-        (n > 0).then_some(())
-    })
-    .await;
+    common::wait_for_lock_wait(&store, "-- Deletes a job").await;
     claim.commit().await.unwrap();
     assert_eq!(deleting.await.unwrap().unwrap(), Deleted::Done { cancelled: 0, stopping: 1 });
     let row = store.run_get(run).await.unwrap().unwrap();

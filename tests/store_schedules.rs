@@ -435,22 +435,6 @@ async fn a_prepared_fire_neither_blocks_admission_nor_survives_a_takeover() {
     assert_eq!((decided, fired.started), (1, 1), "the new leader fires it");
 }
 
-/// Waits until a backend running a statement that starts with `comment` waits on a row lock.
-async fn waits_on_a_lock(store: &Store, comment: &str) {
-    let pattern = format!("{comment}%");
-    common::wait_for("a statement to wait on a lock", std::time::Duration::from_secs(10), || async {
-        let n: i64 = sqlx::query_scalar(
-            "select count(*) from pg_stat_activity where datname = current_database() and wait_event_type = 'Lock' and query like $1",
-        )
-        .bind(&pattern)
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-        (n > 0).then_some(())
-    })
-    .await;
-}
-
 /// A prepared fire holds the jobs it fires FOR SHARE until it commits, as a start by hand does: an
 /// edit waits for it (else the fire would commit a run of a definition, or an input, replaced
 /// meanwhile), and a job delete, which takes the schedule before the job, waits too, without a
@@ -482,7 +466,7 @@ async fn a_prepared_fire_holds_its_job_so_edits_and_deletes_wait_for_its_commit(
         let store = store.clone();
         tokio::spawn(async move { store.job_delete(job, true, "alice").await })
     };
-    waits_on_a_lock(&store, "-- Locks the schedule of job").await;
+    common::wait_for_lock_wait(&store, "-- Locks the schedule of job").await;
     prepared.commit().await.unwrap().expect("committed at its time");
     let deleted = deleting.await.unwrap().expect("no deadlock");
     assert!(matches!(deleted, berth::store::jobs::Deleted::Done { .. }), "{deleted:?}");

@@ -127,6 +127,12 @@ pub async fn fresh_database_url() -> String {
     let name = format!("berth_test_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
     let _guard = CREATE.lock().await;
     let mut admin = PgConnection::connect(&format!("{}postgres", c.base)).await.expect("admin connection");
+    // With DATABASE_URL, the cluster outlives test runs and keeps their databases: a process id
+    // used again meets its name. No live process has this id, so that database is a leftover.
+    sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("drop a leftover test database");
     sqlx::query(sqlx::AssertSqlSafe(format!("create database {name} template {}", c.template)))
         .execute(&mut admin)
         .await
@@ -139,6 +145,10 @@ pub async fn empty_database_url() -> String {
     let c = cluster().await;
     let name = format!("berth_empty_{}_{}", std::process::id(), NEXT.fetch_add(1, Ordering::SeqCst));
     let mut admin = PgConnection::connect(&format!("{}postgres", c.base)).await.expect("admin connection");
+    sqlx::query(sqlx::AssertSqlSafe(format!("drop database if exists {name}")))
+        .execute(&mut admin)
+        .await
+        .expect("drop a leftover test database");
     sqlx::query(sqlx::AssertSqlSafe(format!("create database {name}")))
         .execute(&mut admin)
         .await
@@ -255,6 +265,21 @@ impl TestApp {
         secret
     }
 
+    /// Grants `create` in `default` to every token (group `*`), as admin token `admin`.
+    pub async fn open_default_namespace(&self, admin: &str) {
+        let grants =
+            serde_json::json!({"grants": [{"grantee_kind": "group", "grantee": "*", "permissions": ["create"]}]});
+        let res = self
+            .http
+            .put(self.url("/api/v1/namespaces/default/permissions"))
+            .bearer_auth(admin)
+            .json(&grants)
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), 200, "{}", res.text().await.unwrap_or_default());
+    }
+
     /// Stops the services and waits for them to drain.
     pub async fn stop(mut self) {
         self.cancel.cancel();
@@ -345,6 +370,24 @@ where
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Waits until a statement of this test's database whose text starts with `prefix` (its SQL
+/// file's first comment line) waits on a lock: the other side of a race a test holds open.
+pub async fn wait_for_lock_wait(store: &Store, prefix: &str) {
+    let pattern = format!("{prefix}%");
+    wait_for("a statement to wait on a lock", Duration::from_secs(10), || async {
+        let n: i64 = sqlx::query_scalar(
+            "select count(*) from pg_stat_activity \
+             where datname = current_database() and wait_event_type = 'Lock' and query like $1",
+        )
+        .bind(&pattern)
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+        (n > 0).then_some(())
+    })
+    .await;
 }
 
 /// A unique path under the system temp folder, for scripts that wait on a file a test creates.
