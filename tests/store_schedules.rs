@@ -325,12 +325,7 @@ async fn fires_prepared_ahead_commit_at_their_time_once_and_only_for_allow() {
     let allow = scheduled_job(&store, "allow", &every_second(ConcurrencyPolicy::Allow, None), before).await;
     let forbid = scheduled_job(&store, "forbid", &every_second(ConcurrencyPolicy::Forbid, None), before).await;
     for job in [allow, forbid] {
-        sqlx::query("update schedules set next_fire_at = $2 where job_id = $1")
-            .bind(job)
-            .bind(fire)
-            .execute(store.pool())
-            .await
-            .unwrap();
+        fire_next_at(&store, job, fire).await;
     }
     let next = store.schedule_next_fire(None).await.unwrap().expect("the fire time");
     assert_eq!((next.at, next.due), (fire, 2));
@@ -376,12 +371,7 @@ async fn a_prepared_fire_that_would_commit_past_its_starting_deadline_rolls_back
     let job =
         scheduled_job(&store, "late", &every_second(ConcurrencyPolicy::Allow, Some(1)), fire - Duration::seconds(1))
             .await;
-    sqlx::query("update schedules set next_fire_at = $2 where job_id = $1")
-        .bind(job)
-        .bind(fire)
-        .execute(store.pool())
-        .await
-        .unwrap();
+    fire_next_at(&store, job, fire).await;
     let next = berth::store::schedules::NextFire { at: fire, within: std::time::Duration::ZERO, due: 1 };
     let mut prepared = schedules::Prepared::begin(&store, leader.epoch(), next).await.unwrap();
     assert_eq!(prepared.more(&settings(), 100).await.unwrap(), 1);
@@ -396,23 +386,35 @@ async fn a_prepared_fire_that_would_commit_past_its_starting_deadline_rolls_back
     assert!(scheduled_runs(&store, job).await.len() <= 1);
 }
 
-#[tokio::test]
-async fn a_prepared_fire_neither_blocks_admission_nor_survives_a_takeover() {
-    let store = common::fresh_store().await;
-    let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
-    let fire = DateTime::from_timestamp(db_now(&store).await.timestamp() + 2, 0).unwrap();
-    let job =
-        scheduled_job(&store, "allow", &every_second(ConcurrencyPolicy::Allow, None), fire - Duration::seconds(1))
-            .await;
+/// Sets the next fire time of `job`'s schedule.
+async fn fire_next_at(store: &Store, job: JobId, fire: DateTime<Utc>) {
     sqlx::query("update schedules set next_fire_at = $2 where job_id = $1")
         .bind(job)
         .bind(fire)
         .execute(store.pool())
         .await
         .unwrap();
+}
+
+/// An `allow` job `name` scheduled every second, its next fire time the whole second two seconds
+/// from now, and that fire prepared (not committed) as the leader of `epoch`: the job, the fire
+/// time and the preparation.
+async fn one_prepared_fire(store: &Store, epoch: i64, name: &str) -> (JobId, DateTime<Utc>, schedules::Prepared) {
+    let fire = DateTime::from_timestamp(db_now(store).await.timestamp() + 2, 0).unwrap();
+    let job =
+        scheduled_job(store, name, &every_second(ConcurrencyPolicy::Allow, None), fire - Duration::seconds(1)).await;
+    fire_next_at(store, job, fire).await;
     let next = store.schedule_next_fire(None).await.unwrap().expect("the fire time");
-    let mut prepared = schedules::Prepared::begin(&store, leader.epoch(), next).await.unwrap();
+    let mut prepared = schedules::Prepared::begin(store, epoch, next).await.unwrap();
     assert_eq!(prepared.more(&settings(), 100).await.unwrap(), 1);
+    (job, fire, prepared)
+}
+
+#[tokio::test]
+async fn a_prepared_fire_neither_blocks_admission_nor_survives_a_takeover() {
+    let store = common::fresh_store().await;
+    let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
+    let (job, fire, prepared) = one_prepared_fire(&store, leader.epoch(), "allow").await;
 
     // The admission commit locks the leader row for update (it writes the credits there): with a
     // fire prepared and its transaction open, it still goes through at once (the leader loop runs
@@ -443,18 +445,7 @@ async fn a_prepared_fire_neither_blocks_admission_nor_survives_a_takeover() {
 async fn a_prepared_fire_holds_its_job_so_edits_and_deletes_wait_for_its_commit() {
     let store = common::fresh_store().await;
     let leader = store.leader_try_elect("test").await.unwrap().expect("leader");
-    let fire = DateTime::from_timestamp(db_now(&store).await.timestamp() + 2, 0).unwrap();
-    let job =
-        scheduled_job(&store, "held", &every_second(ConcurrencyPolicy::Allow, None), fire - Duration::seconds(1)).await;
-    sqlx::query("update schedules set next_fire_at = $2 where job_id = $1")
-        .bind(job)
-        .bind(fire)
-        .execute(store.pool())
-        .await
-        .unwrap();
-    let next = store.schedule_next_fire(None).await.unwrap().expect("the fire time");
-    let mut prepared = schedules::Prepared::begin(&store, leader.epoch(), next).await.unwrap();
-    assert_eq!(prepared.more(&settings(), 100).await.unwrap(), 1);
+    let (job, _, prepared) = one_prepared_fire(&store, leader.epoch(), "held").await;
 
     let mut other = store.pool().acquire().await.unwrap();
     sqlx::query("set lock_timeout = '200ms'").execute(&mut *other).await.unwrap();

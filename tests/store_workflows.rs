@@ -189,6 +189,27 @@ fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
+/// A schedule firing every minute with `policy`.
+fn every_minute(policy: ConcurrencyPolicy) -> ScheduleSpec {
+    ScheduleSpec {
+        cron: "* * * * *".into(),
+        time_zone: "UTC".into(),
+        policy,
+        starting_deadline_seconds: None,
+        paused: false,
+    }
+}
+
+/// Makes `job`'s schedule decide its fire times from `from` on.
+async fn due_from(store: &Store, job: JobId, from: DateTime<Utc>) {
+    sqlx::query("update schedules set after_at = $2, next_fire_at = $2 where job_id = $1")
+        .bind(job)
+        .bind(from)
+        .execute(store.pool())
+        .await
+        .unwrap();
+}
+
 #[tokio::test]
 async fn a_schedule_fire_starts_a_workflow_run_and_forbid_skips_while_one_runs() {
     let store = common::fresh_store().await;
@@ -196,20 +217,9 @@ async fn a_schedule_fire_starts_a_workflow_run_and_forbid_skips_while_one_runs()
     let job = create(&store, &spec("work", JobKind::Batch, vec![])).await;
     let wf_job =
         create(&store, &spec("nightly", JobKind::Workflow, vec![step("a", job, &[]), step("b", job, &["a"])])).await;
-    let schedule = ScheduleSpec {
-        cron: "* * * * *".into(),
-        time_zone: "UTC".into(),
-        policy: ConcurrencyPolicy::Forbid,
-        starting_deadline_seconds: None,
-        paused: false,
-    };
+    let schedule = every_minute(ConcurrencyPolicy::Forbid);
     store.schedule_put(wf_job, &schedule, "alice", None).await.unwrap().expect("a workflow job takes a schedule");
-    sqlx::query("update schedules set after_at = $2, next_fire_at = $2 where job_id = $1")
-        .bind(wf_job)
-        .bind(at("2030-01-01T10:00:00Z"))
-        .execute(store.pool())
-        .await
-        .unwrap();
+    due_from(&store, wf_job, at("2030-01-01T10:00:00Z")).await;
     let settings = SchedulerSettings::from_config(&Config::default());
     let (_, fired) =
         schedules::run(&store, leader.epoch(), &settings, Some(at("2030-01-01T10:01:00.100Z")), 100).await.unwrap();
@@ -278,21 +288,10 @@ async fn a_workflow_fire_starts_nothing_once_its_setter_may_no_longer_run_a_step
     let run_grant = vec![("user".to_string(), "alice".to_string(), "run".to_string())];
     store.job_grants_replace(bobs, &run_grant, "bob").await.unwrap();
     let wf_job = create(&store, &spec("nightly", JobKind::Workflow, vec![step("a", bobs, &[])])).await;
-    let schedule = ScheduleSpec {
-        cron: "* * * * *".into(),
-        time_zone: "UTC".into(),
-        policy: ConcurrencyPolicy::Allow,
-        starting_deadline_seconds: None,
-        paused: false,
-    };
+    let schedule = every_minute(ConcurrencyPolicy::Allow);
     let alice = Viewer { subject: "alice".into(), groups: vec![] };
     store.schedule_put(wf_job, &schedule, "alice", Some(&alice)).await.unwrap().unwrap();
-    sqlx::query("update schedules set after_at = $2, next_fire_at = $2 where job_id = $1")
-        .bind(wf_job)
-        .bind(at("2030-01-01T10:00:00Z"))
-        .execute(store.pool())
-        .await
-        .unwrap();
+    due_from(&store, wf_job, at("2030-01-01T10:00:00Z")).await;
     let settings = SchedulerSettings::from_config(&Config::default());
     let workflow_runs = || async {
         let n: i64 = sqlx::query_scalar("select count(*) from workflow_runs where job_id = $1")
@@ -319,12 +318,7 @@ async fn a_workflow_fire_starts_nothing_once_its_setter_may_no_longer_run_a_step
 
     // An admin's schedule (no setter) is not checked; nor is the grant's return needed for it.
     store.schedule_put(wf_job, &schedule, "root", None).await.unwrap().unwrap();
-    sqlx::query("update schedules set after_at = $2, next_fire_at = $2 where job_id = $1")
-        .bind(wf_job)
-        .bind(at("2030-01-01T10:02:30Z"))
-        .execute(store.pool())
-        .await
-        .unwrap();
+    due_from(&store, wf_job, at("2030-01-01T10:02:30Z")).await;
     let (_, fired) =
         schedules::run(&store, leader.epoch(), &settings, Some(at("2030-01-01T10:03:00.100Z")), 100).await.unwrap();
     assert_eq!((fired.started, fired.refused), (1, 0));

@@ -629,17 +629,13 @@ pub fn hide_env_values(env: &mut serde_json::Value) {
     }
 }
 
-/// The `created` event's record of a job's definition (env values hidden), with `extra` fields.
-pub fn recorded_definition(spec: &JobSpec, extra: serde_json::Value) -> serde_json::Value {
+/// A job's definition as its `created` event records it (env values hidden).
+pub fn recorded_definition(spec: &JobSpec) -> serde_json::Value {
     let mut definition = serde_json::to_value(JobBody::of(spec)).unwrap_or_default();
     if let Some(env) = definition.get_mut("env") {
         hide_env_values(env);
     }
-    let mut out = serde_json::json!({ "definition": definition });
-    if let (Some(out), serde_json::Value::Object(extra)) = (out.as_object_mut(), extra) {
-        out.extend(extra);
-    }
-    out
+    definition
 }
 
 /// The fields an edit changed, `{field: {from, to}}`, env values hidden ([`hide_env_values`]: a

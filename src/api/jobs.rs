@@ -353,7 +353,7 @@ pub async fn duplicate_job(
     };
     for name in &names {
         let spec = JobSpec { name: name.clone(), run_as: run_as.clone(), ..job.spec.clone() };
-        let definition = job_input::recorded_definition(&spec, serde_json::json!({ "copy_of": job.id }));
+        let definition = serde_json::json!({ "definition": job_input::recorded_definition(&spec), "copy_of": job.id });
         let created = state.store.job_create(&spec, &Input::Keep(job.input_blob_id), definition, &actor).await;
         match created {
             Ok(id) => return Ok((StatusCode::CREATED, Json(view(&state, id).await?))),
@@ -548,7 +548,7 @@ async fn create(state: &AppState, spec: &JobSpec, files: &[(String, Vec<u8>)], a
         Some(z) => Input::Zip(z),
         None => Input::Keep(None),
     };
-    let definition = job_input::recorded_definition(spec, serde_json::json!({}));
+    let definition = serde_json::json!({ "definition": job_input::recorded_definition(spec) });
     match state.store.job_create(spec, &input, definition, actor).await {
         Ok(id) => Ok(id),
         Err(e) if is_name_taken(&e) => Err(name_taken(&spec.name, &spec.namespace)),

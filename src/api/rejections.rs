@@ -60,11 +60,7 @@ pub async fn catch_panics(req: Request, next: Next) -> Response {
     match std::panic::AssertUnwindSafe(next.run(req)).catch_unwind().await {
         Ok(response) => response,
         Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| s.to_string())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "a panic".into());
+            let what = crate::telemetry::panic_text(panic.as_ref());
             tracing::error!(panic = %what, "a request handler panicked");
             let body = ErrorBody { error: "internal".into(), message: "internal error; see the server log".into() };
             (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()

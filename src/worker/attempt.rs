@@ -93,7 +93,7 @@ impl Attempt {
         // end is recorded as a retryable fault, so the retry policy and `max-lost-attempts` bound
         // a panic that happens every time; the run is never left `running` with nothing running it.
         .unwrap_or_else(|panic| {
-            let what = panic_text(panic.as_ref());
+            let what = crate::telemetry::panic_text(panic.as_ref());
             tracing::error!(run = %id, panic = %what, "the attempt panicked");
             Err(crate::executor::Error::Retryable(format!("berth's worker failed while running it: {what}")))
         });
@@ -238,15 +238,6 @@ impl Attempt {
             Ended::Fenced
         }
     }
-}
-
-/// A panic's message, when it has one.
-pub fn panic_text(panic: &(dyn std::any::Any + Send)) -> String {
-    panic
-        .downcast_ref::<&str>()
-        .map(|s| s.to_string())
-        .or_else(|| panic.downcast_ref::<String>().cloned())
-        .unwrap_or_else(|| "a panic without a message".to_string())
 }
 
 /// The state an attempt that ended with `end` records as its outcome when the run is retried.

@@ -409,7 +409,7 @@ fn finished(
                 return;
             };
             let what = if e.is_panic() {
-                attempt::panic_text(e.into_panic().as_ref())
+                crate::telemetry::panic_text(e.into_panic().as_ref())
             } else {
                 "its task was cancelled".to_string()
             };
